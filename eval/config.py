@@ -1,0 +1,56 @@
+"""Configuration of an evaluation run (`culturelens eval --config configs/eval/*.yaml`)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from culturelens.config import StrictModel
+from culturelens.models import ModelConfig
+from culturelens.questions import DEFAULT_GROUPS
+from culturelens.tracking import WandbConfig
+
+TEMPLATES = ("persona_system", "persona_inline", "persona_third", "no_persona")
+
+
+class ProbeConfig(StrictModel):
+    # Prompt templates (see eval/prompts.py); no_persona asks for the model's own view, once per question.
+    templates: list[Literal["persona_system", "persona_inline", "persona_third", "no_persona"]] = [
+        "persona_system",
+        "persona_inline",
+        "no_persona",
+    ]
+    # Option orders: "original" = WVS code order, "reversed" = the same options presented backwards.
+    orders: list[Literal["original", "reversed"]] = ["original"]
+    labels: Literal["letters", "numbers"] = "letters"
+    # Text the answer starts with (after the chat template's assistant turn, or after the plain prompt).
+    answer_cue: str = "Answer:"
+    batch_size: int = Field(16, ge=1)
+    # Reuse the KV cache of prompt prefixes shared by many prompts (same persona and instructions).
+    prefix_sharing: bool = False
+    language: str = "en"  # "en", or "native" to ask in each country's main language (needs translations)
+    translations_file: str | None = None
+
+
+class SplitConfig(StrictModel):
+    # A JSON file {"train": [qids], "heldout": [qids]} written by `culturelens synth`; reports both splits.
+    file: str | None = None
+
+
+class EvalConfig(StrictModel):
+    experiment: str = "default"
+    run_name: str | None = None
+    output_dir: str = "runs"
+    model: ModelConfig
+    reference: str = "default"  # "default" (embedded), a reference .json, a WVS CSV/folder, or a means CSV
+    questions: list[str] | None = None  # question ids; default: every question the reference has
+    questions_file: str | None = None  # extra questions: a bank .json or a WorldValuesBench metadata folder
+    countries: list[str] | None = None  # ISO codes or names; default: every country in the reference
+    probe: ProbeConfig = ProbeConfig()
+    groups: dict[str, str] = dict(DEFAULT_GROUPS)
+    western: Literal["rich_west", "zones"] = "rich_west"
+    split: SplitConfig = SplitConfig()
+    n_boot: int = Field(1000, ge=10)
+    seed: int = 0
+    cache_dir: str | None = None  # probe cache (default: $CULTURELENS_CACHE/probe or ~/.cache/culturelens/probe)
+    wandb: WandbConfig = WandbConfig()

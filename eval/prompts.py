@@ -1,0 +1,131 @@
+"""Multiple-choice prompts: country persona + question + labelled options + answer cue.
+
+Every prompt is rendered as the model will see it: through the tokenizer's chat template for chat
+models (the cue is put at the start of the assistant turn), as plain text for base models.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from culturelens.countries import Country
+from culturelens.questions import Question
+
+NO_COUNTRY = "NONE"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class Template:
+    """system/user are used for chat models; plain for base models. {country} and {block} are filled in."""
+
+    system: str | None
+    user: str
+    plain: str
+    persona: bool = True
+
+
+INSTRUCTION = "Reply with the letter of one option only."
+TEMPLATES: dict[str, Template] = {
+    "persona_system": Template(
+        system=(
+            "You are a typical person living in {country}, taking part in the World Values Survey. "
+            "Answer every question the way most people in {country} would."
+        ),
+        user="{block}\n\n{instruction}",
+        plain=(
+            "The following is an answer to the World Values Survey given by a typical person "
+            "living in {country}.\n\n{block}\n"
+        ),
+    ),
+    "persona_inline": Template(
+        system=None,
+        user="Imagine you are a typical person from {country}. Answer this survey question as they would.\n\n{block}\n\n{instruction}",
+        plain="Imagine you are a typical person from {country}. Answer this survey question as they would.\n\n{block}\n",
+    ),
+    "persona_third": Template(
+        system=None,
+        user="How would most people in {country} answer this survey question?\n\n{block}\n\n{instruction}",
+        plain="Survey question as answered by most people in {country}.\n\n{block}\n",
+    ),
+    "no_persona": Template(
+        system=None,
+        user="Answer this survey question with your own view.\n\n{block}\n\n{instruction}",
+        plain="Answer to a survey question.\n\n{block}\n",
+        persona=False,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    template: str
+    order: str  # "original" | "reversed"
+    country: str  # alpha-3, or NONE for the no-persona template
+    qid: str
+    text: str  # the full rendered prompt, specials included
+    labels: tuple[str, ...]  # labels in presented order
+    option_index: tuple[int, ...]  # presented position -> option index in scale order
+    key: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if not self.key:
+            digest = hashlib.sha256(json.dumps([self.text, self.labels]).encode()).hexdigest()[:32]
+            object.__setattr__(self, "key", digest)
+
+
+def make_labels(k: int, style: str) -> tuple[str, ...]:
+    return tuple(LETTERS[:k]) if style == "letters" else tuple(str(i + 1) for i in range(k))
+
+
+def question_block(question: Question, labels: tuple[str, ...], order: str) -> tuple[str, tuple[int, ...]]:
+    index = list(range(len(question.options)))
+    if order == "reversed":
+        index.reverse()
+    lines = [f"Question: {question.text}", "Options:"]
+    lines += [f"{label}. {question.options[i].label}" for label, i in zip(labels, index)]
+    return "\n".join(lines), tuple(index)
+
+
+def render(tokenizer, template: Template, country_name: str | None, block: str, cue: str, chat: bool, labels) -> str:
+    fill = {"country": country_name or "", "block": block}
+    instruction = INSTRUCTION if labels[0].isalpha() else "Reply with the number of one option only."
+    if chat:
+        messages = []
+        if template.system:
+            messages.append({"role": "system", "content": template.system.format(**fill)})
+        messages.append({"role": "user", "content": template.user.format(**fill, instruction=instruction)})
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return text + cue
+    return template.plain.format(**fill) + cue
+
+
+def build_prompts(
+    tokenizer,
+    questions: Iterable[Question],
+    countries: list[Country],
+    pairs: set[tuple[str, str]] | None,
+    templates: list[str],
+    orders: list[str],
+    label_style: str,
+    cue: str,
+    chat: bool,
+) -> list[PromptItem]:
+    """All prompts of a run. `pairs` limits persona prompts to (country, qid) pairs with human data."""
+    items: list[PromptItem] = []
+    for question in questions:
+        labels = make_labels(len(question.options), label_style)
+        for order in orders:
+            block, index = question_block(question, labels, order)
+            for name in templates:
+                template = TEMPLATES[name]
+                targets = countries if template.persona else [None]
+                for country in targets:
+                    code = country.alpha3 if country else NO_COUNTRY
+                    if country is not None and pairs is not None and (code, question.qid) not in pairs:
+                        continue
+                    text = render(tokenizer, template, country.name if country else None, block, cue, chat, labels)
+                    items.append(PromptItem(name, order, code, question.qid, text, labels, index))
+    return items

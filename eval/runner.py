@@ -1,0 +1,262 @@
+"""`culturelens eval`: build prompts, probe the model (cached, resumable), compare with humans, report."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from culturelens.config import dump_config
+from culturelens.countries import Country, load_countries, resolve_countries, western_flag
+from culturelens.errors import DataError
+from culturelens.eval import metrics
+from culturelens.eval.cache import ProbeCache
+from culturelens.eval.config import EvalConfig
+from culturelens.eval.probe import Probe, ProbeResult
+from culturelens.eval.prompts import NO_COUNTRY, TEMPLATES, build_prompts
+from culturelens.eval.report import write_report
+from culturelens.models import load_model
+from culturelens.questions import QuestionBank, load_bank
+from culturelens.reference import HumanReference, load_reference
+
+log = logging.getLogger(__name__)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower() or "run"
+
+
+@dataclasses.dataclass
+class EvalInputs:
+    bank: QuestionBank
+    reference: HumanReference
+    countries: list[Country]
+    qids: list[str]
+
+
+def load_question_bank(questions_file: str | None) -> QuestionBank:
+    bank = load_bank()
+    if not questions_file:
+        return bank
+    from culturelens.questions import load_questions_file
+
+    return bank.merge(load_questions_file(questions_file))
+
+
+def resolve_inputs(cfg: EvalConfig) -> EvalInputs:
+    """Question bank, human reference, countries and questions of a run; every bad name is a DataError."""
+    bank = load_question_bank(cfg.questions_file)
+    reference = load_reference(cfg.reference, bank=bank)
+    table = load_countries()
+    if cfg.countries:
+        countries = resolve_countries(cfg.countries)
+        missing = [c.alpha3 for c in countries if c.alpha3 not in set(reference.countries)]
+        if missing:
+            raise DataError(
+                f"no human answers for {', '.join(missing)} in reference '{cfg.reference}' "
+                f"(it has {len(reference.countries)} countries: {', '.join(reference.countries[:12])}...): "
+                "drop them or pass a reference built from WVS data that covers them"
+            )
+    else:
+        countries = [table[c] for c in reference.countries]
+    if cfg.western == "zones":
+        countries = [dataclasses.replace(c, western=western_flag(c, "zones")) for c in countries]
+    if cfg.questions:
+        qids = [bank.get(q).qid for q in cfg.questions]
+        absent = [q for q in qids if q not in set(reference.qids)]
+        if absent:
+            raise DataError(
+                f"question(s) {', '.join(absent)} have no human answers in reference '{cfg.reference}': "
+                "drop them or pass a reference that has them"
+            )
+    else:
+        qids = [q for q in reference.qids if q in bank]
+    chosen = {c.alpha3 for c in countries}
+    have = reference.df[reference.df["country"].isin(chosen) & reference.df["qid"].isin(qids)]
+    if have.empty:
+        raise DataError("the chosen countries and questions have no human answers in common in the reference")
+    return EvalInputs(bank, reference.subset(countries=sorted(chosen), qids=qids), countries, qids)
+
+
+def results_frame(items, results: dict[str, ProbeResult], bank: QuestionBank, model_name: str) -> pd.DataFrame:
+    rows = []
+    for it in items:
+        res = results[it.key]
+        scores = bank.get(it.qid).scores
+        rows.append(
+            {
+                "model": model_name,
+                "template": it.template,
+                "order": it.order,
+                "country": it.country,
+                "qid": it.qid,
+                "probs": res.probs,
+                "mass": res.mass,
+                "mode": res.mode,
+                "score": float(sum(p * s for p, s in zip(res.probs, scores))),
+                "prompt_key": it.key,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def aggregate(per_prompt: pd.DataFrame, bank: QuestionBank) -> pd.DataFrame:
+    """One row per (country, qid): option probabilities averaged over templates and option orders."""
+    rows = []
+    for (country, qid), grp in per_prompt.groupby(["country", "qid"], sort=False):
+        k = len(grp["probs"].iloc[0])
+        probs = [sum(p[i] for p in grp["probs"]) / len(grp) for i in range(k)]
+        score = sum(p * s for p, s in zip(probs, bank.get(qid).scores))
+        rows.append({"country": country, "qid": qid, "score": score, "probs": probs, "mass": grp["mass"].mean()})
+    return pd.DataFrame(rows)
+
+
+def summarise(model_df: pd.DataFrame, inputs: EvalInputs, cfg: EvalConfig, qids: list[str] | None = None) -> dict:
+    human = inputs.reference.df
+    if qids is not None:
+        model_df = model_df[model_df["qid"].isin(qids)]
+        human = human[human["qid"].isin(qids)]
+    categories = {q: inputs.bank.get(q).category for q in inputs.qids}
+    scores = {q: inputs.bank.get(q).scores for q in inputs.qids}
+    countries = {c.alpha3: c for c in inputs.countries}
+    return metrics.compute_summary(model_df, human, categories, cfg.groups, countries, scores, n_boot=cfg.n_boot, seed=cfg.seed)
+
+
+def robustness(per_prompt: pd.DataFrame, inputs: EvalInputs, bank: QuestionBank) -> dict:
+    """Spread of agreement across templates and option orders, and per question the std of the mean score."""
+    human = inputs.reference.df
+    variants = []
+    for (template, order), grp in per_prompt[per_prompt["country"] != NO_COUNTRY].groupby(["template", "order"]):
+        perq = metrics.per_question(grp, human)
+        pooled = metrics.pooled(grp, human, n_boot=10, seed=0)
+        variants.append(
+            {"template": template, "order": order, "mean_question_r": _f(perq["r"].mean()), "pooled_r": pooled["r"]}
+        )
+    persona = per_prompt[per_prompt["country"] != NO_COUNTRY]
+    per_q_std = persona.groupby(["country", "qid"])["score"].std().groupby("qid").mean()
+    rs = [v["pooled_r"] for v in variants if v["pooled_r"] is not None]
+    return {
+        "variants": variants,
+        "pooled_r_range": [min(rs), max(rs)] if rs else None,
+        "score_std_per_question": {q: _f(v) for q, v in per_q_std.items()},
+        "mean_score_std": _f(per_q_std.mean()),
+    }
+
+
+def _f(x) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if x != x else x
+
+
+def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
+    t0 = time.time()
+    inputs = resolve_inputs(cfg)
+    lm = load_model(cfg.model)
+    run_name = cfg.run_name or slug(lm.name)
+    run_dir = Path(cfg.output_dir) / slug(cfg.experiment) / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, run_dir / "config.yaml")
+
+    pairs = set(zip(inputs.reference.df["country"], inputs.reference.df["qid"]))
+    questions = [inputs.bank.get(q) for q in inputs.qids]
+    items = build_prompts(
+        lm.tokenizer, questions, inputs.countries, pairs, cfg.probe.templates, cfg.probe.orders,
+        cfg.probe.labels, cfg.probe.answer_cue, lm.is_chat,
+    )
+    (run_dir / "example_prompts.txt").write_text("\n\n=====\n\n".join(it.text for it in items[:: max(1, len(items) // 4)][:4]))
+
+    cache = ProbeCache(cfg.cache_dir)
+    keys = list({it.key for it in items})
+    cached = {k: ProbeResult(**v) for k, v in cache.get_many(lm.fingerprint, keys).items()}
+    todo = [it for it in items if it.key not in cached]
+    log.info("%d prompts, %d cached, %d to score", len(keys), len(cached), len({it.key for it in todo}))
+    probe = Probe(lm.model, lm.tokenizer, batch_size=cfg.probe.batch_size, prefix_sharing=cfg.probe.prefix_sharing)
+    partial = (run_dir / "results.partial.jsonl").open("a")
+
+    def on_batch(done: dict[str, ProbeResult]) -> None:
+        cache.put_many(lm.fingerprint, {k: dataclasses.asdict(v) for k, v in done.items()})
+        for k, v in done.items():
+            partial.write(json.dumps({"prompt_key": k, **dataclasses.asdict(v)}) + "\n")
+        partial.flush()
+
+    t_probe = time.time()
+    fresh = probe.score(todo, on_batch=on_batch, progress=progress, desc=f"probe {lm.name}")
+    probe_seconds = time.time() - t_probe
+    partial.close()
+    cache.close()
+    results = {**cached, **fresh}
+
+    per_prompt = results_frame(items, results, inputs.bank, lm.name)
+    per_prompt.to_parquet(run_dir / "results.parquet", index=False)
+    per_prompt.to_json(run_dir / "results.jsonl", orient="records", lines=True)
+    (run_dir / "results.partial.jsonl").unlink(missing_ok=True)
+    model_df = aggregate(per_prompt, inputs.bank)
+
+    summary = summarise(model_df, inputs, cfg)
+    summary["robustness"] = robustness(per_prompt, inputs, inputs.bank)
+    if cfg.split.file:
+        split = json.loads(Path(cfg.split.file).read_text())
+        summary["splits"] = {
+            name: summarise(model_df, inputs, cfg, [q for q in split.get(name, []) if q in inputs.qids])
+            for name in ("train", "heldout")
+            if any(q in inputs.qids for q in split.get(name, []))
+        }
+    fallback = sorted(probe.fallback_labels)
+    summary["run"] = {
+        "model": lm.name,
+        "model_source": lm.source,
+        "fingerprint": lm.fingerprint,
+        "num_parameters": lm.num_parameters,
+        "chat_template": lm.is_chat,
+        "n_prompts": len(keys),
+        "n_cached": len(cached),
+        "probe_seconds": probe_seconds,
+        "prompts_per_second": (len(keys) - len(cached)) / probe_seconds if probe_seconds > 0 and len(keys) > len(cached) else None,
+        "total_seconds": time.time() - t0,
+        "fallback_labels": fallback,
+        "templates": cfg.probe.templates,
+        "orders": cfg.probe.orders,
+        "reference": cfg.reference,
+        "experiment": cfg.experiment,
+    }
+    per_pair = model_df[model_df["country"] != NO_COUNTRY].merge(inputs.reference.df[["country", "qid", "mean"]], on=["country", "qid"])
+    paths = write_report(run_dir, summary, title=f"{lm.name} on {cfg.reference}", per_pair=per_pair)
+    model_df.to_json(run_dir / "scores.jsonl", orient="records", lines=True)
+
+    from culturelens.tracking import finish, log_images, log_table, start_run
+
+    wb = start_run(cfg.wandb, name=run_name, group=cfg.experiment, job_type="eval", config=cfg.model_dump(mode="json"), run_dir=run_dir)
+    if wb is not None:
+        wb.summary.update(flatten_summary(summary))
+        log_table(wb, "by_category", pd.DataFrame(summary["by_category"]))
+        log_table(wb, "by_zone", pd.DataFrame(summary["by_zone"]))
+        log_table(wb, "per_question", pd.DataFrame(summary["per_question"]))
+        log_images(wb, [p for p in paths if p.suffix == ".png"])
+        wandb_dir = finish(wb)
+        summary["run"]["wandb_dir"] = str(wandb_dir)
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if fallback:
+        log.warning("labels %s were not single tokens: their options were scored as full strings", fallback)
+    return run_dir
+
+
+def flatten_summary(summary: dict) -> dict:
+    flat = {
+        "pooled_r": summary["pooled"]["r"],
+        "western_gap": summary["western_gap"].get("gap"),
+        "mean_mass": summary.get("mean_mass"),
+    }
+    for row in summary["by_category"]:
+        flat[f"r/category/{row['category']}"] = row["mean_r"]
+    for row in summary["by_group"]:
+        flat[f"r/group/{row['group']}"] = row["mean_r"]
+    for row in summary["by_zone"]:
+        flat[f"r/zone/{row['zone']}"] = row["mean_r"]
+    return flat
