@@ -1,0 +1,85 @@
+"""write_report writes summary.json, report.md and valid PNG figures."""
+import json
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+
+from culturelens.countries import Country
+from culturelens.eval import metrics
+from culturelens.eval.report import format_table, print_rich_table, write_report
+from culturelens.questions import DEFAULT_GROUPS, linear_scores
+
+CATS = ["Social Values, Norms, Stereotypes", "Perceptions of Corruption", "Perceptions about Science and Technology"]
+
+
+def synthetic(seed=0):
+    rng = np.random.default_rng(seed)
+    zones = ["English-speaking", "Confucian", "Latin America"]
+    countries = {f"C{i}": Country(f"C{i}", f"C{i}"[:2], i, f"Country {i}", ("en",), zones[i % 3], i < 3) for i in range(8)}
+    qids = [f"Q{i}" for i in range(9)]
+    sc = linear_scores(3)
+    human, model = [], []
+    for c in countries:
+        for q in qids:
+            d = rng.dirichlet(np.ones(3))
+            human.append({"country": c, "qid": q, "n": 100, "mean": float(d @ sc), "dist": list(d)})
+            p = rng.dirichlet(np.ones(3))
+            model.append({"country": c, "qid": q, "score": float(d @ sc) + 0.2 * rng.normal(), "probs": list(p), "mass": 0.9})
+    for q in qids:
+        model.append({"country": "NONE", "qid": q, "score": rng.normal(), "probs": [1 / 3] * 3, "mass": 0.9})
+    model, human = pd.DataFrame(model), pd.DataFrame(human)
+    categories = {q: CATS[i % 3] for i, q in enumerate(qids)}
+    summary = metrics.compute_summary(model, human, categories, DEFAULT_GROUPS, countries, {q: sc for q in qids}, n_boot=30)
+    per_pair = model[model["country"] != "NONE"].merge(human[["country", "qid", "mean"]], on=["country", "qid"])
+    return summary, per_pair
+
+
+def test_write_report(tmp_path):
+    summary, per_pair = synthetic()
+    summary["run"] = {"model": "tiny", "reference": "synthetic"}
+    paths = write_report(tmp_path, summary, title="tiny on synthetic", per_pair=per_pair)
+    names = {p.name for p in paths}
+    assert {"summary.json", "report.md", "by_category.png", "per_country.png", "scatter.png"} <= names
+    assert all(p.exists() for p in paths)
+    assert json.loads((tmp_path / "summary.json").read_text())["n_questions"] == 9
+    md = (tmp_path / "report.md").read_text()
+    assert md.startswith("# tiny on synthetic")
+    for cat in CATS:
+        assert cat in md
+    for section in ("By group", "By cultural zone", "Western", "Pooled", "Distribution", "Nearest countries", "Worst 5", "Best 5"):
+        assert section in md
+    for name in ("by_category.png", "per_country.png", "scatter.png"):
+        f = tmp_path / "figures" / name
+        assert f.stat().st_size > 1000
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        img = mpimg.imread(f)
+        assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
+
+
+def test_write_report_without_pairs_and_sparse_summary(tmp_path):
+    summary, _ = synthetic(1)
+    summary["distribution"] = None
+    summary["nearest_countries"] = None
+    summary["by_zone"] = []
+    summary["pooled"]["r"] = None
+    paths = write_report(tmp_path, summary, title="sparse")
+    assert "scatter.png" not in {p.name for p in paths}
+    md = (tmp_path / "report.md").read_text()
+    assert "no human answer distributions" in md and "—" in md
+
+
+def test_format_table_and_rich():
+    df = pd.DataFrame({"name": ["a|b", "c"], "r": [0.12345, np.nan], "n": [3, 4], "flag": [True, False]})
+    t = format_table(df)
+    lines = t.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("| name")
+    assert "0.123" in t and "—" in t and "a\\|b" in t
+    assert all(line.count("|") - line.count("\\|") == 5 for line in lines)
+    assert "0.12" in format_table(df, floatfmt=".2f") and "0.123" not in format_table(df, floatfmt=".2f")
+    assert "(no data)" in format_table(pd.DataFrame())
+    from rich.console import Console
+
+    con = Console(record=True, width=100)
+    print_rich_table(df, "title", console=con)
+    assert "0.123" in con.export_text()
