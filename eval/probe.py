@@ -33,8 +33,9 @@ class ProbeResult:
 
 
 class Probe:
-    def __init__(self, model, tokenizer, batch_size: int = 16, prefix_sharing: bool = False):
+    def __init__(self, model, tokenizer, batch_size: int = 16, prefix_sharing: bool = False, label_variants: tuple[str, ...] = ("", " ")):
         self.model = model
+        self.label_variants = label_variants  # prefixes tried for each label: bare and with a leading space
         self.tok = tokenizer
         self.batch_size = batch_size
         self.prefix_sharing = prefix_sharing
@@ -59,7 +60,7 @@ class Probe:
         """Single-token ids that spell the label, with and without a leading space (empty: not one token)."""
         if label not in self._label_ids:
             ids: list[int] = []
-            for variant in (label, " " + label):
+            for variant in (prefix + label for prefix in self.label_variants):
                 enc = self.tok(variant, add_special_tokens=False).input_ids
                 if len(enc) == 1 and enc[0] not in ids and self.tok.decode(enc).strip() == label:
                     ids.append(enc[0])

@@ -72,7 +72,7 @@ class PromptItem:
 
     def __post_init__(self):
         if not self.key:
-            digest = hashlib.sha256(json.dumps([self.text, self.labels]).encode()).hexdigest()[:32]
+            digest = hashlib.sha256(json.dumps([self.text, self.labels, self.option_index]).encode()).hexdigest()[:32]
             object.__setattr__(self, "key", digest)
 
 

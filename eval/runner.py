@@ -155,10 +155,24 @@ def _f(x) -> float | None:
     return None if x != x else x
 
 
+def server_model(cfg: EvalConfig):
+    """For the vLLM backend: the tokenizer (to render prompts with the model's chat template) and a fingerprint."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(cfg.model.name_or_path, revision=cfg.model.revision)
+    is_chat = bool(tok.chat_template) if cfg.model.chat == "auto" else bool(cfg.model.chat)
+    name = cfg.model.label or cfg.model.name_or_path
+    fp = hashlib.sha256(f"server:{cfg.model.name_or_path}:{cfg.model.revision}".encode()).hexdigest()[:16]
+    return SimpleNamespace(model=None, tokenizer=tok, name=name, fingerprint=fp, is_chat=is_chat, source="server", num_parameters=None)
+
+
 def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
     t0 = time.time()
     inputs = resolve_inputs(cfg)
-    lm = load_model(cfg.model)
+    lm = load_model(cfg.model) if cfg.probe.backend == "hf" else server_model(cfg)
     run_name = cfg.run_name or slug(lm.name)
     run_dir = Path(cfg.output_dir) / slug(cfg.experiment) / run_name
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -177,7 +191,12 @@ def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
     cached = {k: ProbeResult(**v) for k, v in cache.get_many(lm.fingerprint, keys).items()}
     todo = [it for it in items if it.key not in cached]
     log.info("%d prompts, %d cached, %d to score", len(keys), len(cached), len({it.key for it in todo}))
-    probe = Probe(lm.model, lm.tokenizer, batch_size=cfg.probe.batch_size, prefix_sharing=cfg.probe.prefix_sharing)
+    if cfg.probe.backend == "hf":
+        probe = Probe(lm.model, lm.tokenizer, batch_size=cfg.probe.batch_size, prefix_sharing=cfg.probe.prefix_sharing)
+    else:
+        from culturelens.eval.vllm_backend import ServerProbe
+
+        probe = ServerProbe(cfg.probe.server_url, cfg.model.name_or_path, concurrency=cfg.probe.server_concurrency)
     partial = (run_dir / "results.partial.jsonl").open("a")
 
     def on_batch(done: dict[str, ProbeResult]) -> None:

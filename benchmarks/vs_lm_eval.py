@@ -1,0 +1,96 @@
+"""culturelens probe vs lm-evaluation-harness on the same prompts and model.
+
+SmolLM2-135M-Instruct, the 50 questions x 9 countries x 3 persona templates sweep (1,350 prompts).
+lm-evaluation-harness (HF backend, `HFLM.loglikelihood`) scores every option as a (context,
+continuation) request, the way its multiple-choice tasks do; culturelens reads all options from one
+forward pass (optionally reusing shared prefixes). Both score the same continuation token (" A", " B", ...),
+so the renormalised option probabilities must agree.
+
+Needs the benchmark-only dependency: pip install lm_eval
+Writes benchmarks/results/vs_lm_eval.json.  Run:  .venv/bin/python benchmarks/vs_lm_eval.py [--limit N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+COUNTRIES = ["ARG", "BGD", "BRA", "CHN", "DEU", "IRQ", "JOR", "MEX", "TUR"]
+TEMPLATES = ["persona_system", "persona_inline", "persona_third"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--limit", type=int, default=None, help="first N prompts only (quick check)")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "vs_lm_eval.json"))
+    args = ap.parse_args()
+
+    import torch
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from culturelens.countries import resolve_country
+    from culturelens.eval.probe import Probe
+    from culturelens.eval.prompts import build_prompts
+    from culturelens.models import ModelConfig, load_model
+    from culturelens.questions import load_bank
+    from culturelens.reference import default_reference
+
+    torch.manual_seed(0)
+    lm = load_model(ModelConfig(name_or_path=args.model, dtype=args.dtype))
+    bank = load_bank()
+    ref = default_reference().subset(countries=COUNTRIES)
+    qids = [q for q in ref.qids if ref.df[ref.df.qid == q]["dist"].notna().any()][:50]
+    items = build_prompts(lm.tokenizer, [bank.get(q) for q in qids], [resolve_country(c) for c in COUNTRIES], None,
+                          TEMPLATES, ["original"], "letters", "Answer:", lm.is_chat)
+    items = items[: args.limit] if args.limit else items
+
+    results = {}
+    for name, shared in (("culturelens", False), ("culturelens_prefix_sharing", True)):
+        probe = Probe(lm.model, lm.tokenizer, batch_size=args.batch_size, prefix_sharing=shared, label_variants=(" ",))
+        probe.score(items[: args.batch_size], progress=False)  # warm-up
+        t = time.perf_counter()
+        res = probe.score(items, progress=False)
+        results[name] = {"seconds": time.perf_counter() - t, "probs": {k: v.probs for k, v in res.items()}}
+
+    harness = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=args.batch_size, device="cpu", dtype=args.dtype)
+    requests, owners = [], []
+    for it in items:
+        for pos, label in enumerate(it.labels):
+            requests.append(Instance(request_type="loglikelihood", doc={}, arguments=(it.text, " " + label), idx=len(requests)))
+            owners.append((it, pos))
+    harness.loglikelihood(requests[: args.batch_size * 2], disable_tqdm=True)  # warm-up
+    t = time.perf_counter()
+    out = harness.loglikelihood(requests, disable_tqdm=True)
+    h_seconds = time.perf_counter() - t
+    raw: dict[str, list[float]] = {}
+    for (it, pos), (ll, _) in zip(owners, out):
+        raw.setdefault(it.key, [0.0] * len(it.labels))[pos] = math.exp(ll)
+    h_probs = {}
+    for it in items:
+        r = raw[it.key]
+        probs = [0.0] * len(r)
+        for pos, option in enumerate(it.option_index):
+            probs[option] = r[pos] / sum(r)
+        h_probs[it.key] = probs
+
+    n = len(items)
+    report = {"model": args.model, "dtype": args.dtype, "n_prompts": n, "n_harness_requests": len(requests),
+              "lm_eval": {"seconds": h_seconds, "prompts_per_second": n / h_seconds}}
+    for name, r in results.items():
+        diff = max(abs(a - b) for k in h_probs for a, b in zip(r["probs"][k], h_probs[k]))
+        report[name] = {"seconds": r["seconds"], "prompts_per_second": n / r["seconds"],
+                        "speedup_vs_lm_eval": h_seconds / r["seconds"], "max_abs_dprob_vs_lm_eval": diff}
+    report["target"] = ">= 3x lm-eval prompts/s with max |dp| <= 1e-4 (fp32)"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

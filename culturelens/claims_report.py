@@ -1,0 +1,113 @@
+"""Write claims.md, claims.json and figures for `culturelens claims`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from culturelens.eval.metrics import to_jsonable  # noqa: E402
+from culturelens.eval.report import format_table  # noqa: E402
+
+
+def _f(x, nd=3):
+    return "—" if x is None else f"{x:+.{nd}f}" if isinstance(x, float) else str(x)
+
+
+def _ci(ci):
+    if not ci or ci[0] is None:
+        return "—"
+    return f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
+
+def _diff_rows(comps: list[dict]) -> pd.DataFrame:
+    rows = []
+    for c in comps:
+        for scope in ("all", "train", "heldout"):
+            if scope in c:
+                d = c[scope]
+                rows.append({"model": c["model"], "vs": c["vs"], "kind": c.get("kind", ""), "questions": scope,
+                             "r (model)": d.get("mean_a"), "r (vs)": d.get("mean_b"), "diff": d.get("diff"),
+                             "95% CI": _ci([d.get("ci_lo"), d.get("ci_hi")]), "n": d.get("n")})
+    return pd.DataFrame(rows)
+
+
+def write_claims_report(out: Path, claims: dict, runs: dict) -> None:
+    claims = to_jsonable(claims)
+    (out / "claims.json").write_text(json.dumps(claims, indent=2))
+    figs = out / "figures"
+    figs.mkdir(exist_ok=True)
+    md = ["# The paper's claims, tested", ""]
+    md += ["Models (each evaluated with the same prompts; run folders hold every number):", ""]
+    md += [format_table(pd.DataFrame([{"model": k, **{kk: v[kk] for kk in ("family", "params", "corpus", "aligned", "synthetic", "stage")}} for k, v in claims["models"].items()])), ""]
+    if claims.get("skipped"):
+        md += ["Not evaluated: " + "; ".join(f"{k}: {v}" for k, v in claims["skipped"].items()), ""]
+    verdicts = []
+
+    c1 = claims["1_norms"]
+    verdicts.append(("1. Norms are judged closer to humans than social systems and progress", c1["verdict"]))
+    md += ["## 1. Socio-cultural norms vs social systems and progress", "",
+           f"Effect: {c1.get('effect_name', '')} = {_f(c1.get('effect'))}, 95% CI {_ci(c1.get('ci'))} (questions resampled within groups).",
+           f"**Verdict: {c1['verdict']}**", "", format_table(pd.DataFrame(c1["table"])), ""]
+
+    c2 = claims["2_western_bias"]
+    verdicts.append(("2. Judgments are biased toward Western countries", c2["verdict"]))
+    rows = [{"model": m, "Western r": g.get("western_r"), "non-Western r": g.get("non_western_r"), "gap": g.get("gap"),
+             "95% CI": _ci(g.get("gap_ci")), "no-persona nearest 5": ", ".join(c2["nearest"].get(m, {}).get("top5", [])),
+             "Western share of nearest 5": c2["nearest"].get(m, {}).get("western_share")} for m, g in c2["gaps"].items()]
+    md += ["## 2. Western bias", "",
+           f"Per-country r over the {len(c2['questions'])} questions every country has; {c2['n_western']} of {c2['n_countries']} countries are Western "
+           f"(base rate {c2['western_base_rate']:.2f}). Gap CI: countries resampled within each side. Rule: {c2['rule']}.",
+           f"**Verdict: {c2['verdict']}**", "", format_table(pd.DataFrame(rows)), ""]
+
+    c3 = claims["3_multilingual"]
+    verdicts.append(("3. A multilingual corpus reduces the Western gap", c3["verdict"]))
+    md += ["## 3. Multilingual training corpus and the Western gap", "", f"Rule: {c3['rule']}. CI: countries resampled, paired across the two models.",
+           f"**Verdict: {c3['verdict']}**", ""]
+    if c3["pairs"]:
+        md += [format_table(pd.DataFrame([{**p, "ci": _ci(p["ci"]), "confounds": ", ".join(p["confounds"]) or "none"} for p in c3["pairs"]])), ""]
+
+    c4 = claims["4_size"]
+    verdicts.append(("4. Larger models are closer to humans", c4["verdict"]))
+    md += ["## 4. Model size", "", f"Rule: {c4['rule']}.", f"**Verdict: {c4['verdict']}**", ""]
+    if c4["within_family"]:
+        md += [format_table(pd.DataFrame(c4["within_family"])), ""]
+    md += ["Across families (descriptive only, confounded by family): slope of mean per-question r per decade of parameters = "
+           f"{_f(c4['slope_r_per_decade_across_families'])}", "", format_table(pd.DataFrame(c4["across_models"])), ""]
+
+    for key, title, n in (("5_synthetic", "5. Synthetic culture-aware data improves a small model", 5), ("6_alignment", "6. Alignment brings judgments closer to humans", 6)):
+        c = claims[key]
+        verdicts.append((title, c["verdict"]))
+        md += [f"## {title}", "", f"Rule: {c['rule']}.", f"**Verdict: {c['verdict']}**", ""]
+        if c["comparisons"]:
+            md += [format_table(_diff_rows(c["comparisons"])), ""]
+
+    md += ["## Prompt robustness", "", "Pooled r per template and option order (a claim resting on one template is fragile):", ""]
+    rob_rows = []
+    for m, rob in claims["robustness"].items():
+        for v in (rob or {}).get("variants", []):
+            rob_rows.append({"model": m, **v})
+        if rob:
+            rob_rows.append({"model": m, "template": "(mean std of score per question)", "order": "", "pooled_r": rob.get("mean_score_std")})
+    if rob_rows:
+        md += [format_table(pd.DataFrame(rob_rows)), ""]
+    md = ["# Verdicts", "", format_table(pd.DataFrame(verdicts, columns=["claim", "verdict"])), ""] + md
+    (out / "claims.md").write_text("\n".join(md))
+
+    # figure: per-group r per model, and Western vs non-Western r per model
+    t = pd.DataFrame(c1["table"]).set_index("model")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    t.plot.bar(ax=axes[0], rot=20)
+    axes[0].set_title("mean per-question r by group")
+    axes[0].axhline(0, color="k", lw=0.5)
+    g = pd.DataFrame(rows).set_index("model")[["Western r", "non-Western r"]]
+    g.plot.bar(ax=axes[1], rot=20)
+    axes[1].set_title("per-country r: Western vs non-Western")
+    axes[1].axhline(0, color="k", lw=0.5)
+    fig.tight_layout()
+    fig.savefig(figs / "claims.png", dpi=120)
+    plt.close(fig)

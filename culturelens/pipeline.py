@@ -1,0 +1,103 @@
+"""`culturelens run CONFIG`: synth -> LoRA SFT -> DPO (from the SFT adapter) -> eval base/SFT/DPO -> compare.
+
+Each section of the pipeline config is the config of one stage (the same keys as the stage's own
+YAML); the pipeline fills in what flows between stages: the synthetic datasets, the SFT adapter
+that DPO starts from, the adapters and the held-out split that the evaluations use. Every stage
+resumes (generation, training checkpoints and the probe cache), so a rerun continues where it stopped.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from culturelens.config import StrictModel, deep_merge, load_config, validate_config
+
+Stage = Literal["synth", "sft", "dpo", "eval", "compare"]
+
+
+class PipelineConfig(StrictModel):
+    experiment: str = "synthetic_sft_dpo"
+    output_dir: str = "runs"
+    stages: list[Stage] = ["synth", "sft", "dpo", "eval", "compare"]
+    synth: dict = Field(default_factory=dict)
+    sft: dict = Field(default_factory=dict)
+    dpo: dict = Field(default_factory=dict)
+    eval: dict = Field(default_factory=dict)  # shared eval settings; the model comes from sft.model
+    wandb: dict = Field(default_factory=dict)  # applied to every stage
+
+
+def _adapter_dir(path: Path) -> Path:
+    return path / "adapter" if (path / "adapter").exists() else path
+
+
+def run_pipeline(config_path: str, overrides: list[str] | None = None, progress: bool = True) -> dict:
+    from culturelens.eval.compare import compare_runs, write_comparison
+    from culturelens.eval.config import EvalConfig
+    from culturelens.eval.console import print_comparison, print_summary
+    from culturelens.eval.runner import run_eval
+    from culturelens.synth.config import SynthConfig
+    from culturelens.synth.run import run_synth
+    from culturelens.train.config import DPORunConfig, SFTRunConfig
+    from culturelens.train.dpo import run_dpo
+    from culturelens.train.sft import run_sft
+
+    cfg = load_config(PipelineConfig, config_path, overrides)
+    root = Path(cfg.output_dir) / cfg.experiment
+    common = {"experiment": cfg.experiment}
+    wb = {"wandb": cfg.wandb} if cfg.wandb else {}
+    # validate every section up front: a typo in the DPO section must not wait for synth + SFT to finish
+    synth_cfg = validate_config(SynthConfig, deep_merge({**common, "output_dir": str(root / "synth"), **wb}, cfg.synth), f"{config_path}: synth")
+    data_dir = Path(synth_cfg.output_dir)
+    sft_cfg = validate_config(
+        SFTRunConfig,
+        deep_merge({**common, "run_name": "sft", "output_dir": str(root / "sft"), "dataset": str(data_dir / "sft"), **wb}, cfg.sft),
+        f"{config_path}: sft",
+    )
+    dpo_cfg = validate_config(
+        DPORunConfig,
+        deep_merge(
+            {**common, "run_name": "dpo", "model": sft_cfg.model.model_dump(), "output_dir": str(root / "dpo"),
+             "dataset": str(data_dir / "dpo"), "sft_adapter": str(Path(sft_cfg.output_dir) / "adapter"), **wb},
+            cfg.dpo,
+        ),
+        f"{config_path}: dpo",
+    )
+    base_model = sft_cfg.model.model_dump()
+    split_file = str(data_dir / "split.json")
+
+    def eval_cfg(name: str, adapter: str | None) -> EvalConfig:
+        data = deep_merge({**common, "output_dir": cfg.output_dir, "run_name": name, "split": {"file": split_file}, **wb}, cfg.eval)
+        return validate_config(EvalConfig, deep_merge(data, {"model": {**base_model, "adapter": adapter}}), f"{config_path}: eval ({name})")
+
+    eval_cfg("eval-base", None)  # validate now
+    done: dict = {"root": str(root)}
+    if "synth" in cfg.stages:
+        done["synth"] = str(run_synth(synth_cfg))
+    if "sft" in cfg.stages:
+        done["sft"] = str(run_sft(sft_cfg))
+    if "dpo" in cfg.stages:
+        done["dpo"] = str(run_dpo(dpo_cfg))
+    run_dirs = []
+    if "eval" in cfg.stages:
+        for name, adapter in (("eval-base", None), ("eval-sft", Path(sft_cfg.output_dir)), ("eval-dpo", Path(dpo_cfg.output_dir))):
+            if adapter is not None:
+                adapter = _adapter_dir(adapter)
+                if not adapter.exists():
+                    continue
+            run_dir = run_eval(eval_cfg(name, str(adapter) if adapter else None), progress=progress)
+            print_summary(run_dir)
+            run_dirs.append(run_dir)
+        done["eval"] = [str(d) for d in run_dirs]
+    if "compare" in cfg.stages and run_dirs:
+        out = root / "compare"
+        for split in (None, "train", "heldout"):
+            result = compare_runs(run_dirs, split=split)
+            write_comparison(result, out / (split or "all"))
+            print_comparison(result)
+        done["compare"] = str(out)
+    (root / "pipeline.json").parent.mkdir(parents=True, exist_ok=True)
+    (root / "pipeline.json").write_text(json.dumps(done, indent=2))
+    return done

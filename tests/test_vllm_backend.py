@@ -1,0 +1,87 @@
+"""vLLM / OpenAI-compatible probe backend: request building, response parsing, a fake local server."""
+import json
+import math
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from culturelens.errors import ModelLoadError
+from culturelens.eval.prompts import PromptItem
+from culturelens.eval.vllm_backend import ServerProbe, build_request, parse_response
+
+
+def item(order="original"):
+    index = (0, 1, 2, 3) if order == "original" else (3, 2, 1, 0)
+    return PromptItem("persona_system", order, "DEU", "Q27", "<s>prompt text Answer:", ("A", "B", "C", "D"), index)
+
+
+def payload(top):
+    return {"choices": [{"text": " A", "logprobs": {"tokens": [" A"], "top_logprobs": [top]}}]}
+
+
+def test_request_asks_for_one_token_with_logprobs():
+    req = build_request(item(), "my/model", top_logprobs=20)
+    assert req["max_tokens"] == 1 and req["logprobs"] == 20 and req["temperature"] == 0.0
+    assert req["prompt"] == "<s>prompt text Answer:" and req["model"] == "my/model"
+    assert req["add_special_tokens"] is False
+
+
+def test_parse_sums_space_variants_and_renormalises():
+    top = {" A": math.log(0.4), "A": math.log(0.1), " B": math.log(0.2), " C": math.log(0.1), " The": math.log(0.15)}
+    res = parse_response(item(), payload(top))
+    assert res.mass == pytest.approx(0.8)
+    assert res.probs == pytest.approx([0.5 / 0.8, 0.2 / 0.8, 0.1 / 0.8, 0.0])
+    rev = parse_response(item("reversed"), payload(top))
+    assert rev.probs == pytest.approx([0.0, 0.1 / 0.8, 0.2 / 0.8, 0.5 / 0.8])
+
+
+def test_parse_rejects_response_without_logprobs():
+    with pytest.raises(ModelLoadError, match="max-logprobs"):
+        parse_response(item(), {"choices": [{"text": "A"}]})
+
+
+class Handler(BaseHTTPRequestHandler):
+    calls = 0
+    bodies: list = []
+
+    def do_POST(self):  # noqa: N802
+        Handler.calls += 1
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Handler.bodies.append(body)
+        if Handler.calls == 1:  # first request fails: the client must retry
+            self.send_response(503)
+            self.end_headers()
+            return
+        out = json.dumps(payload({" A": math.log(0.6), " B": math.log(0.3)})).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_server_probe_against_local_fake_server():
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        probe = ServerProbe(f"http://127.0.0.1:{server.server_port}/v1", "fake", concurrency=2, retries=2)
+        items = [item(), item("reversed")]
+        seen = []
+        res = probe.score(items, on_batch=seen.append)
+        assert len(res) == 2 and len(seen) == 1
+        assert res[items[0].key].probs[0] == pytest.approx(2 / 3)
+        assert Handler.calls == 3  # one 503 retried
+        assert all(b["model"] == "fake" for b in Handler.bodies)
+    finally:
+        server.shutdown()
+
+
+def test_server_down_is_a_clear_error():
+    probe = ServerProbe("http://127.0.0.1:9/v1", "fake", retries=0, timeout_s=2)
+    with pytest.raises(ModelLoadError, match="did not answer"):
+        probe.score([item()])
