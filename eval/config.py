@@ -32,7 +32,7 @@ class ProbeConfig(StrictModel):
     backend: Literal["hf", "vllm"] = "hf"
     server_url: str = "http://localhost:8000/v1"
     server_concurrency: int = Field(16, ge=1)
-    language: str = "en"  # "en", or "native" to ask in each country's main language (needs translations)
+    language: Literal["en", "native"] = "en"  # "native": each country's main language (needs translations_file)
     translations_file: str | None = None
 
 

@@ -68,6 +68,7 @@ class PromptItem:
     text: str  # the full rendered prompt, specials included
     labels: tuple[str, ...]  # labels in presented order
     option_index: tuple[int, ...]  # presented position -> option index in scale order
+    language: str = "en"
     key: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -80,18 +81,23 @@ def make_labels(k: int, style: str) -> tuple[str, ...]:
     return tuple(LETTERS[:k]) if style == "letters" else tuple(str(i + 1) for i in range(k))
 
 
-def question_block(question: Question, labels: tuple[str, ...], order: str) -> tuple[str, tuple[int, ...]]:
+def question_block(
+    question: Question, labels: tuple[str, ...], order: str, text: str | None = None,
+    option_labels: list[str] | None = None, words: tuple[str, str] = ("Question", "Options"),
+) -> tuple[str, tuple[int, ...]]:
     index = list(range(len(question.options)))
     if order == "reversed":
         index.reverse()
-    lines = [f"Question: {question.text}", "Options:"]
-    lines += [f"{label}. {question.options[i].label}" for label, i in zip(labels, index)]
+    names = option_labels or [o.label for o in question.options]
+    lines = [f"{words[0]}: {text or question.text}", f"{words[1]}:"]
+    lines += [f"{label}. {names[i]}" for label, i in zip(labels, index)]
     return "\n".join(lines), tuple(index)
 
 
-def render(tokenizer, template: Template, country_name: str | None, block: str, cue: str, chat: bool, labels) -> str:
+def render(tokenizer, template: Template, country_name: str | None, block: str, cue: str, chat: bool, labels, instruction: str | None = None) -> str:
     fill = {"country": country_name or "", "block": block}
-    instruction = INSTRUCTION if labels[0].isalpha() else "Reply with the number of one option only."
+    if instruction is None:
+        instruction = INSTRUCTION if labels[0].isalpha() else "Reply with the number of one option only."
     if chat:
         messages = []
         if template.system:
@@ -112,8 +118,13 @@ def build_prompts(
     label_style: str,
     cue: str,
     chat: bool,
+    translations=None,
 ) -> list[PromptItem]:
-    """All prompts of a run. `pairs` limits persona prompts to (country, qid) pairs with human data."""
+    """All prompts of a run. `pairs` limits persona prompts to (country, qid) pairs with human data.
+
+    With `translations` (eval/translations.py), persona prompts are asked in each country's main
+    language where the file covers it (English otherwise); the no-persona prompt stays in English.
+    """
     items: list[PromptItem] = []
     for question in questions:
         labels = make_labels(len(question.options), label_style)
@@ -125,6 +136,18 @@ def build_prompts(
                 for country in targets:
                     code = country.alpha3 if country else NO_COUNTRY
                     if country is not None and pairs is not None and (code, question.qid) not in pairs:
+                        continue
+                    lang = country.languages[0] if (country and translations and country.languages) else "en"
+                    if lang != "en" and translations.has(lang, name, question.qid, len(question.options)):
+                        e = translations.entry(lang)
+                        tq = e["questions"][question.qid]
+                        tblock, _ = question_block(question, labels, order, tq["text"], tq["options"],
+                                                   (e.get("question", "Question"), e.get("options", "Options")))
+                        t = e["templates"][name]
+                        ttemplate = Template(t.get("system"), t["user"], t["plain"], template.persona)
+                        cname = e.get("countries", {}).get(code, country.name)
+                        text = render(tokenizer, ttemplate, cname, tblock, e.get("answer_cue", cue), chat, labels, e.get("instruction", INSTRUCTION))
+                        items.append(PromptItem(name, order, code, question.qid, text, labels, index, language=lang))
                         continue
                     text = render(tokenizer, template, country.name if country else None, block, cue, chat, labels)
                     items.append(PromptItem(name, order, code, question.qid, text, labels, index))

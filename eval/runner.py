@@ -17,7 +17,7 @@ from culturelens.eval import metrics
 from culturelens.eval.cache import ProbeCache
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.probe import Probe, ProbeResult
-from culturelens.eval.prompts import NO_COUNTRY, TEMPLATES, build_prompts
+from culturelens.eval.prompts import NO_COUNTRY, build_prompts
 from culturelens.eval.report import write_report
 from culturelens.models import load_model
 from culturelens.questions import QuestionBank, load_bank
@@ -92,6 +92,7 @@ def results_frame(items, results: dict[str, ProbeResult], bank: QuestionBank, mo
                 "model": model_name,
                 "template": it.template,
                 "order": it.order,
+                "language": it.language,
                 "country": it.country,
                 "qid": it.qid,
                 "probs": res.probs,
@@ -180,9 +181,16 @@ def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
 
     pairs = set(zip(inputs.reference.df["country"], inputs.reference.df["qid"]))
     questions = [inputs.bank.get(q) for q in inputs.qids]
+    translations = None
+    if cfg.probe.language == "native":
+        from culturelens.eval.translations import Translations
+
+        if not cfg.probe.translations_file:
+            raise DataError("probe.language=native needs probe.translations_file (write one with `culturelens translate`)")
+        translations = Translations.load(cfg.probe.translations_file)
     items = build_prompts(
         lm.tokenizer, questions, inputs.countries, pairs, cfg.probe.templates, cfg.probe.orders,
-        cfg.probe.labels, cfg.probe.answer_cue, lm.is_chat,
+        cfg.probe.labels, cfg.probe.answer_cue, lm.is_chat, translations=translations,
     )
     (run_dir / "example_prompts.txt").write_text("\n\n=====\n\n".join(it.text for it in items[:: max(1, len(items) // 4)][:4]))
 
@@ -241,6 +249,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
         "total_seconds": time.time() - t0,
         "fallback_labels": fallback,
         "templates": cfg.probe.templates,
+        "prompt_languages": per_prompt["language"].value_counts().to_dict(),
         "orders": cfg.probe.orders,
         "reference": cfg.reference,
         "experiment": cfg.experiment,
