@@ -1,0 +1,461 @@
+"""Loading causal LMs for probing: Hugging Face ids, local folders, .gguf files and embedded models, plus LoRA adapters.
+
+`load_model(ModelConfig(...))` returns a `LoadedModel` (eval-mode model, left-padding tokenizer, a content
+fingerprint for the result cache, whether to use the chat template, where it came from). Every user error becomes
+a one-line `ModelLoadError` naming the path and the fix.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from culturelens.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+FINGERPRINT_SAMPLES = 256
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Hugging Face hub id, local model folder, path to a .gguf file, or an embedded model name (culturelens.zoo).
+    name_or_path: str
+    adapter: str | None = None  # a peft LoRA adapter folder
+    gguf_file: str | None = None  # a .gguf file name inside the folder / hub repo `name_or_path`
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    device: str = "cpu"  # cpu, cuda, cuda:0, auto (cuda if available)
+    revision: str | None = None  # hub branch / tag / commit
+    trust_remote_code: bool = False
+    chat: Literal["auto", True, False] = "auto"  # use the chat template (auto: if the tokenizer has one)
+    label: str | None = None  # display name in reports
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    name: str
+    fingerprint: str  # 16 hex chars, content based
+    is_chat: bool
+    source: str  # hub | local | gguf | embedded
+    num_parameters: int  # base model parameters (LoRA excluded)
+
+
+def _embedded_names() -> str:
+    from culturelens import zoo
+
+    return ", ".join(zoo.list_models())
+
+
+def _fix_hint() -> str:
+    return f"pass a Hugging Face id, a local model folder, a .gguf file or an embedded model name ({_embedded_names()})"
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    line = text.splitlines()[0].strip() if text else ""
+    if len(line) > 300:
+        line = line[:297] + "..."
+    return f"{type(e).__name__}: {line}" if line else type(e).__name__
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}[name]
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    dev = (device or "cpu").strip().lower()
+    if dev == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if dev.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelLoadError(f"device '{device}' requested but CUDA is not available (torch {torch.__version__}): set model.device to cpu or auto")
+        return dev
+    if dev == "mps" or dev == "cpu":
+        return dev
+    raise ModelLoadError(f"unknown device '{device}': use cpu, cuda, cuda:N or auto")
+
+
+# ------------------------------------------------------------------------------------- resolution
+
+
+@dataclass
+class _Source:
+    kind: str  # hub | local | gguf | embedded
+    path: str  # folder or hub id passed to from_pretrained
+    gguf_file: str | None
+    name: str  # derived display name
+    embedded: str | None = None
+
+
+def _looks_like_repo_id(s: str) -> bool:
+    if s.startswith((".", "/", "~", "\\")) or "\\" in s or s.count("/") > 1 or s.lower().endswith(".gguf"):
+        return False
+    try:
+        from huggingface_hub.utils import validate_repo_id
+
+        validate_repo_id(s)
+    except Exception:
+        return False
+    return True
+
+
+def resolve_source(cfg: ModelConfig, progress: bool = True) -> _Source:
+    from culturelens import zoo
+
+    raw = cfg.name_or_path.strip()
+    if not raw:
+        raise ModelLoadError(f"model.name_or_path is empty: {_fix_hint()}")
+
+    if raw in zoo.REGISTRY:
+        if cfg.gguf_file:
+            raise ModelLoadError(f"gguf_file is not used with the embedded model '{raw}': remove model.gguf_file")
+        folder = zoo.pull(raw, progress=progress)
+        return _Source("embedded", str(folder), None, raw, embedded=raw)
+
+    path = Path(raw).expanduser()
+    if raw.lower().endswith(".gguf"):
+        if cfg.gguf_file:
+            raise ModelLoadError(f"model path '{raw}' is already a .gguf file: remove model.gguf_file")
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file '{raw}' does not exist: check the path, or {_fix_hint()}")
+        return _Source("gguf", str(path.resolve().parent), path.name, path.stem)
+
+    if path.exists():
+        path = path.resolve()
+        if path.is_file():
+            raise ModelLoadError(f"model path '{raw}' is a file, not a model folder: pass the folder that holds config.json (or a .gguf file)")
+        if cfg.gguf_file:
+            if not (path / cfg.gguf_file).is_file():
+                ggufs = sorted(p.name for p in path.glob("*.gguf"))
+                raise ModelLoadError(f"GGUF file '{cfg.gguf_file}' is not in '{raw}': set model.gguf_file to one of {ggufs or 'its .gguf files (none found)'}")
+            return _Source("gguf", str(path), cfg.gguf_file, Path(cfg.gguf_file).stem)
+        if not (path / "config.json").is_file():
+            if (path / "adapter_config.json").is_file():
+                raise ModelLoadError(f"'{raw}' is a LoRA adapter folder, not a model: pass it as model.adapter and its base model as model.name_or_path")
+            ggufs = sorted(p.name for p in path.glob("*.gguf"))
+            if ggufs:
+                raise ModelLoadError(f"'{raw}' has no config.json but holds {ggufs}: pass the .gguf file path, or set model.gguf_file")
+            raise ModelLoadError(f"'{raw}' is not a model folder (no config.json): pass the folder written by save_pretrained, or {_fix_hint()}")
+        if not any((path / f).is_file() for f in WEIGHT_FILES) and not list(path.glob("*.safetensors")):
+            raise ModelLoadError(f"model folder '{raw}' has a config.json but no weights (model.safetensors / pytorch_model.bin): copy the weights into it or pass another folder")
+        return _Source("local", str(path), None, path.name)
+
+    if not _looks_like_repo_id(raw):
+        raise ModelLoadError(f"model path '{raw}' does not exist: {_fix_hint()}")
+    return _Source("gguf" if cfg.gguf_file else "hub", raw, cfg.gguf_file, raw)
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def _from_pretrained(src: _Source, cfg: ModelConfig, device: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    common: dict[str, Any] = {"trust_remote_code": cfg.trust_remote_code}
+    if _is_remote(src):
+        common["revision"] = cfg.revision
+        # Offline (or the hub does not resolve): only the local Hugging Face cache, without minutes of retries.
+        common["local_files_only"] = _offline() or not _hub_reachable()
+    else:
+        common["local_files_only"] = True
+    if src.gguf_file:
+        common["gguf_file"] = src.gguf_file
+
+    model_kwargs = dict(common, dtype=torch_dtype(cfg.dtype) if not (src.gguf_file and cfg.dtype == "auto") else torch_dtype("float32"))
+    if device != "cpu" and not src.gguf_file:
+        model_kwargs["device_map"] = device
+    tok = AutoTokenizer.from_pretrained(src.path, **common)
+    model = AutoModelForCausalLM.from_pretrained(src.path, **model_kwargs)
+    return model, tok
+
+
+def _is_remote(src: _Source) -> bool:
+    return src.kind == "hub" or (src.kind == "gguf" and not Path(src.path).is_dir())
+
+
+def _hub_reachable() -> bool:
+    """Quick check that the hub's host name resolves (skipped behind a proxy, where DNS may be the proxy's job)."""
+    import socket
+    from urllib.parse import urlparse
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except OSError:
+        return False
+
+
+def _load_error(src: _Source, cfg: ModelConfig, e: Exception) -> ModelLoadError:
+    why = _first_line(e)
+    shown = cfg.name_or_path
+    if _is_remote(src):
+        if _offline():
+            return ModelLoadError(
+                f"model '{shown}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set ({why}): "
+                f"download it first (unset HF_HUB_OFFLINE, or `huggingface-cli download {shown}`), or pass a local folder / .gguf file / embedded model name ({_embedded_names()})"
+            )
+        if not _hub_reachable():
+            return ModelLoadError(
+                f"model path '{shown}' does not exist, and as a Hugging Face id it is not in the local cache while the hub is unreachable (no network): "
+                f"{_fix_hint()}"
+            )
+        return ModelLoadError(
+            f"could not load model '{shown}' from the Hugging Face hub ({why}): check the id, the network and your token "
+            f"(gated models need `huggingface-cli login`), or {_fix_hint()}"
+        )
+    if src.gguf_file:
+        return ModelLoadError(
+            f"could not load GGUF file '{Path(src.path) / src.gguf_file}' ({why}): check that it is a complete, uncorrupted "
+            f"GGUF of an architecture transformers supports (pip install -U transformers gguf)"
+        )
+    return ModelLoadError(
+        f"could not load model folder '{src.path}' ({why}): check that it was written by save_pretrained and is not corrupt "
+        f"(re-save or re-download it){'; set trust_remote_code: true for custom architectures' if not cfg.trust_remote_code else ''}"
+    )
+
+
+def _prepare_tokenizer(tok) -> None:
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        for cand in (tok.eos_token, tok.unk_token, tok.bos_token):
+            if cand is not None:
+                tok.pad_token = cand
+                break
+        else:
+            tok.pad_token = tok.convert_ids_to_tokens(0)
+
+
+def load_model(cfg: ModelConfig, progress: bool = True) -> LoadedModel:
+    """Load the model described by `cfg` for scoring (eval mode, no gradients needed)."""
+    device = resolve_device(cfg.device)
+    src = resolve_source(cfg, progress=progress)
+    try:
+        model, tok = _from_pretrained(src, cfg, device)
+    except ModelLoadError:
+        raise
+    except Exception as e:  # OSError, ValueError, safetensors / gguf / hub errors ...
+        raise _load_error(src, cfg, e) from e
+
+    if src.gguf_file:
+        from culturelens.zoo import strip_quantizer
+
+        strip_quantizer(model)
+    _place(model, device)
+    _prepare_tokenizer(tok)
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tok.pad_token_id
+    if getattr(model, "generation_config", None) is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tok.pad_token_id
+
+    num_parameters = sum(p.numel() for p in model.parameters())
+    hasher = _fingerprint_base(model, tok)
+
+    name = cfg.label or src.name
+    if cfg.adapter:
+        model, adapter_state = _apply_adapter(model, cfg, src)
+        _update_tensors(hasher, "adapter", adapter_state.items())
+        if not cfg.label:
+            name = f"{src.name}+{Path(cfg.adapter).expanduser().resolve().name}"
+        _place(model, device)
+    model.eval()
+
+    if cfg.chat == "auto":
+        is_chat = bool(tok.chat_template)
+    elif cfg.chat:
+        if not tok.chat_template:
+            raise ModelLoadError(f"model.chat is true but the tokenizer of '{cfg.name_or_path}' has no chat template: set model.chat to false or auto")
+        is_chat = True
+    else:
+        is_chat = False
+
+    return LoadedModel(
+        model=model, tokenizer=tok, name=name, fingerprint=hasher.hexdigest()[:16], is_chat=is_chat,
+        source=src.kind, num_parameters=int(num_parameters),
+    )
+
+
+def _place(model, device: str) -> None:
+    try:
+        current = next(model.parameters()).device
+    except StopIteration:  # pragma: no cover
+        return
+    if str(current) != device and not (device == "cuda" and current.type == "cuda") and not getattr(model, "hf_device_map", None):
+        model.to(device)
+
+
+# ------------------------------------------------------------------------------------- fingerprint
+
+
+def _sample(t) -> bytes:
+    import torch
+
+    flat = t.detach().reshape(-1)
+    n = flat.numel()
+    if n == 0 or flat.device.type == "meta":
+        return b""
+    step = max(1, n // FINGERPRINT_SAMPLES)
+    return flat[::step][:FINGERPRINT_SAMPLES].to("cpu", torch.float32).numpy().tobytes()
+
+
+def _update_tensors(h, prefix: str, items) -> None:
+    for name, t in sorted(items, key=lambda kv: kv[0]):
+        h.update(f"{prefix}:{name}:{tuple(t.shape)}:{t.dtype}\n".encode())
+        h.update(_sample(t))
+
+
+def _fingerprint_base(model, tok):
+    h = hashlib.sha256(b"culturelens-fingerprint-v1\n")
+    _update_tensors(h, "param", model.named_parameters())
+    template = tok.chat_template
+    h.update(f"vocab:{len(tok)}\n".encode())
+    h.update(("template:" + json.dumps(template, sort_keys=True) + "\n").encode())
+    return h
+
+
+def fingerprint(model, tokenizer, adapter_state: dict | None = None) -> str:
+    """Content fingerprint (16 hex chars) of a base model + tokenizer (+ adapter tensors)."""
+    h = _fingerprint_base(model, tokenizer)
+    if adapter_state:
+        _update_tensors(h, "adapter", adapter_state.items())
+    return h.hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------- adapters
+
+
+def _read_adapter(adapter: str) -> tuple[Path, dict, dict]:
+    path = Path(adapter).expanduser()
+    if not path.exists():
+        raise ModelLoadError(f"adapter path '{adapter}' does not exist: pass a folder written by peft's save_pretrained (with adapter_config.json)")
+    if not path.is_dir() or not (path / "adapter_config.json").is_file():
+        raise ModelLoadError(f"'{adapter}' is not a peft adapter folder (no adapter_config.json): pass the folder written by peft's save_pretrained")
+    try:
+        conf = json.loads((path / "adapter_config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"adapter config '{path / 'adapter_config.json'}' is unreadable ({_first_line(e)}): re-save the adapter") from None
+    weights = next((path / f for f in ADAPTER_WEIGHT_FILES if (path / f).is_file()), None)
+    if weights is None:
+        raise ModelLoadError(f"adapter folder '{adapter}' has no adapter_model.safetensors: re-save the adapter with peft")
+    try:
+        if weights.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(weights))
+        else:
+            import torch
+
+            state = torch.load(str(weights), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelLoadError(f"adapter weights '{weights}' are corrupt ({_first_line(e)}): re-save the adapter") from None
+    return path, conf, state
+
+
+def _io_features(module) -> tuple[int, int] | None:
+    """(in_features, out_features) of a layer LoRA can wrap, or None when unknown."""
+    import torch.nn as nn
+
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features
+    if isinstance(module, nn.Embedding):
+        return module.num_embeddings, module.embedding_dim
+    if hasattr(module, "nf") and hasattr(module, "weight"):  # transformers Conv1D (GPT-2 style)
+        return module.weight.shape[0], module.nf
+    return None
+
+
+def _adapter_mismatch(model, state: dict) -> str | None:
+    """Why the adapter tensors cannot sit on this model (missing module / shape mismatch), or None if they fit."""
+    for key, t in state.items():
+        name = key.removeprefix("base_model.model.")
+        for marker, kind in ((".lora_A.", "A"), (".lora_B.", "B"), (".lora_embedding_A", "EA"), (".lora_embedding_B", "EB")):
+            if marker in name:
+                mod_name = name.split(marker)[0]
+                break
+        else:
+            continue
+        try:
+            module = model.get_submodule(mod_name)
+        except AttributeError:
+            return f"module {mod_name} not in the base model"
+        io = _io_features(module)
+        if io is None or t.dim() != 2:
+            continue
+        fin, fout = io
+        ok = {
+            "A": t.shape[1] == fin,  # lora_A.weight: [r, in]
+            "B": t.shape[0] == fout,  # lora_B.weight: [out, r]
+            "EA": t.shape[1] == fin,  # lora_embedding_A: [r, num_embeddings]
+            "EB": t.shape[0] == fout,  # lora_embedding_B: [embedding_dim, r]
+        }[kind]
+        if not ok:
+            return f"{key} has shape {tuple(t.shape)} but {mod_name} is {fin}->{fout}"
+    return None
+
+
+def _same_base(adapter_base: str | None, cfg: ModelConfig, src: _Source) -> bool:
+    if not adapter_base:
+        return True
+    candidates = {cfg.name_or_path, src.path, src.name}
+    if src.embedded:
+        from culturelens import zoo
+
+        candidates |= {src.embedded, zoo.facts(src.embedded).hub_id}
+    names = {str(c).rstrip("/").lower() for c in candidates} | {Path(str(c)).name.lower() for c in candidates}
+    base = adapter_base.rstrip("/")
+    if base.lower() in names or Path(base).name.lower() in names:
+        return True
+    try:
+        return Path(base).expanduser().exists() and Path(base).expanduser().resolve() == Path(src.path).resolve()
+    except OSError:
+        return False
+
+
+def _apply_adapter(model, cfg: ModelConfig, src: _Source):
+    path, conf, state = _read_adapter(cfg.adapter)
+    adapter_base = conf.get("base_model_name_or_path")
+    shown_base = adapter_base or "an unknown base"
+    mismatch = _adapter_mismatch(model, state)
+    if mismatch:
+        raise ModelLoadError(
+            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({mismatch}): pass the matching base as model.name_or_path"
+        )
+    try:
+        from peft import PeftModel
+
+        peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
+    except ModelLoadError:
+        raise
+    except (ValueError, RuntimeError, KeyError) as e:
+        raise ModelLoadError(
+            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({_first_line(e)}): pass the matching base as model.name_or_path"
+        ) from e
+    except Exception as e:
+        raise ModelLoadError(f"could not load adapter '{cfg.adapter}' ({_first_line(e)}): check that it is a peft LoRA adapter folder") from e
+    if not _same_base(adapter_base, cfg, src):
+        log.warning(
+            "adapter '%s' was trained on base '%s' but is loaded on '%s'; the shapes fit, so it is applied anyway",
+            cfg.adapter, adapter_base, cfg.name_or_path,
+        )
+    return peft_model, state
