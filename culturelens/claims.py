@@ -238,12 +238,12 @@ def compute_claims(cfg: ClaimsConfig, runs: dict, inputs) -> dict:
 
     # 4. larger is better: within a family, r vs log10(params)
     fam_rows = []
-    for fam in sorted({f.family for f in facts.values()}):
-        members = sorted([m for m in base_models if facts[m].family == fam], key=lambda m: facts[m].params)
-        if len(members) >= 2:
+    for fam, aligned in sorted({(f.family, f.aligned) for f in facts.values()}):
+        members = sorted([m for m in base_models if facts[m].family == fam and facts[m].aligned == aligned], key=lambda m: facts[m].params)
+        if len(members) >= 2 and facts[members[-1]].params > facts[members[0]].params:
             small, large = members[0], members[-1]
             d = metrics.paired_bootstrap_diff(_perq(runs[large]["summary"]), _perq(runs[small]["summary"]), n_boot=cfg.n_boot, seed=cfg.seed)
-            fam_rows.append({"family": fam, "small": small, "large": large, **d})
+            fam_rows.append({"family": fam, "aligned": aligned, "small": small, "large": large, **d})
     cross = [{"model": m, "params": facts[m].params, "mean_question_r": runs[m]["summary"].get("mean_question_r")} for m in base_models]
     slope = None
     if len(cross) >= 2:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -207,8 +208,12 @@ def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
         probe = ServerProbe(cfg.probe.server_url, cfg.model.name_or_path, concurrency=cfg.probe.server_concurrency)
     partial = (run_dir / "results.partial.jsonl").open("a")
 
+    delay = float(os.environ.get("CULTURELENS_DEBUG_BATCH_DELAY", "0"))  # test hook: slow runs down to interrupt them
+
     def on_batch(done: dict[str, ProbeResult]) -> None:
         cache.put_many(lm.fingerprint, {k: dataclasses.asdict(v) for k, v in done.items()})
+        if delay:
+            time.sleep(delay)
         for k, v in done.items():
             partial.write(json.dumps({"prompt_key": k, **dataclasses.asdict(v)}) + "\n")
         partial.flush()
