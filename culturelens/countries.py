@@ -1,7 +1,24 @@
-"""Country metadata: ISO codes, English name, main languages, Inglehart-Welzel cultural zone, Western flag."""
+"""Country metadata: ISO codes, English name, main languages, Inglehart-Welzel cultural zone, Western flag.
+
+The embedded table (culturelens/data/countries.csv) covers the WVS wave-7 countries. Zone
+assignments follow the Inglehart-Welzel cultural map as closely as a single label allows and are
+approximate; pass your own CSV with the same columns to `load_countries(path)` to change them.
+The default Western flag is the published 11-country 'rich West' set of the 55-country ethics data
+(Andorra, Argentina, Australia, Canada, Chile, Cyprus, Germany, Greece, Netherlands, New Zealand,
+United States); countries outside that set are Western iff their zone is English-speaking,
+Protestant Europe or Catholic Europe. `western_flag(c, "zones")` gives the zone-based definition.
+"""
 from __future__ import annotations
 
+import csv
+import difflib
+import io
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from culturelens.errors import DataError
 
 ZONES = (
     "English-speaking",
@@ -13,6 +30,7 @@ ZONES = (
     "African-Islamic",
     "Latin America",
 )
+WESTERN_ZONES = ("English-speaking", "Protestant Europe", "Catholic Europe")
 
 
 @dataclass(frozen=True)
@@ -25,3 +43,88 @@ class Country:
     zone: str  # one of ZONES
     western: bool  # default Western flag (the published 'rich West' set where it covers the country)
     aliases: tuple[str, ...] = ()  # other English names, e.g. "United States of America", "USA"
+
+
+def _parse(text: str, source: str) -> dict[str, Country]:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    need = {"alpha3", "alpha2", "numeric", "name", "languages", "zone", "western"}
+    if not rows or need - set(rows[0]):
+        raise DataError(f"{source}: a countries CSV needs the columns {', '.join(sorted(need))} (+ optional aliases)")
+    out = {}
+    for r in rows:
+        if r["zone"] not in ZONES:
+            raise DataError(f"{source}: unknown zone '{r['zone']}' for {r['alpha3']}; use one of: {', '.join(ZONES)}")
+        out[r["alpha3"].upper()] = Country(
+            alpha3=r["alpha3"].upper(), alpha2=r["alpha2"].upper(), numeric=int(r["numeric"]), name=r["name"],
+            languages=tuple(x for x in r["languages"].split(";") if x), zone=r["zone"],
+            western=r["western"].strip().lower() == "true",
+            aliases=tuple(x for x in (r.get("aliases") or "").split(";") if x),
+        )
+    return out
+
+
+@lru_cache(maxsize=None)
+def _embedded() -> dict[str, Country]:
+    text = (resources.files("culturelens") / "data" / "countries.csv").read_text(encoding="utf-8")
+    return _parse(text, "embedded countries.csv")
+
+
+def load_countries(path: str | Path | None = None) -> dict[str, Country]:
+    """Countries keyed by ISO alpha-3: the embedded table, or a user CSV with the same columns."""
+    if path is None:
+        return dict(_embedded())
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"countries file '{p}' does not exist")
+    return _parse(p.read_text(encoding="utf-8"), str(p))
+
+
+@lru_cache(maxsize=None)
+def _index() -> dict[str, str]:
+    idx: dict[str, str] = {}
+    for c in _embedded().values():
+        for key in (c.alpha3, c.alpha2, str(c.numeric), c.name, *c.aliases):
+            if key:
+                idx[key.casefold()] = c.alpha3
+    return idx
+
+
+def resolve_country(code_or_name: str | int) -> Country:
+    """A country from its ISO alpha-3 / alpha-2 / numeric code, English name or alias (case-insensitive)."""
+    key = str(code_or_name).strip().casefold()
+    alpha3 = _index().get(key)
+    if alpha3 is None:
+        close = difflib.get_close_matches(key, list(_index()), n=3, cutoff=0.75)
+        hint = f" (did you mean {', '.join(repr(_index()[c]) for c in close)}?)" if close else ""
+        raise DataError(
+            f"unknown country '{code_or_name}'{hint}: use an ISO alpha-3 code such as DEU; "
+            "`culturelens data countries` lists them"
+        )
+    return _embedded()[alpha3]
+
+
+def resolve_countries(items) -> list[Country]:
+    seen, out = set(), []
+    for item in items:
+        c = resolve_country(item)
+        if c.alpha3 not in seen:
+            seen.add(c.alpha3)
+            out.append(c)
+    return out
+
+
+def western_flag(country: Country, definition: str = "rich_west") -> bool:
+    if definition == "rich_west":
+        return country.western
+    if definition == "zones":
+        return country.zone in WESTERN_ZONES
+    raise DataError(f"unknown Western definition '{definition}': use rich_west or zones")
+
+
+def country_table():
+    import pandas as pd
+
+    return pd.DataFrame(
+        [{"alpha3": c.alpha3, "alpha2": c.alpha2, "numeric": c.numeric, "name": c.name, "languages": ",".join(c.languages),
+          "zone": c.zone, "western": c.western} for c in _embedded().values()]
+    )

@@ -6,6 +6,7 @@ Scores follow the paper: the K answer options, in the order of their WVS codes a
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -78,3 +79,164 @@ def linear_scores(k: int) -> list[float]:
     if k < 2:
         raise DataError(f"a question needs at least 2 answer options, got {k}")
     return [-1.0 + 2.0 * i / (k - 1) for i in range(k)]
+
+
+def _question_from_dict(d: dict) -> Question:
+    opts = sorted(d["options"], key=lambda o: int(o["code"]))
+    scores = linear_scores(len(opts))
+    remap = {int(k): (None if v is None or v == "" else int(v)) for k, v in (d.get("remap") or {}).items()}
+    return Question(
+        qid=d["qid"], category=d["category"], text=d["text"],
+        options=tuple(Option(int(o["code"]), o["label"], s) for o, s in zip(opts, scores)),
+        short=d.get("short", ""), aliases=tuple(d.get("aliases", ())), direction=d.get("direction", ""), remap=remap,
+    )
+
+
+def _question_to_dict(q: Question) -> dict:
+    return {
+        "qid": q.qid, "category": q.category, "text": q.text, "short": q.short, "aliases": list(q.aliases),
+        "direction": q.direction, "options": [{"code": o.code, "label": o.label} for o in q.options],
+        "remap": {str(k): v for k, v in q.remap.items()},
+    }
+
+
+def _norm(text: str) -> str:
+    return " ".join(str(text).casefold().replace("’", "'").split()).strip(" ?.")
+
+
+class QuestionBank:
+    """An ordered collection of questions, looked up by id (`get`) or by the text users' files name them with (`find`)."""
+
+    def __init__(self, questions):
+        self.questions: dict[str, Question] = {}
+        for q in questions:
+            self.questions[q.qid] = q
+        self._by_text = {}
+        for q in self.questions.values():
+            for t in (q.qid, q.short, *q.aliases):
+                if t:
+                    self._by_text.setdefault(_norm(t), q)
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def __iter__(self):
+        return iter(self.questions.values())
+
+    def __contains__(self, qid) -> bool:
+        return str(qid).upper() in self.questions
+
+    def get(self, qid: str) -> Question:
+        key = str(qid).strip().upper()
+        if not key.startswith("Q"):
+            key = "Q" + key
+        if key not in self.questions:
+            examples = ", ".join(list(self.questions)[:3])
+            raise DataError(
+                f"unknown question id '{qid}': not in the question bank ({len(self)} questions, e.g. {examples}); "
+                "add questions with questions_file (a bank .json or WorldValuesBench metadata folder)"
+            )
+        return self.questions[key]
+
+    def select(self, qids) -> "QuestionBank":
+        return QuestionBank(self.get(q) for q in qids)
+
+    def by_category(self) -> dict[str, list[Question]]:
+        out: dict[str, list[Question]] = {}
+        for q in self:
+            out.setdefault(q.category, []).append(q)
+        return out
+
+    def find(self, text: str) -> Question | None:
+        return self._by_text.get(_norm(text))
+
+    def group_of(self, qid: str, groups: dict[str, str] = DEFAULT_GROUPS) -> str | None:
+        return groups.get(self.get(qid).category)
+
+    def merge(self, other: "QuestionBank") -> "QuestionBank":
+        """Questions of both banks; on the same id this bank's question wins."""
+        merged = dict(other.questions)
+        merged.update(self.questions)
+        return QuestionBank(merged.values())
+
+
+_EMBEDDED: QuestionBank | None = None
+
+
+def load_bank(path: str | Path | None = None) -> QuestionBank:
+    """The embedded bank (69 questions written by the project) or a bank .json written by `save_bank`."""
+    global _EMBEDDED
+    if path is None:
+        if _EMBEDDED is None:
+            text = (resources.files("culturelens") / "data" / "questions.json").read_text(encoding="utf-8")
+            _EMBEDDED = QuestionBank(_question_from_dict(d) for d in json.loads(text))
+        return _EMBEDDED
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"question bank file '{p}' does not exist")
+    try:
+        return QuestionBank(_question_from_dict(d) for d in json.loads(p.read_text(encoding="utf-8")))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"'{p}' is not a question bank file (expected a list of questions with qid, category, text, options): {exc}") from None
+
+
+def save_bank(bank: QuestionBank, path: str | Path) -> None:
+    Path(path).write_text(json.dumps([_question_to_dict(q) for q in bank], indent=1, ensure_ascii=False))
+
+
+def _clean_label(label: str) -> str:
+    label = " ".join(str(label).split())
+    return label[:1].upper() + label[1:] if label else label
+
+
+def load_worldvaluesbench(
+    question_metadata_path: str | Path,
+    codebook_path: str | Path,
+    answer_adjustment_path: str | Path | None = None,
+    use_case: str = "value",
+) -> QuestionBank:
+    """All value questions of the WorldValuesBench layout (question_metadata.json + codebook.json).
+
+    Options are the non-negative codebook codes after the answer adjustments (raw code -> new code;
+    "" drops the code), in code order. The text is the metadata's self-contained sentence without its
+    leading "On a scale of ..." clause (the options carry the scale).
+    """
+    meta = json.loads(Path(question_metadata_path).read_text())
+    codebook = json.loads(Path(codebook_path).read_text())
+    adjust = json.loads(Path(answer_adjustment_path).read_text()) if answer_adjustment_path else {}
+    questions = []
+    for qid, m in meta.items():
+        if m.get("use_case") != use_case or qid not in codebook:
+            continue
+        remap_raw = adjust.get(qid, {})
+        remap = {int(k): (int(v) if v != "" else None) for k, v in remap_raw.items()}
+        labels: dict[int, str] = {}
+        for code, label in codebook[qid].get("choices", {}).items():
+            code = int(code)
+            if code < 0:
+                continue
+            new = remap.get(code, code)
+            if new is None:
+                continue
+            labels.setdefault(new, _clean_label(label))
+        if len(labels) < 2:
+            continue
+        text = re.sub(r"^On a scale of [^,]+,[^,]+,\s*", "", m["question"]).strip()
+        text = text[:1].upper() + text[1:]
+        opts = sorted(labels.items())
+        scores = linear_scores(len(opts))
+        questions.append(Question(qid, m["category"], text, tuple(Option(c, l, s) for (c, l), s in zip(opts, scores)),
+                                  short=" ".join(codebook[qid].get("question", "").split()).lower(), remap=remap))
+    return QuestionBank(questions)
+
+
+def load_questions_file(path: str | Path) -> QuestionBank:
+    """Extra questions: a bank .json, or a folder with WorldValuesBench question_metadata.json + codebook.json."""
+    p = Path(path)
+    if p.is_dir():
+        meta, codebook = p / "question_metadata.json", p / "codebook.json"
+        if not meta.exists() or not codebook.exists():
+            raise DataError(f"'{p}' needs question_metadata.json and codebook.json (the WorldValuesBench layout)")
+        adj = p / "answer_adjustment.json"
+        return load_worldvaluesbench(meta, codebook, adj if adj.exists() else None)
+    return load_bank(p)

@@ -76,10 +76,18 @@ def resolve_inputs(cfg: EvalConfig) -> EvalInputs:
             )
     else:
         qids = [q for q in reference.qids if q in bank]
-    chosen = {c.alpha3 for c in countries}
-    have = reference.df[reference.df["country"].isin(chosen) & reference.df["qid"].isin(qids)]
-    if have.empty:
+    have = reference.df[reference.df["qid"].isin(qids)]
+    covered = set(have["country"])
+    empty = [c.alpha3 for c in countries if c.alpha3 not in covered]
+    if empty and cfg.countries:
+        raise DataError(
+            f"no human answers for {', '.join(empty)} on the chosen questions ({', '.join(qids[:5])}{'...' if len(qids) > 5 else ''}) "
+            f"in reference '{cfg.reference}': choose other questions or countries"
+        )
+    countries = [c for c in countries if c.alpha3 in covered]  # default country list: keep those with data
+    if not countries:
         raise DataError("the chosen countries and questions have no human answers in common in the reference")
+    chosen = {c.alpha3 for c in countries}
     return EvalInputs(bank, reference.subset(countries=sorted(chosen), qids=qids), countries, qids)
 
 
