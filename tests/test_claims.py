@@ -1,0 +1,62 @@
+"""`culturelens claims` on tiny models: every claim section is computed from real eval runs, with verdicts."""
+import json
+
+import yaml
+
+from culturelens.claims import NOT_TESTABLE, SUPPORTED, NOT_SUPPORTED, verdict_from_ci
+from culturelens.cli import main
+
+COUNTRIES = ["DEU", "ARG", "USA", "NLD", "AUS", "IRQ", "TUR", "CHN", "MEX", "BRA", "JOR", "EGY"]
+QUESTIONS = ["Q27", "Q29", "Q33", "Q122", "Q124", "Q132", "Q158", "Q160", "Q169", "Q224", "Q177", "Q182", "Q184", "Q185", "Q187", "Q189", "Q195"]
+
+
+def test_verdict_rule():
+    assert verdict_from_ci(0.01, 0.2) == SUPPORTED
+    assert verdict_from_ci(-0.01, 0.2) == NOT_SUPPORTED
+    assert verdict_from_ci(None, None) == NOT_TESTABLE
+    assert verdict_from_ci(-0.3, -0.1, direction=-1) == SUPPORTED
+
+
+def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base_model_dir):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": QUESTIONS[::2], "heldout": QUESTIONS[1::2]}))
+    entries = [
+        {"label": "small-en", "model": {"name_or_path": str(tiny_model_dir)},
+         "facts": {"family": "tiny", "params": 1e5, "corpus": "english", "aligned": True}},
+        {"label": "small-multi", "model": {"name_or_path": str(tiny_model_dir_2)},
+         "facts": {"family": "other", "params": 1.5e5, "corpus": "multilingual", "aligned": False}},
+        {"label": "small-base", "model": {"name_or_path": str(tiny_base_model_dir)},
+         "facts": {"family": "tiny", "params": 1e5, "corpus": "english", "aligned": False}},
+        {"label": "missing-sft", "model": {"name_or_path": str(tiny_model_dir), "adapter": str(tmp_path / "nope")},
+         "facts": {"family": "tiny", "params": 1e5, "corpus": "english", "aligned": True, "synthetic": True, "stage": "sft", "base": "small-en"}},
+    ]
+    cfg = {
+        "experiment": "claims", "output_dir": str(tmp_path / "runs"), "n_boot": 100, "split_file": str(split),
+        "eval": {"countries": COUNTRIES, "questions": QUESTIONS, "cache_dir": str(tmp_path / "cache"), "probe": {"batch_size": 16}},
+        "models": entries,
+    }
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["claims", "--config", str(path), "--no-progress"]) == 0
+    out = tmp_path / "runs" / "claims"
+    claims = json.loads((out / "claims.json").read_text())
+    md = (out / "claims.md").read_text()
+    assert (out / "figures" / "claims.png").stat().st_size > 1000
+    for key in ("1_norms", "2_western_bias", "3_multilingual", "4_size", "5_synthetic", "6_alignment"):
+        assert claims[key]["verdict"] in (SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE), key
+    # claim 1 has an effect with a CI around it
+    c1 = claims["1_norms"]
+    assert c1["ci"][0] <= c1["effect"] <= c1["ci"][1]
+    # claim 2 uses the 19-item block and the rich-West flag: DEU ARG USA NLD AUS are Western here
+    c2 = claims["2_western_bias"]
+    assert c2["n_western"] == 5 and set(c2["gaps"]) == {"small-en", "small-multi", "small-base"}
+    # claim 3 pairs the English-centric and multilingual entries, naming the confounds
+    assert any(p["english"] == "small-en" and "family" in p["confounds"] for p in claims["3_multilingual"]["pairs"])
+    # claim 4: one family has two entries of equal size -> no size contrast -> not testable
+    assert claims["4_size"]["verdict"] == NOT_TESTABLE
+    # claim 5: the SFT adapter is missing -> reported, not invented
+    assert claims["5_synthetic"]["verdict"] == NOT_TESTABLE and "missing-sft" in claims["skipped"]
+    # claim 6: instruct vs base of one family and size is testable, with train/held-out not needed
+    c6 = claims["6_alignment"]["comparisons"]
+    assert c6 and c6[0]["model"] == "small-en" and c6[0]["vs"] == "small-base"
+    assert "# Verdicts" in md and "## 2. Western bias" in md and "Prompt robustness" in md
