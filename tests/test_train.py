@@ -1,0 +1,138 @@
+"""LoRA SFT and DPO with TRL on tiny models: training runs, adapters load, DPO from SFT uses the SFT
+policy as reference, resume continues, W&B offline, bad input."""
+import json
+
+import pytest
+import torch
+from datasets import Dataset
+
+from culturelens.errors import ConfigError, DataError, ModelLoadError
+from culturelens.models import ModelConfig, load_model
+from culturelens.train.config import DPORunConfig, SFTRunConfig
+from culturelens.train.dpo import run_dpo
+from culturelens.train.sft import run_sft
+
+SYSTEM = "You are a typical person living in Germany."
+
+
+def sft_rows(n=12):
+    return [{"messages": [{"role": "system", "content": SYSTEM},
+                          {"role": "user", "content": f"Question: is work a duty {i}?\nOptions:\nA. Agree\nB. Disagree"},
+                          {"role": "assistant", "content": "Answer: " + "AB"[i % 2]}], "qid": "Q40", "country": "DEU"} for i in range(n)]
+
+
+def dpo_rows(n=8):
+    return [{"prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"Question: q{i}?\nOptions:\nA. Agree\nB. Disagree"}],
+             "chosen": [{"role": "assistant", "content": "Answer: A"}], "rejected": [{"role": "assistant", "content": "Answer: B"}],
+             "qid": "Q40", "country": "DEU"} for i in range(n)]
+
+
+def save(rows, path):
+    Dataset.from_list(rows).save_to_disk(str(path))
+    return str(path)
+
+
+def sft_cfg(tmp_path, model_dir, **kw):
+    data = {"experiment": "t", "run_name": "sft", "output_dir": str(tmp_path / "sft"), "model": {"name_or_path": str(model_dir)},
+            "dataset": save(sft_rows(), tmp_path / "sft_data"),
+            "train": {"max_steps": 3, "per_device_batch_size": 4, "logging_steps": 1, "save_steps": 50, "learning_rate": 1e-2}}
+    data.update(kw)
+    return SFTRunConfig.model_validate(data)
+
+
+@pytest.fixture(scope="module")
+def sft_run(tmp_path_factory, tiny_model_dir):
+    tmp = tmp_path_factory.mktemp("sft")
+    return run_sft(sft_cfg(tmp, tiny_model_dir)), tiny_model_dir
+
+
+def test_sft_trains_and_adapter_changes_the_model(sft_run):
+    out, base_dir = sft_run
+    facts = json.loads((out / "culturelens_train.json").read_text())
+    assert facts["stage"] == "sft" and facts["global_step"] == 3 and facts["train_loss"] == facts["train_loss"]  # finite
+    assert (out / "adapter" / "adapter_model.safetensors").exists() and (out / "adapter" / "culturelens_config.yaml").exists()
+    base = load_model(ModelConfig(name_or_path=str(base_dir)))
+    tuned = load_model(ModelConfig(name_or_path=str(base_dir), adapter=str(out / "adapter")))
+    ids = base.tokenizer("Question: is work a duty?", return_tensors="pt").input_ids
+    with torch.inference_mode():
+        diff = (base.model(ids).logits - tuned.model(ids).logits).abs().max()
+    assert diff > 1e-4 and base.fingerprint != tuned.fingerprint
+
+
+def test_dpo_from_base(tmp_path, tiny_model_dir):
+    cfg = DPORunConfig.model_validate({"experiment": "t", "output_dir": str(tmp_path / "dpo"), "model": {"name_or_path": str(tiny_model_dir)},
+                                       "dataset": save(dpo_rows(), tmp_path / "d"), "train": {"max_steps": 2, "per_device_batch_size": 4, "logging_steps": 1}})
+    out = run_dpo(cfg)
+    facts = json.loads((out / "culturelens_train.json").read_text())
+    assert facts["global_step"] == 2 and (out / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_dpo_from_sft_adapter_uses_sft_policy_as_reference(tmp_path, sft_run):
+    sft_out, base_dir = sft_run
+    cfg = DPORunConfig.model_validate({"experiment": "t", "output_dir": str(tmp_path / "dpo"), "model": {"name_or_path": str(base_dir)},
+                                       "dataset": save(dpo_rows(), tmp_path / "d"), "sft_adapter": str(sft_out / "adapter"),
+                                       "train": {"max_steps": 2, "per_device_batch_size": 8, "logging_steps": 1, "learning_rate": 1e-6}})
+    out = run_dpo(cfg)
+    logs = json.loads((out / "culturelens_train.json").read_text())["log_history"]
+    first = next(h for h in logs if "loss" in h)
+    # at the first step policy == reference (both the SFT adapter): rewards are 0 and the loss is log 2
+    assert abs(first["loss"] - 0.6931) < 1e-3
+    # the DPO adapter applies to the plain base and differs from the SFT adapter only slightly (tiny lr)
+    dpo = load_model(ModelConfig(name_or_path=str(base_dir), adapter=str(out / "adapter")))
+    sft = load_model(ModelConfig(name_or_path=str(base_dir), adapter=str(sft_out / "adapter")))
+    base = load_model(ModelConfig(name_or_path=str(base_dir)))
+    ids = base.tokenizer("Question: q1?", return_tensors="pt").input_ids
+    with torch.inference_mode():
+        d_sft = (dpo.model(ids).logits - sft.model(ids).logits).abs().max()
+        d_base = (dpo.model(ids).logits - base.model(ids).logits).abs().max()
+    assert d_sft < d_base
+
+
+def test_resume_from_last_checkpoint(tmp_path, tiny_model_dir):
+    cfg = sft_cfg(tmp_path, tiny_model_dir, train={"max_steps": 2, "save_steps": 1, "per_device_batch_size": 4, "logging_steps": 1})
+    run_sft(cfg)
+    assert (tmp_path / "sft" / "checkpoint-2").exists()
+    cfg2 = sft_cfg(tmp_path, tiny_model_dir, train={"max_steps": 4, "save_steps": 1, "per_device_batch_size": 4, "logging_steps": 1})
+    out = run_sft(cfg2)
+    facts = json.loads((out / "culturelens_train.json").read_text())
+    assert facts["resumed_from"].endswith("checkpoint-2") and facts["global_step"] == 4
+    # steps 1-2 come from the checkpoint's state, 3-4 were trained now
+    assert [h["step"] for h in facts["log_history"] if "loss" in h] == [1, 2, 3, 4]
+
+
+def test_wandb_offline(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = sft_cfg(tmp_path, tiny_model_dir, wandb={"enabled": True, "project": "cltest", "dir": str(tmp_path / "wb")})
+    run_sft(cfg)
+    runs = list((tmp_path / "wb" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    log = next(runs[0].glob("*.wandb")).read_bytes()
+    assert b"train/loss" in log and b"culturelens/train_loss" in log and b"lora" in log
+
+
+def test_bad_inputs(tmp_path, tiny_model_dir):
+    bad = save([{"text": "x"}], tmp_path / "bad")
+    with pytest.raises(DataError, match="no column.*messages"):
+        run_sft(sft_cfg(tmp_path, tiny_model_dir, dataset=bad))
+    with pytest.raises(DataError, match="chosen"):
+        run_dpo(DPORunConfig.model_validate({"model": {"name_or_path": str(tiny_model_dir)}, "dataset": save([{"prompt": "x"}], tmp_path / "b2"),
+                                             "output_dir": str(tmp_path / "d")}))
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(DataError, match="empty"):
+        run_sft(sft_cfg(tmp_path, tiny_model_dir, dataset=str(tmp_path / "empty.jsonl")))
+    with pytest.raises(ConfigError, match="match nothing.*q_proj"):
+        run_sft(sft_cfg(tmp_path, tiny_model_dir, lora={"target_modules": ["query_key_value"]}))
+    with pytest.raises(DataError, match="does not exist"):
+        run_sft(sft_cfg(tmp_path, tiny_model_dir, dataset=str(tmp_path / "nope")))
+
+
+def test_adapter_of_another_base_is_rejected(tmp_path, sft_run):
+    from tiny_models import make_tiny_model
+
+    sft_out, _ = sft_run
+    other = make_tiny_model(tmp_path / "other", hidden=48, seed=3)
+    cfg = DPORunConfig.model_validate({"model": {"name_or_path": str(other)}, "dataset": save(dpo_rows(), tmp_path / "d"),
+                                       "sft_adapter": str(sft_out / "adapter"), "output_dir": str(tmp_path / "dpo")})
+    with pytest.raises(ModelLoadError, match="trained on base"):
+        run_dpo(cfg)

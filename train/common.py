@@ -1,0 +1,163 @@
+"""What SFT and DPO share: loading the model for training, checking data and LoRA targets, W&B, saving."""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from culturelens.config import dump_config
+from culturelens.errors import ConfigError, DataError
+from culturelens.models import ModelConfig, load_model
+
+
+def output_dir(cfg) -> Path:
+    return Path(cfg.output_dir or Path("runs") / "train" / cfg.experiment / cfg.run_name)
+
+
+def load_dataset_any(path: str, required: list[str]):
+    """A `datasets.Dataset` from a save_to_disk folder or a .jsonl/.json file, with the required columns."""
+    from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"dataset '{p}' does not exist: run `culturelens synth` first or point `dataset` at a folder or .jsonl")
+    if p.is_dir():
+        ds = load_from_disk(str(p))
+        if isinstance(ds, DatasetDict):
+            ds = ds["train"]
+    elif p.stat().st_size == 0:
+        raise DataError(f"dataset '{p}' is empty: loosen the synth filters or add seed questions/countries")
+    else:
+        ds = load_dataset("json", data_files=str(p), split="train")
+    assert isinstance(ds, Dataset)
+    missing = [c for c in required if c not in ds.column_names]
+    if missing:
+        raise DataError(f"dataset '{p}' has no column(s) {', '.join(missing)} (it has: {', '.join(ds.column_names)}); "
+                        f"this stage needs {', '.join(required)}")
+    if len(ds) == 0:
+        raise DataError(f"dataset '{p}' is empty: loosen the synth filters or add seed questions/countries")
+    return ds
+
+
+def linear_module_names(model) -> list[str]:
+    return sorted({name.split(".")[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+
+
+def check_targets(model, targets) -> None:
+    if targets == "all-linear":
+        return
+    names = set(linear_module_names(model))
+    missing = [t for t in targets if t not in names]
+    if len(missing) == len(targets):
+        raise ConfigError(f"LoRA target modules {targets} match nothing in this model; its linear modules are: {', '.join(sorted(names))}")
+    if missing:
+        raise ConfigError(f"LoRA target modules {missing} match nothing in this model; its linear modules are: {', '.join(sorted(names))}")
+
+
+def load_for_training(model_cfg: ModelConfig, adapter: str | None = None, trainable_adapter: bool = False):
+    """Base model (fp32 unless configured) + tokenizer; with `adapter`, the LoRA adapter is loaded (and checked
+    against the base by culturelens.models) and made trainable when `trainable_adapter`."""
+    cfg = model_cfg.model_copy(update={"adapter": adapter})
+    lm = load_model(cfg)
+    model, tok = lm.model, lm.tokenizer
+    tok.padding_side = "right"
+    if adapter and trainable_adapter:
+        for name, p in model.named_parameters():
+            p.requires_grad = "lora_" in name
+    model.train()
+    return lm, model, tok
+
+
+def setup_tracking(cfg, out: Path) -> list[str]:
+    if not cfg.wandb.enabled:
+        return ["none"]
+    os.environ["WANDB_PROJECT"] = cfg.wandb.project
+    os.environ["WANDB_RUN_GROUP"] = cfg.experiment
+    os.environ["WANDB_JOB_TYPE"] = "train"
+    if cfg.wandb.entity:
+        os.environ["WANDB_ENTITY"] = cfg.wandb.entity
+    if cfg.wandb.mode:
+        os.environ["WANDB_MODE"] = cfg.wandb.mode
+    if cfg.wandb.tags:
+        os.environ["WANDB_TAGS"] = ",".join(cfg.wandb.tags)
+    os.environ["WANDB_DIR"] = str(Path(cfg.wandb.dir) if cfg.wandb.dir else out)
+    Path(os.environ["WANDB_DIR"]).mkdir(parents=True, exist_ok=True)
+    return ["wandb"]
+
+
+def last_checkpoint(out: Path, resume: bool) -> str | None:
+    if not resume or not out.exists():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(out))
+
+
+def common_args(cfg, out: Path, report_to: list[str]) -> dict:
+    t = cfg.train
+    return dict(
+        output_dir=str(out),
+        run_name=f"{cfg.experiment}/{cfg.run_name}",
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        learning_rate=t.learning_rate,
+        per_device_train_batch_size=t.per_device_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        logging_steps=t.logging_steps,
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        seed=t.seed,
+        bf16=t.bf16,
+        gradient_checkpointing=t.gradient_checkpointing,
+        warmup_steps=t.warmup_ratio,  # transformers 5: a float < 1 is a fraction of the total steps
+        report_to=report_to,
+        max_length=t.max_length,
+        use_cpu=not torch.cuda.is_available(),
+        save_only_model=False,
+        dataloader_num_workers=0,
+    )
+
+
+def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float, train_result, resumed_from: str | None = None) -> Path:
+    """Save the adapter (only the trained one), its config and facts; rank 0 writes the files."""
+    adapter_dir = out / "adapter"
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+        trainer.processing_class.save_pretrained(str(adapter_dir))
+        dump_config(cfg, out / "config.yaml")
+        dump_config(cfg, adapter_dir / "culturelens_config.yaml")
+        logs = [h for h in trainer.state.log_history if "loss" in h]
+        facts = {
+            "stage": stage,
+            "base_model": cfg.model.name_or_path,
+            "base_fingerprint": lm.fingerprint,
+            "sft_adapter": getattr(cfg, "sft_adapter", None),
+            "dataset": cfg.dataset,
+            "n_rows": n_rows,
+            "global_step": trainer.state.global_step,
+            "resumed_from": resumed_from,
+            "train_loss": train_result.training_loss,
+            "first_logged_loss": logs[0]["loss"] if logs else None,
+            "last_logged_loss": logs[-1]["loss"] if logs else None,
+            "tokens_seen": trainer.state.num_input_tokens_seen or None,
+            "seconds": time.time() - started,
+            "metrics": train_result.metrics,
+            "log_history": trainer.state.log_history,
+        }
+        (out / "culturelens_train.json").write_text(json.dumps(facts, indent=2, default=str))
+        if cfg.merge_adapter:
+            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+            merged.save_pretrained(str(out / "merged"))
+            trainer.processing_class.save_pretrained(str(out / "merged"))
+    if cfg.wandb.enabled:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.run.summary.update({"culturelens/train_loss": train_result.training_loss, "culturelens/stage": stage})
+            wandb.finish()
+    return out

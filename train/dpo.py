@@ -1,0 +1,46 @@
+"""LoRA DPO with TRL's DPOTrainer: `culturelens train dpo --config configs/train/dpo_*.yaml`.
+
+From the base model, a new LoRA adapter is trained and the reference is the base (adapter disabled).
+From an SFT adapter (`sft_adapter`), that adapter is loaded trainable and TRL keeps a frozen copy
+of it as the reference adapter, so the SFT policy is the reference and the saved DPO adapter still
+applies to the plain base model.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from culturelens.train.common import (
+    check_targets, common_args, finish, last_checkpoint, load_dataset_any, load_for_training, output_dir, setup_tracking,
+)
+from culturelens.train.config import DPORunConfig
+
+log = logging.getLogger(__name__)
+
+
+def run_dpo(cfg: DPORunConfig):
+    from peft import LoraConfig
+    from trl import DPOConfig, DPOTrainer
+
+    started = time.time()
+    out = output_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset_any(cfg.dataset, ["prompt", "chosen", "rejected"])
+    keep = ["prompt", "chosen", "rejected"]
+    ds = ds.remove_columns([c for c in ds.column_names if c not in keep])
+    if cfg.sft_adapter:
+        lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}), adapter=cfg.sft_adapter, trainable_adapter=True)
+        peft_config = None
+    else:
+        lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}))
+        check_targets(model, cfg.lora.target_modules)
+        peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                                 target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+    args = DPOConfig(**common_args(cfg, out, setup_tracking(cfg, out)), beta=cfg.beta,
+                     precompute_ref_log_probs=cfg.precompute_ref_log_probs)
+    trainer = DPOTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config)
+    resume = last_checkpoint(out, cfg.resume)
+    if resume:
+        log.warning("resuming DPO from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    return finish(trainer, cfg, out, lm, "dpo", len(ds), started, result, resume)

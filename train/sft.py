@@ -1,0 +1,44 @@
+"""LoRA SFT with TRL's SFTTrainer: `culturelens train sft --config configs/train/sft_*.yaml`.
+
+The synth stage writes conversational rows (system persona, user question, assistant answer); they
+are split into prompt / completion so the loss falls on the assistant's answer only.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from culturelens.train.common import (
+    check_targets, common_args, finish, last_checkpoint, load_dataset_any, load_for_training, output_dir, setup_tracking,
+)
+from culturelens.train.config import SFTRunConfig
+
+log = logging.getLogger(__name__)
+
+
+def to_prompt_completion(row: dict) -> dict:
+    messages = row["messages"]
+    cut = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    return {"prompt": messages[:cut], "completion": messages[cut:]}
+
+
+def run_sft(cfg: SFTRunConfig):
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    started = time.time()
+    out = output_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset_any(cfg.dataset, ["messages"])
+    ds = ds.map(to_prompt_completion, remove_columns=ds.column_names)
+    lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}))
+    check_targets(model, cfg.lora.target_modules)
+    args = SFTConfig(**common_args(cfg, out, setup_tracking(cfg, out)), completion_only_loss=True)
+    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=lora)
+    resume = last_checkpoint(out, cfg.resume)
+    if resume:
+        log.warning("resuming SFT from %s", resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    return finish(trainer, cfg, out, lm, "sft", len(ds), started, result, resume)
