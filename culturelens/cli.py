@@ -94,7 +94,7 @@ def _cmd_synth(args) -> None:
     from culturelens.synth.config import SynthConfig
     from culturelens.synth.run import run_synth
 
-    out = run_synth(load_config(SynthConfig, args.config, args.overrides))
+    out = run_synth(load_config(SynthConfig, args.config, args.overrides), progress=not args.no_progress)
     print(f"synthetic data written to {out}")
 
 

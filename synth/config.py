@@ -1,0 +1,73 @@
+"""Config of synthetic data generation (`culturelens synth --config configs/synth/*.yaml`)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from culturelens.config import StrictModel
+from culturelens.models import ModelConfig
+from culturelens.tracking import WandbConfig
+
+
+class TeacherConfig(StrictModel):
+    backend: Literal["local", "openai"] = "local"
+    model: ModelConfig | None = None  # local: any model culturelens loads
+    base_url: str | None = None  # openai: e.g. http://localhost:8000/v1 (vLLM serve, llama.cpp server, TGI, hosted APIs)
+    server_model: str | None = None  # openai: the model name the server knows
+    api_key_env: str = "OPENAI_API_KEY"
+    max_new_tokens: int = 96
+    temperature: float = 0.8
+    top_p: float = 0.95
+    batch_size: int = Field(8, ge=1)
+    concurrency: int = Field(8, ge=1)
+    timeout_s: float = 60
+    retries: int = 3
+    seed: int = 0
+
+
+class SplitSettings(StrictModel):
+    heldout_fraction: float = Field(0.3, ge=0, lt=1)
+    seed: int = 0
+    file: str | None = None  # reuse an existing split.json instead of drawing one
+
+
+class VariantSettings(StrictModel):
+    paraphrases: int = Field(2, ge=0)  # per question
+    scenarios: int = Field(1, ge=0)  # per (question, country)
+    include_seed: bool = True  # the seed wording itself is also a training variant
+    native_language: bool = False  # ask the teacher to write scenarios in the country's main language
+
+
+class FilterSettings(StrictModel):
+    min_chars: int = 15
+    max_chars: int = 400
+    min_similarity: float = 0.2  # to the seed question (lexical cosine, or embedding cosine with embedding_model)
+    near_duplicate_jaccard: float = 0.8  # word 3-shingles
+    embedding_model: str | None = None  # a local sentence-embedding model folder (mean pooling)
+
+
+class SFTSettings(StrictModel):
+    answer: Literal["sample", "majority"] = "sample"  # sample from the country's human distribution, or its majority answer
+    samples_per_prompt: int = Field(1, ge=1)
+    seed: int = 0
+
+
+class DPOSettings(StrictModel):
+    min_margin: float = 0.15  # chosen share - rejected share
+
+
+class SynthConfig(StrictModel):
+    experiment: str = "default"
+    output_dir: str | None = None  # default runs/synth/<experiment>
+    teacher: TeacherConfig = TeacherConfig()
+    reference: str = "default"
+    questions: list[str] | None = None  # seed questions; default: every bank question the reference has for these countries
+    countries: list[str] | None = None  # default: every country of the reference
+    split: SplitSettings = SplitSettings()
+    variants: VariantSettings = VariantSettings()
+    filters: FilterSettings = FilterSettings()
+    sft: SFTSettings = SFTSettings()
+    dpo: DPOSettings = DPOSettings()
+    wandb: WandbConfig = WandbConfig()
+    log_artifact: bool = True

@@ -1,0 +1,101 @@
+"""`culturelens synth`: split -> teacher generation (resumable) -> filters -> SFT / DPO datasets -> report."""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+from culturelens.config import dump_config
+from culturelens.countries import load_countries, resolve_countries
+from culturelens.errors import DataError
+from culturelens.questions import load_bank
+from culturelens.reference import load_reference
+from culturelens.synth.build import build_rows
+from culturelens.synth.config import SynthConfig
+from culturelens.synth.filters import EmbeddingSimilarity, filter_variants
+from culturelens.synth.generate import clean_output, make_jobs, run_jobs
+from culturelens.synth.split import load_split, save_split, split_questions
+from culturelens.synth.teacher import make_teacher
+
+
+def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
+    from datasets import Dataset
+
+    t0 = time.time()
+    out = Path(cfg.output_dir or Path("runs") / "synth" / cfg.experiment)
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "config.yaml")
+    bank = load_bank()
+    reference = load_reference(cfg.reference, bank=bank)
+    table = load_countries()
+    countries = resolve_countries(cfg.countries) if cfg.countries else [table[c] for c in reference.countries]
+    codes = {c.alpha3 for c in countries}
+    have = reference.df[reference.df["country"].isin(codes)]
+    qids = [bank.get(q).qid for q in cfg.questions] if cfg.questions else [q for q in reference.qids if q in bank and q in set(have["qid"])]
+    if not qids:
+        raise DataError("no seed questions: the reference has no answers for these countries")
+
+    # 1. split first; only train questions ever reach the teacher or a training set
+    split_path = out / "split.json"
+    if cfg.split.file:
+        split = load_split(cfg.split.file)
+    elif split_path.exists():
+        split = load_split(split_path)  # resume: keep the split drawn the first time
+    else:
+        split = split_questions(qids, {q: bank.get(q).category for q in qids}, cfg.split.heldout_fraction, cfg.split.seed)
+    save_split(split, split_path)
+    train_q = [bank.get(q) for q in split["train"] if q in qids]
+
+    # 2. teacher jobs (resumable)
+    jobs = make_jobs(train_q, countries, cfg.variants.paraphrases, cfg.variants.scenarios, cfg.variants.native_language)
+    raw = run_jobs(make_teacher(cfg.teacher), jobs, out / "raw.jsonl", cfg.teacher.batch_size, progress) if jobs else []
+    held = set(split["heldout"])
+    assert not any(r["qid"] in held for r in raw), "a held-out question reached the teacher"
+
+    # 3. filters
+    records = [{**r, "text": clean_output(r["output"], r["kind"])} for r in raw]
+    similarity = EmbeddingSimilarity(cfg.filters.embedding_model) if cfg.filters.embedding_model else None
+    kept, filter_report = filter_variants(records, {q.qid: q.text for q in train_q}, cfg.filters, similarity)
+    variants = [{"qid": r["qid"], "country": r["country"], "kind": r["kind"], "text": r["text"]} for r in kept]
+    if cfg.variants.include_seed:
+        variants += [{"qid": q.qid, "country": "ALL", "kind": "seed", "text": q.text} for q in train_q]
+    if not variants:
+        worst = max((k for k in filter_report if isinstance(filter_report[k], int) and k != "kept"), key=filter_report.get)
+        raise DataError(f"no training variants left after filtering: '{worst}' removed {filter_report[worst]} of {len(records)}; "
+                        f"loosen filters (e.g. filters.min_similarity) or set variants.include_seed=true")
+
+    # 4. datasets, labelled from the human reference
+    cmap = {c.alpha3: c for c in countries}
+    sft, dpo = build_rows(variants, bank, reference.subset(countries=sorted(codes)), cmap, cfg.sft, cfg.dpo, "train")
+    if not sft:
+        raise DataError("the SFT dataset is empty: the reference has no answers for the train questions in these countries")
+    for name, rows in (("sft", sft), ("dpo", dpo)):
+        ds = Dataset.from_list(rows)
+        ds.save_to_disk(str(out / name))
+        ds.to_json(str(out / f"{name}.jsonl"), force_ascii=False)
+    report = {
+        "teacher": cfg.teacher.model.name_or_path if cfg.teacher.model else cfg.teacher.server_model,
+        "split": {"train": len(split["train"]), "heldout": len(split["heldout"])},
+        "jobs": len(jobs), "filters": filter_report,
+        "kept_by_kind": dict(Counter(v["kind"] for v in variants)),
+        "sft_rows": len(sft), "dpo_rows": len(dpo),
+        "examples": [{"qid": v["qid"], "kind": v["kind"], "text": v["text"]} for v in variants if v["kind"] != "seed"][:10],
+        "seconds": time.time() - t0,
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+
+    from culturelens.tracking import finish, start_run
+
+    run = start_run(cfg.wandb, name=f"synth-{cfg.experiment}", group=cfg.experiment, job_type="synth", config=cfg.model_dump(mode="json"), run_dir=out)
+    if run is not None:
+        run.summary.update({"sft_rows": len(sft), "dpo_rows": len(dpo), **{f"filter/{k}": v for k, v in filter_report.items() if isinstance(v, int)}})
+        if cfg.log_artifact:
+            import wandb
+
+            art = wandb.Artifact(f"synth-{cfg.experiment}", type="dataset", metadata=report)
+            for f in ("sft.jsonl", "dpo.jsonl", "split.json", "report.json"):
+                art.add_file(str(out / f))
+            run.log_artifact(art)
+        finish(run)
+    return out

@@ -1,0 +1,104 @@
+"""Teachers write text from chat messages: a local model culturelens loads, or an OpenAI-compatible server."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+import torch
+
+from culturelens.errors import ModelLoadError
+
+
+def render_plain(messages: list[dict]) -> str:
+    """For base models without a chat template: the contents one after another."""
+    return "\n\n".join(m["content"] for m in messages)
+
+
+class LocalTeacher:
+    def __init__(self, loaded, max_new_tokens: int = 96, temperature: float = 0.8, top_p: float = 0.95, batch_size: int = 8, seed: int = 0):
+        self.lm = loaded
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.batch_size = batch_size
+        self.seed = seed
+        self.name = loaded.name
+
+    def _text(self, messages: list[dict]) -> str:
+        tok = self.lm.tokenizer
+        if self.lm.is_chat:
+            return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return render_plain(messages)
+
+    @torch.inference_mode()
+    def generate(self, prompts: list[list[dict]]) -> list[str]:
+        tok, model = self.lm.tokenizer, self.lm.model
+        tok.padding_side = "left"
+        outs: list[str] = []
+        for start in range(0, len(prompts), self.batch_size):
+            chunk = [self._text(m) for m in prompts[start : start + self.batch_size]]
+            enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=not self.lm.is_chat).to(model.device)
+            torch.manual_seed(self.seed + start)
+            gen = model.generate(
+                **enc, max_new_tokens=self.max_new_tokens, do_sample=self.temperature > 0, temperature=max(self.temperature, 1e-5),
+                top_p=self.top_p, pad_token_id=tok.pad_token_id,
+            )
+            outs += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        return outs
+
+
+class OpenAITeacher:
+    """POST {base_url}/chat/completions with bounded concurrency, retries with backoff and timeouts."""
+
+    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY", concurrency: int = 8, timeout_s: float = 60,
+                 retries: int = 3, max_new_tokens: int = 96, temperature: float = 0.8, top_p: float = 0.95):
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.key = os.environ.get(api_key_env, "")
+        self.concurrency, self.timeout, self.retries = concurrency, timeout_s, retries
+        self.params = {"max_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p}
+        self.name = f"{model}@{base_url}"
+
+    async def _one(self, client, sem, messages):
+        import httpx
+
+        async with sem:
+            for attempt in range(self.retries + 1):
+                try:
+                    r = await client.post(self.url, json={"model": self.model, "messages": messages, **self.params})
+                    if r.status_code in (429, 500, 502, 503, 504) and attempt < self.retries:
+                        await asyncio.sleep(0.2 * 2**attempt)
+                        continue
+                    r.raise_for_status()
+                    return r.json()["choices"][0]["message"]["content"] or ""
+                except (httpx.TransportError, httpx.TimeoutException):
+                    if attempt == self.retries:
+                        raise ModelLoadError(f"teacher server {self.url} did not answer after {self.retries + 1} tries: is it running?") from None
+                    await asyncio.sleep(0.2 * 2**attempt)
+                except httpx.HTTPStatusError as exc:
+                    raise ModelLoadError(f"teacher server {self.url} answered {exc.response.status_code}: {exc.response.text[:200]}") from None
+        raise ModelLoadError(f"teacher server {self.url} kept failing")
+
+    async def _all(self, prompts):
+        import httpx
+
+        sem = asyncio.Semaphore(self.concurrency)
+        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        async with httpx.AsyncClient(timeout=self.timeout, headers=headers) as client:
+            return await asyncio.gather(*(self._one(client, sem, m) for m in prompts))
+
+    def generate(self, prompts: list[list[dict]]) -> list[str]:
+        return list(asyncio.run(self._all(prompts)))
+
+
+def make_teacher(cfg):
+    if cfg.backend == "openai":
+        if not cfg.base_url or not cfg.server_model:
+            raise ModelLoadError("teacher.backend=openai needs teacher.base_url and teacher.server_model")
+        return OpenAITeacher(cfg.base_url, cfg.server_model, cfg.api_key_env, cfg.concurrency, cfg.timeout_s, cfg.retries,
+                             cfg.max_new_tokens, cfg.temperature, cfg.top_p)
+    if cfg.model is None:
+        raise ModelLoadError("teacher.backend=local needs teacher.model (e.g. {name_or_path: gemma3-270m})")
+    from culturelens.models import load_model
+
+    return LocalTeacher(load_model(cfg.model), cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.batch_size, cfg.seed)
