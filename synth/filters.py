@@ -5,7 +5,9 @@ import math
 import re
 from collections import Counter
 
-REASONS = ("empty", "too_long", "repeats_prompt", "low_similarity", "duplicate", "near_duplicate")
+REASONS = ("empty", "too_long", "repeats_prompt", "answers_instead", "low_similarity", "duplicate", "near_duplicate")
+# The teacher answered the question (its opinion would contradict the human label) instead of rewriting it.
+ANSWER_START = re.compile(r"^\s*(answer\s*:|i (strongly )?(agree|disagree)\b|(yes|no)[,.!])", re.I)
 
 
 def normalize(text: str) -> str:
@@ -73,6 +75,8 @@ def filter_variants(records: list[dict], seeds: dict[str, str], settings, simila
             reason = "too_long"
         elif normalize(text) == normalize(seeds[rec["qid"]]) or normalize(rec["prompt"][:60]) in normalize(text) or "rewrite the following" in text.casefold():
             reason = "repeats_prompt"
+        elif ANSWER_START.match(text):
+            reason = "answers_instead"
         elif sim(text, seeds[rec["qid"]]) < settings.min_similarity:
             reason = "low_similarity"
         elif normalize(text) in seen_norm:

@@ -127,10 +127,11 @@ def test_filters_catch_each_bad_output():
         {"qid": "Q1", "kind": "paraphrase", "prompt": "Rewrite the following survey question", "text": "How much does your family matter in your life?"},
         {"qid": "Q1", "kind": "paraphrase", "prompt": "Rewrite the following survey question", "text": "How much does your family matter in your life?"},
         {"qid": "Q1", "kind": "paraphrase", "prompt": "Rewrite the following survey question", "text": "How much does your family matter in your life today?"},
+        {"qid": "Q1", "kind": "scenario", "prompt": "Write a short everyday scenario", "text": "Answer: I agree, family is important in my life."},
     ]
     kept, report = filter_variants(recs, seeds, s)
     assert [r["text"] for r in kept] == ["How much does your family matter in your life?"]
-    assert report["empty"] == 1 and report["too_long"] == 1 and report["repeats_prompt"] == 1
+    assert report["empty"] == 1 and report["too_long"] == 1 and report["repeats_prompt"] == 1 and report["answers_instead"] == 1
     assert report["low_similarity"] == 1 and report["duplicate"] == 1 and report["near_duplicate"] == 1
     assert lexical_similarity("a b c", "a b c") == pytest.approx(1.0)
 

@@ -121,6 +121,24 @@ def common_args(cfg, out: Path, report_to: list[str]) -> dict:
     )
 
 
+def lora_config(cfg):
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+
+
+def train_and_save(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float) -> Path:
+    """Train (resuming from the last checkpoint in `out` when cfg.resume), then save with `finish`."""
+    resume = last_checkpoint(out, cfg.resume)
+    if resume:
+        import logging
+
+        logging.getLogger(__name__).warning("resuming %s from %s", stage, resume)
+    result = trainer.train(resume_from_checkpoint=resume)
+    return finish(trainer, cfg, out, lm, stage, n_rows, started, result, resume)
+
+
 def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float, train_result, resumed_from: str | None = None) -> Path:
     """Save the adapter (only the trained one), its config and facts; rank 0 writes the files."""
     adapter_dir = out / "adapter"

@@ -7,19 +7,15 @@ applies to the plain base model.
 """
 from __future__ import annotations
 
-import logging
 import time
 
 from culturelens.train.common import (
-    check_targets, common_args, finish, last_checkpoint, load_dataset_any, load_for_training, output_dir, setup_tracking,
+    check_targets, common_args, load_dataset_any, load_for_training, lora_config, output_dir, setup_tracking, train_and_save,
 )
 from culturelens.train.config import DPORunConfig
 
-log = logging.getLogger(__name__)
-
 
 def run_dpo(cfg: DPORunConfig):
-    from peft import LoraConfig
     from trl import DPOConfig, DPOTrainer
 
     started = time.time()
@@ -34,13 +30,8 @@ def run_dpo(cfg: DPORunConfig):
     else:
         lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}))
         check_targets(model, cfg.lora.target_modules)
-        peft_config = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                                 target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+        peft_config = lora_config(cfg)
     args = DPOConfig(**common_args(cfg, out, setup_tracking(cfg, out)), beta=cfg.beta,
                      precompute_ref_log_probs=cfg.precompute_ref_log_probs)
     trainer = DPOTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config)
-    resume = last_checkpoint(out, cfg.resume)
-    if resume:
-        log.warning("resuming DPO from %s", resume)
-    result = trainer.train(resume_from_checkpoint=resume)
-    return finish(trainer, cfg, out, lm, "dpo", len(ds), started, result, resume)
+    return train_and_save(trainer, cfg, out, lm, "dpo", len(ds), started)

@@ -5,15 +5,12 @@ are split into prompt / completion so the loss falls on the assistant's answer o
 """
 from __future__ import annotations
 
-import logging
 import time
 
 from culturelens.train.common import (
-    check_targets, common_args, finish, last_checkpoint, load_dataset_any, load_for_training, output_dir, setup_tracking,
+    check_targets, common_args, load_dataset_any, load_for_training, lora_config, output_dir, setup_tracking, train_and_save,
 )
 from culturelens.train.config import SFTRunConfig
-
-log = logging.getLogger(__name__)
 
 
 def to_prompt_completion(row: dict) -> dict:
@@ -23,7 +20,6 @@ def to_prompt_completion(row: dict) -> dict:
 
 
 def run_sft(cfg: SFTRunConfig):
-    from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
     started = time.time()
@@ -34,11 +30,5 @@ def run_sft(cfg: SFTRunConfig):
     lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}))
     check_targets(model, cfg.lora.target_modules)
     args = SFTConfig(**common_args(cfg, out, setup_tracking(cfg, out)), completion_only_loss=True)
-    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=lora)
-    resume = last_checkpoint(out, cfg.resume)
-    if resume:
-        log.warning("resuming SFT from %s", resume)
-    result = trainer.train(resume_from_checkpoint=resume)
-    return finish(trainer, cfg, out, lm, "sft", len(ds), started, result, resume)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=lora_config(cfg))
+    return train_and_save(trainer, cfg, out, lm, "sft", len(ds), started)
