@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -72,19 +71,14 @@ def load_for_training(model_cfg: ModelConfig, adapter: str | None = None, traina
 
 
 def setup_tracking(cfg, out: Path) -> list[str]:
+    """Start the W&B run ourselves (project, group = experiment, dir, mode from the config): the Trainer's
+    W&B callback then logs into it. Environment variables alone are not enough once wandb was set up in the process."""
     if not cfg.wandb.enabled:
         return ["none"]
-    os.environ["WANDB_PROJECT"] = cfg.wandb.project
-    os.environ["WANDB_RUN_GROUP"] = cfg.experiment
-    os.environ["WANDB_JOB_TYPE"] = "train"
-    if cfg.wandb.entity:
-        os.environ["WANDB_ENTITY"] = cfg.wandb.entity
-    if cfg.wandb.mode:
-        os.environ["WANDB_MODE"] = cfg.wandb.mode
-    if cfg.wandb.tags:
-        os.environ["WANDB_TAGS"] = ",".join(cfg.wandb.tags)
-    os.environ["WANDB_DIR"] = str(Path(cfg.wandb.dir) if cfg.wandb.dir else out)
-    Path(os.environ["WANDB_DIR"]).mkdir(parents=True, exist_ok=True)
+    from culturelens.tracking import start_run
+
+    start_run(cfg.wandb, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.experiment, job_type="train",
+              config={"culturelens": cfg.model_dump(mode="json")}, run_dir=out)
     return ["wandb"]
 
 
