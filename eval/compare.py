@@ -103,6 +103,17 @@ def _mean(records: list[dict]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def _with_ci(df: pd.DataFrame, key: str, runs: list[str]) -> pd.DataFrame:
+    def cell(row) -> str:
+        if row["mean_r"] is None or row["mean_r"] != row["mean_r"]:
+            return "—"
+        ci = "" if row["ci_lo"] is None or row["ci_lo"] != row["ci_lo"] else f" [{row['ci_lo']:.2f}, {row['ci_hi']:.2f}]"
+        return f"{row['mean_r']:.3f}{ci}"
+
+    df = df.assign(cell=df.apply(cell, axis=1))
+    return df.pivot(index=key, columns="run", values="cell")[runs].reset_index()
+
+
 def write_comparison(result: dict, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,9 +123,9 @@ def write_comparison(result: dict, out_dir: str | Path) -> Path:
     md = [f"# Comparison ({result['split']} questions)", "", "Baseline: " + result["runs"][0], ""]
     md += ["## Overview", "", format_table(pd.DataFrame(result["table"])), ""]
     if not cats.empty:
-        md += ["## r per category", "", format_table(cats.pivot(index="category", columns="run", values="mean_r")[result["runs"]].reset_index()), ""]
+        md += ["## r per category (95% CI over questions)", "", format_table(_with_ci(cats, "category", result["runs"])), ""]
     if not zones.empty:
-        md += ["## r per cultural zone", "", format_table(zones.pivot(index="zone", columns="run", values="mean_r")[result["runs"]].reset_index()), ""]
+        md += ["## r per cultural zone (95% CI over countries)", "", format_table(_with_ci(zones, "zone", result["runs"])), ""]
     if result["diffs"]:
         md += ["## Difference vs baseline (paired bootstrap 95% CI)", "", format_table(pd.DataFrame(result["diffs"])), ""]
     (out / "comparison.md").write_text("\n".join(md))
