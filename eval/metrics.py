@@ -165,24 +165,21 @@ def _bootstrap_pearson(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, lev
 # ---------------------------------------------------------------------------- correlation tables
 
 
-def per_question(model_df: pd.DataFrame, human_df: pd.DataFrame) -> pd.DataFrame:
-    """Per question: Pearson r across countries (no-persona rows excluded) of model score vs human mean."""
+def _correlate_by(model_df: pd.DataFrame, human_df: pd.DataFrame, key: str, n_col: str) -> pd.DataFrame:
+    """Pearson r of model score vs human mean within each group of `key` (no-persona rows excluded)."""
     pairs = _pairs(model_df, human_df)
-    rows = [
-        {"qid": qid, "r": pearson(g["score"], g["mean"]), "n_countries": int(len(g))}
-        for qid, g in pairs.groupby("qid", sort=False)
-    ]
-    return pd.DataFrame(rows, columns=["qid", "r", "n_countries"])
+    rows = [{key: k, "r": pearson(g["score"], g["mean"]), n_col: int(len(g))} for k, g in pairs.groupby(key, sort=False)]
+    return pd.DataFrame(rows, columns=[key, "r", n_col])
+
+
+def per_question(model_df: pd.DataFrame, human_df: pd.DataFrame) -> pd.DataFrame:
+    """Per question: Pearson r across countries of model score vs human mean."""
+    return _correlate_by(model_df, human_df, "qid", "n_countries")
 
 
 def per_country(model_df: pd.DataFrame, human_df: pd.DataFrame) -> pd.DataFrame:
     """Per country: Pearson r across questions of model score vs human mean."""
-    pairs = _pairs(model_df, human_df)
-    rows = [
-        {"country": c, "r": pearson(g["score"], g["mean"]), "n_questions": int(len(g))}
-        for c, g in pairs.groupby("country", sort=False)
-    ]
-    return pd.DataFrame(rows, columns=["country", "r", "n_questions"])
+    return _correlate_by(model_df, human_df, "country", "n_questions")
 
 
 def _section_order(cat: str) -> int:
