@@ -1,4 +1,4 @@
-"""The `culturelens` command. Subcommands map to the stages: eval, compare, synth, train, run, claims; plus data and models."""
+"""The `culturelens` command. Subcommands map to the stages: eval, compare, translate, synth, train, run, claims; plus data and models."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-boot", type=int, default=2000)
 
     p = sub.add_parser("synth", help="generate culture-aware SFT/DPO data with a teacher model")
+    _config_args(p)
+
+    p = sub.add_parser("translate", help="translate the probe's prompts into each country's language with a teacher model")
     _config_args(p)
 
     p = sub.add_parser("train", help="LoRA fine-tuning with TRL")
@@ -98,6 +101,14 @@ def _cmd_synth(args) -> None:
     print(f"synthetic data written to {out}")
 
 
+def _cmd_translate(args) -> None:
+    from culturelens.config import load_config
+    from culturelens.eval.translate import TranslateConfig, run_translate
+
+    out = run_translate(load_config(TranslateConfig, args.config, args.overrides), progress=not args.no_progress)
+    print(f"translations written to {out}; review: {out.with_name(out.stem + '_review.md')}")
+
+
 def _cmd_train(args) -> None:
     from culturelens.config import load_config
 
@@ -157,6 +168,7 @@ COMMANDS = {
     "eval": _cmd_eval,
     "compare": _cmd_compare,
     "synth": _cmd_synth,
+    "translate": _cmd_translate,
     "train": _cmd_train,
     "run": _cmd_run,
     "claims": _cmd_claims,

@@ -23,6 +23,7 @@ from culturelens.eval.report import write_report
 from culturelens.models import load_model
 from culturelens.questions import QuestionBank, load_bank
 from culturelens.reference import HumanReference, load_reference
+from culturelens.jsonl import open_append
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
         from culturelens.eval.vllm_backend import ServerProbe
 
         probe = ServerProbe(cfg.probe.server_url, cfg.model.name_or_path, concurrency=cfg.probe.server_concurrency)
-    partial = (run_dir / "results.partial.jsonl").open("a")
+    partial = open_append(run_dir / "results.partial.jsonl")
 
     delay = float(os.environ.get("CULTURELENS_DEBUG_BATCH_DELAY", "0"))  # test hook: slow runs down to interrupt them
 

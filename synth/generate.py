@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
+from culturelens.jsonl import open_append
 
 LANGUAGE_NAMES = {"es": "Spanish", "pt": "Portuguese", "de": "German", "tr": "Turkish", "ar": "Arabic", "zh": "Chinese",
                   "bn": "Bengali", "en": "English", "fr": "French", "ru": "Russian", "fa": "Persian", "ur": "Urdu", "id": "Indonesian",
@@ -72,7 +73,7 @@ def run_jobs(teacher, jobs: list[Job], raw_path: Path, batch_size: int = 8, prog
     done = done_jobs(raw_path)
     todo = [j for j in jobs if j.job_id not in done]
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="teacher", disable=not progress, unit="job")
-    with raw_path.open("a") as f:
+    with open_append(raw_path) as f:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
             outputs = teacher.generate([list(j.messages) for j in chunk])

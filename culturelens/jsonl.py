@@ -1,0 +1,17 @@
+"""Append-only JSONL files that survive a kill: a line cut mid-write is dropped before appending again."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TextIO
+
+
+def open_append(path: str | Path) -> TextIO:
+    """Open `path` for appending, first truncating a last line that a killed writer left without its newline."""
+    path = Path(path)
+    if path.exists() and path.stat().st_size:
+        with path.open("rb+") as f:
+            data = f.read()
+            end = data.rfind(b"\n") + 1
+            if end != len(data):
+                f.truncate(end)
+    return path.open("a", encoding="utf-8")
