@@ -42,6 +42,22 @@ class ModelEntry(StrictModel):
     facts: ModelFacts
 
 
+class LanguageSettings(StrictModel):
+    """English vs each country's main language, on the bias questions (every country has them)."""
+
+    translations_file: str  # from `culturelens translate`, or supplied by the user (configs/translations/)
+    templates: list[str] = Field(default_factory=lambda: ["persona_system"])
+    models: list[str] | None = None  # entry labels; default: every entry without an adapter
+
+
+class RobustnessSettings(StrictModel):
+    """Claim 2 under every template x option order, on the bias questions (every country has them)."""
+
+    templates: list[str] = Field(default_factory=lambda: ["persona_system", "persona_inline", "persona_third"])
+    orders: list[str] = Field(default_factory=lambda: ["original", "reversed"])
+    models: list[str] | None = None  # entry labels; default: every entry without an adapter
+
+
 class ClaimsConfig(StrictModel):
     experiment: str = "claims"
     output_dir: str = "runs"
@@ -49,6 +65,8 @@ class ClaimsConfig(StrictModel):
     models: list[ModelEntry]
     bias_questions: list[str] = ETHICS_QIDS  # questions every country has, for the Western-bias claims
     split_file: str | None = None  # held-out questions (from `culturelens synth`) for claims 5 and 6
+    languages: LanguageSettings | None = None  # also ask in each country's main language and report the change
+    robustness: RobustnessSettings | None = None  # re-test the Western gap under each template and option order
     skip_missing_adapters: bool = True
     n_boot: int = 2000
     seed: int = 0
@@ -174,6 +192,10 @@ def run_claims(config_path: str, overrides: list[str] | None = None, progress: b
         raise ConfigError("no claims entry could be evaluated: " + "; ".join(skipped.values()))
     claims = compute_claims(cfg, runs, inputs)
     claims["skipped"] = skipped
+    if cfg.robustness:
+        claims["robustness_study"] = robustness_study(cfg, runs, inputs, progress)
+    if cfg.languages:
+        claims["languages"] = language_study(cfg, runs, inputs, progress)
     from culturelens.claims_report import write_claims_report
 
     write_claims_report(out, claims, runs)
@@ -293,6 +315,82 @@ def compute_claims(cfg: ClaimsConfig, runs: dict, inputs) -> dict:
 
     # prompt robustness: does a claim's sign flip with the template?
     out["robustness"] = {label: r["summary"].get("robustness") for label, r in runs.items()}
+    return out
+
+
+def _labels(wanted: list[str] | None, runs: dict, what: str) -> list[str]:
+    unknown = [m for m in (wanted or []) if m not in runs]
+    if unknown:
+        raise ConfigError(f"{what}.models {unknown} are not evaluated entries (have: {list(runs)})")
+    return wanted or [m for m, r in runs.items() if not r["entry"].model.adapter]
+
+
+def _extra_eval(cfg: ClaimsConfig, entry: ModelEntry, run_name: str, qids: list[str], probe: dict, progress: bool) -> Path:
+    from culturelens.eval.runner import run_eval
+
+    data = deep_merge(eval_config_for(cfg, entry).model_dump(), {"run_name": run_name, "questions": qids, "probe": probe})
+    return run_eval(validate_config(EvalConfig, data, f"claims entry '{entry.label}' ({run_name})"), progress=progress)
+
+
+def robustness_study(cfg: ClaimsConfig, runs: dict, inputs, progress: bool = True) -> dict:
+    """Per model and (template, option order): the Western gap with its CI and the mean per-question r, so a
+    claim 2 verdict that holds only under one prompt wording is visible."""
+    rs = cfg.robustness
+    countries = {c.alpha3: c for c in inputs.countries}
+    human = inputs.reference.df
+    bias_q = [q for q in cfg.bias_questions if q in inputs.qids]
+    out = {"questions": bias_q, "models": {}}
+    for label in _labels(rs.models, runs, "robustness"):
+        run_dir = _extra_eval(cfg, runs[label]["entry"], f"{label}-robustness", bias_q,
+                              {"templates": rs.templates, "orders": rs.orders}, progress)
+        per_prompt = load_per_prompt(run_dir)
+        per_prompt = per_prompt[per_prompt["country"] != "NONE"]
+        rows = []
+        for (template, order), grp in per_prompt.groupby(["template", "order"]):
+            gap, _ = gap_on(grp[["country", "qid", "score"]], human, countries, bias_q, cfg.n_boot, cfg.seed)
+            perq = metrics.per_question(grp[["country", "qid", "score"]], human[human["qid"].isin(bias_q)])
+            rows.append({"template": template, "order": order, "gap": gap.get("gap"), "gap_ci": gap.get("gap_ci"),
+                         "verdict_claim2": verdict_from_ci(*(gap.get("gap_ci") or [None, None])), "mean_question_r": float(perq["r"].mean())})
+        verdicts = {r["verdict_claim2"] for r in rows}
+        std = per_prompt.groupby(["country", "qid"])["score"].std().groupby("qid").mean()
+        out["models"][label] = {"variants": rows, "claim2_flips": len(verdicts) > 1, "run_dir": str(run_dir),
+                                "gap_range": [min(r["gap"] for r in rows), max(r["gap"] for r in rows)] if rows else None,
+                                "score_std_per_question": std.round(4).to_dict(), "mean_score_std": float(std.mean())}
+    return out
+
+
+def language_study(cfg: ClaimsConfig, runs: dict, inputs, progress: bool = True) -> dict:
+    """Per model: per-country r and the Western gap with English prompts vs prompts in each country's main
+    language (same template, questions and countries), and the change with a paired bootstrap CI over countries."""
+    ls = cfg.languages
+    if not Path(ls.translations_file).exists():
+        raise ConfigError(f"languages.translations_file '{ls.translations_file}' does not exist: write one with `culturelens translate` or use configs/translations/ethics_native.json")
+    labels = _labels(ls.models, runs, "languages")
+    countries = {c.alpha3: c for c in inputs.countries}
+    human = inputs.reference.df
+    bias_q = [q for q in cfg.bias_questions if q in inputs.qids]
+    source = json.loads(Path(ls.translations_file).read_text()).get("source", "")
+    out = {"translations_file": ls.translations_file, "source": source, "templates": ls.templates, "questions": bias_q, "models": {}}
+    for label in labels:
+        entry = runs[label]["entry"]
+        res = {}
+        for lang in ("en", "native"):
+            run_dir = _extra_eval(cfg, entry, f"{label}-prompts-{lang}", bias_q, {
+                "templates": ls.templates, "orders": ["original"], "language": lang, "translations_file": ls.translations_file}, progress)
+            per_prompt = load_per_prompt(run_dir)
+            gap, perc = gap_on(load_scores(run_dir), human, countries, bias_q, cfg.n_boot, cfg.seed)
+            res[lang] = {"dir": str(run_dir), "gap": gap, "perc": perc, "langs": per_prompt.groupby("country")["language"].agg(lambda x: sorted(set(x)))}
+        translated = sorted(c for c, ls_ in res["native"]["langs"].items() if any(x != "en" for x in ls_))
+        en, nat = res["en"]["perc"], res["native"]["perc"]
+        out["models"][label] = {
+            "gap_en": res["en"]["gap"], "gap_native": res["native"]["gap"],
+            "gap_change": paired_gap_diff(nat, en, countries, cfg.n_boot, cfg.seed),
+            "translated_countries": translated,
+            "r_translated": metrics.paired_bootstrap_diff(nat.reindex(translated), en.reindex(translated), n_boot=cfg.n_boot, seed=cfg.seed),
+            "per_country": [{"country": c, "language": ",".join(res["native"]["langs"].get(c, [])), "western": bool(countries[c].western),
+                             "r_en": en.get(c), "r_native": nat.get(c)} for c in translated],
+            "run_dirs": {k: v["dir"] for k, v in res.items()},
+        }
     return out
 
 

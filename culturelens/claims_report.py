@@ -36,6 +36,39 @@ def _diff_rows(comps: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def robustness_section(rob: dict) -> list[str]:
+    md = ["## Claim 2 under each template and option order", "",
+          f"The Western gap on the {len(rob['questions'])} questions every country has, per prompt variant (countries resampled):", ""]
+    rows = []
+    for m, v in rob["models"].items():
+        rows += [{"model": m, "template": r["template"], "order": r["order"], "gap": r["gap"], "95% CI": _ci(r["gap_ci"]),
+                  "verdict": r["verdict_claim2"], "mean per-question r": r["mean_question_r"]} for r in v["variants"]]
+    md += [format_table(pd.DataFrame(rows)), ""]
+    md += [f"- {m}: the claim-2 verdict {'**flips** with the prompt' if v['claim2_flips'] else 'is the same under every variant'}; "
+           f"gap range {_ci(v['gap_range'])}; mean std of a country's score on a question across variants {v['mean_score_std']:.3f}"
+           for m, v in rob["models"].items()] + [""]
+    return md
+
+
+def language_section(lang: dict) -> list[str]:
+    md = ["## Prompt language: English vs each country's main language", "",
+          f"Template(s) {', '.join(lang['templates'])}, the {len(lang['questions'])} questions every country has; translations: "
+          f"`{lang['translations_file']}` ({lang['source'] or 'no source given'}). Countries whose language the file does not cover are "
+          "asked in English in both runs. Changes are native minus English; CIs resample countries, paired across the two runs.", ""]
+    rows, per_country = [], []
+    for m, v in lang["models"].items():
+        ge, gn, ch, rt = v["gap_en"], v["gap_native"], v["gap_change"], v["r_translated"]
+        rows.append({"model": m, "gap (English)": ge.get("gap"), "gap (native)": gn.get("gap"), "gap change": ch.get("diff"),
+                     "95% CI": _ci(ch.get("ci")), "translated countries": len(v["translated_countries"]),
+                     "r translated (English)": rt.get("mean_b"), "r translated (native)": rt.get("mean_a"),
+                     "r change": rt.get("diff"), "r change 95% CI": _ci([rt.get("ci_lo"), rt.get("ci_hi")])})
+        per_country += [{"model": m, **row} for row in v["per_country"]]
+    md += [format_table(pd.DataFrame(rows)), ""]
+    if per_country:
+        md += ["Per translated country (r across the questions):", "", format_table(pd.DataFrame(per_country)), ""]
+    return md
+
+
 def write_claims_report(out: Path, claims: dict, runs: dict) -> None:
     claims = to_jsonable(claims)
     (out / "claims.json").write_text(json.dumps(claims, indent=2))
@@ -95,6 +128,10 @@ def write_claims_report(out: Path, claims: dict, runs: dict) -> None:
             rob_rows.append({"model": m, "template": "(mean std of score per question)", "order": "", "pooled_r": rob.get("mean_score_std")})
     if rob_rows:
         md += [format_table(pd.DataFrame(rob_rows)), ""]
+    if claims.get("robustness_study"):
+        md += robustness_section(claims["robustness_study"])
+    if claims.get("languages"):
+        md += language_section(claims["languages"])
     md = ["# Verdicts", "", format_table(pd.DataFrame(verdicts, columns=["claim", "verdict"])), ""] + md
     (out / "claims.md").write_text("\n".join(md))
 

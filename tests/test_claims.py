@@ -1,6 +1,8 @@
 """`culturelens claims` on tiny models: every claim section is computed from real eval runs, with verdicts."""
 import json
+from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from culturelens.claims import NOT_TESTABLE, SUPPORTED, NOT_SUPPORTED, verdict_from_ci
@@ -34,6 +36,9 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
         "experiment": "claims", "output_dir": str(tmp_path / "runs"), "n_boot": 100, "split_file": str(split),
         "eval": {"countries": COUNTRIES, "questions": QUESTIONS, "cache_dir": str(tmp_path / "cache"), "probe": {"batch_size": 16}},
         "models": entries,
+        "languages": {"translations_file": str(Path(__file__).parents[1] / "configs/translations/ethics_native.json"),
+                      "models": ["small-en", "small-multi"]},
+        "robustness": {"templates": ["persona_system", "persona_third"], "orders": ["original", "reversed"], "models": ["small-en"]},
     }
     path = tmp_path / "claims.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -60,3 +65,23 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     c6 = claims["6_alignment"]["comparisons"]
     assert c6 and c6[0]["model"] == "small-en" and c6[0]["vs"] == "small-base"
     assert "# Verdicts" in md and "## 2. Western bias" in md and "Prompt robustness" in md
+    # prompt language: the hand-written file covers de, es, ar, tr, zh, pt (not en, nl)
+    lang = claims["languages"]["models"]
+    assert set(lang) == {"small-en", "small-multi"}
+    v = lang["small-en"]
+    assert set(v["translated_countries"]) == {"DEU", "ARG", "IRQ", "TUR", "CHN", "MEX", "BRA", "JOR", "EGY"}
+    assert v["gap_change"]["diff"] is not None and v["gap_change"]["ci"][0] <= v["gap_change"]["ci"][1]
+    assert v["r_translated"]["n"] == 9 and "## Prompt language" in md
+    native = pd.read_parquet(Path(v["run_dirs"]["native"]) / "results.parquet")
+    assert set(native[native.country == "USA"]["language"]) == {"en"} and set(native[native.country == "DEU"]["language"]) == {"de"}
+    english = pd.read_parquet(Path(v["run_dirs"]["en"]) / "results.parquet")
+    assert set(english["language"]) == {"en"} and len(english) == len(native)
+    # robustness: 2 templates x 2 orders, each with its own gap and CI
+    rob = claims["robustness_study"]["models"]["small-en"]
+    assert {(r["template"], r["order"]) for r in rob["variants"]} == {(t, o) for t in ("persona_system", "persona_third") for o in ("original", "reversed")}
+    assert all(r["gap_ci"][0] <= r["gap"] <= r["gap_ci"][1] for r in rob["variants"]) and isinstance(rob["claim2_flips"], bool)
+    assert "## Claim 2 under each template and option order" in md
+    # bad language settings are clear errors
+    cfg["languages"]["models"] = ["nope"]
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["claims", "--config", str(path), "--no-progress"]) == 2
