@@ -49,16 +49,17 @@ def child(stage: str, steps: int, batch: int) -> dict:
     out = (run_sft if stage == "sft" else run_dpo)((SFTRunConfig if stage == "sft" else DPORunConfig).model_validate(common))
     seconds = time.perf_counter() - t
     facts = json.loads((out / "culturelens_train.json").read_text())
-    tokens = facts.get("tokens_seen") or facts["metrics"].get("train_tokens")
-    if not tokens:  # count them: every row is seen once
-        from transformers import AutoTokenizer
+    # tokens the model was fed: every row is seen once (steps x batch rows); DPO feeds prompt+chosen and prompt+rejected
+    from transformers import AutoTokenizer
 
-        from culturelens.zoo import pull
+    from culturelens.zoo import pull
 
-        tok = AutoTokenizer.from_pretrained(pull("smollm2-135m-instruct"))
-        data = rows(steps * batch, stage)
-        key = "messages" if stage == "sft" else "prompt"
-        tokens = sum(len(tok.apply_chat_template(r[key], tokenize=True)) for r in data) * (1 if stage == "sft" else 2)
+    tok = AutoTokenizer.from_pretrained(pull("smollm2-135m-instruct"))
+    data = rows(steps * batch, stage)
+    if stage == "sft":
+        tokens = sum(len(tok.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) for r in data)
+    else:
+        tokens = sum(len(tok.apply_chat_template(r["prompt"] + r[k], tokenize=True)["input_ids"]) for r in data for k in ("chosen", "rejected"))
     train_s = facts["metrics"].get("train_runtime", seconds)
     return {"stage": stage, "steps": steps, "batch_size": batch, "tokens": tokens, "train_seconds": train_s,
             "tokens_per_second": tokens / train_s, "wall_seconds_incl_load": seconds,

@@ -50,6 +50,7 @@ def test_sft_trains_and_adapter_changes_the_model(sft_run):
     out, base_dir = sft_run
     facts = json.loads((out / "culturelens_train.json").read_text())
     assert facts["stage"] == "sft" and facts["global_step"] == 3 and facts["train_loss"] == facts["train_loss"]  # finite
+    assert facts["tokens_seen"] and facts["tokens_seen"] >= 10 * facts["global_step"]  # non-padding tokens TRL counted
     assert (out / "adapter" / "adapter_model.safetensors").exists() and (out / "adapter" / "culturelens_config.yaml").exists()
     base = load_model(ModelConfig(name_or_path=str(base_dir)))
     tuned = load_model(ModelConfig(name_or_path=str(base_dir), adapter=str(out / "adapter")))

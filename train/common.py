@@ -156,7 +156,9 @@ def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float,
             "train_loss": train_result.training_loss,
             "first_logged_loss": logs[0]["loss"] if logs else None,
             "last_logged_loss": logs[-1]["loss"] if logs else None,
-            "tokens_seen": trainer.state.num_input_tokens_seen or None,
+            # TRL logs the cumulative non-padding tokens as num_tokens (counted since this run's start or resume)
+            "tokens_seen": trainer.state.num_input_tokens_seen or next(
+                (h["num_tokens"] for h in reversed(trainer.state.log_history) if "num_tokens" in h), None),
             "seconds": time.time() - started,
             "metrics": train_result.metrics,
             "log_history": trainer.state.log_history,
