@@ -10,12 +10,14 @@ from culturelens.models import ModelConfig
 from culturelens.questions import DEFAULT_GROUPS
 from culturelens.tracking import WandbConfig
 
-TEMPLATES = ("persona_system", "persona_inline", "persona_third", "no_persona")
+TemplateName = Literal["persona_system", "persona_inline", "persona_third", "question_first", "question_first_third",
+                       "question_first_citizen", "no_persona"]
 
 
 class ProbeConfig(StrictModel):
     # Prompt templates (see eval/prompts.py); no_persona asks for the model's own view, once per question.
-    templates: list[Literal["persona_system", "persona_inline", "persona_third", "no_persona"]] = [
+    # question_first*: the question block comes before the persona, so prefix sharing computes it once per question.
+    templates: list[TemplateName] = [
         "persona_system",
         "persona_inline",
         "no_persona",

@@ -22,27 +22,42 @@ def _lcp(a: list[int], b: list[int], limit: int) -> int:
     return i
 
 
-def group_by_prefix(encoded: list[list[int]], min_shared: int = 8) -> list[tuple[int, list[int]]]:
-    """Groups of indices whose sequences share >= min_shared leading tokens: [(prefix_len, [idx...])]."""
-    order = sorted(range(len(encoded)), key=lambda i: encoded[i])
+def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: int = 16, max_group: int = 512) -> list[tuple[int, list[int]]]:
+    """Partition prompts into groups that share a prefix, minimising the tokens run: [(prefix_len, [idx...])].
+
+    Sequences are sorted lexicographically, so every group is a run of neighbours whose common prefix is
+    the minimum of the neighbours' LCPs. A dynamic program over the sorted order picks the runs: a group
+    of k prompts sharing p tokens saves (k - 1) * p tokens and costs `group_cost` (its own prefix pass
+    and smaller batches). So a deep prefix (a country's persona and instructions, or a question block
+    that comes first) wins over a shallow one that every prompt shares (the chat template's header).
+    Prompts in no group come back as singletons with prefix_len 0. Every suffix keeps >= 1 token.
+    """
+    n = len(encoded)
+    order = sorted(range(n), key=lambda i: encoded[i])
+    lens = [len(encoded[i]) for i in order]
+    adj = [_lcp(encoded[order[k]], encoded[order[k + 1]], min(lens[k], lens[k + 1]) - 1) for k in range(n - 1)]
+    total = [0]
+    for length in lens:
+        total.append(total[-1] + length)
+    best = [0.0] * (n + 1)
+    choice: list[tuple[int, int]] = [(0, 0)] * (n + 1)
+    for j in range(1, n + 1):  # best cost of the first j sorted prompts; the last group ends at j - 1
+        best[j], choice[j] = best[j - 1] + lens[j - 1], (j - 1, 0)
+        p = 1 << 30
+        for i in range(j - 2, max(-1, j - 1 - max_group), -1):
+            p = min(p, adj[i])
+            if p < min_shared:
+                break
+            cost = best[i] + (total[j] - total[i]) - (j - i - 1) * p + group_cost
+            if cost < best[j]:
+                best[j], choice[j] = cost, (i, p)
     groups: list[tuple[int, list[int]]] = []
-    cur: list[int] = []
-    cur_lcp = 0
-    for i in order:
-        if not cur:
-            cur, cur_lcp = [i], len(encoded[i]) - 1
-            continue
-        lcp = _lcp(encoded[cur[0]], encoded[i], cur_lcp)
-        if lcp >= min_shared:
-            cur.append(i)
-            cur_lcp = lcp
-        else:
-            groups.append((cur_lcp if len(cur) > 1 else 0, cur))
-            cur, cur_lcp = [i], len(encoded[i]) - 1
-    if cur:
-        groups.append((cur_lcp if len(cur) > 1 else 0, cur))
-    # every suffix must keep at least one token (the position whose logits we read)
-    return [(min(p, min(len(encoded[i]) for i in idx) - 1), idx) for p, idx in groups]
+    j = n
+    while j > 0:
+        i, p = choice[j]
+        groups.append((p, [order[k] for k in range(i, j)]))
+        j = i
+    return groups[::-1]
 
 
 @torch.inference_mode()
@@ -82,13 +97,15 @@ def _prefix_cache(probe, prefix_ids: list[int]):
 def score_with_shared_prefixes(probe, items, encoded: dict[str, list[int]], min_shared: int = 8) -> Iterator:
     """Yields (items, results) per batch, like the plain path of Probe.score."""
     seqs = [encoded[it.key] for it in items]
-    for prefix_len, idx in group_by_prefix(seqs, min_shared):
-        group = [items[i] for i in idx]
-        if prefix_len < min_shared:
-            for start in range(0, len(group), probe.batch_size):
-                chunk = group[start : start + probe.batch_size]
-                yield chunk, probe._score_token_batch(chunk, [encoded[it.key] for it in chunk])
+    groups = group_by_prefix(seqs, min_shared)
+    alone = sorted((items[i] for p, idx in groups if p == 0 for i in idx), key=lambda it: len(encoded[it.key]))
+    for start in range(0, len(alone), probe.batch_size):  # prompts that share nothing: plain length-sorted batches
+        chunk = alone[start : start + probe.batch_size]
+        yield chunk, probe._score_token_batch(chunk, [encoded[it.key] for it in chunk])
+    for prefix_len, idx in groups:
+        if prefix_len == 0:
             continue
+        group = [items[i] for i in idx]
         prefix = seqs[idx[0]][:prefix_len]
         cache = _prefix_cache(probe, prefix)
         group.sort(key=lambda it: -len(encoded[it.key]))

@@ -50,6 +50,23 @@ TEMPLATES: dict[str, Template] = {
         user="How would most people in {country} answer this survey question?\n\n{block}\n\n{instruction}",
         plain="Survey question as answered by most people in {country}.\n\n{block}\n",
     ),
+    # Question first, persona after: every country's prompt for a question starts with the same tokens, so with
+    # probe.prefix_sharing the question block is computed once per question (the fastest sweeps).
+    "question_first": Template(
+        system=None,
+        user="{block}\n\nAnswer the way a typical person living in {country} would.\n\n{instruction}",
+        plain="{block}\n\nAs answered by a typical person living in {country}.\n",
+    ),
+    "question_first_third": Template(
+        system=None,
+        user="{block}\n\nHow would most people in {country} answer this question?\n\n{instruction}",
+        plain="{block}\n\nAs answered by most people in {country}.\n",
+    ),
+    "question_first_citizen": Template(
+        system=None,
+        user="{block}\n\nYou are a citizen of {country}. Give your answer.\n\n{instruction}",
+        plain="{block}\n\nA citizen of {country} answers.\n",
+    ),
     "no_persona": Template(
         system=None,
         user="Answer this survey question with your own view.\n\n{block}\n\n{instruction}",

@@ -21,11 +21,12 @@ def tiny(tiny_model_dir):
     return model, tok
 
 
-def prompts(tok, qids=("Q27", "Q33", "Q158", "Q122"), countries=("DEU", "IRQ", "MEX"), labels="letters", orders=("original",), chat=True):
+def prompts(tok, qids=("Q27", "Q33", "Q158", "Q122"), countries=("DEU", "IRQ", "MEX"), labels="letters", orders=("original",), chat=True,
+            templates=("persona_system", "persona_inline", "no_persona")):
     bank = load_bank()
     return build_prompts(
         tok, [bank.get(q) for q in qids], [resolve_country(c) for c in countries], None,
-        ["persona_system", "persona_inline", "no_persona"], list(orders), labels, "Answer:", chat,
+        list(templates), list(orders), labels, "Answer:", chat,
     )
 
 
@@ -134,3 +135,22 @@ def test_prefix_sharing_matches_plain_scoring(tiny):
     assert any(p >= 8 and len(idx) > 1 for p, idx in groups), "expected some prompts to share a prefix"
     diff = max(abs(a - b) for k in plain for a, b in zip(plain[k].probs, shared[k].probs))
     assert diff < 1e-5
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_question_first_templates_share_the_question_block(tiny, chat):
+    from culturelens.eval.prefix import group_by_prefix
+
+    model, tok = tiny
+    templates = ("question_first", "question_first_third", "question_first_citizen")
+    items = prompts(tok, templates=templates, chat=chat)
+    probe = Probe(model, tok, batch_size=8, prefix_sharing=True)
+    encoded = [probe.encode(it.text) for it in items]
+    groups = group_by_prefix(encoded)
+    # one group per question: its 3 templates x 3 countries share everything up to the persona sentence
+    assert len(groups) == 4 and all(len(idx) == 9 for _, idx in groups)
+    shared = sum(p * (len(idx) - 1) for p, idx in groups) / sum(map(len, encoded))
+    assert shared > 0.4, f"only {shared:.0%} of the tokens are reused"
+    plain = Probe(model, tok, batch_size=8).score(items, progress=False)
+    fast = probe.score(items, progress=False)
+    assert max(abs(a - b) for k in plain for a, b in zip(plain[k].probs, fast[k].probs)) < 1e-5
