@@ -1,6 +1,10 @@
-"""Probe throughput on SmolLM2-135M: 50 questions x 9 countries x 3 persona templates (1,350 prompts).
+"""Probe throughput on SmolLM2-135M: 50 questions x 9 countries x 3 templates (1,350 prompts).
 
-Each configuration (dtype x prefix sharing) runs in its own subprocess so its peak RSS is its own.
+Two template sets: persona first (persona_system, persona_inline, persona_third: only a country's persona
+is shared between prompts) and question first (question_first*, the question block is shared by every
+country and template). Each configuration (templates x dtype x prefix sharing) runs in its own
+subprocess so its peak RSS is its own; every configuration's option probabilities are compared with the
+fp32 unshared run of the same prompts (the accuracy check for bf16 and for prefix sharing).
 Writes benchmarks/results/eval_throughput.json. Run by hand:  .venv/bin/python benchmarks/eval_throughput.py
 """
 from __future__ import annotations
@@ -15,7 +19,11 @@ import time
 from pathlib import Path
 
 COUNTRIES = ["ARG", "BGD", "BRA", "CHN", "DEU", "IRQ", "JOR", "MEX", "TUR"]
-TEMPLATES = ["persona_system", "persona_inline", "persona_third"]
+TEMPLATE_SETS = {"persona_first": ["persona_system", "persona_inline", "persona_third"],
+                 "question_first": ["question_first", "question_first_third", "question_first_citizen"]}
+# (template set, dtype, prefix sharing); the first run of each set is its fp32 reference
+CONFIGS = [("persona_first", "float32", False), ("persona_first", "float32", True), ("persona_first", "bfloat16", True),
+           ("question_first", "float32", False), ("question_first", "float32", True), ("question_first", "bfloat16", True)]
 
 
 def matmul_peak(dtype_name: str, n: int = 2048, reps: int = 10) -> float:
@@ -30,7 +38,7 @@ def matmul_peak(dtype_name: str, n: int = 2048, reps: int = 10) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
 
 
-def one(dtype: str, prefix_sharing: bool, batch_size: int, model_name: str, limit: int | None = None) -> dict:
+def one(template_set: str, dtype: str, prefix_sharing: bool, batch_size: int, model_name: str, limit: int | None = None) -> dict:
     import torch
 
     from culturelens.countries import resolve_country
@@ -46,12 +54,19 @@ def one(dtype: str, prefix_sharing: bool, batch_size: int, model_name: str, limi
     ref = default_reference().subset(countries=COUNTRIES)
     qids = [q for q in ref.qids if ref.df[ref.df.qid == q]["dist"].notna().any()][:50]
     items = build_prompts(lm.tokenizer, [bank.get(q) for q in qids], [resolve_country(c) for c in COUNTRIES], None,
-                          TEMPLATES, ["original"], "letters", "Answer:", lm.is_chat)
+                          TEMPLATE_SETS[template_set], ["original"], "letters", "Answer:", lm.is_chat)
     if limit:  # a subset: every country and template for the first questions (keeps the sharing structure)
-        keep = set(qids[: max(1, limit // (len(COUNTRIES) * len(TEMPLATES)))])
+        keep = set(qids[: max(1, limit // (len(COUNTRIES) * 3))])
         items = [it for it in items if it.qid in keep]
     probe = Probe(lm.model, lm.tokenizer, batch_size=batch_size, prefix_sharing=prefix_sharing)
-    tokens = sum(len(probe.encode(it.text)) for it in items)
+    encoded = [probe.encode(it.text) for it in items]
+    tokens = sum(map(len, encoded))
+    if prefix_sharing:
+        from culturelens.eval.prefix import group_by_prefix
+
+        tokens_run = sum(p + sum(len(encoded[i]) - p for i in idx) for p, idx in group_by_prefix(encoded))
+    else:
+        tokens_run = tokens
     probe.score(items[:batch_size], progress=False)  # warm-up
     t = time.perf_counter()
     res = probe.score(items, progress=False)
@@ -60,11 +75,12 @@ def one(dtype: str, prefix_sharing: bool, batch_size: int, model_name: str, limi
     head = lm.model.get_output_embeddings().weight.numel()
     flops = 2 * body * tokens + 2 * head * len(items)  # dense FLOPs of the full prompts (attention ignored)
     return {
-        "dtype": dtype, "prefix_sharing": prefix_sharing, "batch_size": batch_size, "n_prompts": len(items),
-        "tokens": tokens, "seconds": seconds, "prompts_per_second": len(items) / seconds,
-        "effective_gflops": flops / seconds / 1e9,
+        "templates": template_set, "dtype": dtype, "prefix_sharing": prefix_sharing, "batch_size": batch_size, "n_prompts": len(items),
+        "tokens": tokens, "tokens_run": tokens_run, "seconds": seconds, "prompts_per_second": len(items) / seconds,
+        "effective_gflops": flops / seconds / 1e9,  # FLOPs of the full prompts / time: prefix sharing can exceed the peak
+        "achieved_gflops": flops * tokens_run / tokens / seconds / 1e9,  # FLOPs actually run / time
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "probs": {k: v.probs for k, v in list(res.items())[:200]},
+        "probs": {k: v.probs for k, v in res.items()},
     }
 
 
@@ -72,26 +88,27 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--child", nargs=2, metavar=("DTYPE", "SHARED"))
+    ap.add_argument("--child", nargs=3, metavar=("TEMPLATES", "DTYPE", "SHARED"))
     ap.add_argument("--limit", type=int, default=None, help="about N prompts (whole questions) instead of all 1,350")
+    ap.add_argument("--templates", choices=sorted(TEMPLATE_SETS), default=None, help="only this template set")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "eval_throughput.json"))
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(one(args.child[0], args.child[1] == "1", args.batch_size, args.model, args.limit)))
+        print(json.dumps(one(args.child[0], args.child[1], args.child[2] == "1", args.batch_size, args.model, args.limit)))
         return
     runs = []
-    for dtype in ("float32", "bfloat16"):
-        for shared in ("0", "1"):
-            out = subprocess.run([sys.executable, __file__, "--child", dtype, shared, "--model", args.model,
-                                  "--batch-size", str(args.batch_size)] + (["--limit", str(args.limit)] if args.limit else []),
+    for template_set, dtype, shared in CONFIGS:
+        if args.templates and template_set != args.templates:
+            continue
+        out = subprocess.run([sys.executable, __file__, "--child", template_set, dtype, "1" if shared else "0", "--model", args.model,
+                              "--batch-size", str(args.batch_size)] + (["--limit", str(args.limit)] if args.limit else []),
                              capture_output=True, text=True, check=True)
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"{dtype:9} shared={shared}: {runs[-1]['prompts_per_second']:.1f} prompts/s, {runs[-1]['seconds']:.1f} s, "
-                  f"{runs[-1]['effective_gflops']:.0f} GFLOP/s, peak {runs[-1]['peak_rss_mb']:.0f} MB", flush=True)
-    ref = runs[0]["probs"]
-    for r in runs:
-        common = [k for k in r["probs"] if k in ref]
-        r["max_abs_dprob_vs_fp32_plain"] = max(abs(a - b) for k in common for a, b in zip(r["probs"][k], ref[k]))
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        ref = next(x for x in runs + [r] if x["templates"] == template_set)["probs"]  # fp32 unshared run of this set
+        r["max_abs_dprob_vs_fp32_unshared"] = max(abs(a - b) for k in r["probs"] for a, b in zip(r["probs"][k], ref[k]))
+        runs.append(r)
+        print(f"{template_set:14} {dtype:9} shared={shared!s:5}: {r['prompts_per_second']:.1f} prompts/s, {r['seconds']:.1f} s, "
+              f"{r['achieved_gflops']:.0f} GFLOP/s run, peak {r['peak_rss_mb']:.0f} MB, max|dp| {r['max_abs_dprob_vs_fp32_unshared']:.1e}", flush=True)
     for r in runs:
         r.pop("probs")
     result = {
