@@ -6,7 +6,7 @@ continuation) request, the way its multiple-choice tasks do; culturelens reads a
 forward pass (optionally reusing shared prefixes). Both score the same continuation token (" A", " B", ...),
 so the renormalised option probabilities must agree.
 
-Needs the benchmark-only dependency: pip install lm_eval
+Needs the benchmark-only dependency: pip install -e .[bench]   (lm_eval)
 Writes benchmarks/results/vs_lm_eval.json.  Run:  .venv/bin/python benchmarks/vs_lm_eval.py [--limit N]
 """
 from __future__ import annotations

@@ -44,6 +44,8 @@ SCRIPTS = {  # languages not written in Latin script -> unicode ranges of their 
     "kk": [(0x0400, 0x04FF)], "ky": [(0x0400, 0x04FF)], "tg": [(0x0400, 0x04FF)], "mn": [(0x0400, 0x04FF)],
 }
 SHORT_SCRIPTS = {"zh", "ja", "ko"}  # far fewer characters than English
+ENGLISH_ONLY = {"the", "you", "are", "is", "of", "and", "what", "this", "that", "with", "your", "would", "about", "every", "they",
+                "from", "how", "should", "which", "think", "people", "typical", "person", "living", "answer", "question", "survey"}
 SHARED = {"instruction": INSTRUCTION, "question": "Question", "options": "Options"}
 
 
@@ -128,6 +130,9 @@ def check(source: str, text: str, lang: str, checks: TranslateChecks) -> str:
         inside = sum(any(a <= ord(ch) <= b for a, b in SCRIPTS[lang]) for ch in letters)
         if letters and inside / len(letters) < checks.min_script_share:
             return f"wrong script ({inside}/{len(letters)} letters in {LANGUAGE_NAMES.get(lang, lang)} script)"
+    words = re.findall(r"[^\W\d_]+", PLACEHOLDER.sub("", text).lower())
+    if lang != "en" and len(words) >= 4 and sum(w in ENGLISH_ONLY for w in words) / len(words) >= 0.25:
+        return "still English"
     return "ok"
 
 

@@ -1,5 +1,6 @@
 """`culturelens translate`: checks on each translation, caching/resume, fallback to English, and its use by the probe."""
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -33,12 +34,13 @@ class DictTeacher:
             lang = content.split("into ", 1)[1].split(".", 1)[0]
             text = content.split("English: ", 1)[1].rsplit("\n", 1)[0]
             self.asked.append((lang, text))
+            foreign = re.sub(r"(?<!\{)\b[A-Za-z]+\b(?!\})", lambda w: w.group()[::-1], text)  # not English any more
             if lang == "German":
-                outs.append(f"German: Übersetzt {text}\nextra line the cleaner drops")
+                outs.append(f"German: Übersetzt {foreign}\nextra line the cleaner drops")
             elif lang == "Arabic":
                 outs.append(text)
             else:
-                outs.append("" if "homosexual" in text.lower() else f"“ES {text}”")
+                outs.append("" if "homosexual" in text.lower() else f"“ES {foreign}”")
         return outs
 
 
@@ -64,6 +66,8 @@ def test_each_check():
     assert check("1 - Never justifiable", "Niemals vertretbar", "de", c) == "numbers changed"
     assert check("Answer every question now", "answer every question now", "de", c).startswith("unchanged")
     assert check("Answer every question the way most people would", "Ja", "de", c).startswith("length ratio")
+    assert check("Imagine you are a typical person from {country}.", "What do you think about the situation in {country}?", "de", c) == "still English"
+    assert check("Imagine you are a typical person from {country}.", "Stell dir vor, du bist ein typischer Mensch aus {country}.", "de", c) == "ok"
     assert check("Reply with the letter", "Reply with the letter in Arabic", "ar", c).startswith("wrong script")
     assert check("Reply with the letter", "أجب بحرف الخيار", "ar", c) == "ok"
     assert check("Reply with the letter of one option only.", "只回答选项字母。", "zh", c) == "ok"  # short scripts allowed
@@ -77,7 +81,7 @@ def test_translate_writes_checked_file_and_review(tmp_path, teacher):
     de = Translations.load(out).entry("de")
     assert set(de["questions"]) == set(QUESTIONS) and set(de["templates"]) == {"persona_system", "persona_inline"}
     assert "{country}" in de["templates"]["persona_system"]["system"] and "{block}" in de["templates"]["persona_system"]["user"]
-    assert de["answer_cue"].startswith("Übersetzt") and de["countries"]["DEU"] == "Übersetzt Germany"
+    assert de["answer_cue"].startswith("Übersetzt") and de["countries"]["DEU"] == "Übersetzt ynamreG"
     assert de["questions"]["Q177"]["options"][1] == "2"  # bare numbers are not sent to the teacher
     # Arabic: every string in the wrong script -> no Arabic entry at all
     assert "ar" not in data
