@@ -124,7 +124,7 @@ def write_claims_report(out: Path, claims: dict, runs: dict) -> None:
     for m, rob in claims["robustness"].items():
         for v in (rob or {}).get("variants", []):
             rob_rows.append({"model": m, **v})
-        if rob:
+        if rob and rob.get("mean_score_std") is not None:
             rob_rows.append({"model": m, "template": "(mean std of score per question)", "order": "", "pooled_r": rob.get("mean_score_std")})
     if rob_rows:
         md += [format_table(pd.DataFrame(rob_rows)), ""]
