@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 COUNTRIES = ["ARG", "BGD", "BRA", "CHN", "DEU", "IRQ", "JOR", "MEX", "TUR"]
-TEMPLATES = ["persona_system", "persona_inline", "persona_third"]
+TEMPLATE_SETS = {"persona_first": ["persona_system", "persona_inline", "persona_third"],
+                 "question_first": ["question_first", "question_first_third", "question_first_citizen"]}
 
 
 def main() -> None:
@@ -27,6 +28,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N prompts only (quick check)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--templates", choices=sorted(TEMPLATE_SETS), default="persona_first")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "vs_lm_eval.json"))
     args = ap.parse_args()
 
@@ -47,7 +49,7 @@ def main() -> None:
     ref = default_reference().subset(countries=COUNTRIES)
     qids = [q for q in ref.qids if ref.df[ref.df.qid == q]["dist"].notna().any()][:50]
     items = build_prompts(lm.tokenizer, [bank.get(q) for q in qids], [resolve_country(c) for c in COUNTRIES], None,
-                          TEMPLATES, ["original"], "letters", "Answer:", lm.is_chat)
+                          TEMPLATE_SETS[args.templates], ["original"], "letters", "Answer:", lm.is_chat)
     items = items[: args.limit] if args.limit else items
 
     results = {}
@@ -80,7 +82,7 @@ def main() -> None:
         h_probs[it.key] = probs
 
     n = len(items)
-    report = {"model": args.model, "dtype": args.dtype, "n_prompts": n, "n_harness_requests": len(requests),
+    report = {"model": args.model, "dtype": args.dtype, "templates": args.templates, "n_prompts": n, "n_harness_requests": len(requests),
               "lm_eval": {"seconds": h_seconds, "prompts_per_second": n / h_seconds}}
     for name, r in results.items():
         diff = max(abs(a - b) for k in h_probs for a, b in zip(r["probs"][k], h_probs[k]))

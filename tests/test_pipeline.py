@@ -1,6 +1,7 @@
-"""`culturelens run`: synth -> SFT -> DPO -> eval (base, SFT, DPO on train and held-out) -> compare, on tiny models."""
+"""`culturelens run`: synth -> SFT -> DPO -> eval (base, SFT, DPO on train and held-out) -> compare, on tiny models and on SmolLM2."""
 import json
 
+import pytest
 import yaml
 
 from culturelens.cli import main
@@ -42,3 +43,37 @@ def test_pipeline_rejects_a_bad_section_before_running(tmp_path, capsys):
     path.write_text(yaml.safe_dump({"dpo": {"betaa": 0.1}, "sft": {"model": {"name_or_path": "x"}}}))
     assert main(["run", str(path)]) == 2
     assert "unknown key 'betaa'" in capsys.readouterr().err
+
+
+@pytest.mark.realmodel
+def test_pipeline_on_smollm2(tmp_path):
+    """The real thing, CI-sized: SmolLM2-135M-Instruct writes paraphrases and is LoRA-trained (SFT, then DPO from
+    the SFT adapter) on 6 questions x 2 countries; base, SFT and DPO are evaluated and compared on both splits."""
+    questions = ["Q27", "Q29", "Q122", "Q158", "Q182", "Q185"]
+    countries = ["DEU", "IRQ"]
+    cfg = {
+        "experiment": "pipe-real", "output_dir": str(tmp_path / "runs"),
+        "synth": {"teacher": {"backend": "local", "model": {"name_or_path": "smollm2-135m-instruct"}, "max_new_tokens": 32,
+                              "temperature": 0.0, "batch_size": 8},
+                  "questions": questions, "countries": countries, "variants": {"paraphrases": 1, "scenarios": 0},
+                  "split": {"heldout_fraction": 0.34, "seed": 0}},
+        "sft": {"model": {"name_or_path": "smollm2-135m-instruct"},
+                "train": {"max_steps": 2, "per_device_batch_size": 2, "max_length": 256, "logging_steps": 1}},
+        "dpo": {"train": {"max_steps": 1, "per_device_batch_size": 2, "max_length": 256, "logging_steps": 1}},
+        "eval": {"countries": countries, "questions": questions, "cache_dir": str(tmp_path / "cache"), "n_boot": 50,
+                 "probe": {"templates": ["persona_system", "no_persona"], "prefix_sharing": True}},
+    }
+    path = tmp_path / "pipe.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["run", str(path), "--no-progress"]) == 0
+    root = tmp_path / "runs" / "pipe-real"
+    report = json.loads((root / "synth" / "report.json").read_text())
+    assert report["teacher"] == "smollm2-135m-instruct" and report["jobs"] == 6 and report["sft_rows"] > 0
+    split = json.loads((root / "synth" / "split.json").read_text())
+    assert split["heldout"] and split["train"]
+    sft = json.loads((root / "sft" / "culturelens_train.json").read_text())
+    assert sft["global_step"] == 2 and sft["tokens_seen"] > 100
+    fps = {json.loads((root / n / "summary.json").read_text())["run"]["fingerprint"] for n in ("eval-base", "eval-sft", "eval-dpo")}
+    assert len(fps) == 3  # three different models were probed
+    held = json.loads((root / "compare" / "heldout" / "comparison.json").read_text())
+    assert held["runs"] == ["eval-base", "eval-sft", "eval-dpo"]
