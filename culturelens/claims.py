@@ -20,6 +20,7 @@ from culturelens.config import StrictModel, deep_merge, load_config, parse_overr
 from culturelens.errors import ConfigError
 from culturelens.eval import metrics
 from culturelens.eval.config import EvalConfig
+from culturelens.eval.prompts import NO_COUNTRY
 from culturelens.models import ModelConfig
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable with these models"
@@ -206,8 +207,7 @@ def compute_claims(cfg: ClaimsConfig, runs: dict, inputs) -> dict:
     ecfg = eval_config_for(cfg, next(iter(runs.values()))["entry"])
     groups = ecfg.groups
     categories = {q: inputs.bank.get(q).category for q in inputs.qids}
-    countries = {c.alpha3: c for c in inputs.countries}
-    human = inputs.reference.df
+    countries, human, bias_q = _bias_inputs(cfg, inputs)
     facts = {label: r["entry"].facts for label, r in runs.items()}
     out: dict = {"models": {label: {**f.model_dump(), "run_dir": str(runs[label]["dir"])} for label, f in facts.items()}}
 
@@ -215,7 +215,6 @@ def compute_claims(cfg: ClaimsConfig, runs: dict, inputs) -> dict:
     out["1_norms"] = claim_norms(runs, groups, categories, cfg.n_boot, cfg.seed)
 
     # 2. Western bias
-    bias_q = [q for q in cfg.bias_questions if q in inputs.qids]
     gaps, perc = {}, {}
     for label, r in runs.items():
         gaps[label], perc[label] = gap_on(r["scores"], human, countries, bias_q, cfg.n_boot, cfg.seed)
@@ -318,6 +317,11 @@ def compute_claims(cfg: ClaimsConfig, runs: dict, inputs) -> dict:
     return out
 
 
+def _bias_inputs(cfg: ClaimsConfig, inputs) -> tuple[dict, pd.DataFrame, list[str]]:
+    """Countries by code, the human reference rows, and the bias questions the run has."""
+    return {c.alpha3: c for c in inputs.countries}, inputs.reference.df, [q for q in cfg.bias_questions if q in inputs.qids]
+
+
 def _labels(wanted: list[str] | None, runs: dict, what: str) -> list[str]:
     unknown = [m for m in (wanted or []) if m not in runs]
     if unknown:
@@ -336,15 +340,13 @@ def robustness_study(cfg: ClaimsConfig, runs: dict, inputs, progress: bool = Tru
     """Per model and (template, option order): the Western gap with its CI and the mean per-question r, so a
     claim 2 verdict that holds only under one prompt wording is visible."""
     rs = cfg.robustness
-    countries = {c.alpha3: c for c in inputs.countries}
-    human = inputs.reference.df
-    bias_q = [q for q in cfg.bias_questions if q in inputs.qids]
+    countries, human, bias_q = _bias_inputs(cfg, inputs)
     out = {"questions": bias_q, "models": {}}
     for label in _labels(rs.models, runs, "robustness"):
         run_dir = _extra_eval(cfg, runs[label]["entry"], f"{label}-robustness", bias_q,
                               {"templates": rs.templates, "orders": rs.orders}, progress)
         per_prompt = load_per_prompt(run_dir)
-        per_prompt = per_prompt[per_prompt["country"] != "NONE"]
+        per_prompt = per_prompt[per_prompt["country"] != NO_COUNTRY]
         rows = []
         for (template, order), grp in per_prompt.groupby(["template", "order"]):
             gap, _ = gap_on(grp[["country", "qid", "score"]], human, countries, bias_q, cfg.n_boot, cfg.seed)
@@ -352,10 +354,10 @@ def robustness_study(cfg: ClaimsConfig, runs: dict, inputs, progress: bool = Tru
             rows.append({"template": template, "order": order, "gap": gap.get("gap"), "gap_ci": gap.get("gap_ci"),
                          "verdict_claim2": verdict_from_ci(*(gap.get("gap_ci") or [None, None])), "mean_question_r": float(perq["r"].mean())})
         verdicts = {r["verdict_claim2"] for r in rows}
-        std = per_prompt.groupby(["country", "qid"])["score"].std().groupby("qid").mean()
+        spread = json.loads((run_dir / "summary.json").read_text())["robustness"]  # per-question score std, from the eval
         out["models"][label] = {"variants": rows, "claim2_flips": len(verdicts) > 1, "run_dir": str(run_dir),
                                 "gap_range": [min(r["gap"] for r in rows), max(r["gap"] for r in rows)] if rows else None,
-                                "score_std_per_question": std.round(4).to_dict(), "mean_score_std": float(std.mean())}
+                                "score_std_per_question": spread["score_std_per_question"], "mean_score_std": spread["mean_score_std"]}
     return out
 
 
@@ -366,9 +368,7 @@ def language_study(cfg: ClaimsConfig, runs: dict, inputs, progress: bool = True)
     if not Path(ls.translations_file).exists():
         raise ConfigError(f"languages.translations_file '{ls.translations_file}' does not exist: write one with `culturelens translate` or use configs/translations/ethics_native.json")
     labels = _labels(ls.models, runs, "languages")
-    countries = {c.alpha3: c for c in inputs.countries}
-    human = inputs.reference.df
-    bias_q = [q for q in cfg.bias_questions if q in inputs.qids]
+    countries, human, bias_q = _bias_inputs(cfg, inputs)
     source = json.loads(Path(ls.translations_file).read_text()).get("source", "")
     out = {"translations_file": ls.translations_file, "source": source, "templates": ls.templates, "questions": bias_q, "models": {}}
     for label in labels:

@@ -1,8 +1,21 @@
 """Append-only JSONL files that survive a kill: a line cut mid-write is dropped before appending again."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TextIO
+from typing import Iterator, TextIO
+
+
+def read_records(path: str | Path) -> Iterator[dict]:
+    """The records of a JSONL file written by `open_append` appends; a line cut by a kill is skipped (redone)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            continue
 
 
 def open_append(path: str | Path) -> TextIO:

@@ -20,10 +20,10 @@ from culturelens.eval.config import EvalConfig
 from culturelens.eval.probe import Probe, ProbeResult
 from culturelens.eval.prompts import NO_COUNTRY, build_prompts
 from culturelens.eval.report import write_report
+from culturelens.jsonl import open_append
 from culturelens.models import load_model
 from culturelens.questions import QuestionBank, load_bank
 from culturelens.reference import HumanReference, load_reference
-from culturelens.jsonl import open_append
 
 log = logging.getLogger(__name__)
 

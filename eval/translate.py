@@ -28,7 +28,7 @@ from culturelens.errors import ConfigError
 from culturelens.eval.prompts import INSTRUCTION, TEMPLATES
 from culturelens.synth.config import TeacherConfig
 from culturelens.synth.generate import LANGUAGE_NAMES
-from culturelens.jsonl import open_append
+from culturelens.jsonl import open_append, read_records
 
 log = logging.getLogger(__name__)
 
@@ -142,14 +142,9 @@ def check(source: str, text: str, lang: str, checks: TranslateChecks) -> str:
 def load_cache(path: Path) -> tuple[dict[tuple[str, str], str], set[str]]:
     """(lang, English) -> the teacher's raw answer, and the names of the teachers that wrote them."""
     out, teachers = {}, set()
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:  # a line cut by a kill: translated again
-                continue
-            out[(rec["lang"], rec["source"])] = rec["raw"]
-            teachers.add(rec.get("teacher", "?"))
+    for rec in read_records(path):  # a string whose line a kill cut is translated again
+        out[(rec["lang"], rec["source"])] = rec["raw"]
+        teachers.add(rec.get("teacher", "?"))
     return out, teachers
 
 

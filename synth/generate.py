@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
-from culturelens.jsonl import open_append
+
+from culturelens.jsonl import open_append, read_records
 
 LANGUAGE_NAMES = {"es": "Spanish", "pt": "Portuguese", "de": "German", "tr": "Turkish", "ar": "Arabic", "zh": "Chinese",
                   "bn": "Bengali", "en": "English", "fr": "French", "ru": "Russian", "fa": "Persian", "ur": "Urdu", "id": "Indonesian",
@@ -57,16 +58,7 @@ def clean_output(text: str, kind: str) -> str:
 
 
 def done_jobs(raw_path: Path) -> dict[str, dict]:
-    if not raw_path.exists():
-        return {}
-    out = {}
-    for line in raw_path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by a kill: that job runs again
-            continue
-        out[rec["job_id"]] = rec
-    return out
+    return {rec["job_id"]: rec for rec in read_records(raw_path)}  # a job whose line a kill cut runs again
 
 
 def run_jobs(teacher, jobs: list[Job], raw_path: Path, batch_size: int = 8, progress: bool = True) -> list[dict]:
