@@ -41,12 +41,12 @@ def matmul_peak(dtype_name: str, n: int = 2048, reps: int = 10) -> float:
 def one(template_set: str, dtype: str, prefix_sharing: bool, batch_size: int, model_name: str, limit: int | None = None) -> dict:
     import torch
 
-    from culturelens.countries import resolve_country
+    from culturelens.core.countries import resolve_country
     from culturelens.eval.probe import Probe
-    from culturelens.eval.prompts import build_prompts
-    from culturelens.models import ModelConfig, load_model
-    from culturelens.reference import default_reference
-    from culturelens.questions import load_bank
+    from culturelens.core.prompts import build_prompts
+    from culturelens.core.models import ModelConfig, load_model
+    from culturelens.core.reference import default_reference
+    from culturelens.core.questions import load_bank
 
     torch.manual_seed(0)
     lm = load_model(ModelConfig(name_or_path=model_name, dtype=dtype))

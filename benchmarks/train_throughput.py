@@ -16,8 +16,8 @@ from pathlib import Path
 
 
 def rows(n: int, stage: str) -> list[dict]:
-    from culturelens.countries import resolve_country
-    from culturelens.questions import load_bank
+    from culturelens.core.countries import resolve_country
+    from culturelens.core.questions import load_bank
     from culturelens.synth.build import prompt_messages
 
     bank = list(load_bank())
@@ -52,7 +52,7 @@ def child(stage: str, steps: int, batch: int) -> dict:
     # tokens the model was fed: every row is seen once (steps x batch rows); DPO feeds prompt+chosen and prompt+rejected
     from transformers import AutoTokenizer
 
-    from culturelens.zoo import pull
+    from culturelens.core.zoo import pull
 
     tok = AutoTokenizer.from_pretrained(pull("smollm2-135m-instruct"))
     data = rows(steps * batch, stage)

@@ -36,12 +36,12 @@ def main() -> None:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from culturelens.countries import resolve_country
+    from culturelens.core.countries import resolve_country
     from culturelens.eval.probe import Probe
-    from culturelens.eval.prompts import build_prompts
-    from culturelens.models import ModelConfig, load_model
-    from culturelens.questions import load_bank
-    from culturelens.reference import default_reference
+    from culturelens.core.prompts import build_prompts
+    from culturelens.core.models import ModelConfig, load_model
+    from culturelens.core.questions import load_bank
+    from culturelens.core.reference import default_reference
 
     torch.manual_seed(0)
     lm = load_model(ModelConfig(name_or_path=args.model, dtype=args.dtype))

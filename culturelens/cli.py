@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from culturelens.errors import CultureLensError
+from culturelens.core.errors import CultureLensError
 
 
 def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_eval(args) -> None:
-    from culturelens.config import load_config
+    from culturelens.core.config import load_config
     from culturelens.eval.config import EvalConfig
     from culturelens.eval.console import print_summary
     from culturelens.eval.runner import run_eval
@@ -93,7 +93,7 @@ def _cmd_compare(args) -> None:
 
 
 def _cmd_synth(args) -> None:
-    from culturelens.config import load_config
+    from culturelens.core.config import load_config
     from culturelens.synth.config import SynthConfig
     from culturelens.synth.run import run_synth
 
@@ -102,7 +102,7 @@ def _cmd_synth(args) -> None:
 
 
 def _cmd_translate(args) -> None:
-    from culturelens.config import load_config
+    from culturelens.core.config import load_config
     from culturelens.eval.translate import TranslateConfig, run_translate
 
     out = run_translate(load_config(TranslateConfig, args.config, args.overrides), progress=not args.no_progress)
@@ -110,7 +110,7 @@ def _cmd_translate(args) -> None:
 
 
 def _cmd_train(args) -> None:
-    from culturelens.config import load_config
+    from culturelens.core.config import load_config
 
     if args.stage == "sft":
         from culturelens.train.config import SFTRunConfig as Cfg
@@ -123,13 +123,13 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_run(args) -> None:
-    from culturelens.pipeline import run_pipeline
+    from culturelens.experiments.pipeline import run_pipeline
 
     run_pipeline(args.config, args.overrides, progress=not args.no_progress)
 
 
 def _cmd_claims(args) -> None:
-    from culturelens.claims import run_claims
+    from culturelens.experiments.claims import run_claims
 
     out = run_claims(args.config, args.overrides, progress=not args.no_progress)
     print(f"claims report written to {out}")
@@ -137,15 +137,15 @@ def _cmd_claims(args) -> None:
 
 def _cmd_data(args) -> None:
     if args.action == "build-reference":
-        from culturelens.reference import build_reference_cli
+        from culturelens.core.reference import build_reference_cli
 
         build_reference_cli(args.wvs_csv, args.means_csv, args.out, args.questions, args.countries)
     elif args.action == "countries":
-        from culturelens.countries import country_table
+        from culturelens.core.countries import country_table
 
         print(country_table().to_string(index=False))
     else:
-        from culturelens.eval.runner import load_question_bank
+        from culturelens.core.inputs import load_question_bank
 
         bank = load_question_bank(args.questions_file)
         for q in bank:
@@ -153,7 +153,7 @@ def _cmd_data(args) -> None:
 
 
 def _cmd_models(args) -> None:
-    from culturelens import zoo
+    from culturelens.core import zoo
 
     if args.action == "list":
         for name in zoo.list_models():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from culturelens.errors import DataError
+from culturelens.core.errors import DataError
 from culturelens.eval import metrics
 from culturelens.eval.report import format_table
 

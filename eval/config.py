@@ -5,10 +5,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from culturelens.config import StrictModel
-from culturelens.models import ModelConfig
-from culturelens.questions import DEFAULT_GROUPS
-from culturelens.tracking import WandbConfig
+from culturelens.core.config import StrictModel
+from culturelens.core.models import ModelConfig
+from culturelens.core.questions import DEFAULT_GROUPS
+from culturelens.core.tracking import WandbConfig
 
 TemplateName = Literal["persona_system", "persona_inline", "persona_third", "question_first", "question_first_third",
                        "question_first_citizen", "no_persona"]

@@ -183,7 +183,7 @@ def per_country(model_df: pd.DataFrame, human_df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _section_order(cat: str) -> int:
-    from culturelens.questions import WVS_SECTIONS
+    from culturelens.core.questions import WVS_SECTIONS
 
     return WVS_SECTIONS.index(cat) if cat in WVS_SECTIONS else len(WVS_SECTIONS)
 
@@ -221,7 +221,7 @@ def by_group(perq: pd.DataFrame, categories: dict, groups: dict, n_boot: int = 2
 
 def by_zone(perc: pd.DataFrame, countries: dict, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Mean per-country r per Inglehart-Welzel cultural zone, bootstrap CI over the zone's countries."""
-    from culturelens.countries import ZONES
+    from culturelens.core.countries import ZONES
 
     cols = ["zone", "mean_r", "ci_lo", "ci_hi", "n_countries"]
     zone = perc["country"].map(lambda c: countries[c].zone if c in countries else None)
@@ -285,7 +285,7 @@ def _as_dist(v) -> np.ndarray | None:
 def distribution_metrics(model_df: pd.DataFrame, human_df: pd.DataFrame, scores: dict) -> pd.DataFrame:
     """Per (country, qid) with a human distribution: 1 - JSD (base 2, in [0, 1]) and Wasserstein-1 on
     the option scale values (in [0, 2]). Pairs whose option counts disagree are skipped."""
-    from culturelens.questions import linear_scores
+    from culturelens.core.questions import linear_scores
 
     cols = ["country", "qid", "one_minus_jsd", "wasserstein"]
     if "dist" not in human_df.columns or "probs" not in model_df.columns:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from culturelens.eval.prompts import PromptItem
+from culturelens.core.prompts import PromptItem
 
 log = logging.getLogger(__name__)
 

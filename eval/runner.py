@@ -11,85 +11,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from culturelens.config import dump_config
-from culturelens.countries import Country, load_countries, resolve_countries, western_flag
-from culturelens.errors import DataError
+from culturelens.core.config import dump_config
+from culturelens.core.errors import DataError
 from culturelens.eval import metrics
 from culturelens.eval.cache import ProbeCache
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.probe import Probe, ProbeResult
-from culturelens.eval.prompts import NO_COUNTRY, build_prompts
+from culturelens.core.prompts import NO_COUNTRY, build_prompts
 from culturelens.eval.report import write_report
-from culturelens.jsonl import open_append
-from culturelens.models import load_model
-from culturelens.questions import QuestionBank, load_bank
-from culturelens.reference import HumanReference, load_reference
+from culturelens.core.jsonl import open_append
+from culturelens.core.models import load_model
+from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
+from culturelens.core.questions import QuestionBank
 
 log = logging.getLogger(__name__)
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower() or "run"
-
-
-@dataclasses.dataclass
-class EvalInputs:
-    bank: QuestionBank
-    reference: HumanReference
-    countries: list[Country]
-    qids: list[str]
-
-
-def load_question_bank(questions_file: str | None) -> QuestionBank:
-    bank = load_bank()
-    if not questions_file:
-        return bank
-    from culturelens.questions import load_questions_file
-
-    return bank.merge(load_questions_file(questions_file))
-
-
-def resolve_inputs(cfg: EvalConfig) -> EvalInputs:
-    """Question bank, human reference, countries and questions of a run; every bad name is a DataError."""
-    bank = load_question_bank(cfg.questions_file)
-    reference = load_reference(cfg.reference, bank=bank)
-    table = load_countries()
-    if cfg.countries:
-        countries = resolve_countries(cfg.countries)
-        missing = [c.alpha3 for c in countries if c.alpha3 not in set(reference.countries)]
-        if missing:
-            raise DataError(
-                f"no human answers for {', '.join(missing)} in reference '{cfg.reference}' "
-                f"(it has {len(reference.countries)} countries: {', '.join(reference.countries[:12])}...): "
-                "drop them or pass a reference built from WVS data that covers them"
-            )
-    else:
-        countries = [table[c] for c in reference.countries]
-    if cfg.western == "zones":
-        countries = [dataclasses.replace(c, western=western_flag(c, "zones")) for c in countries]
-    if cfg.questions:
-        qids = [bank.get(q).qid for q in cfg.questions]
-        absent = [q for q in qids if q not in set(reference.qids)]
-        if absent:
-            raise DataError(
-                f"question(s) {', '.join(absent)} have no human answers in reference '{cfg.reference}': "
-                "drop them or pass a reference that has them"
-            )
-    else:
-        qids = [q for q in reference.qids if q in bank]
-    have = reference.df[reference.df["qid"].isin(qids)]
-    covered = set(have["country"])
-    empty = [c.alpha3 for c in countries if c.alpha3 not in covered]
-    if empty and cfg.countries:
-        raise DataError(
-            f"no human answers for {', '.join(empty)} on the chosen questions ({', '.join(qids[:5])}{'...' if len(qids) > 5 else ''}) "
-            f"in reference '{cfg.reference}': choose other questions or countries"
-        )
-    countries = [c for c in countries if c.alpha3 in covered]  # default country list: keep those with data
-    if not countries:
-        raise DataError("the chosen countries and questions have no human answers in common in the reference")
-    chosen = {c.alpha3 for c in countries}
-    return EvalInputs(bank, reference.subset(countries=sorted(chosen), qids=qids), countries, qids)
 
 
 def results_frame(items, results: dict[str, ProbeResult], bank: QuestionBank, model_name: str) -> pd.DataFrame:
@@ -272,7 +207,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
     paths = write_report(run_dir, summary, title=f"{lm.name} on {cfg.reference}", per_pair=per_pair)
     model_df.to_json(run_dir / "scores.jsonl", orient="records", lines=True)
 
-    from culturelens.tracking import finish, log_images, log_table, start_run
+    from culturelens.core.tracking import finish, log_images, log_table, start_run
 
     wb = start_run(cfg.wandb, name=run_name, group=cfg.experiment, job_type="eval", config=cfg.model_dump(mode="json"), run_dir=run_dir)
     if wb is not None:

@@ -23,12 +23,12 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field
 
-from culturelens.config import StrictModel
-from culturelens.errors import ConfigError
-from culturelens.eval.prompts import INSTRUCTION, TEMPLATES
-from culturelens.synth.config import TeacherConfig
-from culturelens.synth.generate import LANGUAGE_NAMES
-from culturelens.jsonl import open_append, read_records
+from culturelens.core.config import StrictModel
+from culturelens.core.errors import ConfigError
+from culturelens.core.prompts import INSTRUCTION, TEMPLATES
+from culturelens.core.countries import LANGUAGE_NAMES
+from culturelens.core.teacher import TeacherConfig
+from culturelens.core.jsonl import open_append, read_records
 
 log = logging.getLogger(__name__)
 
@@ -211,16 +211,13 @@ def assemble(lang: str, strings: dict[str, str], done: dict[str, tuple[str, str]
 
 
 def run_translate(cfg: TranslateConfig, progress: bool = True) -> Path:
-    from culturelens.eval.config import EvalConfig
-    from culturelens.eval.runner import resolve_inputs
-    from culturelens.synth.teacher import make_teacher
+    from culturelens.core.inputs import resolve_inputs
+    from culturelens.core.teacher import make_teacher
 
     unknown = [t for t in cfg.templates if t not in TEMPLATES or not TEMPLATES[t].persona]
     if unknown:
         raise ConfigError(f"templates {unknown} cannot be translated: choose persona templates from {[n for n, t in TEMPLATES.items() if t.persona]}")
-    inputs = resolve_inputs(EvalConfig.model_validate({
-        "model": {"name_or_path": "unused"}, "reference": cfg.reference, "countries": cfg.countries,
-        "questions": cfg.questions, "questions_file": cfg.questions_file}))
+    inputs = resolve_inputs(cfg)
     countries, questions = inputs.countries, [inputs.bank.get(q) for q in inputs.qids]
     languages = cfg.languages or sorted({c.languages[0] for c in countries if c.languages} - {"en"})
     if cfg.base_file and not Path(cfg.base_file).exists():

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from culturelens.errors import DataError
+from culturelens.core.errors import DataError
 
 
 @dataclass

@@ -16,9 +16,9 @@ import asyncio
 import math
 import os
 
-from culturelens.errors import ModelLoadError
+from culturelens.core.errors import ModelLoadError
 from culturelens.eval.probe import ProbeResult
-from culturelens.eval.prompts import PromptItem
+from culturelens.core.prompts import PromptItem
 
 
 def build_request(item: PromptItem, model: str, top_logprobs: int = 20) -> dict:

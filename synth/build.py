@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from culturelens.eval.prompts import INSTRUCTION, TEMPLATES, make_labels, question_block
+from culturelens.core.prompts import INSTRUCTION, TEMPLATES, make_labels, question_block
 
 
 def prompt_messages(question, variant_text: str, country_name: str) -> list[dict]:

@@ -5,25 +5,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from culturelens.config import StrictModel
-from culturelens.models import ModelConfig
-from culturelens.tracking import WandbConfig
-
-
-class TeacherConfig(StrictModel):
-    backend: Literal["local", "openai"] = "local"
-    model: ModelConfig | None = None  # local: any model culturelens loads
-    base_url: str | None = None  # openai: e.g. http://localhost:8000/v1 (vLLM serve, llama.cpp server, TGI, hosted APIs)
-    server_model: str | None = None  # openai: the model name the server knows
-    api_key_env: str = "OPENAI_API_KEY"
-    max_new_tokens: int = 96
-    temperature: float = 0.8
-    top_p: float = 0.95
-    batch_size: int = Field(8, ge=1)
-    concurrency: int = Field(8, ge=1)
-    timeout_s: float = 60
-    retries: int = 3
-    seed: int = 0
+from culturelens.core.config import StrictModel
+from culturelens.core.teacher import TeacherConfig
+from culturelens.core.tracking import WandbConfig
 
 
 class SplitSettings(StrictModel):
@@ -62,6 +46,7 @@ class SynthConfig(StrictModel):
     output_dir: str | None = None  # default runs/synth/<experiment>
     teacher: TeacherConfig = TeacherConfig()
     reference: str = "default"
+    questions_file: str | None = None  # extend the bank (WorldValuesBench-layout metadata), as in eval
     questions: list[str] | None = None  # seed questions; default: every bank question the reference has for these countries
     countries: list[str] | None = None  # default: every country of the reference
     split: SplitSettings = SplitSettings()

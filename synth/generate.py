@@ -12,12 +12,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from culturelens.jsonl import open_append, read_records
+from culturelens.core.countries import LANGUAGE_NAMES
+from culturelens.core.jsonl import open_append, read_records
 
-LANGUAGE_NAMES = {"es": "Spanish", "pt": "Portuguese", "de": "German", "tr": "Turkish", "ar": "Arabic", "zh": "Chinese",
-                  "bn": "Bengali", "en": "English", "fr": "French", "ru": "Russian", "fa": "Persian", "ur": "Urdu", "id": "Indonesian",
-                  "ja": "Japanese", "ko": "Korean", "vi": "Vietnamese", "th": "Thai", "nl": "Dutch", "el": "Greek", "ro": "Romanian",
-                  "uk": "Ukrainian", "hi": "Hindi", "ms": "Malay", "am": "Amharic", "sw": "Swahili"}
 
 PARAPHRASE = ("Rewrite the following survey question in different words. Keep exactly the same meaning and the same answer scale. "
               "Write only the rewritten question.\n\nQuestion: {seed}")

@@ -6,17 +6,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from culturelens.config import dump_config
-from culturelens.countries import load_countries, resolve_countries
-from culturelens.errors import DataError
-from culturelens.questions import load_bank
-from culturelens.reference import load_reference
+from culturelens.core.config import dump_config
+from culturelens.core.errors import DataError
+from culturelens.core.inputs import resolve_inputs
 from culturelens.synth.build import build_rows
 from culturelens.synth.config import SynthConfig
 from culturelens.synth.filters import EmbeddingSimilarity, filter_variants
 from culturelens.synth.generate import clean_output, make_jobs, run_jobs
 from culturelens.synth.split import load_split, save_split, split_questions
-from culturelens.synth.teacher import make_teacher
+from culturelens.core.teacher import make_teacher
 
 
 def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
@@ -26,13 +24,9 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
     out = Path(cfg.output_dir or Path("runs") / "synth" / cfg.experiment)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
-    bank = load_bank()
-    reference = load_reference(cfg.reference, bank=bank)
-    table = load_countries()
-    countries = resolve_countries(cfg.countries) if cfg.countries else [table[c] for c in reference.countries]
+    inputs = resolve_inputs(cfg)
+    bank, reference, countries, qids = inputs.bank, inputs.reference, inputs.countries, inputs.qids
     codes = {c.alpha3 for c in countries}
-    have = reference.df[reference.df["country"].isin(codes)]
-    qids = [bank.get(q).qid for q in cfg.questions] if cfg.questions else [q for q in reference.qids if q in bank and q in set(have["qid"])]
     if not qids:
         raise DataError("no seed questions: the reference has no answers for these countries")
 
@@ -85,7 +79,7 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
-    from culturelens.tracking import finish, start_run
+    from culturelens.core.tracking import finish, start_run
 
     run = start_run(cfg.wandb, name=f"synth-{cfg.experiment}", group=cfg.experiment, job_type="synth", config=cfg.model_dump(mode="json"), run_dir=out)
     if run is not None:

@@ -5,7 +5,7 @@ import json
 import random
 from pathlib import Path
 
-from culturelens.errors import DataError
+from culturelens.core.errors import DataError
 
 
 def split_questions(qids: list[str], categories: dict[str, str], heldout_fraction: float, seed: int) -> dict[str, list[str]]:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from culturelens.claims import NOT_TESTABLE, SUPPORTED, NOT_SUPPORTED, verdict_from_ci
+from culturelens.experiments.claims import NOT_TESTABLE, SUPPORTED, NOT_SUPPORTED, verdict_from_ci
 from culturelens.cli import main
 
 COUNTRIES = ["DEU", "ARG", "USA", "NLD", "AUS", "IRQ", "TUR", "CHN", "MEX", "BRA", "JOR", "EGY"]

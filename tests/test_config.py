@@ -1,7 +1,7 @@
 import pytest
 
-from culturelens.config import load_config, parse_overrides
-from culturelens.errors import ConfigError
+from culturelens.core.config import load_config, parse_overrides
+from culturelens.core.errors import ConfigError
 from culturelens.eval.config import EvalConfig
 
 

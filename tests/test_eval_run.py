@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from culturelens.cli import main
-from culturelens.config import load_config
+from culturelens.core.config import load_config
 from culturelens.eval.cache import ProbeCache
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.runner import run_eval
@@ -43,7 +43,7 @@ def test_run_writes_every_output(tmp_path, tiny_model_dir):
         assert (run_dir / "figures" / fig).stat().st_size > 1000
     per_prompt = pd.read_parquet(run_dir / "results.parquet")
     # 2 persona templates x every (country, question) pair the reference has + 11 no-persona prompts
-    from culturelens.reference import default_reference
+    from culturelens.core.reference import default_reference
 
     ref = default_reference().subset(countries=COUNTRIES, qids=QUESTIONS)
     assert len(ref.df) < 5 * 11  # CHN was not asked some of these: those pairs are skipped, not invented
@@ -57,7 +57,7 @@ def test_run_writes_every_output(tmp_path, tiny_model_dir):
     assert s["nearest_countries"]
     # mean score = sum p_k s_k on the human scale
     row = per_prompt.iloc[0]
-    from culturelens.questions import load_bank
+    from culturelens.core.questions import load_bank
 
     scores = load_bank().get(row["qid"]).scores
     assert row["score"] == pytest.approx(sum(p * s for p, s in zip(row["probs"], scores)))

@@ -1,4 +1,4 @@
-"""Model loading (culturelens.models) and the embedded model zoo (culturelens.zoo), on tiny local models."""
+"""Model loading (culturelens.core.models) and the embedded model zoo (culturelens.core.zoo), on tiny local models."""
 import hashlib
 import json
 import logging
@@ -10,9 +10,9 @@ import pydantic
 import pytest
 import torch
 
-from culturelens import zoo
-from culturelens.errors import ModelLoadError
-from culturelens.models import LoadedModel, ModelConfig, load_model
+from culturelens.core import zoo
+from culturelens.core.errors import ModelLoadError
+from culturelens.core.models import LoadedModel, ModelConfig, load_model
 from tiny_models import make_tiny_gguf, make_tiny_model
 
 
@@ -243,7 +243,7 @@ def test_offline_hub_id_not_cached(monkeypatch, tmp_path):
 
 def test_adapter_changes_outputs_and_fingerprint(tiny_model_dir, adapter_dir, caplog):
     base = load(tiny_model_dir)
-    with caplog.at_level(logging.WARNING, logger="culturelens.models"):
+    with caplog.at_level(logging.WARNING, logger="culturelens.core.models"):
         tuned = load(tiny_model_dir, adapter=str(adapter_dir))
     assert "trained on base" not in caplog.text  # the adapter's recorded base is this folder
     assert type(tuned.model).__name__ == "PeftModel"
@@ -264,7 +264,7 @@ def test_adapter_on_wrong_base(adapter_dir, tiny_model_dir, tmp_path):
 
 
 def test_adapter_on_same_shapes_other_name_warns(adapter_dir, other_seed_dir, caplog):
-    with caplog.at_level(logging.WARNING, logger="culturelens.models"):
+    with caplog.at_level(logging.WARNING, logger="culturelens.core.models"):
         lm = load(other_seed_dir, adapter=str(adapter_dir))
     assert "was trained on base" in caplog.text
     assert type(lm.model).__name__ == "PeftModel"

@@ -5,10 +5,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from culturelens.countries import resolve_country
+from culturelens.core.countries import resolve_country
 from culturelens.eval.probe import Probe
-from culturelens.eval.prompts import build_prompts
-from culturelens.questions import load_bank
+from culturelens.core.prompts import build_prompts
+from culturelens.core.questions import load_bank
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from culturelens.errors import DataError
-from culturelens.questions import Option, Question, linear_scores
-from culturelens.reference import (
+from culturelens.core.errors import DataError
+from culturelens.core.questions import Option, Question, linear_scores
+from culturelens.core.reference import (
     WVS_CITATION,
     HumanReference,
     build_from_means_csv,
@@ -72,7 +72,7 @@ def mini():
 
 @pytest.fixture(scope="module")
 def bank():
-    from culturelens.questions import load_bank
+    from culturelens.core.questions import load_bank
 
     return load_bank()
 
@@ -136,7 +136,7 @@ def test_subset_matches_independent_pandas_computation(bank):
 
 @needs_ethics
 def test_ethics55_means_equal_the_csv(bank):
-    from culturelens.countries import resolve_country
+    from culturelens.core.countries import resolve_country
 
     warnings: list[str] = []
     ref = build_from_means_csv(ETHICS, bank, warnings=warnings)
@@ -374,7 +374,7 @@ def test_load_reference_dispatch(tmp_path, mini, monkeypatch):
 
 
 def test_build_reference_cli(tmp_path, mini, monkeypatch, capsys):
-    import culturelens.reference as reference
+    import culturelens.core.reference as reference
 
     monkeypatch.setattr(reference, "_default_bank", lambda bank=None: mini)
     w = write(tmp_path / "w.csv", "B_COUNTRY_ALPHA,Q1,Q3\nDEU,1,0\nDEU,-4,-4\nARG,4,-1\n")

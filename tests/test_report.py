@@ -5,10 +5,10 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 
-from culturelens.countries import Country
+from culturelens.core.countries import Country
 from culturelens.eval import metrics
 from culturelens.eval.report import format_table, print_rich_table, write_report
-from culturelens.questions import DEFAULT_GROUPS, linear_scores
+from culturelens.core.questions import DEFAULT_GROUPS, linear_scores
 
 CATS = ["Social Values, Norms, Stereotypes", "Perceptions of Corruption", "Perceptions about Science and Technology"]
 

@@ -8,15 +8,15 @@ from types import SimpleNamespace
 import pytest
 from datasets import load_from_disk
 
-from culturelens.errors import DataError, ModelLoadError
-from culturelens.questions import load_bank
-from culturelens.reference import default_reference
+from culturelens.core.errors import DataError, ModelLoadError
+from culturelens.core.questions import load_bank
+from culturelens.core.reference import default_reference
 from culturelens.synth.config import SynthConfig
 from culturelens.synth.filters import filter_variants, lexical_similarity
 from culturelens.synth.generate import clean_output, make_jobs, run_jobs
 from culturelens.synth.run import run_synth
 from culturelens.synth.split import split_questions
-from culturelens.synth.teacher import OpenAITeacher
+from culturelens.core.teacher import OpenAITeacher
 
 QUESTIONS = ["Q27", "Q28", "Q29", "Q33", "Q36", "Q122", "Q123", "Q124", "Q132", "Q133", "Q158", "Q159", "Q185", "Q182"]
 COUNTRIES = ["DEU", "IRQ", "MEX"]
@@ -143,7 +143,7 @@ def test_clean_output():
 
 def test_generation_resumes_without_repeating_jobs(tmp_path):
     bank = load_bank()
-    from culturelens.countries import resolve_countries
+    from culturelens.core.countries import resolve_countries
 
     jobs = make_jobs([bank.get("Q27"), bank.get("Q28")], resolve_countries(["DEU", "MEX"]), 1, 1, False)
     assert len(jobs) == 6

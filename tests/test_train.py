@@ -6,8 +6,8 @@ import pytest
 import torch
 from datasets import Dataset
 
-from culturelens.errors import ConfigError, DataError, ModelLoadError
-from culturelens.models import ModelConfig, load_model
+from culturelens.core.errors import ConfigError, DataError, ModelLoadError
+from culturelens.core.models import ModelConfig, load_model
 from culturelens.train.config import DPORunConfig, SFTRunConfig
 from culturelens.train.dpo import run_dpo
 from culturelens.train.sft import run_sft

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from culturelens.cli import main
-from culturelens.errors import ConfigError
+from culturelens.core.errors import ConfigError
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.runner import run_eval
 from culturelens.eval.translate import TranslateChecks, TranslateConfig, check, run_translate
@@ -54,7 +54,7 @@ def tcfg(tmp_path, **kw):
 @pytest.fixture
 def teacher(monkeypatch):
     t = DictTeacher()
-    monkeypatch.setattr("culturelens.synth.teacher.make_teacher", lambda cfg: t)
+    monkeypatch.setattr("culturelens.core.teacher.make_teacher", lambda cfg: t)
     return t
 
 

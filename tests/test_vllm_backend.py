@@ -6,8 +6,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from culturelens.errors import ModelLoadError
-from culturelens.eval.prompts import PromptItem
+from culturelens.core.errors import ModelLoadError
+from culturelens.core.prompts import PromptItem
 from culturelens.eval.vllm_backend import ServerProbe, build_request, parse_response
 
 

@@ -1,7 +1,7 @@
 """Tiny random causal LMs with a locally trained byte-level BPE tokenizer, for tests (no network, < 1 s each).
 
 `make_tiny_model(path, arch="llama"|"gemma3", chat=True, seed=0, hidden=32)` writes a model folder that
-`AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained` (and culturelens.models.load_model) read.
+`AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained` (and culturelens.core.models.load_model) read.
 """
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from culturelens.config import dump_config
-from culturelens.errors import ConfigError, DataError
-from culturelens.models import ModelConfig, load_model
+from culturelens.core.config import dump_config
+from culturelens.core.errors import ConfigError, DataError
+from culturelens.core.models import ModelConfig, load_model
 
 
 def output_dir(cfg) -> Path:
@@ -58,7 +58,7 @@ def check_targets(model, targets) -> None:
 
 def load_for_training(model_cfg: ModelConfig, adapter: str | None = None, trainable_adapter: bool = False):
     """Base model (fp32 unless configured) + tokenizer; with `adapter`, the LoRA adapter is loaded (and checked
-    against the base by culturelens.models) and made trainable when `trainable_adapter`."""
+    against the base by culturelens.core.models) and made trainable when `trainable_adapter`."""
     cfg = model_cfg.model_copy(update={"adapter": adapter})
     lm = load_model(cfg)
     model, tok = lm.model, lm.tokenizer
@@ -75,7 +75,7 @@ def setup_tracking(cfg, out: Path) -> list[str]:
     W&B callback then logs into it. Environment variables alone are not enough once wandb was set up in the process."""
     if not cfg.wandb.enabled:
         return ["none"]
-    from culturelens.tracking import start_run
+    from culturelens.core.tracking import start_run
 
     start_run(cfg.wandb, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.experiment, job_type="train",
               config={"culturelens": cfg.model_dump(mode="json")}, run_dir=out)

@@ -5,9 +5,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from culturelens.config import StrictModel
-from culturelens.models import ModelConfig
-from culturelens.tracking import WandbConfig
+from culturelens.core.config import StrictModel
+from culturelens.core.models import ModelConfig
+from culturelens.core.tracking import WandbConfig
 
 
 class LoraSettings(StrictModel):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from culturelens.errors import DataError
+from culturelens.core.errors import DataError
 
 # The 13 thematic sections of the WVS wave-7 questionnaire (names as in WorldValuesBench metadata).
 WVS_SECTIONS = (
@@ -168,7 +168,7 @@ def load_bank(path: str | Path | None = None) -> QuestionBank:
     global _EMBEDDED
     if path is None:
         if _EMBEDDED is None:
-            text = (resources.files("culturelens") / "data" / "questions.json").read_text(encoding="utf-8")
+            text = (resources.files("culturelens.core") / "data" / "questions.json").read_text(encoding="utf-8")
             _EMBEDDED = QuestionBank(_question_from_dict(d) for d in json.loads(text))
         return _EMBEDDED
     p = Path(path)

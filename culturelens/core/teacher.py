@@ -3,10 +3,31 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Literal
 
 import torch
+from pydantic import Field
 
-from culturelens.errors import ModelLoadError
+from culturelens.core.config import StrictModel
+from culturelens.core.errors import ModelLoadError
+from culturelens.core.models import ModelConfig
+
+
+
+class TeacherConfig(StrictModel):
+    backend: Literal["local", "openai"] = "local"
+    model: ModelConfig | None = None  # local: any model culturelens loads
+    base_url: str | None = None  # openai: e.g. http://localhost:8000/v1 (vLLM serve, llama.cpp server, TGI, hosted APIs)
+    server_model: str | None = None  # openai: the model name the server knows
+    api_key_env: str = "OPENAI_API_KEY"
+    max_new_tokens: int = 96
+    temperature: float = 0.8
+    top_p: float = 0.95
+    batch_size: int = Field(8, ge=1)
+    concurrency: int = Field(8, ge=1)
+    timeout_s: float = 60
+    retries: int = 3
+    seed: int = 0
 
 
 def render_plain(messages: list[dict]) -> str:
@@ -97,6 +118,6 @@ def make_teacher(cfg):
                              cfg.max_new_tokens, cfg.temperature, cfg.top_p)
     if cfg.model is None:
         raise ModelLoadError("teacher.backend=local needs teacher.model (e.g. {name_or_path: gemma3-270m})")
-    from culturelens.models import load_model
+    from culturelens.core.models import load_model
 
     return LocalTeacher(load_model(cfg.model), cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.batch_size, cfg.seed)

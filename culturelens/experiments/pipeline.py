@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from culturelens.config import StrictModel, deep_merge, load_config, validate_config
+from culturelens.core.config import StrictModel, deep_merge, load_config, validate_config
 
 Stage = Literal["synth", "sft", "dpo", "eval", "compare"]
 

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from culturelens.config import StrictModel
+from culturelens.core.config import StrictModel
 
 
 class WandbConfig(StrictModel):

@@ -32,7 +32,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from culturelens.errors import DataError
+from culturelens.core.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def _fmt_code(x: float) -> str:
 
 
 def _resolve_alpha3(names: Iterable[str]) -> list[str]:
-    from culturelens.countries import resolve_country
+    from culturelens.core.countries import resolve_country
 
     out = []
     for name in names:
@@ -153,7 +153,7 @@ def _resolve_alpha3(names: Iterable[str]) -> list[str]:
 def _default_bank(bank):
     if bank is not None:
         return bank
-    from culturelens.questions import load_bank
+    from culturelens.core.questions import load_bank
 
     return load_bank()
 
@@ -482,7 +482,7 @@ def build_from_wvs_csv(
         })
     df = pd.DataFrame(rows, columns=COLUMNS)
     meta = {
-        "built_with": {"culturelens": _version(), "function": "culturelens.reference.build_from_wvs_csv",
+        "built_with": {"culturelens": _version(), "function": "culturelens.core.reference.build_from_wvs_csv",
                        "pandas": pd.__version__, "numpy": np.__version__},
         "method": "unweighted shares of respondents per option; negative codes dropped; codes remapped per question "
                   "bank; mean = sum_k share_k * score_k, scores linear in [-1, 1]",
@@ -518,7 +518,7 @@ def build_from_means_csv(path: str | Path, bank=None, *, warnings: list[str] | N
     """A HumanReference (means only) from a country-means CSV: country (name or ISO code), question (text) or qid,
     wvs_score or mean (already on [-1, 1]). Rows with an empty score (question not asked there) are dropped with a
     warning appended to ``warnings`` (and logged)."""
-    from culturelens.countries import resolve_country
+    from culturelens.core.countries import resolve_country
 
     path = Path(path)
     bank = _default_bank(bank)
@@ -594,7 +594,7 @@ def build_from_means_csv(path: str | Path, bank=None, *, warnings: list[str] | N
     df["dist"] = None
     df["source"] = f"means:{path.name}"
     meta = {
-        "built_with": {"culturelens": _version(), "function": "culturelens.reference.build_from_means_csv",
+        "built_with": {"culturelens": _version(), "function": "culturelens.core.reference.build_from_means_csv",
                        "pandas": pd.__version__},
         "sources": [{
             "kind": "country_means",
@@ -613,7 +613,7 @@ def build_from_means_csv(path: str | Path, bank=None, *, warnings: list[str] | N
 def default_reference() -> HumanReference:
     """The embedded reference: 9 countries x 50 questions with distributions (WVS wave-7 respondents) and
     55 countries x 19 ethics questions with means only."""
-    res = resources.files("culturelens") / "data" / DEFAULT_FILE
+    res = resources.files("culturelens.core") / "data" / DEFAULT_FILE
     try:
         text = res.read_text(encoding="utf-8")
     except (FileNotFoundError, OSError) as exc:

@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from culturelens.config import StrictModel, deep_merge, load_config, parse_overrides, validate_config
-from culturelens.errors import ConfigError
+from culturelens.core.config import StrictModel, deep_merge, load_config, parse_overrides, validate_config
+from culturelens.core.errors import ConfigError
 from culturelens.eval import metrics
 from culturelens.eval.config import EvalConfig
-from culturelens.eval.prompts import NO_COUNTRY
-from culturelens.models import ModelConfig
+from culturelens.core.prompts import NO_COUNTRY
+from culturelens.core.models import ModelConfig
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable with these models"
 ETHICS_QIDS = [f"Q{i}" for i in range(177, 196)]
@@ -168,7 +168,8 @@ def paired_gap_diff(a: pd.Series, b: pd.Series, countries: dict, n_boot: int, se
 
 
 def run_claims(config_path: str, overrides: list[str] | None = None, progress: bool = True) -> Path:
-    from culturelens.eval.runner import resolve_inputs, run_eval
+    from culturelens.core.inputs import resolve_inputs
+    from culturelens.eval.runner import run_eval
 
     cfg = load_config(ClaimsConfig, config_path, overrides)
     out = Path(cfg.output_dir) / cfg.experiment
@@ -197,7 +198,7 @@ def run_claims(config_path: str, overrides: list[str] | None = None, progress: b
         claims["robustness_study"] = robustness_study(cfg, runs, inputs, progress)
     if cfg.languages:
         claims["languages"] = language_study(cfg, runs, inputs, progress)
-    from culturelens.claims_report import write_claims_report
+    from culturelens.experiments.claims_report import write_claims_report
 
     write_claims_report(out, claims, runs)
     return out

@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from culturelens.countries import Country
-from culturelens.questions import Question
+from culturelens.core.countries import Country
+from culturelens.core.questions import Question
 
 NO_COUNTRY = "NONE"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

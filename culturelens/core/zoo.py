@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from culturelens.errors import ModelLoadError
+from culturelens.core.errors import ModelLoadError
 
 MARKER = "culturelens_model.json"
 

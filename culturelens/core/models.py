@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from culturelens.errors import ModelLoadError
+from culturelens.core.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ FINGERPRINT_SAMPLES = 256
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Hugging Face hub id, local model folder, path to a .gguf file, or an embedded model name (culturelens.zoo).
+    # Hugging Face hub id, local model folder, path to a .gguf file, or an embedded model name (culturelens.core.zoo).
     name_or_path: str
     adapter: str | None = None  # a peft LoRA adapter folder
     gguf_file: str | None = None  # a .gguf file name inside the folder / hub repo `name_or_path`
@@ -52,7 +52,7 @@ class LoadedModel:
 
 
 def _embedded_names() -> str:
-    from culturelens import zoo
+    from culturelens.core import zoo
 
     return ", ".join(zoo.list_models())
 
@@ -119,7 +119,7 @@ def _looks_like_repo_id(s: str) -> bool:
 
 
 def resolve_source(cfg: ModelConfig, progress: bool = True) -> _Source:
-    from culturelens import zoo
+    from culturelens.core import zoo
 
     raw = cfg.name_or_path.strip()
     if not raw:
@@ -259,7 +259,7 @@ def load_model(cfg: ModelConfig, progress: bool = True) -> LoadedModel:
         raise _load_error(src, cfg, e) from e
 
     if src.gguf_file:
-        from culturelens.zoo import strip_quantizer
+        from culturelens.core.zoo import strip_quantizer
 
         strip_quantizer(model)
     _place(model, device)
@@ -419,7 +419,7 @@ def _same_base(adapter_base: str | None, cfg: ModelConfig, src: _Source) -> bool
         return True
     candidates = {cfg.name_or_path, src.path, src.name}
     if src.embedded:
-        from culturelens import zoo
+        from culturelens.core import zoo
 
         candidates |= {src.embedded, zoo.facts(src.embedded).hub_id}
     names = {str(c).rstrip("/").lower() for c in candidates} | {Path(str(c)).name.lower() for c in candidates}

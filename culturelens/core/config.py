@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from culturelens.errors import ConfigError
+from culturelens.core.errors import ConfigError
 
 T = TypeVar("T", bound=BaseModel)
 

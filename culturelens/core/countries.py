@@ -18,7 +18,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from culturelens.errors import DataError
+from culturelens.core.errors import DataError
 
 ZONES = (
     "English-speaking",
@@ -65,7 +65,7 @@ def _parse(text: str, source: str) -> dict[str, Country]:
 
 @lru_cache(maxsize=None)
 def _embedded() -> dict[str, Country]:
-    text = (resources.files("culturelens") / "data" / "countries.csv").read_text(encoding="utf-8")
+    text = (resources.files("culturelens.core") / "data" / "countries.csv").read_text(encoding="utf-8")
     return _parse(text, "embedded countries.csv")
 
 
@@ -128,3 +128,10 @@ def country_table():
         [{"alpha3": c.alpha3, "alpha2": c.alpha2, "numeric": c.numeric, "name": c.name, "languages": ",".join(c.languages),
           "zone": c.zone, "western": c.western} for c in _embedded().values()]
     )
+
+
+# Names of the main languages, for prompts that ask a teacher to write or translate into them.
+LANGUAGE_NAMES = {"es": "Spanish", "pt": "Portuguese", "de": "German", "tr": "Turkish", "ar": "Arabic", "zh": "Chinese",
+                  "bn": "Bengali", "en": "English", "fr": "French", "ru": "Russian", "fa": "Persian", "ur": "Urdu", "id": "Indonesian",
+                  "ja": "Japanese", "ko": "Korean", "vi": "Vietnamese", "th": "Thai", "nl": "Dutch", "el": "Greek", "ro": "Romanian",
+                  "uk": "Ukrainian", "hi": "Hindi", "ms": "Malay", "am": "Amharic", "sw": "Swahili"}

@@ -1,0 +1,1 @@
+"""Experiments: orchestration over the stages (the synth -> train -> eval pipeline, the paper's claims)."""
