@@ -51,6 +51,7 @@ class EvalConfig(StrictModel):
     reference: str = "default"  # "default" (embedded), a reference .json, a WVS CSV/folder, or a means CSV
     questions: list[str] | None = None  # question ids; default: every question the reference has
     questions_file: str | None = None  # extra questions: a bank .json or a WorldValuesBench metadata folder
+    countries_file: str | None = None  # own country table (CSV, columns of `culturelens data countries`): adds or replaces rows
     countries: list[str] | None = None  # ISO codes or names; default: every country in the reference
     probe: ProbeConfig = ProbeConfig()
     groups: dict[str, str] = dict(DEFAULT_GROUPS)
