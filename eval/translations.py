@@ -44,9 +44,6 @@ class Translations:
                     raise DataError(f"translations file '{p}': language '{lang}' has no '{key}' section")
         return cls(langs)
 
-    def languages(self) -> list[str]:
-        return sorted(self.data)
-
     def has(self, lang: str, template: str, qid: str, n_options: int) -> bool:
         e = self.data.get(lang)
         if not e or template not in e["templates"] or qid not in e["questions"]:
