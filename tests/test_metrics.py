@@ -9,8 +9,8 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from culturelens.core.countries import Country
-from culturelens.eval import metrics
 from culturelens.core.questions import DEFAULT_GROUPS, linear_scores
+from culturelens.eval import metrics
 
 ZONES = ["English-speaking", "Protestant Europe", "Confucian", "African-Islamic"]
 CATS = ["Social Values, Norms, Stereotypes", "Economic Values", "Perceptions about Science and Technology"]

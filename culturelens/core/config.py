@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml

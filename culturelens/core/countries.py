@@ -15,7 +15,7 @@ import csv
 import difflib
 import io
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -64,7 +64,7 @@ def _parse(text: str, source: str) -> dict[str, Country]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _embedded() -> dict[str, Country]:
     text = (resources.files("culturelens.core") / "data" / "countries.csv").read_text(encoding="utf-8")
     return _parse(text, "embedded countries.csv")
@@ -93,7 +93,7 @@ def _build_index(table: dict[str, Country]) -> dict[str, str]:
     return idx
 
 
-@lru_cache(maxsize=None)
+@cache
 def _index() -> dict[str, str]:
     return _build_index(_embedded())
 

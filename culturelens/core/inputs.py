@@ -26,7 +26,7 @@ class InputSpec:
     western: Literal["rich_west", "zones"] = "rich_west"
 
     @classmethod
-    def of(cls, cfg: Any) -> "InputSpec":
+    def of(cls, cfg: Any) -> InputSpec:
         if isinstance(cfg, cls):
             return cfg
         names = [f.name for f in dataclasses.fields(cls)]

@@ -87,7 +87,8 @@ def resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if dev.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ModelLoadError(f"device '{device}' requested but CUDA is not available (torch {torch.__version__}): set model.device to cpu or auto")
+            raise ModelLoadError(f"device '{device}' requested but CUDA is not available (torch {torch.__version__}): set model.device to "
+                                 "cpu or auto")
         return dev
     if dev == "mps" or dev == "cpu":
         return dev
@@ -142,21 +143,26 @@ def resolve_source(cfg: ModelConfig, progress: bool = True) -> _Source:
     if path.exists():
         path = path.resolve()
         if path.is_file():
-            raise ModelLoadError(f"model path '{raw}' is a file, not a model folder: pass the folder that holds config.json (or a .gguf file)")
+            raise ModelLoadError(f"model path '{raw}' is a file, not a model folder: pass the folder that holds config.json (or a .gguf "
+                                 "file)")
         if cfg.gguf_file:
             if not (path / cfg.gguf_file).is_file():
                 ggufs = sorted(p.name for p in path.glob("*.gguf"))
-                raise ModelLoadError(f"GGUF file '{cfg.gguf_file}' is not in '{raw}': set model.gguf_file to one of {ggufs or 'its .gguf files (none found)'}")
+                raise ModelLoadError(f"GGUF file '{cfg.gguf_file}' is not in '{raw}': set model.gguf_file to one of "
+                                     f"{ggufs or 'its .gguf files (none found)'}")
             return _Source("gguf", str(path), cfg.gguf_file, Path(cfg.gguf_file).stem)
         if not (path / "config.json").is_file():
             if (path / "adapter_config.json").is_file():
-                raise ModelLoadError(f"'{raw}' is a LoRA adapter folder, not a model: pass it as model.adapter and its base model as model.name_or_path")
+                raise ModelLoadError(f"'{raw}' is a LoRA adapter folder, not a model: pass it as model.adapter and its base model as "
+                                     "model.name_or_path")
             ggufs = sorted(p.name for p in path.glob("*.gguf"))
             if ggufs:
                 raise ModelLoadError(f"'{raw}' has no config.json but holds {ggufs}: pass the .gguf file path, or set model.gguf_file")
-            raise ModelLoadError(f"'{raw}' is not a model folder (no config.json): pass the folder written by save_pretrained, or {_fix_hint()}")
+            raise ModelLoadError(f"'{raw}' is not a model folder (no config.json): pass the folder written by save_pretrained, or "
+                                 f"{_fix_hint()}")
         if not any((path / f).is_file() for f in WEIGHT_FILES) and not list(path.glob("*.safetensors")):
-            raise ModelLoadError(f"model folder '{raw}' has a config.json but no weights (model.safetensors / pytorch_model.bin): copy the weights into it or pass another folder")
+            raise ModelLoadError(f"model folder '{raw}' has a config.json but no weights (model.safetensors / pytorch_model.bin): copy "
+                                 "the weights into it or pass another folder")
         return _Source("local", str(path), None, path.name)
 
     if not _looks_like_repo_id(raw):
@@ -214,11 +220,13 @@ def _load_error(src: _Source, cfg: ModelConfig, e: Exception) -> ModelLoadError:
         if _offline():
             return ModelLoadError(
                 f"model '{shown}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set ({why}): "
-                f"download it first (unset HF_HUB_OFFLINE, or `huggingface-cli download {shown}`), or pass a local folder / .gguf file / embedded model name ({_embedded_names()})"
+                f"download it first (unset HF_HUB_OFFLINE, or `huggingface-cli download {shown}`), or pass a local folder / .gguf file / "
+                f"embedded model name ({_embedded_names()})"
             )
         if not _hub_reachable():
             return ModelLoadError(
-                f"model path '{shown}' does not exist, and as a Hugging Face id it is not in the local cache while the hub is unreachable (no network): "
+                f"model path '{shown}' does not exist, and as a Hugging Face id it is not in the local cache while the hub is unreachable "
+                "(no network): "
                 f"{_fix_hint()}"
             )
         return ModelLoadError(
@@ -285,7 +293,8 @@ def load_model(cfg: ModelConfig, progress: bool = True) -> LoadedModel:
         is_chat = bool(tok.chat_template)
     elif cfg.chat:
         if not tok.chat_template:
-            raise ModelLoadError(f"model.chat is true but the tokenizer of '{cfg.name_or_path}' has no chat template: set model.chat to false or auto")
+            raise ModelLoadError(f"model.chat is true but the tokenizer of '{cfg.name_or_path}' has no chat template: set model.chat to "
+                                 "false or auto")
         is_chat = True
     else:
         is_chat = False
@@ -348,13 +357,16 @@ def fingerprint(model, tokenizer, adapter_state: dict | None = None) -> str:
 def _read_adapter(adapter: str) -> tuple[Path, dict, dict]:
     path = Path(adapter).expanduser()
     if not path.exists():
-        raise ModelLoadError(f"adapter path '{adapter}' does not exist: pass a folder written by peft's save_pretrained (with adapter_config.json)")
+        raise ModelLoadError(f"adapter path '{adapter}' does not exist: pass a folder written by peft's save_pretrained (with "
+                             "adapter_config.json)")
     if not path.is_dir() or not (path / "adapter_config.json").is_file():
-        raise ModelLoadError(f"'{adapter}' is not a peft adapter folder (no adapter_config.json): pass the folder written by peft's save_pretrained")
+        raise ModelLoadError(f"'{adapter}' is not a peft adapter folder (no adapter_config.json): pass the folder written by peft's "
+                             "save_pretrained")
     try:
         conf = json.loads((path / "adapter_config.json").read_text())
     except (OSError, ValueError) as e:
-        raise ModelLoadError(f"adapter config '{path / 'adapter_config.json'}' is unreadable ({_first_line(e)}): re-save the adapter") from None
+        raise ModelLoadError(f"adapter config '{path / 'adapter_config.json'}' is unreadable ({_first_line(e)}): "
+                             "re-save the adapter") from None
     weights = next((path / f for f in ADAPTER_WEIGHT_FILES if (path / f).is_file()), None)
     if weights is None:
         raise ModelLoadError(f"adapter folder '{adapter}' has no adapter_model.safetensors: re-save the adapter with peft")
@@ -389,7 +401,8 @@ def _adapter_mismatch(model, state: dict) -> str | None:
     """Why the adapter tensors cannot sit on this model (missing module / shape mismatch), or None if they fit."""
     for key, t in state.items():
         name = key.removeprefix("base_model.model.")
-        for marker, kind in ((".lora_A.", "A"), (".lora_B.", "B"), (".lora_embedding_A", "EA"), (".lora_embedding_B", "EB")):
+        for marker, kind in ((".lora_A.", "A"), (".lora_B.", "B"), (".lora_embedding_A", "EA"),  # noqa: B007 (used after break)
+                             (".lora_embedding_B", "EB")):
             if marker in name:
                 mod_name = name.split(marker)[0]
                 break
@@ -439,7 +452,8 @@ def _apply_adapter(model, cfg: ModelConfig, src: _Source):
     mismatch = _adapter_mismatch(model, state)
     if mismatch:
         raise ModelLoadError(
-            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({mismatch}): pass the matching base as model.name_or_path"
+            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({mismatch}): pass the matching base "
+            "as model.name_or_path"
         )
     try:
         from peft import PeftModel
@@ -449,10 +463,12 @@ def _apply_adapter(model, cfg: ModelConfig, src: _Source):
         raise
     except (ValueError, RuntimeError, KeyError) as e:
         raise ModelLoadError(
-            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({_first_line(e)}): pass the matching base as model.name_or_path"
+            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({_first_line(e)}): pass the matching "
+            "base as model.name_or_path"
         ) from e
     except Exception as e:
-        raise ModelLoadError(f"could not load adapter '{cfg.adapter}' ({_first_line(e)}): check that it is a peft LoRA adapter folder") from e
+        raise ModelLoadError(f"could not load adapter '{cfg.adapter}' ({_first_line(e)}): "
+                             "check that it is a peft LoRA adapter folder") from e
     if not _same_base(adapter_base, cfg, src):
         log.warning(
             "adapter '%s' was trained on base '%s' but is loaded on '%s'; the shapes fit, so it is applied anyway",

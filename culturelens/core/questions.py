@@ -167,7 +167,7 @@ class QuestionBank:
     def find(self, text: str) -> Question | None:
         return self._by_text.get(_norm(text))
 
-    def merge(self, other: "QuestionBank") -> "QuestionBank":
+    def merge(self, other: QuestionBank) -> QuestionBank:
         """Questions of both banks; on the same id this bank's question wins."""
         merged = dict(other.questions)
         merged.update(self.questions)
@@ -192,7 +192,8 @@ def load_bank(path: str | Path | None = None) -> QuestionBank:
     try:
         return QuestionBank(_question_from_dict(d) for d in json.loads(p.read_text(encoding="utf-8")))
     except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"'{p}' is not a question bank file (expected a list of questions with qid, category, text, options): {exc}") from None
+        raise DataError(f"'{p}' is not a question bank file (expected a list of questions with qid, category, text, "
+                        f"options): {exc}") from None
 
 
 def _clean_label(label: str) -> str:
@@ -236,7 +237,7 @@ def load_worldvaluesbench(
         text = text[:1].upper() + text[1:]
         opts = sorted(labels.items())
         scores = linear_scores(len(opts))
-        questions.append(Question(qid, m["category"], text, tuple(Option(c, l, s) for (c, l), s in zip(opts, scores)),
+        questions.append(Question(qid, m["category"], text, tuple(Option(c, lab, s) for (c, lab), s in zip(opts, scores)),
                                   short=" ".join(codebook[qid].get("question", "").split()).lower(), remap=remap))
     return QuestionBank(questions)
 

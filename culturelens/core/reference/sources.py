@@ -9,9 +9,10 @@ returns a ``HumanReference`` whose rows name their ``source`` and whose ``meta["
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 from culturelens.core.errors import DataError
 from culturelens.core.reference import means_csv, wvs_csv
