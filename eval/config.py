@@ -34,6 +34,9 @@ class ProbeConfig(StrictModel):
     backend: Literal["hf", "vllm"] = "hf"
     server_url: str = "http://localhost:8000/v1"
     server_concurrency: int = Field(16, ge=1)
+    # vllm: pin the probe cache's key for the served model (used as is). Unset: the model name + revision + what
+    # the server reports at GET /models. Change the pin whenever the server's weights change.
+    fingerprint: str | None = None
     language: Literal["en", "native"] = "en"  # "native": each country's main language (needs translations_file)
     translations_file: str | None = None
 
