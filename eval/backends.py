@@ -26,8 +26,9 @@ registry entry by the `<kind>:` prefix of `model.name_or_path` when that prefix 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from culturelens.core.errors import ConfigError
 from culturelens.core.prompts import PromptItem

@@ -14,7 +14,7 @@ by the probe's own `token_results`, as in the plain path.
 from __future__ import annotations
 
 import copy
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -29,7 +29,8 @@ def _lcp(a: list[int], b: list[int], limit: int) -> int:
     return i
 
 
-def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: int = 16, max_group: int = 512) -> list[tuple[int, list[int]]]:
+def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: int = 16,
+                    max_group: int = 512) -> list[tuple[int, list[int]]]:
     """Partition prompts into groups that share a prefix, minimising the tokens run: [(prefix_len, [idx...])].
 
     Sequences are sorted lexicographically, so every group is a run of neighbours whose common prefix is

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from tqdm.auto import tqdm
@@ -44,7 +44,7 @@ def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Te
     return input_ids, mask
 
 
-def plain_batches(probe: "Probe", items: list[PromptItem], encoded: dict[str, list[int]]) -> Iterator:
+def plain_batches(probe: Probe, items: list[PromptItem], encoded: dict[str, list[int]]) -> Iterator:
     """Batches of `probe.batch_size` prompts in the given order (longest first): (items, results) each."""
     for start in range(0, len(items), probe.batch_size):
         chunk = items[start : start + probe.batch_size]
@@ -75,7 +75,7 @@ class Probe:
         self._adds_bos = bos is not None and len(probe_ids) > 0 and probe_ids[0] == bos
 
     @classmethod
-    def from_loaded(cls, lm, batch_size: int = 16, prefix_sharing: bool = False) -> "Probe":
+    def from_loaded(cls, lm, batch_size: int = 16, prefix_sharing: bool = False) -> Probe:
         """A probe on a `LoadedModel` (culturelens.core.models), with its name, fingerprint and chat flag."""
         probe = cls(lm.model, lm.tokenizer, batch_size=batch_size, prefix_sharing=prefix_sharing)
         probe.name, probe.is_chat, probe._fingerprint = lm.name, lm.is_chat, lm.fingerprint

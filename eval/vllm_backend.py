@@ -95,7 +95,7 @@ class ServerProbe:
         self._fingerprint = fingerprint  # a pin (probe.fingerprint) is used as is
 
     @classmethod
-    def from_config(cls, cfg) -> "ServerProbe":
+    def from_config(cls, cfg) -> ServerProbe:
         """From an EvalConfig: the tokenizer of `model.name_or_path` (local or cached) renders the prompts."""
         from transformers import AutoTokenizer
 

@@ -6,9 +6,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from culturelens.core.countries import resolve_country
-from culturelens.eval.probe import Probe
 from culturelens.core.prompts import build_prompts
 from culturelens.core.questions import load_bank
+from culturelens.eval.probe import Probe
 
 
 @pytest.fixture(scope="module")

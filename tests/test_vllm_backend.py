@@ -139,7 +139,7 @@ def test_server_fingerprint_names_a_model_the_server_does_not_serve():
     server = models_server("/weights/v1", [1])
     try:
         with pytest.raises(ModelLoadError, match="serves fake, not 'other'"):
-            ServerProbe(f"http://127.0.0.1:{server.server_port}/v1", "other", retries=0).fingerprint
+            _ = ServerProbe(f"http://127.0.0.1:{server.server_port}/v1", "other", retries=0).fingerprint
     finally:
         server.shutdown()
 

@@ -60,7 +60,8 @@ class LocalTeacher:
             chunk = [self._text(m) for m in prompts[start : start + self.batch_size]]
             enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=not self.lm.is_chat).to(model.device)
             torch.manual_seed(self.seed + start)
-            sampling = {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p} if self.temperature > 0 else {"do_sample": False}
+            sampling = ({"do_sample": True, "temperature": self.temperature, "top_p": self.top_p}
+                        if self.temperature > 0 else {"do_sample": False})
             gen = model.generate(**enc, max_new_tokens=self.max_new_tokens, pad_token_id=tok.pad_token_id, **sampling)
             outs += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
         return outs
