@@ -15,16 +15,16 @@ from pathlib import Path
 import pandas as pd
 
 from culturelens.core.errors import DataError
+from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
+from culturelens.core.jsonsafe import safe_float as _f
+from culturelens.core.prompts import NO_COUNTRY, PromptItem, build_prompts
+from culturelens.core.questions import QuestionBank
+from culturelens.core.runfolder import RunFolder
 from culturelens.eval import metrics
 from culturelens.eval.backends import ProbeBackend, ProbeResult, make_backend
 from culturelens.eval.cache import CachingBackend, ProbeCache, ScoreStats
 from culturelens.eval.config import EvalConfig
-from culturelens.core.prompts import NO_COUNTRY, PromptItem, build_prompts
 from culturelens.eval.report import write_report
-from culturelens.core.jsonsafe import safe_float as _f
-from culturelens.core.runfolder import RunFolder
-from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
-from culturelens.core.questions import QuestionBank
 
 log = logging.getLogger(__name__)
 
