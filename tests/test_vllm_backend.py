@@ -41,6 +41,15 @@ def test_parse_rejects_response_without_logprobs():
         parse_response(item(), {"choices": [{"text": "A"}]})
 
 
+def send_json(handler: BaseHTTPRequestHandler, body: dict) -> None:
+    out = json.dumps(body).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(out)))
+    handler.end_headers()
+    handler.wfile.write(out)
+
+
 class Handler(BaseHTTPRequestHandler):
     calls = 0
     bodies: list = []
@@ -53,12 +62,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(503)
             self.end_headers()
             return
-        out = json.dumps(payload({" A": math.log(0.6), " B": math.log(0.3)})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        send_json(self, payload({" A": math.log(0.6), " B": math.log(0.3)}))
 
     def log_message(self, *args):
         pass
@@ -97,12 +101,7 @@ def models_server(root: str, created: list[int]):
         def do_GET(self):  # noqa: N802
             card = {"id": "fake", "object": "model", "created": created.pop(0), "owned_by": "vllm", "root": root,
                     "parent": None, "max_model_len": 2048, "permission": [{"id": f"modelperm-{len(created)}"}]}
-            out = json.dumps({"object": "list", "data": [card]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
+            send_json(self, {"object": "list", "data": [card]})
 
         def log_message(self, *args):
             pass
