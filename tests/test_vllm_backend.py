@@ -151,3 +151,13 @@ def test_eval_config_pins_the_server_fingerprint(tmp_path, tiny_model_dir):
                                      "probe": {"backend": "vllm", "server_url": "http://127.0.0.1:9/v1", "fingerprint": "pin-1"}})
     backend = make_backend(cfg)
     assert backend.fingerprint == "pin-1" and backend.tokenizer is not None and backend.name == str(tiny_model_dir)
+
+
+def test_a_pin_is_refused_for_the_hf_backend(tiny_model_dir):
+    from culturelens.core.errors import ConfigError
+    from culturelens.eval.backends import make_backend
+    from culturelens.eval.config import EvalConfig
+
+    cfg = EvalConfig.model_validate({"model": {"name_or_path": str(tiny_model_dir)}, "probe": {"fingerprint": "pin-1"}})
+    with pytest.raises(ConfigError, match="hashes the weights"):
+        make_backend(cfg)
