@@ -43,7 +43,8 @@ def print_summary(run_dir: str | Path) -> None:
     if d:
         console.print(f"1 - JSD = {fmt_num(d.one_minus_jsd.mean)}   Wasserstein-1 = {fmt_num(d.wasserstein.mean)}")
     if s.nearest_countries:
-        console.print("no-persona answers are nearest to: " + ", ".join(f"{r.country} ({fmt_num(r.r, 2)})" for r in s.nearest_countries[:5]))
+        nearest = ", ".join(f"{r.country} ({fmt_num(r.r, 2)})" for r in s.nearest_countries[:5])
+        console.print("no-persona answers are nearest to: " + nearest)
     files = ", ".join((runfolder.SUMMARY, runfolder.REPORT, runfolder.PER_PROMPT, runfolder.FIGURES + "/"))
     console.print(f"written to {folder.path}/ ({files})")
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from culturelens.experiments.claims import NOT_TESTABLE, SUPPORTED, NOT_SUPPORTED, verdict_from_ci
 from culturelens.cli import main
+from culturelens.experiments.claims import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, verdict_from_ci
 
 COUNTRIES = ["DEU", "ARG", "USA", "NLD", "AUS", "IRQ", "TUR", "CHN", "MEX", "BRA", "JOR", "EGY"]
 QUESTIONS = ["Q27", "Q29", "Q33", "Q122", "Q124", "Q132", "Q158", "Q160", "Q169", "Q224", "Q177", "Q182", "Q184", "Q185", "Q187", "Q189", "Q195"]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from culturelens.core.countries import Country
+from culturelens.core.questions import DEFAULT_GROUPS, linear_scores
 from culturelens.eval import metrics
 from culturelens.eval.report import format_table, print_rich_table, write_report
-from culturelens.core.questions import DEFAULT_GROUPS, linear_scores
 
 CATS = ["Social Values, Norms, Stereotypes", "Perceptions of Corruption", "Perceptions about Science and Technology"]
 

@@ -28,7 +28,7 @@ class ModelRun:
     scores: pd.DataFrame
 
     @classmethod
-    def read(cls, entry: ModelEntry, folder: RunFolder) -> "ModelRun":
+    def read(cls, entry: ModelEntry, folder: RunFolder) -> ModelRun:
         return cls(entry, folder, folder.summary(), folder.scores())
 
     @property

@@ -6,15 +6,29 @@ when the config lacks the entries the comparison needs; `reason` then says which
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from culturelens.eval import metrics
 from culturelens.experiments.claims.context import ClaimsContext, paired_gap_diff
 from culturelens.experiments.claims.results import (
-    NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, AdapterDiff, ClaimResult, ComparisonsResult, CorpusPair, FamilySize,
-    ModelSize, MultilingualResult, Nearest, NormsResult, NormsRow, SizeResult, WesternBiasResult, verdict_from_ci,
+    NOT_SUPPORTED,
+    NOT_TESTABLE,
+    SUPPORTED,
+    AdapterDiff,
+    ClaimResult,
+    ComparisonsResult,
+    CorpusPair,
+    FamilySize,
+    ModelSize,
+    MultilingualResult,
+    Nearest,
+    NormsResult,
+    NormsRow,
+    SizeResult,
+    WesternBiasResult,
+    verdict_from_ci,
 )
 
 
@@ -161,7 +175,8 @@ def claim_alignment(ctx: ClaimsContext) -> ComparisonsResult:
     for fam in sorted({f.family for f in facts.values()}):
         unaligned = [m for m in base if facts[m].family == fam and not facts[m].aligned]
         aligned = [m for m in base if facts[m].family == fam and facts[m].aligned]
-        comps += [ctx.adapter_diff(y, x, None, kind="instruct vs base") for x in unaligned for y in aligned if facts[x].params == facts[y].params]
+        comps += [ctx.adapter_diff(y, x, None, kind="instruct vs base")
+                  for x in unaligned for y in aligned if facts[x].params == facts[y].params]
     for label, f in facts.items():
         if f.stage == "dpo":
             sft = next((m for m, g in facts.items() if g.stage == "sft" and g.base == f.base), None)

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from culturelens.core.formatting import fmt_num, fmt_interval  # noqa: E402
+from culturelens.core.formatting import fmt_interval, fmt_num  # noqa: E402
 from culturelens.core.jsonsafe import json_safe, write_json  # noqa: E402
 from culturelens.eval.report import format_table  # noqa: E402
 
@@ -89,22 +89,26 @@ def _gap_rows(c2: dict) -> list[dict]:
 
 def norms_section(c1: dict) -> list[str]:
     return ["## 1. Socio-cultural norms vs social systems and progress", "",
-            f"Effect: {c1.get('effect_name') or ''} = {_f(c1.get('effect'))}, 95% CI {_ci(c1.get('ci'))} (questions resampled within groups).",
+            f"Effect: {c1.get('effect_name') or ''} = {_f(c1.get('effect'))}, 95% CI {_ci(c1.get('ci'))} "
+            "(questions resampled within groups).",
             _verdict(c1), "", format_table(pd.DataFrame(c1["table"])), ""]
 
 
 def western_section(c2: dict) -> list[str]:
     return ["## 2. Western bias", "",
-            f"Per-country r over the {len(c2['questions'])} questions every country has; {c2['n_western']} of {c2['n_countries']} countries are Western "
+            f"Per-country r over the {len(c2['questions'])} questions every country has; "
+            f"{c2['n_western']} of {c2['n_countries']} countries are Western "
             f"(base rate {c2['western_base_rate']:.2f}). Gap CI: countries resampled within each side. Rule: {c2['rule']}.",
             _verdict(c2), "", format_table(pd.DataFrame(_gap_rows(c2))), ""]
 
 
 def multilingual_section(c3: dict) -> list[str]:
-    md = ["## 3. Multilingual training corpus and the Western gap", "", f"Rule: {c3['rule']}. CI: countries resampled, paired across the two models.",
+    md = ["## 3. Multilingual training corpus and the Western gap", "",
+          f"Rule: {c3['rule']}. CI: countries resampled, paired across the two models.",
           _verdict(c3), ""]
     if c3["pairs"]:
-        md += [format_table(pd.DataFrame([{**p, "ci": _ci(p["ci"]), "confounds": ", ".join(p["confounds"]) or "none"} for p in c3["pairs"]])), ""]
+        pairs = [{**p, "ci": _ci(p["ci"]), "confounds": ", ".join(p["confounds"]) or "none"} for p in c3["pairs"]]
+        md += [format_table(pd.DataFrame(pairs)), ""]
     return md
 
 
@@ -134,7 +138,8 @@ def prompt_robustness_section(robustness: dict) -> list[str]:
 def claims_markdown(claims: dict) -> str:
     md = ["# The paper's claims, tested", ""]
     md += ["Models (each evaluated with the same prompts; run folders hold every number):", ""]
-    md += [format_table(pd.DataFrame([{"model": k, **{kk: v[kk] for kk in ("family", "params", "corpus", "aligned", "synthetic", "stage")}} for k, v in claims["models"].items()])), ""]
+    facts = ("family", "params", "corpus", "aligned", "synthetic", "stage")
+    md += [format_table(pd.DataFrame([{"model": k, **{kk: v[kk] for kk in facts}} for k, v in claims["models"].items()])), ""]
     if claims.get("skipped"):
         md += ["Not evaluated: " + "; ".join(f"{k}: {v}" for k, v in claims["skipped"].items()), ""]
     md += norms_section(claims["1_norms"]) + western_section(claims["2_western_bias"])

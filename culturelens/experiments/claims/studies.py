@@ -80,7 +80,8 @@ def language_study(ctx: ClaimsContext, progress: bool = True) -> dict:
 
     ls = ctx.cfg.languages
     if not Path(ls.translations_file).exists():
-        raise ConfigError(f"languages.translations_file '{ls.translations_file}' does not exist: write one with `culturelens translate` or use configs/translations/ethics_native.json")
+        raise ConfigError(f"languages.translations_file '{ls.translations_file}' does not exist: write one with "
+                          "`culturelens translate` or use configs/translations/ethics_native.json")
     labels = study_labels(ls.models, ctx, "languages")
     source = json.loads(Path(ls.translations_file).read_text()).get("source", "")
     out = {"translations_file": ls.translations_file, "source": source, "templates": ls.templates, "questions": ctx.bias_q, "models": {}}
@@ -92,8 +93,10 @@ def language_study(ctx: ClaimsContext, progress: bool = True) -> dict:
             "gap_en": res["en"]["gap"], "gap_native": res["native"]["gap"],
             "gap_change": paired_gap_diff(nat, en, ctx.countries, ctx.n_boot, ctx.seed),
             "translated_countries": translated,
-            "r_translated": metrics.paired_bootstrap_diff(nat.reindex(translated), en.reindex(translated), n_boot=ctx.n_boot, seed=ctx.seed),
-            "per_country": [{"country": c, "language": ",".join(res["native"]["langs"].get(c, [])), "western": bool(ctx.countries[c].western),
+            "r_translated": metrics.paired_bootstrap_diff(nat.reindex(translated), en.reindex(translated),
+                                                          n_boot=ctx.n_boot, seed=ctx.seed),
+            "per_country": [{"country": c, "language": ",".join(res["native"]["langs"].get(c, [])),
+                             "western": bool(ctx.countries[c].western),
                              "r_en": en.get(c), "r_native": nat.get(c)} for c in translated],
             "run_dirs": {k: v["dir"] for k, v in res.items()},
         }
