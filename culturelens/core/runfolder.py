@@ -18,8 +18,9 @@ so a summary written by a newer culturelens (new metrics, markers) still reads.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import TextIO
 
 import pandas as pd
 import yaml
@@ -285,7 +286,7 @@ class RunFolder:
 
     # writers -------------------------------------------------------------------------
 
-    def create(self) -> "RunFolder":
+    def create(self) -> RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         return self
 
