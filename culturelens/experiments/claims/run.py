@@ -25,7 +25,7 @@ def evaluate_entries(cfg: ClaimsConfig, split_file: str | None, progress: bool) 
             raise ConfigError(f"claims entry '{entry.label}': adapter {entry.model.adapter} does not exist")
         ecfg = eval_config_for(cfg, entry, split_file)
         inputs = inputs or resolve_inputs(ecfg)
-        runs[entry.label] = ModelRun.read(entry, RunFolder(run_eval(ecfg, progress=progress)))
+        runs[entry.label] = ModelRun.read(entry, RunFolder(run_eval(ecfg, progress=progress, overwrite=True)))
     if not runs:
         raise ConfigError("no claims entry could be evaluated: " + "; ".join(skipped.values()))
     return runs, skipped, inputs
