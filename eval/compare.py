@@ -16,7 +16,6 @@ from culturelens.core.runfolder import Metrics, RunFolder, Summary
 from culturelens.eval import metrics
 from culturelens.eval.report import format_table
 
-
 MIN_BOOT = 10
 
 

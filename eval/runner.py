@@ -17,9 +17,9 @@ import pandas as pd
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
 from culturelens.core.jsonsafe import safe_float as _f
+from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.prompts import NO_COUNTRY, PromptItem, build_prompts
 from culturelens.core.questions import QuestionBank
-from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.runfolder import RunFolder
 from culturelens.core.runstaging import RunStaging
 from culturelens.eval import metrics
