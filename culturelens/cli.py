@@ -148,8 +148,13 @@ def build_reference_cli(
     countries: list[str] | None = None,
 ) -> None:
     """`culturelens data build-reference`: build, save, print a short summary."""
+    from culturelens.core.errors import DataError
+    from culturelens.core.paths import ensure_writable_dir
     from culturelens.core.reference import build_reference
 
+    if Path(out).is_dir():
+        raise DataError(f"--out '{out}' is a folder: pass a file name such as {Path(out) / 'reference.json'}")
+    ensure_writable_dir(Path(out).parent, "--out folder")  # paths first: before minutes of CSV reading
     t0 = time.perf_counter()
     ref, warnings = build_reference(wvs_csv, means_csv, questions=questions, countries=countries)
     path = ref.save(out)

@@ -48,6 +48,9 @@ def build_request(item: PromptItem, model: str, top_logprobs: int = 20) -> dict:
 
 def parse_response(item: PromptItem, payload: dict) -> ProbeResult:
     """Option distribution from a completions response (`choices[0].logprobs.top_logprobs[0]`)."""
+    if not payload.get("choices"):
+        raise ModelLoadError(f"server answered without choices ({str(payload)[:100]}): check model.name_or_path is the served "
+                             "model and that the server implements /v1/completions")
     try:
         top = payload["choices"][0]["logprobs"]["top_logprobs"][0] or {}
     except (KeyError, IndexError, TypeError) as exc:

@@ -255,7 +255,7 @@ class RunFolder:
 
     def require_complete(self) -> RunFolder:
         """This folder, if it holds one finished, unmodified run; a DataError naming what is wrong otherwise."""
-        self._require(SUMMARY)
+        self.summary()  # exists and reads (a DataError naming the problem otherwise)
         if not self.is_complete():
             raise DataError(f"'{self.path}' is not a finished eval run (no {COMPLETE}: the run was interrupted, is still "
                             "running, or was written by an older culturelens): rerun the eval into it with --overwrite")
