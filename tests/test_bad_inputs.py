@@ -181,6 +181,15 @@ def test_train_output_dir_checked_before_data_and_model(tmp_path, capsys):
     assert_error(*cli(["train", "sft", "--config", cfg], capsys), "output_dir", "a file, not a folder")
 
 
+@pytest.mark.parametrize("command", ["synth", "claims"])
+def test_stage_output_dir_under_a_file(tmp_path, capsys, command):
+    cfg = tmp_path / "s.yaml"
+    body = {"synth": "teacher: {backend: openai, base_url: 'http://127.0.0.1:9/v1', server_model: m}\n",
+            "claims": "models: [{label: m, model: {name_or_path: x}, facts: {family: f, params: 1, corpus: english, aligned: false}}]\n"}
+    cfg.write_text(body[command] + f"output_dir: {_under_file(tmp_path)}\n")
+    assert_error(*cli([command, "--config", cfg], capsys), "output_dir", "cannot be written")
+
+
 def test_compare_out_under_a_file(runs, tmp_path, capsys):
     out = _under_file(tmp_path)
     assert_error(*cli(["compare", runs / "a", runs / "b", "--out", out, "--n-boot", "10"], capsys), "--out", "cannot be written")

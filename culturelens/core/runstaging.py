@@ -19,6 +19,7 @@ finished batch, so that rerun resumes where the killed one stopped. The lock die
 from __future__ import annotations
 
 import fcntl
+import glob
 import logging
 import os
 import shutil
@@ -52,7 +53,7 @@ class RunStaging:
         if self.final.exists() and not self.final.is_dir():
             self.release()
             raise DataError(f"'{self.final}' is a file, not a run folder: remove it or choose another run_name")
-        for stale in self.parent.glob(f".{self.name}.tmp-*"):
+        for stale in self.parent.glob(f".{glob.escape(self.name)}.tmp-*"):
             log.info("removing %s, left by a run that was killed", stale)
             shutil.rmtree(stale, ignore_errors=True)
         self.path.mkdir(parents=True)

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from culturelens.core.config import PathName, StrictModel, deep_merge, load_config, validate_config
 from culturelens.core.jsonsafe import write_json
+from culturelens.core.paths import ensure_writable_dir
 
 Stage = Literal["synth", "sft", "dpo", "eval", "compare"]
 
@@ -45,7 +46,7 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
     from culturelens.train.sft import run_sft
 
     cfg = load_config(PipelineConfig, config_path, overrides)
-    root = Path(cfg.output_dir) / cfg.experiment
+    root = ensure_writable_dir(Path(cfg.output_dir) / cfg.experiment, "output_dir")  # paths first
     common = {"experiment": cfg.experiment}
     wb = {"wandb": cfg.wandb} if cfg.wandb else {}
     # validate every section up front: a typo in the DPO section must not wait for synth + SFT to finish
