@@ -24,6 +24,26 @@ def scores_by_order(per_prompt: pd.DataFrame) -> dict[str, pd.DataFrame]:
             for order, grp in persona.groupby("order", sort=False)}
 
 
+def variant_scores(per_prompt: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The run seen through one option order or one persona template at a time, for verdicts that must not flip:
+    ``order=<o>`` averages that order's prompts over templates, ``template=<t>`` that template's over orders
+    (only when the run has two or more of them). One row per (country, qid) with score; the no-persona rows
+    (country NONE) are kept in every view, averaged over their orders."""
+    none = per_prompt[per_prompt["country"] == NO_COUNTRY]
+    persona = per_prompt[per_prompt["country"] != NO_COUNTRY]
+    views = {}
+    for column in ("order", "template"):
+        values = list(dict.fromkeys(persona[column]))
+        if len(values) < 2:
+            continue
+        for v in values:
+            rows = persona[persona[column] == v]
+            extra = none[none["order"] == v] if column == "order" else none
+            both = pd.concat([rows, extra if len(extra) else none])
+            views[f"{column}={v}"] = both.groupby(["country", "qid"], as_index=False, sort=False)["score"].mean()
+    return views
+
+
 def order_score_shift(by_order: dict[str, pd.DataFrame]) -> dict:
     """Per (country, qid) present in every order: mean and max of (max - min) of the score across orders."""
     if len(by_order) < 2:

@@ -53,3 +53,15 @@ def test_one_order_has_no_spread():
     out = orders.order_spread(pp[pp.order == "original"], human)
     assert out["orders"] == ["original"] and out["mean_question_r_spread"] is None
     assert out["score_shift"]["mean_abs_shift"] is None
+
+
+def test_variant_scores_one_view_per_order_and_per_template():
+    pp, _ = per_prompt_frame()
+    views = orders.variant_scores(pp)
+    assert set(views) == {"order=original", "order=reversed", "template=persona_system", "template=persona_inline"}
+    got = views["template=persona_inline"].set_index(["country", "qid"])["score"]
+    want = pp[(pp.template == "persona_inline") & (pp.country == "C1") & (pp.qid == "Q2")]["score"].mean()
+    assert got[("C1", "Q2")] == pytest.approx(want)
+    assert ("NONE", "Q0") in got.index  # no-persona rows stay in every view
+    assert "order=reversed" in views and ("NONE", "Q0") in views["order=reversed"].set_index(["country", "qid"]).index
+    assert orders.variant_scores(pp[(pp.order == "original") & (pp.template != "persona_inline")]) == {}
