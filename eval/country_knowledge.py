@@ -52,3 +52,25 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
         "western_gap": western.western_gap_summary(measures),
         "pooled_two_way": pooled,
     })
+
+
+def merge_into_summary(summary: dict, knowledge: dict) -> dict:
+    """summary.json with the country-knowledge blocks: ``nulls``; ``western_gap`` = the verdict block, its
+    ``gap``/``gap_ci`` the verdict measure's gap beyond the null, the old raw gap under ``raw``
+    (``western_r`` / ``non_western_r`` stay: the mean raw per-country r per side); ``pooled`` = the two-way
+    bootstrap version (the pairs-resampled CI kept as ``ci_pairs``)."""
+    out = dict(summary)
+    if knowledge.get("nulls") is None:
+        return out
+    raw = dict(summary.get("western_gap") or {})
+    block = knowledge["western_gap"]
+    main = block["measures"].get(block["verdict_measure"], {})
+    out["western_gap"] = {
+        **block, "gap": main.get("gap"), "gap_ci": main.get("ci"), "n_western": main.get("n_western"),
+        "n_non_western": main.get("n_non_western"), "western_r": raw.get("western_r"), "non_western_r": raw.get("non_western_r"),
+        "raw": raw,
+    }
+    old = summary.get("pooled") or {}
+    out["pooled"] = {**knowledge["pooled_two_way"], "ci_pairs": [old.get("ci_lo"), old.get("ci_hi")]}
+    out["nulls"] = knowledge["nulls"]
+    return to_jsonable(out)

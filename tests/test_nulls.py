@@ -341,3 +341,22 @@ def test_country_knowledge_of_a_run():
     out8 = country_knowledge(model_df, human_df, categories, DEFAULT_GROUPS, few, scores, n_perm=50, n_boot=100, seed=0)
     assert out8["western_gap"]["measures"]["r"]["n_western"] + out8["western_gap"]["measures"]["r"]["n_non_western"] == 8
     assert out8["nulls"]["mean_country_r"]["n_units"] == 12
+
+
+def test_merge_into_summary_keeps_the_raw_gap_and_labels_pooled():
+    from test_metrics import make_data
+
+    from culturelens.core.questions import DEFAULT_GROUPS
+    from culturelens.eval.country_knowledge import country_knowledge, merge_into_summary
+
+    model_df, human_df, categories, countries, scores = make_data(n_countries=12, n_questions=10, noise=0.2)
+    summary = metrics.compute_summary(model_df, human_df, categories, DEFAULT_GROUPS, countries, scores, n_boot=100)
+    know = country_knowledge(model_df, human_df, categories, DEFAULT_GROUPS, countries, scores, n_perm=50, n_boot=100)
+    out = merge_into_summary(summary, know)
+    assert out["western_gap"]["raw"]["gap"] == summary["western_gap"]["gap"]
+    assert out["western_gap"]["gap"] == know["western_gap"]["measures"]["centred_r"]["gap"]
+    assert out["western_gap"]["verdict"] in western.VERDICTS
+    assert out["pooled"]["r"] == pytest.approx(summary["pooled"]["r"])
+    assert out["pooled"]["ci_pairs"] == [summary["pooled"]["ci_lo"], summary["pooled"]["ci_hi"]]
+    assert out["pooled"]["resampling"] == "questions and countries together"
+    assert out["nulls"]["mean_question_r"]["model"] == pytest.approx(summary["mean_question_r"])
