@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from culturelens.core.errors import CultureLensError
@@ -135,10 +136,28 @@ def _cmd_claims(args) -> None:
     print(f"claims report written to {out}")
 
 
+def build_reference_cli(
+    wvs_csv: list[str], means_csv: list[str], out: str, questions: list[str] | None = None,
+    countries: list[str] | None = None,
+) -> None:
+    """`culturelens data build-reference`: build, save, print a short summary."""
+    from culturelens.core.reference import build_reference
+
+    t0 = time.perf_counter()
+    ref, warnings = build_reference(wvs_csv, means_csv, questions=questions, countries=countries)
+    path = ref.save(out)
+    secs = time.perf_counter() - t0
+    nd = len(ref.distribution_countries())
+    print(f"reference written to {path}: {len(ref.countries)} countries ({nd} with answer distributions), "
+          f"{len(ref.qids)} questions, {len(ref)} rows; {len(warnings)} warning(s); {secs:.1f} s")
+    for w in warnings[:15]:
+        print(f"  warning: {w}")
+    if len(warnings) > 15:
+        print(f"  ... and {len(warnings) - 15} more warning(s)")
+
+
 def _cmd_data(args) -> None:
     if args.action == "build-reference":
-        from culturelens.core.reference import build_reference_cli
-
         build_reference_cli(args.wvs_csv, args.means_csv, args.out, args.questions, args.countries)
     elif args.action == "countries":
         from culturelens.core.countries import country_table
