@@ -29,7 +29,6 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 
-
 def id_key(qid: str) -> tuple:
     """Natural order of question ids: Q2 < Q27 < Q122 < Q122A."""
     m = re.match(r"^([A-Za-z_]*)(\d+)(.*)$", str(qid))
