@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from culturelens.eval import grid as g
-from culturelens.eval import nulls, western
+from culturelens.eval import metrics, nulls, western
 from culturelens.eval.metrics import to_jsonable
 from culturelens.eval.resample import pooled_two_way
 
@@ -38,8 +38,11 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
     pooled = pooled_two_way(grid.model, grid.human, n_boot=n_boot, seed=seed)
     section = {q: categories.get(q) for q in grid.qids}
     group = {q: groups.get(c) for q, c in section.items() if c is not None}
-    null_block["mean_question_r_by_category"] = nulls.null_question_r_by(grid, perm, section, n_boot, seed)
-    null_block["mean_question_r_by_group"] = nulls.null_question_r_by(grid, perm, group, n_boot, seed)
+    by_section = nulls.null_question_r_by(grid, perm, section, n_boot, seed)
+    by_group = nulls.null_question_r_by(grid, perm, group, n_boot, seed)
+    null_block["mean_question_r_by_category"] = {c: by_section[c] for c in sorted(by_section, key=lambda c: (
+        metrics._group_order(groups.get(c)), metrics._section_order(c), c))}
+    null_block["mean_question_r_by_group"] = {k: by_group[k] for k in sorted(by_group, key=lambda k: (metrics._group_order(k), k))}
     known = np.array([c in countries for c in grid.countries])
     if not known.all():  # the Western flag needs country metadata: countries without it are left out of the gap
         grid = grid.columns(known)

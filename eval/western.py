@@ -140,7 +140,8 @@ def western_gap_summary(measures: dict) -> dict:
         said = (f"too few countries: {main['n_western']} Western and {main['n_non_western']} non-Western with a defined measure "
                 f"(at least {MIN_COUNTRIES} per side are needed for a CI)")
     else:
-        said = f"{main['verdict']}: {MEASURES[PRIMARY][0]}"
+        said = (f"{main['verdict']} on {MEASURES[PRIMARY][0]} ({main['n_western']} Western vs {main['n_non_western']} "
+                "non-Western countries)")
     agree = len({m["verdict"] for m in measures.values()}) == 1
     return to_jsonable({"verdict": main["verdict"], "verdict_measure": PRIMARY, "said": said, "measures_agree": agree,
                         "min_countries_per_side": MIN_COUNTRIES, "measures": measures})
