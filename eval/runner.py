@@ -163,6 +163,8 @@ def run_record(cfg: EvalConfig, backend: ProbeBackend, per_prompt: pd.DataFrame,
         "prompts_per_second": fresh / stats.probe_seconds if stats.probe_seconds > 0 and fresh > 0 else None,
         "total_seconds": time.time() - t0,
         "fallback_labels": sorted(backend.fallback_labels),
+        # prompts whose label probabilities the backend could not all read (a server without echo): their mass is partial
+        "incomplete_prompts": int((per_prompt["mode"] == "incomplete").sum()),
         "templates": cfg.probe.templates,
         "prompt_languages": per_prompt["language"].value_counts().to_dict(),
         "orders": cfg.probe.orders,
@@ -231,7 +233,10 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> Path:
     paths = report(run_dir, cfg, inputs, summary, model_df, backend.name)
     track(cfg, run_name, run_dir, summary, paths)
     if backend.fallback_labels:
-        log.warning("labels %s were not single tokens: their options were scored as full strings", sorted(backend.fallback_labels))
+        log.warning("labels %s were not single tokens: their options were scored as the label and its end", sorted(backend.fallback_labels))
+    if summary["run"]["incomplete_prompts"]:
+        log.warning("%d prompt(s) are mode=incomplete: the server did not give every label's log-prob (no echo support?); "
+                    "their option mass is partial", summary["run"]["incomplete_prompts"])
     return run_dir
 
 

@@ -14,6 +14,14 @@ from culturelens.core.errors import ModelLoadError
 RETRY_STATUS = (429, 500, 502, 503, 504)
 
 
+class ServerStatusError(ModelLoadError):
+    """The server answered with an error status (kept in ``status``), e.g. 400 for a request it does not support."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 def auth_headers(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
@@ -34,6 +42,6 @@ async def request_json(client, method: str, url: str, body: dict | None = None, 
             if r.is_success:
                 return r.json()
             if last or r.status_code not in RETRY_STATUS:
-                raise ModelLoadError(f"{what} {url} answered {r.status_code}: {r.text[:200]}")
+                raise ServerStatusError(f"{what} {url} answered {r.status_code}: {r.text[:200]}", r.status_code)
         await asyncio.sleep(backoff_s * 2**attempt)
     raise AssertionError("unreachable: the last attempt returns or raises")

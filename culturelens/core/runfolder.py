@@ -197,6 +197,7 @@ class RunFacts(Record):
     prompts_per_second: float | None = None
     total_seconds: float | None = None
     fallback_labels: list[str] = []
+    incomplete_prompts: int = 0  # mode="incomplete": not every label log-prob could be read (eval/server_labels.py)
     templates: list[str] = []
     prompt_languages: dict[str, int] = {}
     orders: list[str] = []
