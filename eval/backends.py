@@ -14,11 +14,12 @@ over the K options and maps presented positions back to scale order: p_k = raw_k
 uniform when nothing fell on the labels; `mass` = sum(raw) before renormalising.
 
 Backends (one registry line each, in BACKENDS below):
-  hf    eval/probe.py         transformers forward passes here (`Probe`; prefix sharing: eval/prefix.py)
-  vllm  eval/vllm_backend.py  an OpenAI-compatible completions server with log-probs (`ServerProbe`)
+  hf        eval/probe.py             transformers forward passes here (`Probe`; prefix sharing: eval/prefix.py)
+  vllm      eval/vllm_backend.py      an OpenAI-compatible completions server with log-probs (`ServerProbe`)
+  baseline  eval/baseline_backend.py  `model.name_or_path: baseline:leave_one_out|global_mean|uniform`: a
+                                      reference predictor made from the human data, no forward pass
 
-Adding one (e.g. the baseline predictors of issue 10, `model.name_or_path: baseline:leave_one_out`):
-write a small class with the attributes of `ProbeBackend` and its `score`, plus a builder
+Adding one: write a small class with the attributes of `ProbeBackend` and its `score`, plus a builder
 `(cfg, inputs) -> backend`, and add `"baseline": build_baseline` to BACKENDS. `backend_kind` picks a
 registry entry by the `<kind>:` prefix of `model.name_or_path` when that prefix is registered, and by
 `probe.backend` otherwise. A backend that needs no tokenizer sets `tokenizer = None` and
@@ -79,9 +80,16 @@ def build_server(cfg, inputs) -> ProbeBackend:
     return ServerProbe.from_config(cfg)
 
 
+def build_baseline(cfg, inputs) -> ProbeBackend:
+    from culturelens.eval.baseline_backend import build_baseline as build
+
+    return build(cfg, inputs)
+
+
 BACKENDS: dict[str, Callable[[Any, Any], ProbeBackend]] = {
     "hf": build_hf,
     "vllm": build_server,
+    "baseline": build_baseline,
 }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from culturelens.core.errors import ConfigError, DataError
-from culturelens.core.formatting import fmt_ci, fmt_num, is_missing
+from culturelens.core.formatting import fmt_ci, fmt_interval, fmt_num, is_missing
 from culturelens.core.jsonsafe import write_json
 from culturelens.core.runfolder import Metrics, RunFolder, Summary
 from culturelens.eval import metrics
@@ -48,14 +48,19 @@ def _scope(folder: RunFolder, summary: Summary, split: str | None) -> Metrics:
 
 
 def _overview_row(label: str, s: Metrics) -> dict:
-    row = {"run": label, "pooled_r": s.pooled.r, "mean_question_r": _mean(s)}
+    """The paper's metric first with its permutation null, per group, then the Western-gap verdict and the rest."""
+    null = s.nulls.mean_question_r if s.nulls else None
+    row = {"run": label, "mean_question_r": _mean(s), "null": null.null_mean if null else None,
+           "r - null 95% CI": fmt_interval(null.ci) if null else "—"}
     for g in s.by_group:
         row[f"group:{g.group}"] = g.mean_r
     gap = s.western_gap
+    row["western_verdict"] = gap.verdict or "—"
+    row["western_gap"] = gap.gap  # beyond the null (verdict measure) for runs with a verdict
+    row["pooled_r"] = s.pooled.r
     row["western_r"] = gap.western_r
     row["non_western_r"] = gap.non_western_r
-    row["western_gap"] = gap.gap
-    row["one_minus_jsd"] = s.distribution.one_minus_jsd.mean if s.distribution else None
+    row["one_minus_js_distance"] = s.distribution.one_minus_js_distance.mean if s.distribution else None
     row["wasserstein"] = s.distribution.wasserstein.mean if s.distribution else None
     row["mean_mass"] = s.mean_mass
     return row

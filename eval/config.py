@@ -22,8 +22,10 @@ class ProbeConfig(StrictModel):
         "persona_inline",
         "no_persona",
     ]
-    # Option orders: "original" = WVS code order, "reversed" = the same options presented backwards.
-    orders: list[Literal["original", "reversed"]] = ["original"]
+    # Option orders: "original" = WVS code order, "reversed" = the same options presented backwards. Per-prompt
+    # probabilities are averaged over orders (cancels a position bias that is the same both ways); the per-order
+    # spread is reported (summary.json -> robustness -> orders).
+    orders: list[Literal["original", "reversed"]] = ["original", "reversed"]
     labels: Literal["letters", "numbers"] = "letters"
     # Text the answer starts with (after the chat template's assistant turn, or after the plain prompt).
     answer_cue: str = "Answer:"
@@ -63,6 +65,7 @@ class EvalConfig(StrictModel):
     western: Literal["rich_west", "zones"] = "rich_west"
     split: SplitConfig = SplitConfig()
     n_boot: int = Field(1000, ge=10)
+    n_perm: int = Field(1000, ge=10)  # country permutations of the null (summary.json -> nulls, western_gap)
     seed: int = 0
     cache_dir: str | None = None  # probe cache (default: $CULTURELENS_CACHE/probe or ~/.cache/culturelens/probe)
     wandb: WandbConfig = WandbConfig()

@@ -9,7 +9,8 @@ Conventions
 - Per-country r: Pearson across questions for one country.
 - Pooled r: Pearson over all (country, question) pairs.
 - CIs are percentile bootstraps: over questions for category/group means, over countries for zone
-  means and the Western gap (stratified: each side resampled separately), over pairs for pooled r.
+  means and the Western gap (stratified: each side resampled separately), over pairs for `pooled` (summary.json
+  carries the two-way bootstrap of eval/resample.py instead).
 All dict outputs are JSON-safe (Python floats/ints, nan -> None).
 """
 from __future__ import annotations
@@ -26,7 +27,8 @@ from culturelens.core.jsonsafe import json_safe, safe_float
 from culturelens.core.prompts import NO_COUNTRY
 
 GROUP_ORDER = ("norms", "systems", "progress")
-BOOTSTRAP_NOTE = "questions resampled for category/group CIs; countries for zone/gap CIs; pairs for pooled"
+BOOTSTRAP_NOTE = ("questions resampled for category/group CIs; countries for zone/gap CIs; questions and countries together "
+                  "for pooled r (summary.json -> pooled; ci_pairs: pairs resampled, too narrow)")
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -258,11 +260,12 @@ def _as_dist(v) -> np.ndarray | None:
 
 
 def distribution_metrics(model_df: pd.DataFrame, human_df: pd.DataFrame, scores: dict) -> pd.DataFrame:
-    """Per (country, qid) with a human distribution: 1 - JSD (base 2, in [0, 1]) and Wasserstein-1 on
+    """Per (country, qid) with a human distribution: 1 - Jensen-Shannon distance (scipy's jensenshannon, base 2:
+    the square root of the JS divergence, in [0, 1]; 1 - distance is a similarity, 1 = identical) and Wasserstein-1 on
     the option scale values (in [0, 2]). Pairs whose option counts disagree are skipped."""
     from culturelens.core.questions import linear_scores
 
-    cols = ["country", "qid", "one_minus_jsd", "wasserstein"]
+    cols = ["country", "qid", "one_minus_js_distance", "wasserstein"]
     if "dist" not in human_df.columns or "probs" not in model_df.columns:
         return pd.DataFrame(columns=cols)
     m = model_df[model_df["country"] != NO_COUNTRY][["country", "qid", "probs"]].drop_duplicates(["country", "qid"])
@@ -277,18 +280,18 @@ def distribution_metrics(model_df: pd.DataFrame, human_df: pd.DataFrame, scores:
             continue
         rows.append({
             "country": country, "qid": qid,
-            "one_minus_jsd": 1.0 - float(jensenshannon(p, q, base=2)),
+            "one_minus_js_distance": 1.0 - float(jensenshannon(p, q, base=2)),
             "wasserstein": float(stats.wasserstein_distance(vals, vals, p, q)),
         })
     return pd.DataFrame(rows, columns=cols)
 
 
 def summarise_distribution(dm: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict | None:
-    """Mean and bootstrap CI (over pairs) of 1 - JSD and Wasserstein-1; None when there are no pairs."""
+    """Mean and bootstrap CI (over pairs) of 1 - Jensen-Shannon distance and Wasserstein-1; None without pairs."""
     if dm is None or dm.empty:
         return None
     out: dict = {"n_pairs": int(len(dm))}
-    for col in ("one_minus_jsd", "wasserstein"):
+    for col in ("one_minus_js_distance", "wasserstein"):
         est, lo, hi = bootstrap_ci(dm[col], n_boot=n_boot, seed=seed)
         out[col] = {"mean": est, "ci_lo": lo, "ci_hi": hi}
     return to_jsonable(out)

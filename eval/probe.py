@@ -5,8 +5,10 @@ position ("A" and " A" are both counted, for tokenizers that merge the leading s
 renormalised over the K options: p_k. `mass` is the probability that fell on the option labels
 before renormalising; a low mass means the model did not take up the answer format.
 
-Labels that are not a single token (e.g. "10") fall back to scoring the whole label string:
-p_k is proportional to P(label_k tokens | prompt).
+Labels that are not a single token (e.g. "10" on a digit-splitting tokenizer) are scored as
+sequences, the label *and its end*: p_k is proportional to the sum over both spacings of
+P(label_k tokens | prompt) x P(next token does not extend the label), so "1" no longer counts the
+replies that go on to "10" and the option mass stays <= 1 (eval/label_sequences.py).
 
 Prompts are batched by length (longest first) with left padding; position ids follow the padding,
 so a prompt gets the same probabilities at any batch size. Only the last position's logits are
@@ -27,6 +29,7 @@ from tqdm.auto import tqdm
 
 from culturelens.core.prompts import PromptItem
 from culturelens.eval.backends import ProbeResult, option_distribution
+from culturelens.eval.label_sequences import extending_tokens, label_continuations, score_label_sequences
 
 __all__ = ["Probe", "ProbeResult", "left_pad", "plain_batches"]
 
@@ -67,6 +70,7 @@ class Probe:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._label_ids: dict[str, list[int]] = {}
         self.fallback_labels: set[str] = set()
+        self._extends: torch.Tensor | None = None  # tokens that extend a label ("0" after "1"), built on first need
         self.name = getattr(getattr(model, "config", None), "_name_or_path", "") or "hf"
         self.is_chat = bool(getattr(tokenizer, "chat_template", None))
         self._fingerprint: str | None = None
@@ -111,7 +115,7 @@ class Probe:
             self._label_ids[label] = ids
             if not ids and label not in self.fallback_labels:
                 self.fallback_labels.add(label)
-                log.warning("option label %r is not a single token for this tokenizer: scoring the full label string", label)
+                log.warning("option label %r is not a single token for this tokenizer: scoring the label and its end", label)
         return self._label_ids[label]
 
     def uses_tokens(self, item: PromptItem) -> bool:
@@ -144,15 +148,11 @@ class Probe:
         return self.token_results(items, self.logprobs_tail(encoded, 1)[:, 0, :].exp())
 
     def score_sequence_item(self, item: PromptItem, prompt_ids: list[int]) -> ProbeResult:
-        sep = "" if item.text[-1:].isspace() else " "
-        conts = [self.tokenizer(sep + lbl, add_special_tokens=False).input_ids for lbl in item.labels]
-        keep = max(len(c) for c in conts) + 1
-        logprobs = self.logprobs_tail([prompt_ids + c for c in conts], keep)
-        raw = []
-        for row, cont in enumerate(conts):
-            # The continuation occupies the last len(cont) positions; its tokens are predicted one step earlier.
-            lp = logprobs[row, keep - 1 - len(cont) : keep - 1, :]
-            raw.append(float(lp.gather(-1, torch.tensor(cont, device=lp.device)[:, None]).sum().exp()))
+        """Labels that are not one token: P(label, then a token that ends it), both spacings (eval/label_sequences.py)."""
+        if self._extends is None:
+            self._extends = extending_tokens(self.tokenizer, self.model.get_output_embeddings().weight.shape[0])
+        conts = [label_continuations(self.tokenizer, lbl, self.label_variants) for lbl in item.labels]
+        raw = score_label_sequences(self.logprobs_tail, prompt_ids, conts, self._extends)
         return option_distribution(item, raw, "sequence")
 
     # ---- public API ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pandas as pd  # noqa: E402
 from culturelens.core.formatting import fmt_ci, fmt_num, is_missing  # noqa: E402
 from culturelens.core.jsonsafe import json_safe  # noqa: E402
 from culturelens.core.runfolder import Distances, RunFacts, RunFolder, Summary, WesternGap, records  # noqa: E402
+from culturelens.eval import report_nulls  # noqa: E402
 
 GROUP_COLOURS = {"norms": "#4C72B0", "systems": "#DD8452", "progress": "#55A868"}
 OTHER_COLOUR = "#8C8C8C"
@@ -113,7 +114,7 @@ def _distance_section(d: Distances | None) -> list[str]:
     if d is None:
         return md + ["_(no human answer distributions available)_", ""]
     rows = []
-    for v, label in ((d.one_minus_jsd, "1 − Jensen–Shannon distance (higher = closer, max 1)"),
+    for v, label in ((d.one_minus_js_distance, "1 − Jensen–Shannon distance (a similarity: higher = closer, max 1)"),
                      (d.wasserstein, "Wasserstein-1 on option scale (lower = closer, max 2)")):
         rows.append({"metric": label, "mean": v.mean, "95% CI": fmt_ci(v.ci_lo, v.ci_hi)})
     ddf = pd.DataFrame(rows)
@@ -141,21 +142,17 @@ def _markdown(s: Summary, title: str, figures: list[Path]) -> str:
         f"Bootstrap: {s.bootstrap or ''}.",
         "",
     ]
-    p = s.pooled
-    md += ["## Pooled agreement", "",
-           f"Pearson r over all (country, question) pairs: **{fmt_num(p.r)}** "
-           f"95% CI {fmt_ci(p.ci_lo, p.ci_hi)}, n = {p.n_pairs} pairs.", ""]
-    if s.mean_question_r is not None:
-        md += [f"Mean per-question r (across countries): {fmt_num(s.mean_question_r)}; "
-               f"mean per-country r (across questions): {fmt_num(s.mean_country_r)}.", ""]
-
+    md += report_nulls.paper_metric_section(s)
+    md += report_nulls.orders_section(s)
+    md += report_nulls.country_measures_section(s)
     md += ["## By group", "", "Mean per-question r (across countries), CI over questions.", "",
            format_table(_ci_frame(records(s.by_group), ["group"], "n_questions")), ""]
     md += ["## By category", "", "Mean per-question r (across countries), CI over questions.", "",
            format_table(_ci_frame(records(s.by_category), ["category", "group"], "n_questions")), ""]
     md += ["## By cultural zone", "", "Mean per-country r (across questions), CI over countries.", "",
            format_table(_ci_frame(records(s.by_zone), ["zone"], "n_countries")), ""]
-    md += _gap_section(s.western_gap)
+    md += report_nulls.western_section(s.western_gap) if s.western_gap.verdict else _gap_section(s.western_gap)
+    md += report_nulls.pooled_section(s)
     md += _distance_section(s.distribution)
 
     md += ["## Nearest countries of the no-persona answers", ""]

@@ -26,6 +26,8 @@ from culturelens.eval import metrics
 from culturelens.eval.backends import ProbeBackend, ProbeResult, make_backend
 from culturelens.eval.cache import CachingBackend, ProbeCache, ScoreStats
 from culturelens.eval.config import EvalConfig
+from culturelens.eval.country_knowledge import country_knowledge, merge_into_summary
+from culturelens.eval.orders import order_spread
 from culturelens.eval.report import write_report
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ def aggregate(per_prompt: pd.DataFrame, bank: QuestionBank) -> pd.DataFrame:
 
 
 def summarise(model_df: pd.DataFrame, inputs: EvalInputs, cfg: EvalConfig, qids: list[str] | None = None) -> dict:
+    """Every metric on the questions `qids` (default: all), each cross-country number next to its permutation null."""
     human = inputs.reference.df
     if qids is not None:
         model_df = model_df[model_df["qid"].isin(qids)]
@@ -73,11 +76,15 @@ def summarise(model_df: pd.DataFrame, inputs: EvalInputs, cfg: EvalConfig, qids:
     categories = {q: inputs.bank.get(q).category for q in inputs.qids}
     scores = {q: inputs.bank.get(q).scores for q in inputs.qids}
     countries = {c.alpha3: c for c in inputs.countries}
-    return metrics.compute_summary(model_df, human, categories, cfg.groups, countries, scores, n_boot=cfg.n_boot, seed=cfg.seed)
+    summary = metrics.compute_summary(model_df, human, categories, cfg.groups, countries, scores, n_boot=cfg.n_boot, seed=cfg.seed)
+    knowledge = country_knowledge(model_df, human, categories, cfg.groups, countries, scores, n_perm=cfg.n_perm,
+                                  n_boot=cfg.n_boot, seed=cfg.seed)
+    return merge_into_summary(summary, knowledge)
 
 
 def robustness(per_prompt: pd.DataFrame, inputs: EvalInputs, bank: QuestionBank) -> dict:
-    """Spread of agreement across templates and option orders, and per question the std of the mean score."""
+    """Spread of agreement across templates and option orders (and per order alone: `orders`), and per question
+    the std of the mean score."""
     human = inputs.reference.df
     variants = []
     for (template, order), grp in per_prompt[per_prompt["country"] != NO_COUNTRY].groupby(["template", "order"]):
@@ -94,6 +101,7 @@ def robustness(per_prompt: pd.DataFrame, inputs: EvalInputs, bank: QuestionBank)
         "pooled_r_range": [min(rs), max(rs)] if rs else None,
         "score_std_per_question": {q: _f(v) for q, v in per_q_std.items()},
         "mean_score_std": _f(per_q_std.mean()),
+        "orders": order_spread(per_prompt, human),
     }
 
 
@@ -157,6 +165,8 @@ def run_record(cfg: EvalConfig, backend: ProbeBackend, per_prompt: pd.DataFrame,
         "prompts_per_second": fresh / stats.probe_seconds if stats.probe_seconds > 0 and fresh > 0 else None,
         "total_seconds": time.time() - t0,
         "fallback_labels": sorted(backend.fallback_labels),
+        # prompts whose label probabilities the backend could not all read (a server without echo): their mass is partial
+        "incomplete_prompts": int((per_prompt["mode"] == "incomplete").sum()),
         "templates": cfg.probe.templates,
         "prompt_languages": per_prompt["language"].value_counts().to_dict(),
         "orders": cfg.probe.orders,
@@ -248,7 +258,10 @@ def run_eval(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) ->
     finally:
         staging.release()
     if backend.fallback_labels:
-        log.warning("labels %s were not single tokens: their options were scored as full strings", sorted(backend.fallback_labels))
+        log.warning("labels %s were not single tokens: their options were scored as the label and its end", sorted(backend.fallback_labels))
+    if summary["run"]["incomplete_prompts"]:
+        log.warning("%d prompt(s) are mode=incomplete: the server did not give every label's log-prob (no echo support?); "
+                    "their option mass is partial", summary["run"]["incomplete_prompts"])
     return final
 
 
@@ -256,6 +269,9 @@ def flatten_summary(summary: dict) -> dict:
     flat = {
         "pooled_r": summary["pooled"]["r"],
         "western_gap": summary["western_gap"].get("gap"),
+        "western_gap_verdict": summary["western_gap"].get("verdict"),
+        "mean_question_r": summary.get("mean_question_r"),
+        "mean_question_r_null": ((summary.get("nulls") or {}).get("mean_question_r") or {}).get("null_mean"),
         "mean_mass": summary.get("mean_mass"),
     }
     for row in summary["by_category"]:

@@ -14,6 +14,11 @@ class SplitSettings(StrictModel):
     heldout_fraction: float = Field(0.3, ge=0, lt=1)
     seed: int = 0
     file: str | None = None  # reuse an existing split.json instead of drawing one
+    # whole battery clusters go to one side (synth/batteries.py); by_battery=false splits question by question
+    by_battery: bool = True
+    min_stem_words: int = Field(5, ge=1)  # questionnaire neighbours with the same options and this many leading words in common
+    correlation_threshold: float = Field(0.9, gt=0, le=1)  # |r| of human cross-country means that links two questions
+    min_countries: int = Field(20, ge=3)  # a correlation link needs this many countries with both questions
 
 
 class VariantSettings(StrictModel):
@@ -28,6 +33,8 @@ class FilterSettings(StrictModel):
     max_chars: int = 400
     min_similarity: float = 0.2  # to the seed question (lexical cosine, or embedding cosine with embedding_model)
     near_duplicate_jaccard: float = 0.8  # word 3-shingles
+    # drop a variant whose similarity to any held-out question is >= this, or >= its similarity to its own seed
+    max_heldout_similarity: float = 0.6
     embedding_model: str | None = None  # a local sentence-embedding model folder (mean pooling)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from functools import lru_cache
 
-REASONS = ("empty", "too_long", "repeats_prompt", "answers_instead", "low_similarity", "duplicate", "near_duplicate")
+REASONS = ("empty", "too_long", "repeats_prompt", "answers_instead", "low_similarity", "similar_to_heldout", "duplicate",
+           "near_duplicate")
 # The teacher answered the question (its opinion would contradict the human label) instead of rewriting it.
 ANSWER_START = re.compile(r"^\s*(answer\s*:|i (strongly )?(agree|disagree)\b|(yes|no)[,.!])", re.I)
 
@@ -14,7 +16,8 @@ def normalize(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold()))
 
 
-def _features(text: str) -> Counter:
+@lru_cache(maxsize=4096)
+def _features(text: str) -> Counter:  # cached: each held-out text is compared with every output
     words = normalize(text).split()
     feats = Counter(words)
     joined = " ".join(words)
@@ -39,15 +42,24 @@ class EmbeddingSimilarity:
         self.tok = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path).eval()
 
+        self._cache: dict = {}
+
+    def embed(self, text: str):
+        """Mean-pooled embedding of one text, computed once (held-out texts are compared with every output)."""
+        import torch
+
+        if text not in self._cache:
+            with torch.inference_mode():
+                enc = self.tok([text], truncation=True, return_tensors="pt")
+                h = self.model(**enc).last_hidden_state
+                m = enc["attention_mask"].unsqueeze(-1)
+                self._cache[text] = (h * m).sum(1) / m.sum(1)
+        return self._cache[text]
+
     def __call__(self, a: str, b: str) -> float:
         import torch
 
-        with torch.inference_mode():
-            enc = self.tok([a, b], padding=True, truncation=True, return_tensors="pt")
-            h = self.model(**enc).last_hidden_state
-            m = enc["attention_mask"].unsqueeze(-1)
-            e = (h * m).sum(1) / m.sum(1)
-            return float(torch.nn.functional.cosine_similarity(e[0:1], e[1:2]))
+        return float(torch.nn.functional.cosine_similarity(self.embed(a), self.embed(b)))
 
 
 def shingles(text: str, n: int = 3) -> set:
@@ -59,9 +71,21 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 0.0
 
 
-def filter_variants(records: list[dict], seeds: dict[str, str], settings, similarity=None) -> tuple[list[dict], dict]:
-    """Keep good variants. records: {qid, kind, text, prompt, ...}; seeds: qid -> seed text."""
+def near_heldout(text: str, own_seed_similarity: float, heldout: dict[str, str], sim, max_similarity: float) -> str | None:
+    """The held-out question most like a variant, if that similarity is >= max_similarity or >= the similarity to its
+    own seed (the teacher drifted to another question); else None."""
+    best = max(heldout, key=lambda qid: sim(text, heldout[qid]))
+    s = sim(text, heldout[best])
+    return best if s >= max_similarity or s >= own_seed_similarity else None
+
+
+def filter_variants(records: list[dict], seeds: dict[str, str], settings, similarity=None,
+                    heldout: dict[str, str] | None = None) -> tuple[list[dict], dict]:
+    """Keep good variants. records: {qid, kind, text, prompt, ...}; seeds: qid -> seed text; heldout: qid -> text of
+    every held-out question (a variant that resembles one is dropped as ``similar_to_heldout``)."""
     sim = similarity or lexical_similarity
+    heldout = heldout or {}
+    near_held: Counter = Counter()
     counts = Counter()
     kept: list[dict] = []
     seen_norm: set[str] = set(normalize(s) for s in seeds.values())  # a variant equal to a seed adds nothing
@@ -78,8 +102,11 @@ def filter_variants(records: list[dict], seeds: dict[str, str], settings, simila
             reason = "repeats_prompt"
         elif ANSWER_START.match(text):
             reason = "answers_instead"
-        elif sim(text, seeds[rec["qid"]]) < settings.min_similarity:
+        elif (own := sim(text, seeds[rec["qid"]])) < settings.min_similarity:
             reason = "low_similarity"
+        elif heldout and (held_qid := near_heldout(text, own, heldout, sim, settings.max_heldout_similarity)):
+            reason = "similar_to_heldout"
+            near_held[held_qid] += 1
         elif normalize(text) in seen_norm:
             reason = "duplicate"
         else:
@@ -95,5 +122,6 @@ def filter_variants(records: list[dict], seeds: dict[str, str], settings, simila
         kept.append(rec)
     report = {r: counts.get(r, 0) for r in REASONS}
     report["kept"] = len(kept)
+    report["similar_to_heldout_by_question"] = dict(sorted(near_held.items()))
     report["similarity"] = "embedding" if similarity is not None else "lexical (word + char 4-gram cosine)"
     return kept, report

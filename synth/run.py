@@ -11,11 +11,23 @@ from culturelens.core.errors import DataError
 from culturelens.core.inputs import resolve_inputs
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.teacher import make_teacher
+from culturelens.synth.batteries import battery_clusters
 from culturelens.synth.build import build_rows
 from culturelens.synth.config import SynthConfig
 from culturelens.synth.filters import EmbeddingSimilarity, filter_variants
 from culturelens.synth.generate import clean_output, make_jobs, run_jobs
 from culturelens.synth.split import load_split, save_split, split_questions
+
+
+def draw_split(cfg: SynthConfig, bank, reference, qids: list[str]) -> dict:
+    """The seeded split; with ``split.by_battery`` whole battery clusters (synth/batteries.py) go to one side."""
+    clusters, links = battery_clusters(bank, qids, reference.means(), cfg.split) if cfg.split.by_battery else (None, None)
+    if clusters is not None and len(clusters) == 1 < len(qids) and cfg.split.heldout_fraction > 0:
+        raise DataError(f"all {len(qids)} seed questions form one battery cluster, so none can be held out without a "
+                        "battery mate in training: add questions from other batteries, raise split.min_countries, "
+                        "or set split.heldout_fraction=0")
+    return split_questions(qids, {q: bank.get(q).category for q in qids}, cfg.split.heldout_fraction, cfg.split.seed,
+                           clusters, links)
 
 
 def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
@@ -37,7 +49,7 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
     elif split_path.exists():
         split = load_split(split_path)  # resume: keep the split drawn the first time
     else:
-        split = split_questions(qids, {q: bank.get(q).category for q in qids}, cfg.split.heldout_fraction, cfg.split.seed)
+        split = draw_split(cfg, bank, reference, qids)
     save_split(split, split_path)
     train_q = [bank.get(q) for q in split["train"] if q in qids]
 
@@ -50,7 +62,8 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
     # 3. filters
     records = [{**r, "text": clean_output(r["output"], r["kind"])} for r in raw]
     similarity = EmbeddingSimilarity(cfg.filters.embedding_model) if cfg.filters.embedding_model else None
-    kept, filter_report = filter_variants(records, {q.qid: q.text for q in train_q}, cfg.filters, similarity)
+    heldout_texts = {q: bank.get(q).text for q in split["heldout"] if q in bank}
+    kept, filter_report = filter_variants(records, {q.qid: q.text for q in train_q}, cfg.filters, similarity, heldout_texts)
     variants = [{"qid": r["qid"], "country": r["country"], "kind": r["kind"], "text": r["text"]} for r in kept]
     if cfg.variants.include_seed:
         variants += [{"qid": q.qid, "country": "ALL", "kind": "seed", "text": q.text} for q in train_q]
@@ -70,7 +83,8 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
         ds.to_json(str(out / f"{name}.jsonl"), force_ascii=False)
     report = {
         "teacher": cfg.teacher.model.name_or_path if cfg.teacher.model else cfg.teacher.server_model,
-        "split": {"train": len(split["train"]), "heldout": len(split["heldout"])},
+        "split": {"train": len(split["train"]), "heldout": len(split["heldout"]),
+                  "clusters": len(split.get("clusters", []))},
         "jobs": len(jobs), "filters": filter_report,
         "kept_by_kind": dict(Counter(v["kind"] for v in variants)),
         "sft_rows": len(sft), "dpo_rows": len(dpo),

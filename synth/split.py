@@ -1,31 +1,83 @@
-"""Train / held-out split of the seed questions, drawn before any generation (seeded, stratified by category)."""
+"""Train / held-out split of the seed questions, drawn before any generation: seeded, by whole battery cluster.
+
+A cluster (see ``batteries.py``: questions sharing a stem, or whose human means correlate across
+countries) lies wholly on one side, so no held-out question has a battery mate in training.
+
+Assignment, stratified by category as far as whole clusters allow:
+1. a cluster's category is its members' most common one; categories are visited in a seeded order,
+   the clusters of a category in a seeded order;
+2. a running target ``owed = heldout_fraction * questions seen so far - questions held out so far``
+   carries over between categories, so a category made of one battery can be the one held out;
+3. a cluster of ``s`` questions is held out when that brings the held-out count closer to the target
+   (``s < 2 * owed``); a category with two or more clusters keeps at least one on each side.
+"""
 from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 from culturelens.core.errors import DataError
 
 
-def split_questions(qids: list[str], categories: dict[str, str], heldout_fraction: float, seed: int) -> dict[str, list[str]]:
-    """Every category with >= 2 questions has at least one question on each side."""
+def _category_of(members: list[str], categories: dict[str, str]) -> str:
+    counts = Counter(categories[q] for q in members)
+    return min(counts, key=lambda c: (-counts[c], c))
+
+
+def _assign_category(clusters: list[list[str]], owed: float, fraction: float) -> tuple[list[list[str]], float]:
+    """Held-out clusters of one category (already shuffled) and the target still owed afterwards."""
+    owed += fraction * sum(len(c) for c in clusters)
+    held, trained = [], 0
+    for i, members in enumerate(clusters):
+        last = i == len(clusters) - 1
+        both_sides = len(clusters) >= 2 and fraction > 0
+        if both_sides and last and not held:
+            hold = True
+        elif both_sides and last and not trained:
+            hold = False
+        else:
+            hold = len(members) < 2 * owed
+        if hold:
+            held.append(members)
+            owed -= len(members)
+        else:
+            trained += 1
+    return held, owed
+
+
+def split_clusters(clusters: list[list[str]], categories: dict[str, str], heldout_fraction: float, seed: int) -> set[str]:
+    """The held-out questions: whole clusters, stratified by category (module docstring)."""
     rng = random.Random(seed)
-    by_cat: dict[str, list[str]] = {}
-    for q in qids:
-        by_cat.setdefault(categories[q], []).append(q)
-    train, held = [], []
-    for cat in sorted(by_cat):
-        qs = sorted(by_cat[cat])
-        rng.shuffle(qs)
-        n_held = round(heldout_fraction * len(qs))
-        if len(qs) >= 2 and heldout_fraction > 0:
-            n_held = min(max(n_held, 1), len(qs) - 1)
-        held += qs[:n_held]
-        train += qs[n_held:]
-    order = {q: i for i, q in enumerate(qids)}
-    return {"train": sorted(train, key=order.get), "heldout": sorted(held, key=order.get), "seed": seed,
-            "heldout_fraction": heldout_fraction}
+    by_cat: dict[str, list[list[str]]] = {}
+    for members in sorted(clusters, key=lambda m: m[0]):
+        by_cat.setdefault(_category_of(members, categories), []).append(sorted(members))
+    order = sorted(by_cat)
+    rng.shuffle(order)
+    held: set[str] = set()
+    owed = 0.0
+    for cat in order:
+        group = by_cat[cat]
+        rng.shuffle(group)
+        chosen, owed = _assign_category(group, owed, heldout_fraction)
+        held.update(q for members in chosen for q in members)
+    return held
+
+
+def split_questions(qids: list[str], categories: dict[str, str], heldout_fraction: float, seed: int,
+                    clusters: list[list[str]] | None = None, links: list[dict] | None = None) -> dict:
+    """{train, heldout, seed, heldout_fraction, clusters, links}; without ``clusters`` every question is its own."""
+    clusters = clusters if clusters is not None else [[q] for q in qids]
+    covered = [q for members in clusters for q in members]
+    if sorted(covered) != sorted(set(qids)):
+        raise DataError("split clusters must cover every seed question exactly once")
+    held = split_clusters(clusters, categories, heldout_fraction, seed)
+    return {"train": [q for q in qids if q not in held], "heldout": [q for q in qids if q in held], "seed": seed,
+            "heldout_fraction": heldout_fraction,
+            "clusters": [{"questions": members, "side": "heldout" if members[0] in held else "train"}
+                         for members in clusters if len(members) > 1],
+            "links": links or []}
 
 
 def save_split(split: dict, path: Path) -> None:

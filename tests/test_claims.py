@@ -7,6 +7,7 @@ import yaml
 
 from culturelens.cli import main
 from culturelens.experiments.claims import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, verdict_from_ci
+from culturelens.experiments.claims.results import FRAGILE, robust_verdict
 
 COUNTRIES = ["DEU", "ARG", "USA", "NLD", "AUS", "IRQ", "TUR", "CHN", "MEX", "BRA", "JOR", "EGY"]
 QUESTIONS = ["Q27", "Q29", "Q33", "Q122", "Q124", "Q132", "Q158", "Q160", "Q169", "Q224", "Q177", "Q182", "Q184", "Q185", "Q187", "Q189", "Q195"]
@@ -29,6 +30,8 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
          "facts": {"family": "other", "params": 1.5e5, "corpus": "multilingual", "aligned": False}},
         {"label": "small-base", "model": {"name_or_path": str(tiny_base_model_dir)},
          "facts": {"family": "tiny", "params": 1e5, "corpus": "english", "aligned": False}},
+        {"label": "loo", "model": {"name_or_path": "baseline:leave_one_out"},
+         "facts": {"family": "baseline", "params": 0, "aligned": False, "stage": "reference"}},
         {"label": "missing-sft", "model": {"name_or_path": str(tiny_model_dir), "adapter": str(tmp_path / "nope")},
          "facts": {"family": "tiny", "params": 1e5, "corpus": "english", "aligned": True, "synthetic": True, "stage": "sft", "base": "small-en"}},
     ]
@@ -48,15 +51,27 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     md = (out / "claims.md").read_text()
     assert (out / "figures" / "claims.png").stat().st_size > 1000
     for key in ("1_norms", "2_western_bias", "3_multilingual", "4_size", "5_synthetic", "6_alignment"):
-        assert claims[key]["verdict"] in (SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE), key
+        assert claims[key]["verdict"] in (SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE, FRAGILE), key
+        # every claim is re-tested on each option order and persona template alone
+        assert {"order=original", "order=reversed", "template=persona_system", "template=persona_inline"} <= set(
+            claims[key]["verdict_by_view"]), key
     # claim 1 has an effect with a CI around it
     c1 = claims["1_norms"]
     assert c1["ci"][0] <= c1["effect"] <= c1["ci"][1]
     # claim 2 uses the 19-item block and the rich-West flag: DEU ARG USA NLD AUS are Western here
     c2 = claims["2_western_bias"]
-    assert c2["n_western"] == 5 and set(c2["gaps"]) == {"small-en", "small-multi", "small-base"}
+    assert c2["n_western"] == 5 and set(c2["gaps"]) == {"small-en", "small-multi", "small-base", "loo"}
+    # the country-blind reference predictor is shown next to the models, never counted as one
+    assert c2["gaps"]["loo"]["verdict"] != "western" and c1["n_models"] == 3
+    assert all("loo" not in (p["english"], p["multilingual"]) for p in claims["3_multilingual"]["pairs"])
     # claim 3 pairs the English-centric and multilingual entries, naming the confounds
-    assert any(p["english"] == "small-en" and "family" in p["confounds"] for p in claims["3_multilingual"]["pairs"])
+    pairs = claims["3_multilingual"]["pairs"]
+    assert any(p["english"] == "small-en" and any(c.startswith("family") for c in p["confounds"]) for p in pairs)
+    assert all(any(c.startswith("overall r level") for c in p["confounds"]) for p in pairs)
+    # claim 2 stands on the gap beyond the null; the raw gap is kept next to it
+    assert all(g["verdict"] in ("western", "non-western", "no evidence", "too few countries") and "raw" in g for g in c2["gaps"].values())
+    # claim 1: one data kind, the same countries on every question
+    assert c1["kind"] == "wvs7" and len(c1["countries"]) >= 5
     # claim 4: one family has two entries of equal size -> no size contrast -> not testable
     assert claims["4_size"]["verdict"] == NOT_TESTABLE
     # claim 5: the SFT adapter is missing -> reported, not invented
@@ -64,6 +79,7 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     # claim 6: instruct vs base of one family and size is testable, with train/held-out not needed
     c6 = claims["6_alignment"]["comparisons"]
     assert c6 and c6[0]["model"] == "small-en" and c6[0]["vs"] == "small-base"
+    assert c6[0]["scope"] == "all" and c6[0]["questions"].startswith("all ")
     assert "# Verdicts" in md and "## 2. Western bias" in md and "Prompt robustness" in md
     # prompt language: the hand-written file covers de, es, ar, tr, zh, pt (not en, nl)
     lang = claims["languages"]["models"]
@@ -85,6 +101,22 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     cfg["languages"]["models"] = ["nope"]
     path.write_text(yaml.safe_dump(cfg))
     assert main(["claims", "--config", str(path), "--no-progress"]) == 2
+
+
+def test_a_verdict_that_flips_across_views_is_fragile():
+    assert robust_verdict({"averaged": SUPPORTED, "order=original": SUPPORTED, "order=reversed": NOT_SUPPORTED}) == FRAGILE
+    assert robust_verdict({"averaged": NOT_SUPPORTED, "order=original": SUPPORTED}) == FRAGILE
+    assert robust_verdict({"averaged": SUPPORTED, "order=original": SUPPORTED, "template=x": NOT_TESTABLE}) == SUPPORTED
+    assert robust_verdict({"averaged": NOT_TESTABLE}) == NOT_TESTABLE
+
+
+def test_adapter_comparison_without_its_question_set_is_not_testable():
+    from culturelens.experiments.claims.results import AdapterDiff, PairedDiff
+
+    d = AdapterDiff(model="dpo", vs="sft", scope="heldout", questions="held-out questions: unknown (no split_file)",
+                    all=PairedDiff(diff=0.3, ci_lo=0.1, ci_hi=0.5, n=20))
+    assert d.scoped() is None and d.verdict == NOT_TESTABLE and "no heldout questions" in d.reason
+    assert d.model_dump()["verdict"] == NOT_TESTABLE  # never the all-questions verdict
 
 
 def test_gap_range_skips_undefined_gaps():

@@ -41,12 +41,13 @@ def test_run_writes_every_output(tmp_path, tiny_model_dir):
     for fig in ("by_category.png", "per_country.png", "scatter.png"):
         assert (run_dir / "figures" / fig).stat().st_size > 1000
     per_prompt = pd.read_parquet(run_dir / "results.parquet")
-    # 2 persona templates x every (country, question) pair the reference has + 11 no-persona prompts
+    # (2 persona templates x every (country, question) pair the reference has + 11 no-persona prompts) x 2 option orders
     from culturelens.core.reference import default_reference
 
     ref = default_reference().subset(countries=COUNTRIES, qids=QUESTIONS)
     assert len(ref.df) < 5 * 11  # CHN was not asked some of these: those pairs are skipped, not invented
-    assert len(per_prompt) == 2 * len(ref.df) + 11
+    assert len(per_prompt) == 2 * (2 * len(ref.df) + 11)
+    assert set(per_prompt["order"]) == {"original", "reversed"}  # the default: both orders, averaged
     assert set(per_prompt["country"]) == set(COUNTRIES) | {"NONE"}
     s = json.loads((run_dir / "summary.json").read_text())
     assert s["n_countries"] == 5 and s["n_questions"] == 11

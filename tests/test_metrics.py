@@ -172,15 +172,15 @@ def test_distribution_metrics():
     ])
     dm = metrics.distribution_metrics(model, human, {"Q1": sc, "Q2": sc}).set_index(["country", "qid"])
     assert len(dm) == 3  # the pair without a human distribution is skipped
-    assert dm.loc[("A", "Q1"), "one_minus_jsd"] == pytest.approx(1.0)
+    assert dm.loc[("A", "Q1"), "one_minus_js_distance"] == pytest.approx(1.0)
     assert dm.loc[("A", "Q1"), "wasserstein"] == pytest.approx(0.0, abs=1e-12)
-    # all mass at -1 vs all at +1: disjoint supports, JSD distance 1, W1 = 2 (the maximum)
-    assert dm.loc[("A", "Q2"), "one_minus_jsd"] == pytest.approx(0.0, abs=1e-12)
+    # all mass at -1 vs all at +1: disjoint supports, Jensen–Shannon distance 1, W1 = 2 (the maximum)
+    assert dm.loc[("A", "Q2"), "one_minus_js_distance"] == pytest.approx(0.0, abs=1e-12)
     assert dm.loc[("A", "Q2"), "wasserstein"] == pytest.approx(2.0)
     # hand computed: CDFs over {-1,0,1}: (.5,1,1) vs (0,.5,1); W1 = .5*1 + .5*1 = 1.0
     assert dm.loc[("B", "Q1"), "wasserstein"] == pytest.approx(1.0)
     p, q = np.array([0.5, 0.5, 0.0]), np.array([0.0, 0.5, 0.5])
-    assert dm.loc[("B", "Q1"), "one_minus_jsd"] == pytest.approx(1 - jensenshannon(p, q, base=2))
+    assert dm.loc[("B", "Q1"), "one_minus_js_distance"] == pytest.approx(1 - jensenshannon(p, q, base=2))
     s = metrics.summarise_distribution(dm.reset_index(), n_boot=100)
     assert s["n_pairs"] == 3
     assert s["wasserstein"]["mean"] == pytest.approx(1.0)

@@ -197,12 +197,14 @@ def test_official_like_file_semicolons_extra_columns(tmp_path, mini):
     ref, warnings = build_from_wvs_csv([p], mini)
     assert ref.countries == ["ARG", "DEU"] and ref.qids == ["Q1", "Q2", "Q3", "Q4"]
     deu1 = ref.get("DEU", "Q1")
-    assert deu1["n"] == 2 and deu1["dist"] == [0.5, 0, 0, 0.5] and deu1["mean"] == pytest.approx(0.0)
+    # the file has W_WEIGHT: shares are weighted (1.2 on code 1, 0.8 on code 4), n counts respondents
+    assert deu1["n"] == 2 and deu1["dist"] == pytest.approx([0.6, 0, 0, 0.4]) and deu1["mean"] == pytest.approx(-0.2)
+    assert ref.meta["sources"][0]["weighted"] is True
     arg2 = ref.get("ARG", "Q2")
     assert arg2["n"] == 2 and arg2["mean"] == pytest.approx(0.0)
     assert ref.get("ARG", "Q3")["n"] == 1  # -4 (not asked) dropped
     # Q4 remap: raw 2 -> 3, raw 3 -> 2, raw 9 dropped
-    assert ref.get("DEU", "Q4")["dist"] == pytest.approx([1 / 3, 1 / 3, 1 / 3])
+    assert ref.get("DEU", "Q4")["dist"] == pytest.approx([1.2 / 3, 1.0 / 3, 0.8 / 3])
     assert ref.get("ARG", "Q4")["dist"] == [1.0, 0.0, 0.0] and ref.get("ARG", "Q4")["n"] == 1
     assert ref.get("Germany", "Q1")["n"] == 2  # names resolve too
     assert not warnings

@@ -93,10 +93,12 @@ def test_run_folder_reads_typed_summary_and_names_corrupt_files(tmp_path):
 
     summary, _ = synthetic()
     summary["run"] = {"model": "tiny"}
-    summary["nulls"] = {"pooled_r": {"null_mean": 0.1}}  # a key a newer culturelens adds: still reads
+    summary["nulls"] = {"pooled_r": {"null_mean": 0.1}}
+    summary["future_metric"] = {"x": 1}  # a key a newer culturelens adds: still reads
     write_report(tmp_path, summary, title="t")
     s = RunFolder(tmp_path).summary()
-    assert s.n_questions == 9 and s.run.model == "tiny" and s.nulls == {"pooled_r": {"null_mean": 0.1}}
+    assert s.n_questions == 9 and s.run.model == "tiny" and s.nulls.pooled_r.null_mean == 0.1
+    assert s.model_extra["future_metric"] == {"x": 1}
     assert list(s.question_r().index) == [q["qid"] for q in summary["per_question"]]
     assert s.western_gap.n_western == summary["western_gap"]["n_western"]
     (tmp_path / "summary.json").write_text('{"pooled": ')

@@ -84,6 +84,10 @@ def test_no_heldout_question_leaks_into_training_data(tmp_path, echo):
         assert not any(t in blob for t in held_texts), name
     raw = [json.loads(line) for line in (out / "raw.jsonl").read_text().splitlines()]
     assert not {r["qid"] for r in raw} & held
+    # whole batteries on one side: Q27-Q29 share a stem, so do Q122-Q124, Q132/Q133, Q158/Q159 and Q182/Q185
+    for cluster in split["clusters"]:
+        assert {q in held for q in cluster["questions"]} == {cluster["side"] == "heldout"}, cluster
+    assert len(split["clusters"]) == 6
 
 
 def test_labels_come_from_the_human_reference(tmp_path, echo):

@@ -79,7 +79,11 @@ def test_server_probe_against_local_fake_server():
         res = probe.score(items, on_batch=seen.append)
         assert len(res) == 2 and len(seen) == 1
         assert res[items[0].key].probs[0] == pytest.approx(2 / 3)
-        assert Handler.calls == 3  # one 503 retried
+        first = [b for b in Handler.bodies if not b["echo"]]
+        assert len(first) == 3  # one 503 retried
+        # C and D (and bare "A", "B") are not in the top-2: 6 echo requests per prompt; this server does not echo
+        # prompt log-probs, so the prompts are flagged instead of counting C and D as 0
+        assert Handler.calls == 3 + 2 * 6 and all(r.mode == "incomplete" for r in res.values())
         assert all(b["model"] == "fake" for b in Handler.bodies)
     finally:
         server.shutdown()

@@ -23,6 +23,14 @@ RETRY_STATUS = (429, 500, 502, 503, 504)
 log = logging.getLogger(__name__)
 
 
+class ServerStatusError(ModelLoadError):
+    """The server answered with an error status (kept in ``status``), e.g. 400 for a request it does not support."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 def auth_headers(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
@@ -67,7 +75,7 @@ async def request_json(client, method: str, url: str, body: dict | None = None, 
             if r.is_success:
                 return decode_json(r, what, url)
             if last or r.status_code not in RETRY_STATUS:
-                raise ModelLoadError(f"{what} {url} answered {r.status_code}: {r.text[:200]}")
+                raise ServerStatusError(f"{what} {url} answered {r.status_code}: {r.text[:200]}", r.status_code)
             problem = f"status {r.status_code}"
         if last:
             raise ModelLoadError(f"{what} {url} did not answer after {retries + 1} tries ({problem}): {hint}")

@@ -105,13 +105,56 @@ class NearestRow(Record):
 
 
 class Pooled(Record):
+    """Pearson r over all (country, question) pairs; CI from resampling questions and countries together."""
+
     r: float | None = None
     ci_lo: float | None = None
     ci_hi: float | None = None
     n_pairs: int | None = None
+    resampling: str | None = None
+    what: str | None = None  # what the number measures (mostly between-question agreement)
+
+
+class NullComparison(Record):
+    """A metric next to its country-permutation null (eval/nulls.py)."""
+
+    model: float | None = None
+    null_mean: float | None = None
+    null_range: list[float | None] | None = None
+    p_perm: float | None = None
+    model_minus_null: float | None = None
+    ci: list[float | None] | None = None
+    better: str | None = None
+    units: str | None = None
+    n_units: int | None = None
+
+
+class Nulls(Record):
+    """summary.json -> nulls: every headline metric vs the country-permutation null."""
+
+    mean_question_r: NullComparison | None = None
+    pooled_r: NullComparison | None = None
+    mean_country_r: NullComparison | None = None
+    mean_centred_country_r: NullComparison | None = None
+    mean_centred_mae: NullComparison | None = None
+    mean_w1: NullComparison | None = None
+    mean_question_r_by_category: dict[str, NullComparison] = {}
+    mean_question_r_by_group: dict[str, NullComparison] = {}
+    n_perm: int | None = None
+    note: str | None = None
 
 
 class WesternGap(Record):
+    """summary.json -> western_gap: the verdict on the gap beyond the permutation null (eval/western.py).
+
+    ``gap``/``gap_ci``: the verdict measure's Western minus non-Western gain over the null; ``western_r`` /
+    ``non_western_r``: mean raw per-country r per side; ``raw``: the old rule's gap (no null) for comparison."""
+
+    verdict: str | None = None  # western | non-western | no evidence | too few countries
+    verdict_measure: str | None = None
+    said: str | None = None
+    measures: dict[str, dict] = {}
+    raw: dict | None = None
     western_r: float | None = None
     western_ci: list[float | None] | None = None
     non_western_r: float | None = None
@@ -130,7 +173,7 @@ class Estimate(Record):
 
 class Distances(Record):
     n_pairs: int | None = None
-    one_minus_jsd: Estimate = Estimate()
+    one_minus_js_distance: Estimate = Estimate()  # 1 - Jensen-Shannon distance (base 2): a similarity in [0, 1]
     wasserstein: Estimate = Estimate()
 
 
@@ -143,6 +186,7 @@ class Variant(Record):
 
 class Robustness(Record):
     variants: list[Variant] = []
+    orders: dict | None = None  # eval/orders.py order_spread: per-order metric, the score shift between orders
     pooled_r_range: list[float | None] | None = None
     score_std_per_question: dict[str, float | None] = {}
     mean_score_std: float | None = None
@@ -160,6 +204,7 @@ class RunFacts(Record):
     prompts_per_second: float | None = None
     total_seconds: float | None = None
     fallback_labels: list[str] = []
+    incomplete_prompts: int = 0  # mode="incomplete": not every label log-prob could be read (eval/server_labels.py)
     templates: list[str] = []
     prompt_languages: dict[str, int] = {}
     orders: list[str] = []
@@ -176,6 +221,7 @@ class Metrics(Record):
     by_group: list[GroupRow] = []
     by_zone: list[ZoneRow] = []
     western_gap: WesternGap = WesternGap()
+    nulls: Nulls | None = None
     mean_question_r: float | None = None
     mean_country_r: float | None = None
     per_question: list[QuestionRow] = []

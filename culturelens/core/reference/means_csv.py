@@ -144,6 +144,7 @@ def build_from_means_csv(path: str | Path, bank=None, *, warnings: list[str] | N
                        "pandas": pd.__version__},
         "sources": [{
             "kind": KIND,
+            "weighted": False,  # means as the file gives them: no respondent weights are applied here
             "files": [path.name],
             "countries": int(df["country"].nunique()),
             "questions": int(df["qid"].nunique()),

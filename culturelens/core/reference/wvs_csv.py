@@ -5,6 +5,12 @@ Per question: parse the answer codes, drop negative codes (don't know, no answer
 bank's ``remap`` (None drops), drop codes outside the question's options (counted in a warning), and count answers
 per (country, option). Counts of a country found in several files are pooled. Finally shares r_k = count_k / n and
 mean = sum_k r_k s_k per (country, question); a pair with fewer than ``min_n`` valid answers is skipped with a warning.
+
+Weights: when a file has the WVS design weight ``W_WEIGHT``, each answer counts with its respondent's weight, so
+r_k = sum of weights on option k / sum of weights over the options (rows without a valid, non-negative weight are
+dropped with a warning); ``n`` stays the number of respondents. A file without the column counts every answer as 1.
+``meta["sources"][0]["weighted"]`` is true when every file was weighted (mixed files: false, ``weighted_files``
+names the weighted ones, and a warning says so).
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from culturelens.core.reference.model import HumanReference
 
 log = logging.getLogger(__name__)
 KIND = "wvs7_respondents"
+WEIGHT_COLUMN = "W_WEIGHT"
 
 
 @dataclass
@@ -41,16 +48,19 @@ class _Tally:
     """Answer counts per (country, qid) over all files, plus what the warnings and metadata need."""
 
     counts: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    weighted: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # the same, summing W_WEIGHT (or 1)
     empty: set[tuple[str, str]] = field(default_factory=set)
     files_of: dict[str, list[str]] = field(default_factory=dict)
+    weighted_files: list[str] = field(default_factory=list)
     total_rows: int = 0
 
-    def add(self, countries: list[str], qid: str, table: np.ndarray) -> None:
-        """Add a (country x option) count table of one question from one file."""
+    def add(self, countries: list[str], qid: str, table: np.ndarray, weighted: np.ndarray) -> None:
+        """Add a (country x option) count table, and its weighted twin, of one question from one file."""
         answered = table.sum(axis=1) > 0
         for i, c in enumerate(countries):
             if answered[i]:
                 self.counts[(c, qid)] = self.counts.get((c, qid), 0) + table[i]
+                self.weighted[(c, qid)] = self.weighted.get((c, qid), 0) + weighted[i]
             else:
                 self.empty.add((c, qid))
 
@@ -155,13 +165,24 @@ def _remapped(raw: np.ndarray, question) -> np.ndarray:
     return val
 
 
-def _option_counts(raw_series: pd.Series, question, cidx: np.ndarray, n_countries: int, where: str,
-                   warnings: list[str]) -> np.ndarray:
-    """(country x option) answer counts of one question in one file."""
+def _weights(df: pd.DataFrame, col: str | None, keep: np.ndarray, where: str, warnings: list[str]) -> np.ndarray:
+    """Each kept row's W_WEIGHT (1 without the column); NaN where the weight is missing or negative (row dropped)."""
+    if col is None:
+        return np.ones(int(keep.sum()))
+    w = pd.to_numeric(df[col][keep], errors="coerce").to_numpy(dtype=float, na_value=np.nan).copy()
+    w[w < 0] = np.nan
+    if np.isnan(w).any():
+        warnings.append(f"{where}: {int(np.isnan(w).sum())} row(s) without a valid {WEIGHT_COLUMN} (missing or negative) ignored")
+    return w
+
+
+def _option_counts(raw_series: pd.Series, question, cidx: np.ndarray, n_countries: int, weights: np.ndarray, where: str,
+                   warnings: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(country x option) answer counts of one question in one file, and the same summing the respondents' weights."""
     codes = np.asarray(question.codes, dtype=float)
     k = len(codes)
     val = _remapped(_answer_codes(raw_series, where, question.qid, warnings), question)
-    valid = ~np.isnan(val)
+    valid = ~np.isnan(val) & ~np.isnan(weights)
     order = np.argsort(codes)
     opt = order[np.clip(np.searchsorted(codes[order], val), 0, k - 1)]
     in_opts = valid & (codes[opt] == val)
@@ -172,8 +193,9 @@ def _option_counts(raw_series: pd.Series, question, cidx: np.ndarray, n_countrie
             f"{where}: {question.qid}: {int(stray.sum())} answer(s) with codes outside the options "
             f"({', '.join(fmt_code(c) for c in codes)}) dropped: codes {shorten((fmt_code(b) for b in bad), 6)}"
         )
-    table = np.bincount(cidx[in_opts] * k + opt[in_opts], minlength=n_countries * k)
-    return table.reshape(n_countries, k).astype(np.int64)
+    cell = cidx[in_opts] * k + opt[in_opts]
+    table = np.bincount(cell, minlength=n_countries * k).reshape(n_countries, k).astype(np.int64)
+    return table, np.bincount(cell, weights=weights[in_opts], minlength=n_countries * k).reshape(n_countries, k)
 
 
 # --------------------------------------------------------------------------------------------- files -> rows
@@ -184,22 +206,30 @@ def _count_file(path: Path, bank, wanted: list[str] | None, keep_countries: set[
     """Add one CSV's answers to the tally."""
     sep, names = sniff(path)
     country_col = _country_column(path, names)
+    weight_col = next((n for n in names if norm_col(n) == WEIGHT_COLUMN), None)
     qcols = _question_columns(path, names, bank, wanted, warnings)
-    df = read_columns(path, sep, [country_col, *dict.fromkeys(qcols.values())])
+    df = read_columns(path, sep, [country_col, *([weight_col] if weight_col else []), *dict.fromkeys(qcols.values())])
     tally.total_rows += len(df)
+    if weight_col:
+        tally.weighted_files.append(path.name)
     keep, cidx, cnames = _country_rows(df[country_col], path.name, keep_countries, warnings)
     if not cnames:
         return
+    weights = _weights(df, weight_col, keep, path.name, warnings)
     for c in cnames:
         tally.files_of.setdefault(c, []).append(path.name)
     for qid, col in qcols.items():
-        table = _option_counts(df[col][keep], bank.get(qid), cidx, len(cnames), path.name, warnings)
-        tally.add(cnames, qid, table)
+        table, weighted = _option_counts(df[col][keep], bank.get(qid), cidx, len(cnames), weights, path.name, warnings)
+        tally.add(cnames, qid, table, weighted)
 
 
-def _coverage_warnings(tally: _Tally, keep_countries: set[str] | None) -> list[str]:
+def _coverage_warnings(tally: _Tally, keep_countries: set[str] | None, paths: list[Path]) -> list[str]:
     out = [f"{c} appears in several files ({shorten(files, 4)}): its answers were pooled"
            for c, files in sorted(tally.files_of.items()) if len(files) > 1]
+    plain = [p.name for p in paths if p.name not in tally.weighted_files]
+    if tally.weighted_files and plain:
+        out.append(f"{WEIGHT_COLUMN} is in {shorten(tally.weighted_files, 4)} but not in {shorten(plain, 4)}: answers from "
+                   "the latter count with weight 1, so the reference is marked weighted: false")
     absent = sorted((keep_countries or set()) - set(tally.files_of))
     if absent:
         out.append(f"requested countries not in the files: {', '.join(absent)}")
@@ -218,7 +248,11 @@ def _rows(tally: _Tally, bank, min_n: int, warnings: list[str]) -> list[dict]:
         if n < min_n:
             warnings.append(f"only {n} valid answer(s) for {qid} in {c} (min_n={min_n}): skipped")
             continue
-        shares = cnt / n
+        total = float(tally.weighted[(c, qid)].sum())
+        if total <= 0:
+            warnings.append(f"all {WEIGHT_COLUMN} of the answers to {qid} in {c} are 0: skipped")
+            continue
+        shares = tally.weighted[(c, qid)] / total
         scores = np.asarray(bank.get(qid).scores, dtype=float)
         rows.append({
             "country": c, "qid": qid, "n": n, "mean": float(shares @ scores), "dist": shares.tolist(),
@@ -228,13 +262,19 @@ def _rows(tally: _Tally, bank, min_n: int, warnings: list[str]) -> list[dict]:
 
 
 def _meta(paths: list[Path], tally: _Tally, rows: list[dict]) -> dict:
+    weighted = bool(paths) and len(tally.weighted_files) == len(paths)
+    shares = (f"shares of respondents per option weighted by {WEIGHT_COLUMN}" if weighted else
+              f"unweighted shares of respondents per option (no {WEIGHT_COLUMN} in every file)")
+    mixed = {"weighted_files": list(tally.weighted_files)} if tally.weighted_files and not weighted else {}
     return {
         "built_with": {"culturelens": version(), "function": "culturelens.core.reference.build_from_wvs_csv",
                        "pandas": pd.__version__, "numpy": np.__version__},
-        "method": "unweighted shares of respondents per option; negative codes dropped; codes remapped per question "
-                  "bank; mean = sum_k share_k * score_k, scores linear in [-1, 1]",
+        "method": f"{shares}; negative codes dropped; codes remapped per question bank; mean = sum_k share_k * score_k, "
+                  "scores linear in [-1, 1]",
         "sources": [{
             "kind": KIND,
+            "weighted": weighted,
+            **mixed,
             "files": [p.name for p in paths],
             "respondent_rows": int(tally.total_rows),
             "countries": len({r["country"] for r in rows}),
@@ -268,7 +308,7 @@ def build_from_wvs_csv(
     tally = _Tally()
     for path in paths:
         _count_file(path, bank, wanted, keep_countries, tally, warnings)
-    warnings += _coverage_warnings(tally, keep_countries)
+    warnings += _coverage_warnings(tally, keep_countries, paths)
     rows = _rows(tally, bank, min_n, warnings)
     ref = HumanReference(pd.DataFrame(rows, columns=COLUMNS), _meta(paths, tally, rows))
     log.info("built %d reference rows from %d file(s) in %.2fs", len(rows), len(paths), time.perf_counter() - t0)

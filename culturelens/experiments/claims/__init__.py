@@ -3,10 +3,14 @@
 Every model entry is evaluated with the same eval settings (cached: a rerun is free), tagged with its
 training facts, and each claim is turned into an effect size with a bootstrap 95% CI and a verdict:
 "supported" (CI excludes 0 in the claimed direction), "not supported" (it does not), or
-"not testable with these models" (the entries needed for the comparison are not in the config).
+"not testable with these models" (the entries needed for the comparison are not in the config, with the
+reason), or "fragile" (the verdict differs between option orders or persona templates: never supported).
+Where a claim averages or compares models, every bootstrap replicate shares one draw of questions (and
+countries) across the models; the Western-bias claims stand on the gap beyond the country-permutation null.
 
 Modules: `config` (ClaimsConfig, model facts), `context` (ClaimsContext: what every claim reads),
-`results` (typed results, verdict rule), `paper_claims` (one function per claim, `CLAIMS`),
+`results` (typed results, verdict rule, `robust_verdict`), `bias` (the Western gap beyond the null per model),
+`paper_claims` (one function per claim, `CLAIMS`),
 `studies` (claim 2 per template x order, English vs native prompts), `run` (run_claims), `report`.
 """
 from culturelens.experiments.claims.config import ClaimsConfig, ModelEntry, ModelFacts

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from culturelens.core.config import PathName, StrictModel, deep_merge, validate_config
 from culturelens.core.errors import ConfigError
@@ -18,11 +18,19 @@ ETHICS_QIDS = [f"Q{i}" for i in range(177, 196)]
 class ModelFacts(StrictModel):
     family: str
     params: float  # parameter count
-    corpus: Literal["english", "multilingual"]
+    corpus: Literal["english", "multilingual"] | None = None  # None only for stage "reference"
     aligned: bool  # instruction/preference tuned (by its makers or by a culturelens DPO adapter)
     synthetic: bool = False  # fine-tuned on culturelens synthetic data
-    stage: Literal["base", "sft", "dpo"] = "base"  # culturelens adapter stage
+    # culturelens adapter stage; "reference": a country-blind predictor (model baseline:<name>), shown next to the
+    # models in every table but never counted as a model by a claim
+    stage: Literal["base", "sft", "dpo", "reference"] = "base"
     base: str | None = None  # label of the entry this adapter was trained from
+
+    @model_validator(mode="after")
+    def _corpus_known(self) -> ModelFacts:
+        if self.corpus is None and self.stage != "reference":
+            raise ValueError("facts.corpus is required (english or multilingual); only a stage: reference entry may omit it")
+        return self
 
 
 class ModelEntry(StrictModel):
@@ -85,7 +93,8 @@ def load_split(cfg: ClaimsConfig) -> dict[str, list[str]] | None:
         return None
     path = Path(cfg.split_file)
     if not path.exists():
-        needs = [e.label for e in cfg.models if e.facts.stage != "base" and not (missing_adapter(e) and cfg.skip_missing_adapters)]
+        needs = [e.label for e in cfg.models
+                 if e.facts.stage in ("sft", "dpo") and not (missing_adapter(e) and cfg.skip_missing_adapters)]
         if needs:
             raise ConfigError(f"split_file '{cfg.split_file}' does not exist (entries {needs} need it): write it with "
                               "`culturelens synth` / `culturelens run` (synth/split.json) or set split_file to an existing file")

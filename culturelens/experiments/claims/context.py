@@ -1,21 +1,29 @@
 """What every claim reads: the evaluated runs (typed), the question groups, the countries and the split.
 
 `ClaimsContext` is built once after the evals; each claim function takes it and returns a result.
-The Western-gap inputs that claims 2 and 3 share are computed once (`bias_gaps`).
+Every number a claim uses is computed from the runs' per-(country, question) scores (`question_r`,
+`bias_gaps`), so the same claim can be re-tested on another view of the same runs: `views()` gives
+one context per option order and per persona template (scores from that order / template alone),
+and a verdict that differs between views is `fragile` (paper_claims.compute_claims).
+The Western-gap inputs that claims 2 and 3 share are computed once per context (`bias_gaps`).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import numpy as np
 import pandas as pd
 
 from culturelens.core.inputs import EvalInputs
 from culturelens.core.runfolder import RunFolder, Summary
 from culturelens.eval import metrics
+from culturelens.eval.orders import variant_scores
+from culturelens.experiments.claims.bias import BiasGap, bias_gap
 from culturelens.experiments.claims.config import ClaimsConfig, ModelEntry, ModelFacts
 from culturelens.experiments.claims.results import AdapterDiff, PairedDiff
+
+AVERAGED = "averaged over orders and templates"
 
 
 @dataclass
@@ -26,11 +34,12 @@ class ModelRun:
     folder: RunFolder
     summary: Summary
     scores: pd.DataFrame
+    per_prompt: pd.DataFrame | None = None  # for the per-order / per-template views
 
     @classmethod
     def read(cls, entry: ModelEntry, folder: RunFolder) -> ModelRun:
         folder.require_complete()
-        return cls(entry, folder, folder.summary(), folder.scores())
+        return cls(entry, folder, folder.summary(), folder.scores(), folder.per_prompt())
 
     @property
     def facts(self) -> ModelFacts:
@@ -44,6 +53,7 @@ class ClaimsContext:
     inputs: EvalInputs
     groups: dict  # WVS section -> norms / systems / progress
     split: dict[str, list[str]] | None = None
+    view: str = AVERAGED
     categories: dict = field(init=False)
     countries: dict = field(init=False)  # alpha3 -> Country
     human: pd.DataFrame = field(init=False)
@@ -66,23 +76,58 @@ class ClaimsContext:
         return {label: r.facts for label, r in self.runs.items()}
 
     @property
+    def models(self) -> list[str]:
+        """Every entry that is a model (reference predictors, stage "reference", left out)."""
+        return [label for label, f in self.facts.items() if f.stage != "reference"]
+
+    @property
     def base_models(self) -> list[str]:
         """Entries without a culturelens adapter (stage "base")."""
         return [label for label, f in self.facts.items() if f.stage == "base"]
 
     @cached_property
-    def bias_gaps(self) -> dict[str, tuple[dict, pd.Series]]:
-        """Per model: the Western gap on the bias questions and the per-country r it stands on."""
-        return {label: gap_on(r.scores, self.human, self.countries, self.bias_q, self.n_boot, self.seed) for label, r in self.runs.items()}
+    def bias_gaps(self) -> dict[str, BiasGap]:
+        """Per model: the Western gap beyond the null on the bias questions (claims/bias.py)."""
+        return {label: bias_gap(r.scores, self.human, self.countries, self.bias_q, self.n_boot, self.seed)
+                for label, r in self.runs.items()}
 
-    def adapter_diff(self, a: str, b: str, split: dict | None, kind: str | None = None) -> AdapterDiff:
-        """Model a minus model b, mean per-question r, paired bootstrap: every question and, with a split, each side."""
-        qa, qb = self.runs[a].summary.question_r(), self.runs[b].summary.question_r()
+    @cached_property
+    def _question_r(self) -> dict[str, pd.Series]:
+        return {label: metrics.per_question(r.scores, self.human).set_index("qid")["r"].astype(float) for label, r in self.runs.items()}
+
+    def question_r(self, label: str) -> pd.Series:
+        """Per-question r across countries of one model in this view, indexed by qid."""
+        return self._question_r[label]
+
+    def views(self) -> dict[str, ClaimsContext]:
+        """One context per option order and per persona template that every run has (see the module docstring)."""
+        per_run = {label: variant_scores(r.per_prompt) if r.per_prompt is not None else {} for label, r in self.runs.items()}
+        names = set.intersection(*(set(v) for v in per_run.values())) if per_run else set()
+        out = {}
+        for name in sorted(names):
+            runs = {label: dataclasses.replace(r, scores=per_run[label][name]) for label, r in self.runs.items()}
+            out[name] = ClaimsContext(cfg=self.cfg, runs=runs, inputs=self.inputs, groups=self.groups, split=self.split, view=name)
+        return out
+
+    def adapter_diff(self, a: str, b: str, scope: str, kind: str | None = None) -> AdapterDiff:
+        """Model a minus model b, mean per-question r, paired bootstrap over the questions of `scope`.
+
+        scope "all": every question of the run; "heldout": the split's held-out questions (None without a
+        split: the comparison is then not testable, never silently moved to all questions)."""
+        qa, qb = self.question_r(a), self.question_r(b)
         diffs = {"all": self._paired(qa, qb)}
-        for name in ("train", "heldout") if split else ():
-            keys = [q for q in split.get(name, []) if q in qa.index]
+        for name in ("train", "heldout") if self.split else ():
+            keys = [q for q in self.split.get(name, []) if q in qa.index]
             diffs[name] = self._paired(qa.reindex(keys), qb.reindex(keys))
-        return AdapterDiff(model=a, vs=b, kind=kind, **diffs)
+        return AdapterDiff(model=a, vs=b, kind=kind, scope=scope, questions=self.scope_note(scope, qa), **diffs)
+
+    def scope_note(self, scope: str, qr: pd.Series) -> str:
+        if scope == "all":
+            return f"all {int(qr.notna().sum())} questions of the run"
+        if not self.split:
+            return "held-out questions: unknown (no split_file)"
+        n = sum(q in qr.index for q in self.split.get(scope, []))
+        return f"the {n} {scope} questions of the split file {self.cfg.split_file} that this run has"
 
     def _paired(self, a: pd.Series, b: pd.Series) -> PairedDiff:
         return PairedDiff(**metrics.paired_bootstrap_diff(a, b, n_boot=self.n_boot, seed=self.seed))
@@ -91,33 +136,3 @@ class ClaimsContext:
 def bias_inputs(cfg: ClaimsConfig, inputs: EvalInputs) -> tuple[dict, pd.DataFrame, list[str]]:
     """Countries by code, the human reference rows, and the bias questions the run has."""
     return {c.alpha3: c for c in inputs.countries}, inputs.reference.df, [q for q in cfg.bias_questions if q in inputs.qids]
-
-
-def gap_on(scores: pd.DataFrame, human: pd.DataFrame, countries: dict, qids: list[str], n_boot: int, seed: int) -> tuple[dict, pd.Series]:
-    """The Western gap (metrics.western_gap) and per-country r, on the questions `qids` only."""
-    s = scores[scores["qid"].isin(qids)]
-    h = human[human["qid"].isin(qids)]
-    perc = metrics.per_country(s, h)
-    return metrics.western_gap(perc, countries, n_boot=n_boot, seed=seed), perc.set_index("country")["r"]
-
-
-def paired_gap_diff(a: pd.Series, b: pd.Series, countries: dict, n_boot: int, seed: int) -> dict:
-    """(gap_a - gap_b) with countries resampled (stratified by Western flag) and paired across the two models."""
-    idx = a.dropna().index.intersection(b.dropna().index)
-    west = np.array([bool(countries[c].western) for c in idx])
-    av, bv = a.reindex(idx).to_numpy(), b.reindex(idx).to_numpy()
-    if west.sum() < 2 or (~west).sum() < 2:
-        return {"diff": None, "ci": [None, None], "n": len(idx)}
-
-    def gap(x, w_idx, n_idx):
-        return x[w_idx].mean() - x[n_idx].mean()
-
-    wi, ni = np.where(west)[0], np.where(~west)[0]
-    point = gap(av, wi, ni) - gap(bv, wi, ni)
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        w, n = rng.choice(wi, len(wi)), rng.choice(ni, len(ni))
-        boots.append(gap(av, w, n) - gap(bv, w, n))
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return {"diff": float(point), "ci": [float(lo), float(hi)], "n": int(len(idx))}

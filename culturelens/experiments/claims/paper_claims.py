@@ -2,16 +2,28 @@
 
 A claim is "supported" when its CI excludes 0 in the claimed direction (for claims made of several
 comparisons: every comparison's CI), "not supported" when not, and "not testable with these models"
-when the config lacks the entries the comparison needs; `reason` then says which.
+when the config lacks the entries the comparison needs; `reason` then says which. Every claim is
+also tested on each view of the same runs (each option order alone, each persona template alone:
+`ClaimsContext.views`); a verdict that differs between views is "fragile", never "supported".
+
+Statistics: where a claim averages or compares models, one draw of questions (and countries) per
+bootstrap replicate is shared by every model (`eval/shared_bootstrap.py`); the Western-bias claims
+stand on the gap beyond the country-permutation null (`eval/western.py`), not on the raw gap.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
+from culturelens.core.jsonsafe import safe_float
 from culturelens.eval import metrics
-from culturelens.experiments.claims.context import ClaimsContext, paired_gap_diff
+from culturelens.eval.common_set import common_block, kinds
+from culturelens.eval.shared_bootstrap import group_contrast
+from culturelens.eval.western import MIN_COUNTRIES
+from culturelens.experiments.claims.bias import gap_reduction
+from culturelens.experiments.claims.context import AVERAGED, ClaimsContext
 from culturelens.experiments.claims.results import (
     NOT_SUPPORTED,
     NOT_TESTABLE,
@@ -27,38 +39,70 @@ from culturelens.experiments.claims.results import (
     NormsResult,
     NormsRow,
     SizeResult,
+    SourceView,
     WesternBiasResult,
+    robust_verdict,
     verdict_from_ci,
 )
+
+GROUPS = ("norms", "systems", "progress")
 
 
 def all_supported(checks: list[str]) -> str:
     return SUPPORTED if all(v == SUPPORTED for v in checks) else NOT_SUPPORTED
 
 
-def claim_norms(ctx: ClaimsContext) -> NormsResult:
-    """1. Norms are judged closer to humans than social systems and progress (questions resampled per group)."""
-    rng = np.random.default_rng(ctx.seed)
-    table, per_model = [], {}
+def _block_r(ctx: ClaimsContext, countries: list[str], qids: list[str]) -> dict[str, pd.Series]:
+    """Per model: per-question r across exactly `countries` on `qids`."""
+    human = ctx.human[ctx.human["country"].isin(countries) & ctx.human["qid"].isin(qids)]
+    out = {}
     for label, run in ctx.runs.items():
-        q = run.summary.question_r().dropna()
-        g = q.index.map(lambda x: ctx.groups.get(ctx.categories.get(x)))
-        means = {name: float(q[g == name].mean()) if (g == name).any() else None for name in ("norms", "systems", "progress")}
-        table.append(NormsRow(model=label, **{f"r_{k}": v for k, v in means.items()}))
-        norms, others = q[g == "norms"].to_numpy(), q[(g == "systems") | (g == "progress")].to_numpy()
-        if len(norms) >= 2 and len(others) >= 2:
-            per_model[label] = (norms, others)
-    if not per_model:
-        return NormsResult(verdict=NOT_TESTABLE, table=table, reason="no model has >= 2 questions in the norms group and in the others")
-    boots = []
-    for _ in range(ctx.n_boot):
-        diffs = [rng.choice(n, len(n)).mean() - rng.choice(o, len(o)).mean() for n, o in per_model.values()]
-        boots.append(np.mean(diffs))
-    lo, hi = np.percentile(boots, [2.5, 97.5])
+        s = run.scores[run.scores["country"].isin(countries) & run.scores["qid"].isin(qids)]
+        out[label] = metrics.per_question(s, human).set_index("qid")["r"].astype(float).reindex(qids)
+    return out
+
+
+def _group_table(ctx: ClaimsContext, r: dict[str, pd.Series], qids: list[str]) -> tuple[list[NormsRow], np.ndarray]:
+    group = np.array([ctx.groups.get(ctx.categories.get(q)) for q in qids], dtype=object)
+    table = [NormsRow(model=label, **{f"r_{k}": float(v[group == k].mean()) if (group == k).any() and v[group == k].notna().any() else None
+                                      for k in GROUPS}) for label, v in r.items()]
+    return table, group
+
+
+def _source_blocks(ctx: ClaimsContext) -> list[tuple[str, list[str], list[str]]]:
+    """(kind, countries, questions) per data kind of the reference, largest complete block first."""
+    blocks = [(kind, *common_block(ctx.human, ctx.inputs.qids, kind)) for kind in kinds(ctx.human)]
+    return sorted([b for b in blocks if b[2]], key=lambda b: -len(b[1]) * len(b[2]))
+
+
+def claim_norms(ctx: ClaimsContext) -> NormsResult:
+    """1. Norms are judged closer to humans than social systems and progress: mean per-question r(norms) -
+    r(systems, progress) on one data kind's complete country x question block, one question draw shared by all models."""
+    testable, others = None, []
+    for kind, countries, qids in _source_blocks(ctx):
+        r = _block_r(ctx, countries, qids)
+        table, group = _group_table(ctx, r, qids)
+        counts = {k: int((group == k).sum()) for k in GROUPS}
+        view = SourceView(kind=kind, countries=countries, n_questions=counts, table=table)
+        if testable is None and counts["norms"] >= 2 and counts["systems"] + counts["progress"] >= 2:
+            testable = (view, np.stack([v.to_numpy(float) for v in r.values()]), group)
+        else:
+            one_group = sum(v > 0 for v in counts.values()) < 2
+            view.note = "not the verdict's data: " + ("only one question group" if one_group else "a smaller block")
+            others.append(view)
+    if testable is None:
+        return NormsResult(verdict=NOT_TESTABLE, other_sources=others,
+                           reason="no data kind has >= 2 norms and >= 2 systems/progress questions for a common set of countries")
+    view, values, group = testable
+    values = values[[i for i, label in enumerate(ctx.runs) if label in ctx.models]]  # reference predictors: table only
+    res = group_contrast(values, group == "norms", (group == "systems") | (group == "progress"), n_boot=ctx.n_boot, seed=ctx.seed)
+    lo, hi = res["ci"]
     return NormsResult(
-        effect=float(np.mean([n.mean() - o.mean() for n, o in per_model.values()])), ci=[float(lo), float(hi)],
-        verdict=verdict_from_ci(lo, hi), effect_name="mean r(norms) - mean r(systems, progress), averaged over models",
-        table=table, n_models=len(per_model),
+        effect=res["effect"], ci=[lo, hi], verdict=verdict_from_ci(lo, hi), table=view.table, n_models=int(sum(res["models_used"])),
+        effect_name="mean r(norms) - mean r(systems, progress), averaged over models", kind=view.kind, countries=view.countries,
+        n_questions=view.n_questions, other_sources=others,
+        rule=f"CI above 0; {view.kind} data only, the same {len(view.countries)} countries on every question; questions resampled "
+             "within each side, one draw shared by every model",
     )
 
 
@@ -75,47 +119,77 @@ def _nearest(ctx: ClaimsContext) -> dict[str, Nearest]:
 
 
 def claim_western_bias(ctx: ClaimsContext) -> WesternBiasResult:
-    """2. Judgments are biased toward Western countries: every base model's Western-gap CI lies above 0."""
-    gaps = {label: gap for label, (gap, _) in ctx.bias_gaps.items()}
+    """2. Judgments are biased toward Western countries: every base model's Western gap BEYOND the
+    country-permutation null (eval/western.py) has a CI above 0."""
+    gaps = ctx.bias_gaps
     n_west = sum(1 for c in ctx.countries.values() if c.western)
-
-    def above_0(gap: dict) -> bool:
-        lo = (gap.get("gap_ci") or [None])[0]
-        return lo is not None and lo > 0
-
-    base = ctx.base_models
-    base_gaps = [gaps[m]["gap"] for m in base if gaps[m].get("gap") is not None]
+    base = [m for m in ctx.base_models if m in gaps]
+    verdicts = {m: gaps[m].verdict for m in base}
     reason = None
-    if n_west < 2:
-        verdict, reason = NOT_TESTABLE, f"{n_west} Western countries in the run (need >= 2)"
+    if not base:
+        verdict, reason = NOT_TESTABLE, "no base model (every entry is a culturelens adapter)"
+    elif any(v == "too few countries" for v in verdicts.values()):
+        verdict = NOT_TESTABLE
+        reason = "; ".join(gaps[m].block["said"] for m, v in verdicts.items() if v == "too few countries")
     else:
-        verdict = SUPPORTED if base and all(above_0(gaps[m]) for m in base) else NOT_SUPPORTED
+        verdict = SUPPORTED if all(v == "western" for v in verdicts.values()) else NOT_SUPPORTED
+    beyond = [gaps[m].gap for m in base if gaps[m].gap is not None]
     return WesternBiasResult(
-        questions=ctx.bias_q, n_western=n_west, n_countries=len(ctx.countries), gaps=gaps, nearest=_nearest(ctx),
-        western_base_rate=n_west / max(1, len(ctx.countries)),
-        mean_gap_base_models=float(np.mean(base_gaps)) if base_gaps else None,
-        verdict=verdict, reason=reason, rule="supported if every non-adapter model's Western gap CI lies above 0",
-        n_models_gap_ci_above_0=sum(above_0(g) for g in gaps.values()),
+        questions=ctx.bias_q, n_western=n_west, n_countries=len(ctx.countries), gaps={m: g.as_dict() for m, g in gaps.items()},
+        nearest=_nearest(ctx), western_base_rate=n_west / max(1, len(ctx.countries)),
+        mean_gap_base_models=float(np.mean(beyond)) if beyond else None, verdict=verdict, reason=reason,
+        effect_name="Western minus non-Western gain of centred per-country r over the permutation null (mean over base models)",
+        effect=float(np.mean(beyond)) if beyond else None,
+        rule=f"supported if every non-adapter model's Western gap beyond the country-permutation null has a CI above 0 "
+             f"(verdict 'western'; >= {MIN_COUNTRIES} countries per side)",
+        n_models_western_beyond_null=sum(g.verdict == "western" for g in gaps.values()),
     )
 
 
+def _r3(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.3f}"
+
+
+def _confounds(ctx: ClaimsContext, e: str, m: str) -> list[str]:
+    """What differs between the two models besides the corpus (named with their values)."""
+    facts, gaps = ctx.facts, ctx.bias_gaps
+    out = [f"{k} ({getattr(facts[e], k)} vs {getattr(facts[m], k)})" for k in ("family", "aligned")
+           if getattr(facts[e], k) != getattr(facts[m], k)]
+    chat_e, chat_m = ctx.runs[e].summary.run.chat_template, ctx.runs[m].summary.run.chat_template
+    if chat_e != chat_m:
+        out.append(f"prompt format ({'chat' if chat_e else 'plain'} vs {'chat' if chat_m else 'plain'})")
+    r_e, r_m = gaps[e].mean_question_r, gaps[m].mean_question_r
+    out.append(f"overall r level (mean per-question r on these questions {_r3(r_e)} vs {_r3(r_m)}: "
+               "a model with less signal has less gap to show)")
+    return out
+
+
+def _corpus_pair(ctx: ClaimsContext, e: str, m: str) -> CorpusPair:
+    facts, gaps = ctx.facts, ctx.bias_gaps
+    d = gap_reduction(gaps[e], gaps[m], ctx.countries, ctx.n_boot, ctx.seed)
+    verdict, reason = verdict_from_ci(*d["ci"]), None
+    if gaps[e].verdict != "western":
+        verdict = NOT_SUPPORTED if gaps[e].verdict != "too few countries" else NOT_TESTABLE
+        reason = f"{e} has no Western gap beyond the null to reduce (its verdict: {gaps[e].verdict})"
+    return CorpusPair(
+        english=e, multilingual=m, size_ratio=max(facts[e].params, facts[m].params) / min(facts[e].params, facts[m].params),
+        gap_english=gaps[e].gap, verdict_english=gaps[e].verdict, gap_multilingual=gaps[m].gap, gap_reduction=d["diff"], ci=d["ci"],
+        verdict=verdict, reason=reason, confounds=_confounds(ctx, e, m))
+
+
 def claim_multilingual(ctx: ClaimsContext) -> MultilingualResult:
-    """3. A multilingual corpus reduces the Western gap: English-centric minus multilingual base models."""
+    """3. A multilingual corpus reduces the Western gap: English-centric minus multilingual base models, gaps
+    beyond the null, countries resampled together; needs a positive English-centric gap to reduce."""
     facts, base = ctx.facts, ctx.base_models
-    pairs = []
-    for e in [m for m in base if facts[m].corpus == "english"]:
-        for m in [m for m in base if facts[m].corpus == "multilingual"]:
-            (gap_e, perc_e), (gap_m, perc_m) = ctx.bias_gaps[e], ctx.bias_gaps[m]
-            d = paired_gap_diff(perc_e, perc_m, ctx.countries, ctx.n_boot, ctx.seed)
-            pairs.append(CorpusPair(
-                english=e, multilingual=m, size_ratio=max(facts[e].params, facts[m].params) / min(facts[e].params, facts[m].params),
-                gap_english=gap_e.get("gap"), gap_multilingual=gap_m.get("gap"), gap_reduction=d["diff"], ci=d["ci"],
-                confounds=[k for k in ("family", "aligned") if getattr(facts[e], k) != getattr(facts[m], k)]))
+    pairs = [_corpus_pair(ctx, e, m) for e in base if facts[e].corpus == "english" for m in base if facts[m].corpus == "multilingual"]
     close = [p for p in pairs if p.size_ratio <= 4]
+    reason = None if close else "no English-centric and multilingual base models within 4x in size"
+    if close and any(p.reason for p in close):
+        reason = "; ".join(p.reason for p in close if p.reason)
     return MultilingualResult(
-        pairs=pairs, rule="gap(English-centric) - gap(multilingual) > 0 for every pair within 4x in size",
-        verdict=all_supported([verdict_from_ci(*p.ci) for p in close]) if close else NOT_TESTABLE,
-        reason=None if close else "no English-centric and multilingual base models within 4x in size",
+        pairs=pairs, reason=reason, verdict=all_supported([p.verdict for p in close]) if close else NOT_TESTABLE,
+        rule="for every pair within 4x in size: the English-centric model has a Western gap beyond the null (verdict 'western') "
+             "and gap(English-centric) - gap(multilingual) beyond the null has a CI above 0 (countries resampled once for both)",
     )
 
 
@@ -137,10 +211,9 @@ def claim_size(ctx: ClaimsContext) -> SizeResult:
         members = sorted([m for m in base if facts[m].family == fam and facts[m].aligned == aligned], key=lambda m: facts[m].params)
         if len(members) >= 2 and facts[members[-1]].params > facts[members[0]].params:
             small, large = members[0], members[-1]
-            d = metrics.paired_bootstrap_diff(ctx.runs[large].summary.question_r(), ctx.runs[small].summary.question_r(),
-                                              n_boot=ctx.n_boot, seed=ctx.seed)
+            d = metrics.paired_bootstrap_diff(ctx.question_r(large), ctx.question_r(small), n_boot=ctx.n_boot, seed=ctx.seed)
             rows.append(FamilySize(family=fam, aligned=aligned, small=small, large=large, **d))
-    cross = [ModelSize(model=m, params=facts[m].params, mean_question_r=ctx.runs[m].summary.mean_question_r) for m in base]
+    cross = [ModelSize(model=m, params=facts[m].params, mean_question_r=safe_float(ctx.question_r(m).mean())) for m in base]
     return SizeResult(
         within_family=rows, across_models=cross, slope_r_per_decade_across_families=_slope_per_decade(cross),
         verdict=all_supported([r.verdict for r in rows]) if rows else NOT_TESTABLE,
@@ -149,45 +222,54 @@ def claim_size(ctx: ClaimsContext) -> SizeResult:
     )
 
 
-def _verdict_of(comps: list[AdapterDiff], scope: str) -> str:
-    return all_supported([c.scoped(scope).verdict for c in comps])
+def _comparisons_verdict(comps: list[AdapterDiff]) -> tuple[str, str | None]:
+    """All testable comparisons supported on their own question set -> supported; the untestable ones are named."""
+    testable = [c for c in comps if c.verdict != NOT_TESTABLE]
+    missing = "; ".join(c.reason for c in comps if c.verdict == NOT_TESTABLE) or None
+    if not testable:
+        return NOT_TESTABLE, missing
+    return all_supported([c.verdict for c in testable]), missing and f"left out (not testable): {missing}"
 
 
 def claim_synthetic(ctx: ClaimsContext) -> ComparisonsResult:
-    """5. Synthetic culture-aware data improves a small model: SFT adapter minus its base on held-out questions."""
-    comps = [ctx.adapter_diff(label, f.base, ctx.split) for label, f in ctx.facts.items()
+    """5. Synthetic culture-aware data improves a small model: SFT adapter minus its base on the held-out questions."""
+    comps = [ctx.adapter_diff(label, f.base, "heldout") for label, f in ctx.facts.items()
              if f.stage == "sft" and f.synthetic and f.base in ctx.runs]
-    reason = None
     if not comps:
-        reason = "no evaluated SFT adapter (synthetic: true) whose base entry was evaluated"
+        verdict, reason = NOT_TESTABLE, "no evaluated SFT adapter (synthetic: true) whose base entry was evaluated"
     elif ctx.split is None:
-        reason = "no split_file: the held-out questions are unknown"
+        verdict, reason = NOT_TESTABLE, "no split_file: the held-out questions are unknown (no fallback to all questions)"
+    else:
+        verdict, reason = _comparisons_verdict(comps)
     return ComparisonsResult(
-        comparisons=comps, verdict=NOT_TESTABLE if reason else _verdict_of(comps, "heldout"), reason=reason,
-        rule="SFT adapter minus its base, mean per-question r on held-out questions, paired bootstrap",
+        comparisons=comps, verdict=verdict, reason=reason,
+        rule="SFT adapter minus its base, mean per-question r on the split's held-out questions only, paired over questions",
     )
 
 
 def claim_alignment(ctx: ClaimsContext) -> ComparisonsResult:
-    """6. Alignment brings judgments closer to humans: instruct vs base of one family and size; DPO vs SFT and base."""
+    """6. Alignment brings judgments closer to humans: instruct vs base of one family and size (all questions:
+    neither was trained on the split); DPO vs SFT and vs base (held-out questions only)."""
     facts, base = ctx.facts, ctx.base_models
     comps = []
     for fam in sorted({f.family for f in facts.values()}):
         unaligned = [m for m in base if facts[m].family == fam and not facts[m].aligned]
         aligned = [m for m in base if facts[m].family == fam and facts[m].aligned]
-        comps += [ctx.adapter_diff(y, x, None, kind="instruct vs base")
+        comps += [ctx.adapter_diff(y, x, "all", kind="instruct vs base")
                   for x in unaligned for y in aligned if facts[x].params == facts[y].params]
     for label, f in facts.items():
         if f.stage == "dpo":
-            sft = next((m for m, g in facts.items() if g.stage == "sft" and g.base == f.base), None)
+            sft = next((m for m, g in facts.items() if g.stage == "sft" and g.base == f.base and m in ctx.runs), None)
             if sft:
-                comps.append(ctx.adapter_diff(label, sft, ctx.split, kind="DPO vs SFT"))
+                comps.append(ctx.adapter_diff(label, sft, "heldout", kind="DPO vs SFT"))
             if f.base in ctx.runs:
-                comps.append(ctx.adapter_diff(label, f.base, ctx.split, kind="DPO vs base"))
+                comps.append(ctx.adapter_diff(label, f.base, "heldout", kind="DPO vs base"))
+    verdict, reason = _comparisons_verdict(comps) if comps else (
+        NOT_TESTABLE, "no instruct/base pair of one family and size, and no evaluated DPO adapter")
     return ComparisonsResult(
-        comparisons=comps, verdict=_verdict_of(comps, "heldout" if ctx.split else "all") if comps else NOT_TESTABLE,
-        reason=None if comps else "no instruct/base pair of one family and size, and no evaluated DPO adapter",
-        rule="aligned minus unaligned (instruct vs base of one family; DPO vs SFT adapter), mean per-question r",
+        comparisons=comps, verdict=verdict, reason=reason,
+        rule="aligned minus unaligned, mean per-question r, paired over questions: instruct vs base on all questions; "
+             "DPO vs SFT / base on the held-out questions only",
     )
 
 
@@ -202,6 +284,15 @@ CLAIMS: dict[str, Claim] = {
 }
 
 
-def compute_claims(ctx: ClaimsContext) -> dict[str, ClaimResult]:
-    """Every claim of `CLAIMS`, by its key in claims.json."""
-    return {key: claim(ctx) for key, claim in CLAIMS.items()}
+def compute_claims(ctx: ClaimsContext, views: dict[str, ClaimsContext] | None = None) -> dict[str, ClaimResult]:
+    """Every claim of `CLAIMS`, by its key in claims.json, with its verdict on each view (`ClaimsContext.views`):
+    a claim whose testable verdicts differ between views is `fragile`."""
+    views = ctx.views() if views is None else views
+    out = {}
+    for key, claim in CLAIMS.items():
+        result = claim(ctx)
+        by_view = {AVERAGED: result.verdict, **{name: claim(view).verdict for name, view in views.items()}}
+        result.verdict_by_view = by_view
+        result.verdict = robust_verdict(by_view)
+        out[key] = result
+    return out

@@ -23,24 +23,38 @@ def _ci(ci) -> str:
 
 
 def _diff_rows(comps: list[dict]) -> pd.DataFrame:
+    """One row per comparison and question set; the set the verdict stands on is marked."""
     rows = []
     for c in comps:
         for scope in ("all", "train", "heldout"):
             if c.get(scope):
                 d = c[scope]
                 rows.append({"model": c["model"], "vs": c["vs"], "kind": c.get("kind", ""), "questions": scope,
-                             "r (model)": d.get("mean_a"), "r (vs)": d.get("mean_b"), "diff": d.get("diff"),
-                             "95% CI": _ci([d.get("ci_lo"), d.get("ci_hi")]), "n": d.get("n")})
+                             "verdict on": "**yes**" if scope == c.get("scope") else "", "r (model)": d.get("mean_a"),
+                             "r (vs)": d.get("mean_b"), "diff": d.get("diff"), "95% CI": _ci([d.get("ci_lo"), d.get("ci_hi")]),
+                             "n": d.get("n")})
     return pd.DataFrame(rows)
+
+
+def _comparison_notes(comps: list[dict]) -> list[str]:
+    return [f"- {c['model']} vs {c['vs']} ({c.get('kind') or 'adapter vs base'}): verdict on {c.get('questions')}: **{c.get('verdict')}**"
+            + (f" ({c['reason']})" if c.get("reason") else "") for c in comps]
+
+
+def _beyond(block: dict) -> float | None:
+    """The verdict measure's gap beyond the null from a western_gap block."""
+    return ((block.get("measures") or {}).get(block.get("verdict_measure")) or {}).get("gap")
 
 
 def robustness_section(rob: dict) -> list[str]:
     md = ["## Claim 2 under each template and option order", "",
-          f"The Western gap on the {len(rob['questions'])} questions every country has, per prompt variant (countries resampled):", ""]
+          f"The Western gap beyond the country-permutation null on the {len(rob['questions'])} questions every country has, per prompt "
+          "variant (countries resampled), with the raw old-rule gap for comparison:", ""]
     rows = []
     for m, v in rob["models"].items():
-        rows += [{"model": m, "template": r["template"], "order": r["order"], "gap": r["gap"], "95% CI": _ci(r["gap_ci"]),
-                  "verdict": r["verdict_claim2"], "mean per-question r": r["mean_question_r"]} for r in v["variants"]]
+        rows += [{"model": m, "template": r["template"], "order": r["order"], "gap beyond null": r["gap"], "95% CI": _ci(r["gap_ci"]),
+                  "verdict": r["verdict_claim2"], "raw gap": r.get("raw_gap"), "mean per-question r": r["mean_question_r"]}
+                 for r in v["variants"]]
     md += [format_table(pd.DataFrame(rows)), ""]
     md += [f"- {m}: the claim-2 verdict {'**flips** with the prompt' if v['claim2_flips'] else 'is the same under every variant'}; "
            f"gap range {_ci(v['gap_range'])}; mean std of a country's score on a question across variants {fmt_num(v['mean_score_std'])}"
@@ -56,7 +70,8 @@ def language_section(lang: dict) -> list[str]:
     rows, per_country = [], []
     for m, v in lang["models"].items():
         ge, gn, ch, rt = v["gap_en"], v["gap_native"], v["gap_change"], v["r_translated"]
-        rows.append({"model": m, "gap (English)": ge.get("gap"), "gap (native)": gn.get("gap"), "gap change": ch.get("diff"),
+        rows.append({"model": m, "gap beyond null (English)": _beyond(ge), "gap beyond null (native)": _beyond(gn),
+                     "gap change": ch.get("diff"),
                      "95% CI": _ci(ch.get("ci")), "translated countries": len(v["translated_countries"]),
                      "r translated (English)": rt.get("mean_b"), "r translated (native)": rt.get("mean_a"),
                      "r change": rt.get("diff"), "r change 95% CI": _ci([rt.get("ci_lo"), rt.get("ci_hi")])})
@@ -78,36 +93,58 @@ CLAIM_STATEMENTS = {
 
 
 def _verdict(c: dict) -> str:
-    return f"**Verdict: {c['verdict']}**" + (f" ({c['reason']})" if c.get("reason") else "")
+    views = c.get("verdict_by_view") or {}
+    by_view = "; ".join(f"{k}: {v}" for k, v in views.items()) if len(views) > 1 else ""
+    return (f"**Verdict: {c['verdict']}**" + (f" ({c['reason']})" if c.get("reason") else "")
+            + (f"  \nBy view (fragile when they disagree): {by_view}" if by_view else ""))
 
 
 def _gap_rows(c2: dict) -> list[dict]:
-    return [{"model": m, "Western r": g.get("western_r"), "non-Western r": g.get("non_western_r"), "gap": g.get("gap"),
-             "95% CI": _ci(g.get("gap_ci")), "no-persona nearest 5": ", ".join(c2["nearest"].get(m, {}).get("top5", [])),
-             "Western share of nearest 5": c2["nearest"].get(m, {}).get("western_share")} for m, g in c2["gaps"].items()]
+    rows = []
+    for m, g in c2["gaps"].items():
+        raw, main = g.get("raw") or {}, (g.get("measures") or {}).get(g.get("verdict_measure"), {})
+        rows.append({"model": m, "Western r": raw.get("western_r"), "non-Western r": raw.get("non_western_r"),
+                     "raw gap (old rule)": raw.get("gap"), "raw 95% CI": _ci(raw.get("gap_ci")),
+                     "gap beyond null": main.get("gap"), "95% CI": _ci(main.get("ci")), "verdict": g.get("verdict"),
+                     "measures agree": g.get("measures_agree"),
+                     "no-persona nearest 5": ", ".join(c2["nearest"].get(m, {}).get("top5", [])),
+                     "Western share of nearest 5": c2["nearest"].get(m, {}).get("western_share")})
+    return rows
+
+
+def _source_rows(views: list[dict]) -> list[str]:
+    md = []
+    for v in views:
+        md += [f"Also measured ({v['kind']} data, {len(v['countries'])} countries, questions per group {v['n_questions']}; "
+               f"{v.get('note') or ''}):",
+               "", format_table(pd.DataFrame(v["table"])), ""]
+    return md
 
 
 def norms_section(c1: dict) -> list[str]:
+    countries = c1.get("countries") or []
+    where = (f"{c1.get('kind')} data only, the same {len(countries)} countries ({', '.join(countries)}) on every "
+             f"question; questions per group {c1.get('n_questions')}") if c1.get("kind") else "no common block"
     return ["## 1. Socio-cultural norms vs social systems and progress", "",
-            f"Effect: {c1.get('effect_name') or ''} = {_f(c1.get('effect'))}, 95% CI {_ci(c1.get('ci'))} "
-            "(questions resampled within groups).",
-            _verdict(c1), "", format_table(pd.DataFrame(c1["table"])), ""]
+            f"Effect: {c1.get('effect_name') or ''} = {_f(c1.get('effect'))}, 95% CI {_ci(c1.get('ci'))} ({where}; questions resampled "
+            "within groups, one draw shared by every model).", _verdict(c1), "", format_table(pd.DataFrame(c1["table"])), ""
+            ] + _source_rows(c1.get("other_sources") or [])
 
 
 def western_section(c2: dict) -> list[str]:
     return ["## 2. Western bias", "",
-            f"Per-country r over the {len(c2['questions'])} questions every country has; "
-            f"{c2['n_western']} of {c2['n_countries']} countries are Western "
-            f"(base rate {c2['western_base_rate']:.2f}). Gap CI: countries resampled within each side. Rule: {c2['rule']}.",
+            f"The {len(c2['questions'])} questions every country has; {c2['n_western']} of {c2['n_countries']} countries are Western "
+            f"(base rate {c2['western_base_rate']:.2f}). The raw gap (old rule: per-country r, Western minus non-Western) is shown for "
+            "comparison only: a predictor with no country knowledge gets a positive raw gap wherever Western countries' answers spread "
+            "more across questions. The verdict stands on the gap beyond the country-permutation null (centred per-country r; CI: "
+            f"countries resampled within each side, each replicate against a random permutation). Rule: {c2['rule']}.",
             _verdict(c2), "", format_table(pd.DataFrame(_gap_rows(c2))), ""]
 
 
 def multilingual_section(c3: dict) -> list[str]:
-    md = ["## 3. Multilingual training corpus and the Western gap", "",
-          f"Rule: {c3['rule']}. CI: countries resampled, paired across the two models.",
-          _verdict(c3), ""]
+    md = ["## 3. Multilingual training corpus and the Western gap", "", f"Rule: {c3['rule']}.", _verdict(c3), ""]
     if c3["pairs"]:
-        pairs = [{**p, "ci": _ci(p["ci"]), "confounds": ", ".join(p["confounds"]) or "none"} for p in c3["pairs"]]
+        pairs = [{**p, "ci": _ci(p["ci"]), "confounds": "; ".join(p["confounds"]) or "none"} for p in c3["pairs"]]
         md += [format_table(pd.DataFrame(pairs)), ""]
     return md
 
@@ -122,7 +159,9 @@ def size_section(c4: dict) -> list[str]:
 
 def comparisons_section(title: str, c: dict) -> list[str]:
     md = [f"## {title}", "", f"Rule: {c['rule']}.", _verdict(c), ""]
-    return md + ([format_table(_diff_rows(c["comparisons"])), ""] if c["comparisons"] else [])
+    if not c["comparisons"]:
+        return md
+    return md + _comparison_notes(c["comparisons"]) + ["", format_table(_diff_rows(c["comparisons"])), ""]
 
 
 def prompt_robustness_section(robustness: dict) -> list[str]:
@@ -151,8 +190,12 @@ def claims_markdown(claims: dict) -> str:
         md += robustness_section(claims["robustness_study"])
     if claims.get("languages"):
         md += language_section(claims["languages"])
-    verdicts = pd.DataFrame([(title, claims[key]["verdict"]) for key, title in CLAIM_STATEMENTS.items()], columns=["claim", "verdict"])
-    return "\n".join(["# Verdicts", "", format_table(verdicts), ""] + md)
+    verdicts = pd.DataFrame([(title, claims[key]["verdict"], claims[key].get("reason") or "",
+                              ", ".join(f"{k}: {v}" for k, v in (claims[key].get("verdict_by_view") or {}).items()))
+                             for key, title in CLAIM_STATEMENTS.items()], columns=["claim", "verdict", "why", "by view"])
+    note = ("A verdict is *fragile* when it differs between views of the same runs (each option order alone, each persona "
+            "template alone, against the average over them): it is never counted as supported.")
+    return "\n".join(["# Verdicts", "", format_table(verdicts), "", note, ""] + md)
 
 
 def claims_figure(claims: dict, path: Path) -> Path:

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import math
 
-from culturelens.core.runfolder import Record, WesternGap
+from pydantic import computed_field
+
+from culturelens.core.runfolder import Record
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable with these models"
+FRAGILE = "fragile"  # supported under one option order / template and not under another: never "supported"
+
+
+def robust_verdict(by_view: dict[str, str]) -> str:
+    """The verdict over views of the same runs (averaged, each order, each template): ``fragile`` when the
+    testable views disagree, else the verdict of the first (averaged) view."""
+    testable = {v for v in by_view.values() if v in (SUPPORTED, NOT_SUPPORTED)}
+    return FRAGILE if len(testable) > 1 else next(iter(by_view.values()))
 
 
 def verdict_from_ci(lo, hi, direction: int = 1) -> str:
@@ -42,6 +52,7 @@ class ClaimResult(Record):
     effect_name: str | None = None
     ci: list[float | None] | None = None
     reason: str | None = None  # why the verdict is what it is when no CI decides it (e.g. not testable)
+    verdict_by_view: dict[str, str] = {}  # the verdict on each view (averaged; each option order; each template)
 
 
 class NormsRow(Record):
@@ -51,9 +62,23 @@ class NormsRow(Record):
     r_progress: float | None = None
 
 
+class SourceView(Record):
+    """Per-question r per group over one data kind's complete country x question block."""
+
+    kind: str
+    countries: list[str]
+    n_questions: dict[str, int]
+    table: list[NormsRow] = []
+    note: str | None = None
+
+
 class NormsResult(ClaimResult):
     table: list[NormsRow] = []
     n_models: int | None = None
+    kind: str | None = None  # the data kind the verdict stands on (e.g. wvs7 respondent data)
+    countries: list[str] = []
+    n_questions: dict[str, int] = {}
+    other_sources: list[SourceView] = []
 
 
 class Nearest(Record):
@@ -65,21 +90,24 @@ class WesternBiasResult(ClaimResult):
     questions: list[str]
     n_western: int
     n_countries: int
-    gaps: dict[str, WesternGap]
+    gaps: dict[str, dict]  # per model: the western_gap block beyond the null (verdict, measures) and the raw old-rule gap
     nearest: dict[str, Nearest]
     western_base_rate: float
     mean_gap_base_models: float | None = None
-    n_models_gap_ci_above_0: int
+    n_models_western_beyond_null: int
 
 
 class CorpusPair(Record):
     english: str
     multilingual: str
     size_ratio: float
-    gap_english: float | None = None
+    gap_english: float | None = None  # Western gap beyond the null (verdict measure)
+    verdict_english: str | None = None  # the English-centric model's own Western-gap verdict: a gap to reduce?
     gap_multilingual: float | None = None
     gap_reduction: float | None = None
     ci: list[float | None]
+    verdict: str | None = None
+    reason: str | None = None
     confounds: list[str]
 
 
@@ -111,17 +139,34 @@ class SizeResult(ClaimResult):
 
 
 class AdapterDiff(Record):
-    """Model minus the entry it is compared with, mean per-question r: on every question and per split."""
+    """Model minus the entry it is compared with, mean per-question r: on every question and per split.
+
+    ``scope`` is the question set the verdict stands on ("all" or "heldout"), ``questions`` says it in words;
+    a missing scope (no split, no held-out question in the run) is not testable, never moved to all questions."""
 
     model: str
     vs: str
     kind: str | None = None
+    scope: str = "all"
+    questions: str | None = None
     all: PairedDiff
     train: PairedDiff | None = None
     heldout: PairedDiff | None = None
 
-    def scoped(self, scope: str) -> PairedDiff:
-        return getattr(self, scope, None) or self.all
+    def scoped(self, scope: str | None = None) -> PairedDiff | None:
+        diff = getattr(self, scope or self.scope, None)
+        return diff if diff is not None and diff.n > 0 else None
+
+    @computed_field
+    @property
+    def verdict(self) -> str:
+        diff = self.scoped()
+        return diff.verdict if diff is not None else NOT_TESTABLE
+
+    @computed_field
+    @property
+    def reason(self) -> str | None:
+        return None if self.scoped() is not None else f"{self.model} vs {self.vs}: no {self.scope} questions ({self.questions})"
 
 
 class ComparisonsResult(ClaimResult):

@@ -11,9 +11,9 @@ from culturelens.core.prompts import NO_COUNTRY
 from culturelens.core.runfolder import RunFolder
 from culturelens.eval import metrics
 from culturelens.eval.config import EvalConfig
+from culturelens.experiments.claims.bias import bias_gap, gap_reduction
 from culturelens.experiments.claims.config import ModelEntry, eval_config_for
-from culturelens.experiments.claims.context import ClaimsContext, gap_on, paired_gap_diff
-from culturelens.experiments.claims.results import verdict_from_ci
+from culturelens.experiments.claims.context import ClaimsContext
 
 
 def study_labels(wanted: list[str] | None, ctx: ClaimsContext, what: str) -> list[str]:
@@ -21,7 +21,7 @@ def study_labels(wanted: list[str] | None, ctx: ClaimsContext, what: str) -> lis
     unknown = [m for m in (wanted or []) if m not in ctx.runs]
     if unknown:
         raise ConfigError(f"{what}.models {unknown} are not evaluated entries (have: {list(ctx.runs)})")
-    return wanted or [m for m, r in ctx.runs.items() if not r.entry.model.adapter]
+    return wanted or [m for m, r in ctx.runs.items() if not r.entry.model.adapter and r.facts.stage != "reference"]
 
 
 def extra_eval(ctx: ClaimsContext, entry: ModelEntry, run_name: str, probe: dict, progress: bool) -> RunFolder:
@@ -41,11 +41,11 @@ def gap_range(gaps: list[float | None]) -> list[float] | None:
 
 
 def _variant(ctx: ClaimsContext, template: str, order: str, grp: pd.DataFrame) -> dict:
+    """One template x order: the Western gap beyond the null, its verdict, and the raw (old-rule) gap."""
     scores = grp[["country", "qid", "score"]]
-    gap, _ = gap_on(scores, ctx.human, ctx.countries, ctx.bias_q, ctx.n_boot, ctx.seed)
-    perq = metrics.per_question(scores, ctx.human[ctx.human["qid"].isin(ctx.bias_q)])
-    return {"template": template, "order": order, "gap": gap.get("gap"), "gap_ci": gap.get("gap_ci"),
-            "verdict_claim2": verdict_from_ci(*(gap.get("gap_ci") or [None, None])), "mean_question_r": float(perq["r"].mean())}
+    gap = bias_gap(scores, ctx.human, ctx.countries, ctx.bias_q, ctx.n_boot, ctx.seed)
+    return {"template": template, "order": order, "gap": gap.gap, "gap_ci": gap.ci, "verdict_claim2": gap.verdict,
+            "raw_gap": gap.raw.get("gap"), "raw_gap_ci": gap.raw.get("gap_ci"), "mean_question_r": gap.mean_question_r}
 
 
 def robustness_study(ctx: ClaimsContext, progress: bool = True) -> dict:
@@ -69,7 +69,10 @@ def _language_run(ctx: ClaimsContext, entry: ModelEntry, lang: str, progress: bo
     ls = ctx.cfg.languages
     folder = extra_eval(ctx, entry, f"{entry.label}-prompts-{lang}", {
         "templates": ls.templates, "orders": ["original"], "language": lang, "translations_file": ls.translations_file}, progress)
-    gap, perc = gap_on(folder.scores(), ctx.human, ctx.countries, ctx.bias_q, ctx.n_boot, ctx.seed)
+    scores = folder.scores()
+    gap = bias_gap(scores, ctx.human, ctx.countries, ctx.bias_q, ctx.n_boot, ctx.seed)
+    s, h = scores[scores["qid"].isin(ctx.bias_q)], ctx.human[ctx.human["qid"].isin(ctx.bias_q)]
+    perc = metrics.per_country(s, h).set_index("country")["r"]
     langs = folder.per_prompt().groupby("country")["language"].agg(lambda x: sorted(set(x)))
     return {"dir": str(folder.path), "gap": gap, "perc": perc, "langs": langs}
 
@@ -91,8 +94,8 @@ def language_study(ctx: ClaimsContext, progress: bool = True) -> dict:
         translated = sorted(c for c, ls_ in res["native"]["langs"].items() if any(x != "en" for x in ls_))
         en, nat = res["en"]["perc"], res["native"]["perc"]
         out["models"][label] = {
-            "gap_en": res["en"]["gap"], "gap_native": res["native"]["gap"],
-            "gap_change": paired_gap_diff(nat, en, ctx.countries, ctx.n_boot, ctx.seed),
+            "gap_en": res["en"]["gap"].as_dict(), "gap_native": res["native"]["gap"].as_dict(),
+            "gap_change": gap_reduction(res["native"]["gap"], res["en"]["gap"], ctx.countries, ctx.n_boot, ctx.seed),
             "translated_countries": translated,
             "r_translated": metrics.paired_bootstrap_diff(nat.reindex(translated), en.reindex(translated),
                                                           n_boot=ctx.n_boot, seed=ctx.seed),

@@ -1,0 +1,82 @@
+"""Reference predictors as a backend (`model.name_or_path: baseline:<name>`): eval, compare and the done-when check."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from culturelens.cli import main
+from culturelens.core.reference import default_reference
+from culturelens.eval import baselines
+from culturelens.eval.baseline_backend import baseline_name, prediction_table
+from culturelens.eval.config import EvalConfig
+from culturelens.eval.runner import run_eval
+
+ROOT = Path(__file__).parents[1]
+COUNTRIES = ["ARG", "BGD", "BRA", "CHN", "DEU", "IRQ", "JOR", "MEX", "TUR"]
+QUESTIONS = ["Q27", "Q29", "Q33", "Q122", "Q132", "Q158", "Q169", "Q224", "Q182", "Q185"]
+
+
+def cfg_for(tmp_path, name, **extra) -> EvalConfig:
+    data = {"experiment": "b", "output_dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cache"),
+            "model": {"name_or_path": f"baseline:{name}"}, "countries": COUNTRIES, "questions": QUESTIONS, "n_boot": 50, "n_perm": 50}
+    data.update(extra)
+    return EvalConfig.model_validate(data)
+
+
+def test_leave_one_out_backend_scores_are_the_other_countries_mean(tmp_path):
+    run_dir = run_eval(cfg_for(tmp_path, "leave_one_out"), progress=False)
+    scores = pd.read_json(run_dir / "scores.jsonl", lines=True, dtype={"country": str, "qid": str}).set_index(["country", "qid"])
+    human = default_reference().subset(countries=COUNTRIES, qids=QUESTIONS).df
+    for country, qid in [("DEU", "Q27"), ("TUR", "Q185"), ("BGD", "Q158")]:
+        rows = human[human["qid"] == qid]
+        want = rows.loc[rows["country"] != country, "mean"].mean()
+        assert scores.loc[(country, qid), "score"] == pytest.approx(want, abs=1e-6)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["run"]["model"] == "baseline:leave_one_out" and summary["run"]["model_source"] == "baseline"
+    assert summary["nulls"]["mean_question_r"]["model"] == pytest.approx(-1.0)  # exactly -1 by construction
+    assert summary["western_gap"]["verdict"] == "too few countries"  # 2 Western countries among the 9
+    assert summary["robustness"]["orders"]["score_shift"]["max_abs_shift"] == pytest.approx(0.0)
+    assert "The paper's metric" in (run_dir / "report.md").read_text()
+    # the probe cache knows the baseline by its data: a rerun is served from the cache
+    again = json.loads((run_eval(cfg_for(tmp_path, "leave_one_out"), progress=False) / "summary.json").read_text())
+    assert again["run"]["n_cached"] == again["run"]["n_prompts"]
+
+
+def test_every_baseline_runs_and_compares(tmp_path):
+    dirs = [run_eval(cfg_for(tmp_path, name), progress=False) for name in baselines.BASELINES]
+    assert main(["compare", *map(str, dirs), "--out", str(tmp_path / "cmp")]) == 0
+    table = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["table"]
+    assert [row["run"] for row in table] == ["baseline-leave_one_out", "baseline-global_mean", "baseline-uniform"]
+    assert table[1]["mean_question_r"] is None  # constant across countries: r undefined, never invented
+
+
+def test_no_persona_prompts_get_the_all_country_mean():
+    ref = default_reference().subset(countries=COUNTRIES, qids=["Q185"])
+    scale = [i / 4.5 - 1 for i in range(10)]
+    table = prediction_table("leave_one_out", ref, {"Q185": scale})
+    assert np.dot(table[("NONE", "Q185")], scale) == pytest.approx(ref.df["mean"].mean())
+    # means-only data: a two-point distribution with exactly the predicted mean
+    deu = ref.df[ref.df["country"] != "DEU"]["mean"].mean()
+    assert np.dot(table[("DEU", "Q185")], scale) == pytest.approx(deu) and sum(p > 0 for p in table[("DEU", "Q185")]) <= 2
+
+
+def test_unknown_baseline_is_a_config_error(tmp_path, capsys):
+    with pytest.raises(Exception, match="baseline:leave_one_out"):
+        baseline_name("baseline:loo")
+    assert main(["eval", "--config", str(ROOT / "configs/eval/ethics55.yaml"), "model.name_or_path=baseline:loo",
+                 f"output_dir={tmp_path}", f"cache_dir={tmp_path / 'cache'}"]) == 2
+    assert "unknown baseline 'loo'" in capsys.readouterr().err
+
+
+def test_ethics55_leave_one_out_is_neither_western_nor_non_western(tmp_path):
+    """The issue's done-when: on the 55-country ethics data, a predictor with no country knowledge (raw old-rule gap
+    +0.177, CI above 0) gets a Western-gap verdict that is neither `western` nor `non-western`."""
+    assert main(["eval", "--config", str(ROOT / "configs/eval/ethics55.yaml"), "model.name_or_path=baseline:leave_one_out",
+                 f"output_dir={tmp_path}", f"cache_dir={tmp_path / 'cache'}", "--no-progress"]) == 0
+    summary = json.loads(next(tmp_path.glob("ethics55/*/summary.json")).read_text())
+    gap = summary["western_gap"]
+    assert gap["verdict"] not in ("western", "non-western")
+    assert gap["raw"]["gap"] == pytest.approx(0.177, abs=0.005) and gap["raw"]["gap_ci"][0] > 0
+    assert gap["n_western"] == 11 and gap["n_non_western"] == 44

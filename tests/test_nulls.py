@@ -1,0 +1,362 @@
+"""Grid statistics, the country-permutation null, the two-way bootstrap and the Western gap beyond the null,
+against hand computations and scipy."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from culturelens.core.countries import Country
+from culturelens.core.questions import linear_scores
+from culturelens.eval import grid as g
+from culturelens.eval import metrics, nulls, resample, western
+
+
+def frames(model: np.ndarray, human: np.ndarray):
+    """model_df / human_df from (Q, C) arrays (nan = missing), countries C00.., questions Q1.."""
+    rows_m, rows_h = [], []
+    for q in range(model.shape[0]):
+        for c in range(model.shape[1]):
+            if np.isfinite(model[q, c]):
+                rows_m.append({"country": f"C{c:02d}", "qid": f"Q{q + 1}", "score": model[q, c], "mass": 1.0})
+            if np.isfinite(human[q, c]):
+                rows_h.append({"country": f"C{c:02d}", "qid": f"Q{q + 1}", "n": 100, "mean": human[q, c], "dist": None})
+    return pd.DataFrame(rows_m), pd.DataFrame(rows_h)
+
+
+def countries_of(n, n_western):
+    return {f"C{i:02d}": Country(f"C{i:02d}", "XX", i, f"C{i}", ("en",), "Confucian", western=i < n_western) for i in range(n)}
+
+
+# ------------------------------------------------------------------------------------ grid statistics
+
+
+def test_nan_pearson_matches_metrics_pearson_row_by_row():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(6, 9)), rng.normal(size=(6, 9))
+    x[0, :3] = np.nan
+    y[1, 5] = np.nan
+    x[2] = 0.4  # constant row -> nan
+    x[3, 2:] = np.nan  # two pairs left -> nan
+    got = g.nan_pearson(x, y, axis=-1)
+    want = [metrics.pearson(a, b) for a, b in zip(x, y)]
+    np.testing.assert_allclose(got, want, equal_nan=True, rtol=1e-12)
+    assert math.isnan(got[2]) and math.isnan(got[3])
+    # a centred constant row is rounding residue, not signal
+    row = np.full((1, 9), 0.1) + np.arange(9) * 1e-17
+    assert math.isnan(g.centred_country_r(np.repeat(row, 4, axis=0).T, rng.normal(size=(9, 4)))[0])
+    assert math.isnan(g.nan_pearson(g.centre(np.full((1, 7), 0.3), np.ones((1, 7), bool)), rng.normal(size=(1, 7)))[0])
+
+
+def test_grid_r_matches_metrics_tables():
+    rng = np.random.default_rng(1)
+    human = rng.uniform(-1, 1, size=(8, 7))
+    model = human + rng.normal(scale=0.5, size=human.shape)
+    model[2, 3] = np.nan
+    mdf, hdf = frames(model, human)
+    grid = g.score_grid(mdf, hdf)
+    perq = metrics.per_question(mdf, hdf).set_index("qid")["r"]
+    perc = metrics.per_country(mdf, hdf).set_index("country")["r"]
+    np.testing.assert_allclose(g.question_r(grid.model, grid.human), perq.reindex(grid.qids), rtol=1e-12)
+    np.testing.assert_allclose(g.country_r(grid.model, grid.human), perc.reindex(grid.countries), rtol=1e-12)
+    assert float(g.pooled_r(grid.model, grid.human)) == pytest.approx(metrics.pooled(mdf, hdf, n_boot=0)["r"])
+
+
+def test_centred_metrics_by_hand():
+    human = np.array([[0.2, 0.4, 0.9], [-0.5, 0.1, 0.1], [0.3, -0.3, 0.6], [0.0, 0.5, -0.2]])
+    model = np.array([[0.1, 0.1, 0.7], [0.2, 0.2, -0.1], [0.5, 0.0, 0.4], [0.3, 0.6, 0.0]])
+    hc = human - human.mean(axis=1, keepdims=True)
+    mc = model - model.mean(axis=1, keepdims=True)
+    want_r = [stats.pearsonr(mc[:, c], hc[:, c]).statistic for c in range(3)]
+    np.testing.assert_allclose(g.centred_country_r(model, human), want_r, rtol=1e-12)
+    np.testing.assert_allclose(g.centred_country_mae(model, human), np.abs(mc - hc).mean(axis=0), rtol=1e-12)
+    # a missing cell leaves that country out of its question's mean, on both sides
+    model[0, 2] = np.nan
+    row0 = g.centre(model, np.isfinite(model) & np.isfinite(human))[0]
+    np.testing.assert_allclose(row0[:2], [0.0, 0.0])
+    assert math.isnan(row0[2])
+
+
+def test_wasserstein_1_matches_scipy_and_cross_grid():
+    rng = np.random.default_rng(2)
+    vals = np.array(linear_scores(5))[::-1]  # unsorted support on purpose
+    p, q = rng.dirichlet(np.ones(5), size=4), rng.dirichlet(np.ones(5), size=4)
+    got = g.wasserstein_1(p[:, None, :], q[None, :, :], vals)
+    for i in range(4):
+        for j in range(4):
+            assert got[i, j] == pytest.approx(stats.wasserstein_distance(vals, vals, p[i], q[j]))
+    mdf = pd.DataFrame([{"country": f"C{i:02d}", "qid": "Q1", "score": float(p[i] @ vals), "probs": list(p[i])} for i in range(4)])
+    hdf = pd.DataFrame([{"country": f"C{i:02d}", "qid": "Q1", "mean": float(q[i] @ vals), "dist": list(q[i])} for i in range(4)])
+    grid = g.score_grid(mdf, hdf, {"Q1": list(vals)})
+    np.testing.assert_allclose(grid.w1[0], got)
+    dm = metrics.distribution_metrics(mdf, hdf, {"Q1": list(vals)}).set_index("country")["wasserstein"]
+    np.testing.assert_allclose(grid.model_w1[0], dm.reindex(grid.countries))
+
+
+# ------------------------------------------------------------------------------------------- nulls
+
+
+def test_permutation_indices_permute_valid_countries_only():
+    valid = np.ones((5, 6), bool)
+    valid[1, [0, 4]] = False
+    idx = nulls.permutation_indices(valid, n_perm=50, seed=3)
+    assert idx.shape == (50, 5, 6)
+    for p in range(50):
+        for q in range(5):
+            cols = np.flatnonzero(valid[q])
+            assert sorted(idx[p, q, cols]) == list(cols)
+            assert (idx[p, q, ~valid[q]] == np.flatnonzero(~valid[q])).all()
+    assert (idx == nulls.permutation_indices(valid, n_perm=50, seed=3)).all()
+    assert (idx != np.arange(6)).any()
+
+
+def test_permuted_scores_and_w1_follow_the_indices():
+    rng = np.random.default_rng(4)
+    model, w1 = rng.normal(size=(3, 4)), rng.uniform(size=(3, 4, 4))
+    idx = nulls.permutation_indices(np.ones((3, 4), bool), n_perm=7, seed=0)
+    perm, pw = nulls.permuted_scores(model, idx), nulls.permuted_w1(w1, idx)
+    for p, q, c in [(0, 0, 0), (3, 1, 2), (6, 2, 3)]:
+        assert perm[p, q, c] == model[q, idx[p, q, c]]
+        assert pw[p, q, c] == w1[q, idx[p, q, c], c]
+
+
+def test_null_comparison_by_hand():
+    out = nulls.null_comparison(0.5, np.array([0.1, 0.6, 0.2, 0.3]), (0.1, 0.4))
+    assert out["null_mean"] == pytest.approx(0.3)
+    assert out["model_minus_null"] == pytest.approx(0.2)
+    assert out["p_perm"] == pytest.approx((1 + 1) / 5)
+    low = nulls.null_comparison(0.15, np.array([0.1, 0.6, 0.2, 0.3]), (0, 0), higher_is_better=False)
+    assert low["p_perm"] == pytest.approx(2 / 5) and low["better"] == "lower"
+
+
+def test_permutation_null_separates_country_knowledge_from_question_pattern():
+    """A model that knows only each question's level gets pooled r far above 0 but no more than its null;
+    a model that knows the countries beats the null on every metric."""
+    rng = np.random.default_rng(5)
+    level = rng.uniform(-0.8, 0.8, size=(30, 1))
+    human = level + 0.2 * rng.normal(size=(30, 12))
+    blind = np.repeat(level, 12, axis=1) + 0.05 * rng.normal(size=(30, 12))
+    knows = human + 0.05 * rng.normal(size=human.shape)
+    nb = nulls.permutation_null(g.ScoreGrid([], [], blind, human), n_perm=200, n_boot=300, seed=0)
+    nk = nulls.permutation_null(g.ScoreGrid([], [], knows, human), n_perm=200, n_boot=300, seed=0)
+    assert nb["pooled_r"]["model"] > 0.8
+    assert abs(nb["mean_question_r"]["null_mean"]) < 0.05  # 0 by symmetry
+    for key in ("pooled_r", "mean_question_r", "mean_country_r", "mean_centred_country_r"):
+        lo, hi = nb[key]["ci"]
+        assert lo < 0.1 and hi > -0.1 or abs(nb[key]["model_minus_null"]) < 0.1, key
+        assert nk[key]["ci"][0] > 0, key
+    assert nk["mean_centred_mae"]["ci"][1] < 0 and nk["mean_centred_mae"]["p_perm"] < 0.01
+    assert nb["mean_w1"] is None
+
+
+def test_unit_metric_ci_resamples_units_against_one_random_permutation():
+    rng = np.random.default_rng(6)
+    human, model = rng.normal(size=(10, 8)), rng.normal(size=(10, 8))
+    grid = g.ScoreGrid([], [], model, human)
+    idx = nulls.permutation_indices(grid.valid, 100, seed=1)
+    perm = nulls.permuted_scores(model, idx)
+    out = nulls.null_question_r(grid, perm, n_boot=400, seed=2)
+    r_model, r_null = g.question_r(model, human), g.question_r(perm, human)
+    # the same draws by hand: units first, then one permutation per replicate
+    draw = np.random.default_rng(2)
+    units = draw.integers(0, 10, size=(400, 10))
+    perms = draw.integers(0, 100, size=(400, 1))
+    boot = [r_model[u].mean() - r_null[p[0], u].mean() for u, p in zip(units, perms)]
+    assert out["ci"] == pytest.approx(list(np.percentile(boot, [2.5, 97.5])))
+    assert out["model_minus_null"] == pytest.approx(r_model.mean() - r_null.mean())
+    assert out["units"] == "questions" and out["n_units"] == 10
+    # a model with no country knowledge: the CI is wider than a bootstrap of the fixed excess and covers 0
+    _, lo, hi = metrics.bootstrap_ci(r_model - r_null.mean(axis=0), n_boot=400, seed=2)
+    assert out["ci"][1] - out["ci"][0] > hi - lo
+    assert out["ci"][0] < 0 < out["ci"][1]
+
+
+# -------------------------------------------------------------------------------- two-way bootstrap
+
+
+def test_resampled_grid_and_pooled_two_way_by_hand():
+    rng = np.random.default_rng(7)
+    model, human = rng.normal(size=(6, 5)), rng.normal(size=(6, 5))
+    rows, cols = resample.two_way_indices(6, 5, n_boot=3, seed=0)
+    sub = resample.resampled(model, rows, cols)
+    assert sub.shape == (3, 6, 5)
+    np.testing.assert_array_equal(sub[1], model[rows[1]][:, cols[1]])
+    stack = np.stack([model, human])
+    np.testing.assert_array_equal(resample.resampled(stack, rows, cols)[2, 1], human[rows[2]][:, cols[2]])
+    out = resample.pooled_two_way(model, human, n_boot=200, seed=0)
+    rows, cols = resample.two_way_indices(6, 5, n_boot=200, seed=0)
+    boot = [stats.pearsonr(model[r][:, c].ravel(), human[r][:, c].ravel()).statistic for r, c in zip(rows, cols)]
+    assert [out["ci_lo"], out["ci_hi"]] == pytest.approx(list(np.percentile(boot, [2.5, 97.5])))
+    assert out["r"] == pytest.approx(stats.pearsonr(model.ravel(), human.ravel()).statistic)
+    assert out["resampling"] == "questions and countries together"
+
+
+def test_two_way_ci_is_wider_than_pairs_when_questions_carry_the_signal():
+    rng = np.random.default_rng(8)
+    level = rng.normal(size=(12, 1))
+    human = level + 0.3 * rng.normal(size=(12, 10))
+    model = level + 0.3 * rng.normal(size=(12, 10))
+    two = resample.pooled_two_way(model, human, n_boot=500, seed=0)
+    mdf, hdf = frames(model, human)
+    pairs = metrics.pooled(mdf, hdf, n_boot=500, seed=0)
+    assert two["r"] == pytest.approx(pairs["r"])
+    assert two["ci_hi"] - two["ci_lo"] > 1.5 * (pairs["ci_hi"] - pairs["ci_lo"])
+
+
+def test_pooled_minus_null_is_zero_when_the_null_is_the_model():
+    rng = np.random.default_rng(9)
+    model, human = rng.normal(size=(7, 6)), rng.normal(size=(7, 6))
+    out = resample.pooled_minus_null(model, human, np.stack([model, model]), n_boot=100, seed=0)
+    assert out["diff"] == pytest.approx(0.0, abs=1e-12)
+    assert out["ci_lo"] == pytest.approx(0.0, abs=1e-12) and out["ci_hi"] == pytest.approx(0.0, abs=1e-12)
+
+
+# ------------------------------------------------------------------------------------ Western gap
+
+
+def test_gap_verdict_rules():
+    assert western.gap_verdict((0.1, 0.3), 6, 6) == "western"
+    assert western.gap_verdict((-0.3, -0.1), 6, 6) == "non-western"
+    assert western.gap_verdict((-0.1, 0.3), 6, 6) == "no evidence"
+    assert western.gap_verdict((0.1, 0.3), 4, 30) == "too few countries"
+    # errors: skill over the null, so lower error than the null is a positive excess
+    np.testing.assert_allclose(western.excess_over(np.array([0.2, 0.5]), np.array([0.4, 0.4]), "skill"), [0.5, -0.25])
+
+
+def test_gap_beyond_null_by_hand():
+    model = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.5, 0.2, 0.3, 0.1, 0.2, 0.3, 0.4])
+    offset = np.tile([0.1, 0.2, 0.3, 0.1, 0.2, 0.3], 2)  # the same excess over the null on both sides
+    null = np.stack([model - offset + 0.05, model - offset - 0.05])
+    is_w = np.arange(12) < 6
+    out = western.gap_beyond_null(model, null, is_w, n_boot=200, seed=0)
+    assert out["model_gap"] == pytest.approx(model[:6].mean() - model[6:].mean())
+    assert out["null_gap"] == pytest.approx(out["model_gap"])
+    assert out["gap"] == pytest.approx(0.0, abs=1e-12)
+    assert out["ci"][0] < 0 < out["ci"][1]
+    assert out["verdict"] == "no evidence"  # the whole raw gap is explained by the null
+    few = western.gap_beyond_null(model[2:], null[:, 2:], is_w[2:], n_boot=200, seed=0)
+    assert few["verdict"] == "too few countries" and few["ci"] == [None, None] and few["n_western"] == 4
+    summary = western.western_gap_summary({"centred_r": few})
+    assert summary["verdict"] == "too few countries" and "4 Western" in summary["said"]
+
+
+def spread_world(seed=0, n_q=25, n_w=12, n_r=14):
+    """Human means where Western countries spread more across questions (shared pattern x 1.0 vs x 0.3)."""
+    rng = np.random.default_rng(seed)
+    pattern = rng.normal(size=(n_q, 1))
+    amp = np.r_[np.full(n_w, 1.0), np.full(n_r, 0.3)]
+    human = np.tanh(0.5 * pattern * amp + 0.08 * rng.normal(size=(n_q, n_w + n_r)))
+    return human, countries_of(n_w + n_r, n_w)
+
+
+def loo_grid(human):
+    n = human.shape[1]
+    return (human.sum(axis=1, keepdims=True) - human) / (n - 1)
+
+
+def test_leave_one_out_is_not_western_beyond_the_null_though_the_old_rule_says_so():
+    from culturelens.eval import baselines
+
+    human, countries = spread_world()
+    mdf_h = frames(human, human)[1]
+    scores = {q: linear_scores(10) for q in mdf_h["qid"].unique()}
+    pred = baselines.leave_one_out(mdf_h, scores)
+    mdf = pred.assign(mass=1.0)
+    grid = g.score_grid(mdf, mdf_h)
+    np.testing.assert_allclose(grid.model, loo_grid(human)[:, :], rtol=1e-12)
+
+    old = metrics.western_gap(metrics.per_country(mdf, mdf_h), countries, n_boot=500, seed=0)
+    assert old["gap"] > 0.1 and old["gap_ci"][0] > 0  # the old rule: "Western-biased"
+
+    is_w = np.array([countries[c].western for c in grid.countries])
+    idx = nulls.permutation_indices(grid.valid, 300, seed=0)
+    measures = western.western_gap_measures(grid, nulls.permuted_scores(grid.model, idx), idx, is_w, n_boot=500, seed=0)
+    for name in ("centred_r", "centred_mae"):
+        assert measures[name]["verdict"] not in ("western", "non-western"), (name, measures[name])
+    assert measures["centred_r"]["model_gap"] == pytest.approx(0.0, abs=1e-9)  # centred r = -1 for every country
+    summary = western.western_gap_summary(measures)
+    assert summary["verdict"] == "no evidence" and summary["verdict_measure"] == "centred_r"
+    # raw per-country r: the null removes almost all of the old gap (0.13 -> 0.004), see eval/western.py
+    assert abs(measures["r"]["gap"]) < 0.02 < old["gap"] / 5
+
+
+def test_a_model_that_knows_western_countries_better_is_called_western():
+    human, countries = spread_world(seed=1)
+    rng = np.random.default_rng(2)
+    noise = np.r_[np.full(12, 0.05), np.full(14, 0.6)]
+    model = human + noise * rng.normal(size=human.shape)
+    grid = g.ScoreGrid([f"Q{i}" for i in range(human.shape[0])], list(countries), model, human)
+    is_w = np.array([c.western for c in countries.values()])
+    idx = nulls.permutation_indices(grid.valid, 300, seed=0)
+    measures = western.western_gap_measures(grid, nulls.permuted_scores(model, idx), idx, is_w, n_boot=500, seed=0)
+    assert measures["centred_r"]["verdict"] == "western" and measures["r"]["verdict"] == "western"
+    assert measures["centred_mae"]["verdict"] == "western" and measures["centred_mae"]["model_gap"] < 0
+    assert western.western_gap_summary(measures)["measures_agree"]
+    flipped = western.western_gap_measures(grid, nulls.permuted_scores(model, idx), idx, ~is_w, n_boot=500, seed=0)
+    assert flipped["centred_r"]["verdict"] == "non-western"
+
+
+def test_w1_null_and_gap_with_distributions():
+    rng = np.random.default_rng(10)
+    vals = linear_scores(4)
+    rows_m, rows_h = [], []
+    for c in range(12):
+        for q in range(8):
+            d = rng.dirichlet(np.ones(4))
+            p = d if c < 6 else rng.dirichlet(np.ones(4))  # knows the first 6 countries exactly
+            rows_h.append({"country": f"C{c:02d}", "qid": f"Q{q}", "mean": float(d @ vals), "dist": list(d)})
+            rows_m.append({"country": f"C{c:02d}", "qid": f"Q{q}", "score": float(p @ vals), "probs": list(p), "mass": 1.0})
+    grid = g.score_grid(pd.DataFrame(rows_m), pd.DataFrame(rows_h), {f"Q{q}": vals for q in range(8)})
+    assert np.allclose(grid.model_w1[:, :6], 0.0)
+    out = nulls.permutation_null(grid, n_perm=200, n_boot=300, seed=0)
+    assert out["mean_w1"]["better"] == "lower" and out["mean_w1"]["ci"][1] < 0
+    idx = nulls.permutation_indices(grid.valid, 200, seed=0)
+    is_w = np.arange(12) < 6
+    gap = western.western_gap_measures(grid, nulls.permuted_scores(grid.model, idx), idx, is_w, n_boot=300, seed=0)["w1"]
+    assert gap["western_excess"] == pytest.approx(1.0)  # skill 1 - 0/null
+    assert gap["verdict"] == "western"
+
+
+def test_country_knowledge_of_a_run():
+    from test_metrics import make_data
+
+    from culturelens.core.questions import DEFAULT_GROUPS
+    from culturelens.eval.country_knowledge import country_knowledge
+
+    model_df, human_df, categories, countries, scores = make_data(n_countries=12, n_questions=15, noise=0.1)
+    out = country_knowledge(model_df, human_df, categories, DEFAULT_GROUPS, countries, scores, n_perm=100, n_boot=200, seed=0)
+    perq = metrics.per_question(model_df, human_df)
+    assert out["nulls"]["mean_question_r"]["model"] == pytest.approx(perq["r"].mean())
+    assert out["nulls"]["mean_question_r"]["ci"][0] > 0  # the model tracks the humans country by country
+    by_group = out["nulls"]["mean_question_r_by_group"]
+    want = metrics.by_group(perq, categories, DEFAULT_GROUPS, n_boot=10).set_index("group")["mean_r"]
+    assert {k: v["model"] for k, v in by_group.items()} == pytest.approx(want.to_dict())
+    assert set(out["nulls"]["mean_question_r_by_category"]) == set(categories.values())
+    assert out["western_gap"]["verdict"] in western.VERDICTS
+    assert set(out["western_gap"]["measures"]) == {"centred_r", "r", "centred_mae", "w1"}
+    assert out["pooled_two_way"]["n_pairs"] == 12 * 15
+    # countries without metadata are left out of the gap only
+    few = {c: countries[c] for c in list(countries)[:8]}
+    out8 = country_knowledge(model_df, human_df, categories, DEFAULT_GROUPS, few, scores, n_perm=50, n_boot=100, seed=0)
+    assert out8["western_gap"]["measures"]["r"]["n_western"] + out8["western_gap"]["measures"]["r"]["n_non_western"] == 8
+    assert out8["nulls"]["mean_country_r"]["n_units"] == 12
+
+
+def test_merge_into_summary_keeps_the_raw_gap_and_labels_pooled():
+    from test_metrics import make_data
+
+    from culturelens.core.questions import DEFAULT_GROUPS
+    from culturelens.eval.country_knowledge import country_knowledge, merge_into_summary
+
+    model_df, human_df, categories, countries, scores = make_data(n_countries=12, n_questions=10, noise=0.2)
+    summary = metrics.compute_summary(model_df, human_df, categories, DEFAULT_GROUPS, countries, scores, n_boot=100)
+    know = country_knowledge(model_df, human_df, categories, DEFAULT_GROUPS, countries, scores, n_perm=50, n_boot=100)
+    out = merge_into_summary(summary, know)
+    assert out["western_gap"]["raw"]["gap"] == summary["western_gap"]["gap"]
+    assert out["western_gap"]["gap"] == know["western_gap"]["measures"]["centred_r"]["gap"]
+    assert out["western_gap"]["verdict"] in western.VERDICTS
+    assert out["pooled"]["r"] == pytest.approx(summary["pooled"]["r"])
+    assert out["pooled"]["ci_pairs"] == [summary["pooled"]["ci_lo"], summary["pooled"]["ci_hi"]]
+    assert out["pooled"]["resampling"] == "questions and countries together"
+    assert out["nulls"]["mean_question_r"]["model"] == pytest.approx(summary["mean_question_r"])
