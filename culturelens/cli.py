@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from culturelens.core.errors import CultureLensError
+from culturelens.core.errors import ConfigError, CultureLensError
 
 
 def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="output reference .json")
     b.add_argument("--questions", nargs="*", default=None, help="question ids (default: every bank question in the file)")
     b.add_argument("--countries", nargs="*", default=None, help="ISO codes or names (default: all)")
+    e = dsub.add_parser("export", help="the reference and the probe's prompts as a Hugging Face dataset (save_to_disk + parquet + card)")
+    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--config", "-c", default=None, help="an eval config: its reference, countries, questions, templates "
+                   "and orders, prompts rendered with its model's chat template (default: embedded reference, every "
+                   "template, both orders, plain rendering)")
+    e.add_argument("--plain", action="store_true", help="with --config: plain (base-model) rendering, no tokenizer")
+    e.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the eval config")
     dsub.add_parser("countries", help="list known countries, zones and Western flags")
     q = dsub.add_parser("questions", help="list the question bank")
     q.add_argument("--questions-file", default=None)
@@ -140,6 +147,8 @@ def _cmd_data(args) -> None:
         from culturelens.core.reference import build_reference_cli
 
         build_reference_cli(args.wvs_csv, args.means_csv, args.out, args.questions, args.countries)
+    elif args.action == "export":
+        _cmd_data_export(args)
     elif args.action == "countries":
         from culturelens.core.countries import country_table
 
@@ -150,6 +159,31 @@ def _cmd_data(args) -> None:
         bank = load_question_bank(args.questions_file)
         for q in bank:
             print(f"{q.qid:6} {q.category[:40]:40} K={len(q.options):2} {q.text[:80]}")
+
+
+def _cmd_data_export(args) -> None:
+    from culturelens.core.config import load_config
+    from culturelens.core.dataset_export import PromptSettings, export_dataset
+    from culturelens.core.inputs import InputSpec, resolve_inputs
+    from culturelens.eval.config import EvalConfig, ProbeConfig, TemplateName
+
+    if args.config is None:
+        if args.overrides or args.plain:
+            raise ConfigError("KEY=VALUE overrides and --plain need --config: pass an eval config to override")
+        spec, probe = InputSpec(), ProbeConfig(templates=list(TemplateName.__args__), orders=["original", "reversed"])
+        settings = PromptSettings(probe.templates, probe.orders, probe.labels, probe.answer_cue)
+    else:
+        cfg = load_config(EvalConfig, args.config, args.overrides)
+        spec, probe = InputSpec.of(cfg), cfg.probe
+        settings = PromptSettings(probe.templates, probe.orders, probe.labels, probe.answer_cue)
+        if not args.plain:
+            from culturelens.core.tokenizer import load_tokenizer
+
+            tok = load_tokenizer(cfg.model)
+            settings.tokenizer, settings.chat = tok.tokenizer, tok.is_chat
+            settings.rendering = f"chat:{tok.name}" if tok.is_chat else "plain"
+    out = export_dataset(resolve_inputs(spec), settings, args.out, spec.reference)
+    print(f"dataset written to {out} (splits reference, prompts; rendering {settings.rendering}); card: {out / 'README.md'}")
 
 
 def _cmd_models(args) -> None:
