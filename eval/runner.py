@@ -225,12 +225,23 @@ def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
 
 
 def flatten_summary(summary: dict) -> dict:
+    """The summary as flat W&B metrics under stable keys, the same for every run so W&B's run comparison lines them up:
+    pooled_r, mean_question_r, mean_country_r, mean_mass, r/section/<WVS section>, r/group/<group>, r/zone/<zone>,
+    western_gap/{gap, western_r, non_western_r, gap_ci_lo, gap_ci_hi}; r/category/<section> and western_gap (the gap) are
+    kept under their earlier names."""
+    gap = summary["western_gap"]
+    ci = gap.get("gap_ci") or [None, None]
     flat = {
         "pooled_r": summary["pooled"]["r"],
-        "western_gap": summary["western_gap"].get("gap"),
+        "mean_question_r": summary.get("mean_question_r"),
+        "mean_country_r": summary.get("mean_country_r"),
+        "western_gap": gap.get("gap"),
         "mean_mass": summary.get("mean_mass"),
+        "western_gap/gap": gap.get("gap"), "western_gap/western_r": gap.get("western_r"),
+        "western_gap/non_western_r": gap.get("non_western_r"), "western_gap/gap_ci_lo": ci[0], "western_gap/gap_ci_hi": ci[1],
     }
     for row in summary["by_category"]:
+        flat[f"r/section/{row['category']}"] = row["mean_r"]
         flat[f"r/category/{row['category']}"] = row["mean_r"]
     for row in summary["by_group"]:
         flat[f"r/group/{row['group']}"] = row["mean_r"]

@@ -59,3 +59,102 @@ def finish(run) -> Path | None:
     run_path = Path(run.dir).parent  # run.dir is <run folder>/files
     run.finish()
     return run_path
+
+
+# ---------------------------------------------------------------------------------------------- lineage
+#
+# A stage that writes something another stage reads (synth -> a dataset, train -> an adapter) logs it as a W&B
+# artifact and writes an ArtifactRef next to it (artifact.json, or inside culturelens_train.json); the stage that
+# reads it finds the ref there and declares it as its input. Online this is W&B's own lineage (`run.use_artifact`).
+# Offline, W&B refuses `use_artifact` ("Cannot use artifact when in offline mode"), so the input is declared in the
+# run's config only (`lineage/<role>`: name, type, content digest): the digest equals the digest of the `artifact`
+# record of the run that logged it, which is what ties the offline runs together (see core/wandb_log.py).
+
+ARTIFACT_FILE = "artifact.json"
+
+
+class ArtifactRef(StrictModel):
+    name: str
+    type: str  # "dataset" | "model"
+    digest: str  # W&B's content digest of the artifact's manifest (the same offline and online)
+    project: str
+    entity: str | None = None
+    version: str | None = None  # "v3" when logged online; unknown for offline runs until `wandb sync`
+    run_id: str
+    offline: bool
+
+    @property
+    def qualified(self) -> str | None:
+        """entity/project/name:version, the name W&B resolves (None while the version is unknown)."""
+        if not self.version:
+            return None
+        return f"{self.entity}/{self.project}/{self.name}:{self.version}" if self.entity else f"{self.project}/{self.name}:{self.version}"
+
+
+def artifact_name(text: str) -> str:
+    """A valid W&B artifact name (letters, digits, '-', '_', '.')."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "artifact"
+
+
+def log_artifact(run, name: str, type_: str, paths: list[Path], metadata: dict) -> ArtifactRef | None:
+    """Log files/folders as one artifact of this run; returns its ref (None when tracking is off)."""
+    if run is None:
+        return None
+    import wandb
+
+    art = wandb.Artifact(artifact_name(name), type=type_, metadata=metadata)
+    for p in paths:
+        if p.is_dir():
+            art.add_dir(str(p), name=p.name)
+        else:
+            art.add_file(str(p))
+    logged = run.log_artifact(art)
+    version, entity = None, None
+    if not run.offline:
+        logged.wait()
+        version, entity = logged.version, logged.entity
+    return ArtifactRef(name=art.name, type=type_, digest=logged.digest, project=run.project, entity=entity, version=version,
+                       run_id=run.id, offline=bool(run.offline))
+
+
+def declare_input(run, ref: ArtifactRef | None, role: str) -> None:
+    """Declare an artifact this run reads: `lineage/<role>` in the config, and W&B's use_artifact when online."""
+    if run is None or ref is None:
+        return
+    run.config.update({f"lineage/{role}": ref.model_dump(mode="json")}, allow_val_change=True)
+    if run.offline:
+        return
+    try:
+        used = run.use_artifact(ref.qualified or f"{ref.name}:latest", type=ref.type)
+    except Exception as exc:  # the producer was offline and not synced yet, or another project
+        import logging
+
+        logging.getLogger(__name__).warning("could not declare W&B artifact %s as input (%s); it is recorded in the config as lineage/%s",
+                                            ref.name, exc, role)
+        return
+    if used.digest != ref.digest:
+        import logging
+
+        logging.getLogger(__name__).warning("W&B artifact %s:latest has another digest than the one this run read (%s)", ref.name, ref.digest)
+
+
+def save_ref(ref: ArtifactRef | None, folder: Path) -> None:
+    if ref is not None:
+        (folder / ARTIFACT_FILE).write_text(ref.model_dump_json(indent=2))
+
+
+def find_ref(path: str | Path, key: str | None = None) -> ArtifactRef | None:
+    """The artifact ref of a file or folder: artifact.json (or culturelens_train.json's `key`) in it or its parent."""
+    import json
+
+    p = Path(path)
+    for folder in ([p] if p.is_dir() else []) + [p.parent]:
+        if key and (folder / "culturelens_train.json").exists():
+            data = json.loads((folder / "culturelens_train.json").read_text()).get(key)
+            if data:
+                return ArtifactRef.model_validate(data)
+        if not key and (folder / ARTIFACT_FILE).exists():
+            return ArtifactRef.model_validate_json((folder / ARTIFACT_FILE).read_text())
+    return None
