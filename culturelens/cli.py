@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: <first run>/../compare)")
     p.add_argument("--split", choices=["train", "heldout"], default=None, help="compare on one question split")
     p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--wandb", action="store_true", help="also log the comparison as a W&B run (tables, per-section bar chart, figures)")
+    p.add_argument("--wandb-project", default="culturelens")
+    p.add_argument("--wandb-dir", default=None, help="where W&B writes its run folder (default: the output folder)")
 
     p = sub.add_parser("synth", help="generate culture-aware SFT/DPO data with a teacher model")
     _config_args(p)
@@ -109,6 +112,16 @@ def _cmd_compare(args) -> None:
     write_comparison(result, out)
     print_comparison(result)
     print(f"written: {out}/comparison.md, comparison.json")
+    if args.wandb:
+        from culturelens.core.tracking import WandbConfig
+        from culturelens.eval.compare import load_run
+        from culturelens.eval.compare_tracking import track_comparison
+
+        summaries = {Path(d).name: load_run(d) for d in args.runs}
+        group = (next(iter(summaries.values())).get("run") or {}).get("experiment") or "compare"
+        wb_dir = track_comparison(result, out, WandbConfig(enabled=True, project=args.wandb_project, dir=args.wandb_dir),
+                                  summaries, name=f"compare-{out.name}", group=group)
+        print(f"W&B run: {wb_dir}")
 
 
 def _cmd_synth(args) -> None:

@@ -211,11 +211,16 @@ def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
 
     wb = start_run(cfg.wandb, name=run_name, group=cfg.experiment, job_type="eval", config=cfg.model_dump(mode="json"), run_dir=run_dir)
     if wb is not None:
+        from culturelens.eval.lineage import declare_scored_model, log_evaluation
+
+        declare_scored_model(wb, cfg.model)
         wb.summary.update(flatten_summary(summary))
         log_table(wb, "by_category", pd.DataFrame(summary["by_category"]))
         log_table(wb, "by_zone", pd.DataFrame(summary["by_zone"]))
         log_table(wb, "per_question", pd.DataFrame(summary["per_question"]))
         log_images(wb, [p for p in paths if p.suffix == ".png"])
+        evaluation = log_evaluation(wb, cfg.experiment, run_dir, summary)
+        summary["run"]["wandb_artifact"] = evaluation.model_dump(mode="json") if evaluation else None
         wandb_dir = finish(wb)
         summary["run"]["wandb_dir"] = str(wandb_dir)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -88,12 +88,12 @@ def track(cfg: SynthConfig, out: Path, report: dict, filter_report: dict) -> Non
     (train reads it to declare the dataset as its input)."""
     from culturelens.core.tracking import ARTIFACT_FILE, finish, log_artifact, save_ref, start_run
 
+    (out / ARTIFACT_FILE).unlink(missing_ok=True)  # a rerun without the artifact must not point at the old one
     run = start_run(cfg.wandb, name=f"synth-{cfg.experiment}", group=cfg.experiment, job_type="synth", config=cfg.model_dump(mode="json"), run_dir=out)
     if run is None:
         return
     run.summary.update({"sft_rows": report["sft_rows"], "dpo_rows": report["dpo_rows"],
                         **{f"filter/{k}": v for k, v in filter_report.items() if isinstance(v, int)}})
-    (out / ARTIFACT_FILE).unlink(missing_ok=True)  # a rerun without the artifact must not point at the old one
     if cfg.log_artifact:
         files = [out / f for f in ("sft.jsonl", "dpo.jsonl", "split.json", "report.json")]
         save_ref(log_artifact(run, f"synth-{cfg.experiment}", "dataset", files, report), out)

@@ -20,12 +20,13 @@ def lineage_runs(tmp_path_factory, tiny_model_dir):
     mp.setenv("WANDB_MODE", "offline")
     mp.setenv("WANDB_SILENT", "true")
     cfg = {
-        "experiment": "lin", "output_dir": str(tmp / "runs"), "stages": ["synth", "sft", "dpo"],
+        "experiment": "lin", "output_dir": str(tmp / "runs"),
         "wandb": {"enabled": True, "project": "cltest", "dir": str(tmp / "wb")},
         "synth": {"teacher": {"backend": "local", "model": {"name_or_path": str(tiny_model_dir)}, "max_new_tokens": 8},
                   "questions": QUESTIONS, "countries": COUNTRIES, "variants": {"paraphrases": 1, "scenarios": 0}},
         "sft": {"model": {"name_or_path": str(tiny_model_dir)}, "train": {"max_steps": 2, "per_device_batch_size": 4, "logging_steps": 1}},
         "dpo": {"train": {"max_steps": 2, "per_device_batch_size": 4}},
+        "eval": {"countries": COUNTRIES, "questions": QUESTIONS, "cache_dir": str(tmp / "cache"), "n_boot": 50},
     }
     path = tmp / "pipe.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -70,3 +71,72 @@ def test_training_metric_keys_are_in_the_log(lineage_runs):
     sft = runs["train:lin/sft"]
     assert "train/loss" in sft.history_keys and "culturelens/train_loss" in sft.summary
     assert sft.group == "lin"
+
+
+def test_eval_declares_the_adapter_it_scored_and_logs_its_results(lineage_runs):
+    tmp, runs = lineage_runs
+    for name, stage in (("eval-sft", "sft"), ("eval-dpo", "dpo")):
+        ev = runs[f"eval:{name}"]
+        assert ev.config["lineage/model"]["digest"] == runs[f"train:lin/{stage}"].artifact("model").digest
+        evaluation = ev.artifact("evaluation")
+        assert {"summary.json", "scores.jsonl", "config.yaml"} <= set(evaluation.files)
+        summary = json.loads((tmp / "runs" / "lin" / name / "summary.json").read_text())
+        assert summary["run"]["wandb_artifact"]["digest"] == evaluation.digest
+    assert "lineage/model" not in runs["eval:eval-base"].config  # the base model is no artifact of this project
+    # stable metric keys, the same in every eval run
+    keys = [set(k for k in runs[f"eval:{n}"].summary if k.startswith(("r/", "western_gap", "pooled_r"))) for n in ("eval-base", "eval-sft", "eval-dpo")]
+    assert keys[0] == keys[1] == keys[2]
+    assert {"pooled_r", "western_gap/gap", "western_gap/western_r", "r/group/norms"} <= keys[0]
+    assert any(k.startswith("r/section/") for k in keys[0])
+
+
+def test_compare_is_a_run_with_tables_a_native_bar_chart_and_the_evaluations_as_inputs(lineage_runs):
+    _, runs = lineage_runs
+    for split in ("all", "train", "heldout"):
+        cmp = runs[f"compare:compare-{split}"]
+        assert cmp.group == "lin" and cmp.config["runs"] == ["eval-base", "eval-sft", "eval-dpo"]
+        for name in ("eval-base", "eval-sft", "eval-dpo"):
+            assert cmp.config[f"lineage/eval/{name}"]["digest"] == runs[f"eval:{name}"].artifact("evaluation").digest
+        chart = cmp.config["_wandb/visualize/charts/r_by_section"]["panel_config"]
+        assert chart["panelDefId"] == "wandb/bar/v0" and chart["fieldSettings"] == {"label": "label", "value": "mean_r"}
+        assert "_wandb/visualize/charts/diff_by_section/eval-dpo" in cmp.config
+        tables = {k.split("/_type")[0] for k in cmp.history_keys if k.endswith("/_type")}
+        assert {"compare/overview", "compare/by_section", "compare/diffs", "charts/r_by_section_table", "figures/by_section"} <= tables
+        assert "eval-sft/pooled_r" in cmp.summary and "diff/eval-sft/mean per-question r" in cmp.summary
+
+
+def test_one_lineage_from_dataset_to_comparison(lineage_runs):
+    """Follow the digests: dataset -> sft adapter -> dpo adapter -> eval of the dpo adapter -> compare."""
+    _, runs = lineage_runs
+    dataset = runs["synth:synth-lin"].artifact("dataset").digest
+    sft, dpo, ev, cmp = runs["train:lin/sft"], runs["train:lin/dpo"], runs["eval:eval-dpo"], runs["compare:compare-heldout"]
+    assert sft.config["lineage/dataset"]["digest"] == dataset
+    assert dpo.config["lineage/sft_model"]["digest"] == sft.artifact("model").digest
+    assert ev.config["lineage/model"]["digest"] == dpo.artifact("model").digest
+    assert cmp.config["lineage/eval/eval-dpo"]["digest"] == ev.artifact("evaluation").digest
+
+
+def test_claims_log_a_run_of_their_own(tmp_path, tiny_model_dir, tiny_model_dir_2, monkeypatch):
+    from culturelens.core.wandb_log import read_run, run_folders
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    countries = ["DEU", "ARG", "USA", "IRQ", "TUR", "MEX"]
+    questions = ["Q27", "Q122", "Q158", "Q177", "Q182", "Q185", "Q187"]
+    cfg = {"experiment": "cl", "output_dir": str(tmp_path / "runs"), "n_boot": 50, "bias_questions": ["Q177", "Q182", "Q185", "Q187"],
+           "eval": {"countries": countries, "questions": questions, "cache_dir": str(tmp_path / "cache"),
+                    "wandb": {"enabled": True, "project": "cltest", "dir": str(tmp_path / "wb")}},
+           "models": [{"label": "a", "model": {"name_or_path": str(tiny_model_dir)}, "facts": {"family": "t", "params": 1e5, "corpus": "english", "aligned": True}},
+                      {"label": "b", "model": {"name_or_path": str(tiny_model_dir_2)}, "facts": {"family": "t", "params": 2e5, "corpus": "multilingual", "aligned": False}}]}
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["claims", "--config", str(path), "--no-progress"]) == 0
+    logs = [read_run(f) for f in run_folders(tmp_path / "wb")]
+    runs = {r.job_type: r for r in logs if r.job_type == "claims"}
+    assert "claims" in runs, [(r.job_type, r.name) for r in logs]
+    claims = runs["claims"]
+    assert claims.name == "claims-cl" and set(claims.config) >= {"lineage/eval/a", "lineage/eval/b"}
+    assert claims.config["_wandb/visualize/charts/r_by_section"]["panel_config"]["panelDefId"] == "wandb/bar/v0"
+    tables = {k.split("/_type")[0] for k in claims.history_keys if k.endswith("/_type")}
+    assert {"claims/verdicts", "claims/1_norms", "claims/2_western_gap", "figures/by_section", "figures/claims"} <= tables
+    assert claims.summary["verdict/2_western_bias"] in ("supported", "not supported", "not testable with these models")

@@ -1,11 +1,14 @@
 """Weights & Biases tracking: one small wrapper so every stage logs the same way (group = experiment name)."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from culturelens.core.config import StrictModel
+
+log = logging.getLogger(__name__)
 
 
 class WandbConfig(StrictModel):
@@ -58,7 +61,21 @@ def finish(run) -> Path | None:
         return None
     run_path = Path(run.dir).parent  # run.dir is <run folder>/files
     run.finish()
+    wait_until_written(run_path)
     return run_path
+
+
+def wait_until_written(run_path: Path, timeout_s: float = 30.0) -> None:
+    """`run.finish()` can return before W&B's service has written the run's .wandb file to the end; wait for its exit
+    record so that whoever reads the run folder after culturelens returns sees all of it."""
+    from culturelens.core.errors import DataError
+    from culturelens.core.wandb_log import read_run
+
+    try:
+        if not read_run(run_path, wait_s=timeout_s).exited:
+            log.warning("W&B run %s: the transaction log is not complete after %.0f s", run_path, timeout_s)
+    except DataError as exc:
+        log.warning("W&B run %s: %s", run_path, exc)
 
 
 # ---------------------------------------------------------------------------------------------- lineage
@@ -129,15 +146,10 @@ def declare_input(run, ref: ArtifactRef | None, role: str) -> None:
     try:
         used = run.use_artifact(ref.qualified or f"{ref.name}:latest", type=ref.type)
     except Exception as exc:  # the producer was offline and not synced yet, or another project
-        import logging
-
-        logging.getLogger(__name__).warning("could not declare W&B artifact %s as input (%s); it is recorded in the config as lineage/%s",
-                                            ref.name, exc, role)
+        log.warning("could not declare W&B artifact %s as input (%s); it is recorded in the config as lineage/%s", ref.name, exc, role)
         return
     if used.digest != ref.digest:
-        import logging
-
-        logging.getLogger(__name__).warning("W&B artifact %s:latest has another digest than the one this run read (%s)", ref.name, ref.digest)
+        log.warning("W&B artifact %s:latest has another digest than the one this run read (%s)", ref.name, ref.digest)
 
 
 def save_ref(ref: ArtifactRef | None, folder: Path) -> None:
@@ -145,16 +157,26 @@ def save_ref(ref: ArtifactRef | None, folder: Path) -> None:
         (folder / ARTIFACT_FILE).write_text(ref.model_dump_json(indent=2))
 
 
-def find_ref(path: str | Path, key: str | None = None) -> ArtifactRef | None:
-    """The artifact ref of a file or folder: artifact.json (or culturelens_train.json's `key`) in it or its parent."""
-    import json
+TRAIN_FACTS_FILE = "culturelens_train.json"  # written by train into <out>/, <out>/adapter/ and <out>/merged/
+ADAPTER_ARTIFACT_KEY, MERGED_ARTIFACT_KEY = "wandb_artifact", "wandb_merged_artifact"
 
+
+def dataset_ref(path: str | Path) -> ArtifactRef | None:
+    """The artifact a dataset came from: artifact.json in the dataset folder or next to it (synth's output folder)."""
     p = Path(path)
     for folder in ([p] if p.is_dir() else []) + [p.parent]:
-        if key and (folder / "culturelens_train.json").exists():
-            data = json.loads((folder / "culturelens_train.json").read_text()).get(key)
-            if data:
-                return ArtifactRef.model_validate(data)
-        if not key and (folder / ARTIFACT_FILE).exists():
+        if (folder / ARTIFACT_FILE).exists():
             return ArtifactRef.model_validate_json((folder / ARTIFACT_FILE).read_text())
     return None
+
+
+def model_ref(folder: str | Path, key: str = ADAPTER_ARTIFACT_KEY) -> ArtifactRef | None:
+    """The model artifact of a trained folder: its own culturelens_train.json's `key` (an intermediate checkpoint-N
+    folder has none, so it is never mistaken for the final adapter)."""
+    import json
+
+    facts = Path(folder) / TRAIN_FACTS_FILE
+    if not facts.exists():
+        return None
+    data = json.loads(facts.read_text()).get(key)
+    return ArtifactRef.model_validate(data) if data else None

@@ -93,6 +93,7 @@ class RunLog:
     history_keys: set[str] = field(default_factory=set)
     logged: list[LoggedArtifact] = field(default_factory=list)
     used: list[dict] = field(default_factory=list)  # use_artifact records: id, type, name
+    exited: bool = False  # the exit record is there: the run finished and its log is complete
 
     def artifact(self, type_: str) -> LoggedArtifact:
         hits = [a for a in self.logged if a.type == type_]
@@ -119,20 +120,35 @@ def _fold(log: RunLog, rec) -> None:
         a = rec.artifact
         log.logged.append(LoggedArtifact(a.name, a.type, a.digest, json.loads(a.metadata or "{}"),
                                          [c.path for c in a.manifest.contents]))
+    elif kind == "exit":
+        log.exited = True
     elif kind == "use_artifact":
         log.used.append({"id": rec.use_artifact.id, "type": rec.use_artifact.type, "name": rec.use_artifact.name})
 
 
-def read_run(run_folder: str | Path) -> RunLog:
-    """The facts of one W&B run folder (…/wandb/offline-run-… or run-…), from its .wandb file."""
+def read_run(run_folder: str | Path, wait_s: float = 30.0) -> RunLog:
+    """The facts of one W&B run folder (…/wandb/offline-run-… or run-…), from its .wandb file.
+
+    `run.finish()` can return before W&B's service has written the whole file, so this waits up to `wait_s` seconds
+    for the run's exit record (a run still going, or killed, is returned as far as it was written)."""
+    import time
+
     folder = Path(run_folder)
     files = sorted(folder.glob("*.wandb")) if folder.is_dir() else [folder]
     if not files or not files[0].exists():
         raise DataError(f"no .wandb file in {folder}: pass a W&B run folder (…/wandb/offline-run-…)")
-    log = RunLog(path=files[0])
-    for rec in records(files[0]):
-        _fold(log, rec)
-    return log
+    deadline = time.monotonic() + wait_s
+    while True:
+        log = RunLog(path=files[0])
+        try:
+            for rec in records(files[0]):
+                _fold(log, rec)
+        except DataError:
+            if time.monotonic() > deadline:
+                raise
+        if log.exited or time.monotonic() > deadline:
+            return log
+        time.sleep(0.2)
 
 
 def run_folders(wandb_dir: str | Path) -> list[Path]:

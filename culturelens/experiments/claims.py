@@ -22,6 +22,7 @@ from culturelens.eval import metrics
 from culturelens.eval.config import EvalConfig
 from culturelens.core.prompts import NO_COUNTRY
 from culturelens.core.models import ModelConfig
+from culturelens.core.tracking import WandbConfig
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable with these models"
 ETHICS_QIDS = [f"Q{i}" for i in range(177, 196)]
@@ -71,6 +72,7 @@ class ClaimsConfig(StrictModel):
     skip_missing_adapters: bool = True
     n_boot: int = 2000
     seed: int = 0
+    wandb: WandbConfig = WandbConfig()  # the claims run itself (default: eval.wandb, the evaluations' settings)
 
 
 # ------------------------------------------------------------------------------------------ runs
@@ -201,6 +203,9 @@ def run_claims(config_path: str, overrides: list[str] | None = None, progress: b
     from culturelens.experiments.claims_report import write_claims_report
 
     write_claims_report(out, claims, runs)
+    from culturelens.experiments.claims_tracking import track_claims
+
+    track_claims(cfg, out, claims, runs)
     return out
 
 
