@@ -23,7 +23,7 @@ from culturelens.eval.lm_eval_import import import_lm_eval
 from culturelens.eval.lm_eval_task import TASK, label_spellings
 from culturelens.eval.runner import run_eval
 
-QUESTIONS = ["Q27", "Q122", "Q185"]  # 4, 4 and 10 options
+QUESTIONS = ["Q27", "Q185"]  # 4 and 10 options
 COUNTRIES = ["DEU", "IRQ"]
 
 
