@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from culturelens.core.errors import ConfigError, CultureLensError
@@ -114,14 +115,10 @@ def _cmd_compare(args) -> None:
     print(f"written: {out}/comparison.md, comparison.json")
     if args.wandb:
         from culturelens.core.tracking import WandbConfig
-        from culturelens.eval.compare import load_run
         from culturelens.eval.compare_tracking import track_comparison
 
-        summaries = {Path(d).name: load_run(d) for d in args.runs}
-        group = (next(iter(summaries.values())).get("run") or {}).get("experiment") or "compare"
-        wb_dir = track_comparison(result, out, WandbConfig(enabled=True, project=args.wandb_project, dir=args.wandb_dir),
-                                  summaries, name=f"compare-{out.name}", group=group)
-        print(f"W&B run: {wb_dir}")
+        wb = WandbConfig(enabled=True, project=args.wandb_project, dir=args.wandb_dir)
+        print(f"W&B run: {track_comparison(result, out, wb, args.runs, name=f'compare-{out.name}')}")
 
 
 def _cmd_synth(args) -> None:
@@ -167,10 +164,28 @@ def _cmd_claims(args) -> None:
     print(f"claims report written to {out}")
 
 
+def build_reference_cli(
+    wvs_csv: list[str], means_csv: list[str], out: str, questions: list[str] | None = None,
+    countries: list[str] | None = None,
+) -> None:
+    """`culturelens data build-reference`: build, save, print a short summary."""
+    from culturelens.core.reference import build_reference
+
+    t0 = time.perf_counter()
+    ref, warnings = build_reference(wvs_csv, means_csv, questions=questions, countries=countries)
+    path = ref.save(out)
+    secs = time.perf_counter() - t0
+    nd = len(ref.distribution_countries())
+    print(f"reference written to {path}: {len(ref.countries)} countries ({nd} with answer distributions), "
+          f"{len(ref.qids)} questions, {len(ref)} rows; {len(warnings)} warning(s); {secs:.1f} s")
+    for w in warnings[:15]:
+        print(f"  warning: {w}")
+    if len(warnings) > 15:
+        print(f"  ... and {len(warnings) - 15} more warning(s)")
+
+
 def _cmd_data(args) -> None:
     if args.action == "build-reference":
-        from culturelens.core.reference import build_reference_cli
-
         build_reference_cli(args.wvs_csv, args.means_csv, args.out, args.questions, args.countries)
     elif args.action == "export":
         _cmd_data_export(args)

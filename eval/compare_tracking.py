@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from culturelens.core.runfolder import RunFolder  # noqa: E402
 from culturelens.core.tracking import WandbConfig, finish, log_images, log_table, start_run  # noqa: E402
 from culturelens.eval.lineage import declare_evaluations  # noqa: E402
 
@@ -66,16 +67,18 @@ def log_section_charts(run, result: dict, sections: pd.DataFrame) -> None:
         return
     for label, grp in diffs[diffs["what"].str.startswith("r: ")].groupby("run"):
         grp = grp.dropna(subset=["diff"]).assign(section=lambda d: d["what"].str.removeprefix("r: "))
-        run.log({f"charts/diff_by_section/{label}": wandb.plot.bar(
-            wandb.Table(dataframe=grp[["section", "diff"]].reset_index(drop=True)), "section", "diff", title=f"{label} minus {result['runs'][0]}: r per section")})
+        table = wandb.Table(dataframe=grp[["section", "diff"]].reset_index(drop=True))
+        title = f"{label} minus {result['runs'][0]}: r per section"
+        run.log({f"charts/diff_by_section/{label}": wandb.plot.bar(table, "section", "diff", title=title)})
 
 
-def track_comparison(result: dict, out: Path, wandb_cfg: WandbConfig, summaries: dict[str, dict], name: str, group: str,
-                     job_type: str = "compare") -> Path | None:
-    """Log the comparison as its own W&B run; returns the W&B run folder (None when tracking is off)."""
-    run = start_run(wandb_cfg, name=name, group=group, job_type=job_type,
-                    config={"runs": result["runs"], "split": result["split"], "run_dirs": [s.get("_dir") for s in summaries.values()]},
-                    run_dir=out)
+def track_comparison(result: dict, out: Path, wandb_cfg: WandbConfig, run_dirs: list, name: str, group: str | None = None) -> Path | None:
+    """Log the comparison as its own W&B run (group: the runs' experiment); returns its W&B run folder (None: tracking off)."""
+    folders = [RunFolder(d) for d in run_dirs]
+    summaries = {f.name: f.summary() for f in folders}
+    group = group or next(iter(summaries.values())).run.experiment or "compare"
+    run = start_run(wandb_cfg, name=name, group=group, job_type="compare",
+                    config={"runs": result["runs"], "split": result["split"], "run_dirs": [str(f.path) for f in folders]}, run_dir=out)
     if run is None:
         return None
     declare_evaluations(run, summaries)

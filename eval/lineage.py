@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from culturelens.core.models import ModelConfig
+from culturelens.core.runfolder import Summary
 from culturelens.core.tracking import MERGED_ARTIFACT_KEY, ArtifactRef, declare_input, log_artifact, model_ref
 
 EVAL_FILES = ("config.yaml", "summary.json", "scores.jsonl", "results.parquet")
@@ -35,9 +36,8 @@ def log_evaluation(run, experiment: str, run_dir: Path, summary: dict) -> Artifa
     return log_artifact(run, f"eval-{experiment}-{run_dir.name}", "evaluation", files, meta)
 
 
-def declare_evaluations(run, summaries: dict[str, dict]) -> None:
+def declare_evaluations(run, summaries: dict[str, Summary]) -> None:
     """Declare the evaluation artifact of every compared run (the refs their summary.json remembers)."""
     for label, summary in summaries.items():
-        data = (summary.get("run") or {}).get("wandb_artifact")
-        if data:
-            declare_input(run, ArtifactRef.model_validate(data), f"eval/{label}")
+        if summary.run.wandb_artifact:
+            declare_input(run, ArtifactRef.model_validate(summary.run.wandb_artifact), f"eval/{label}")

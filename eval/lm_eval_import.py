@@ -19,8 +19,8 @@ from pathlib import Path
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import EvalInputs
 from culturelens.core.prompts import NO_COUNTRY, PromptItem
+from culturelens.eval.backends import ProbeResult
 from culturelens.eval.lm_eval_task import TASK
-from culturelens.eval.probe import ProbeResult
 
 
 def find_samples(path: str | Path) -> Path:
@@ -130,25 +130,9 @@ def import_lm_eval(samples_path: str | Path, cfg) -> Path:
     return run_dir
 
 
-def write_run_folder(cfg, inputs: EvalInputs, items: list[PromptItem], results: dict[str, ProbeResult], facts: dict) -> Path:
-    """config.yaml, results.parquet/jsonl, scores.jsonl, summary.json, report.md and figures, as `culturelens eval`."""
-    from culturelens.core.config import dump_config
-    from culturelens.core.inputs import slug
-    from culturelens.eval.report import write_report
-    from culturelens.eval.runner import aggregate, results_frame, robustness, summarise
-
-    name = cfg.model.label or f"{Path(str(facts['name'])).name}@lm-eval"
-    run_dir = Path(cfg.output_dir) / slug(cfg.experiment) / (cfg.run_name or slug(name))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, run_dir / "config.yaml")
-    (run_dir / "example_prompts.txt").write_text("\n\n=====\n\n".join(it.text for it in items[:: max(1, len(items) // 4)][:4]))
-    per_prompt = results_frame(items, results, inputs.bank, name)
-    per_prompt.to_parquet(run_dir / "results.parquet", index=False)
-    per_prompt.to_json(run_dir / "results.jsonl", orient="records", lines=True)
-    model_df = aggregate(per_prompt, inputs.bank)
-    summary = summarise(model_df, inputs, cfg)
-    summary["robustness"] = robustness(per_prompt, inputs, inputs.bank)
-    summary["run"] = {
+def run_record(cfg, items: list[PromptItem], per_prompt, facts: dict, name: str) -> dict:
+    """summary.json -> run for an imported run: who lm_eval scored and with which backend (no probe timing here)."""
+    return {
         "model": name, "model_source": "lm-eval", "fingerprint": facts["fingerprint"], "num_parameters": facts["num_parameters"],
         "chat_template": bool(facts.get("chat_template")) or None, "n_prompts": len(items), "n_cached": 0,
         "probe_seconds": None, "prompts_per_second": None, "total_seconds": None, "fallback_labels": [],
@@ -156,7 +140,23 @@ def write_run_folder(cfg, inputs: EvalInputs, items: list[PromptItem], results: 
         "prompt_languages": per_prompt["language"].value_counts().to_dict(), "reference": cfg.reference,
         "experiment": cfg.experiment, "lm_eval": {k: facts[k] for k in ("backend", "model_args", "lm_eval_version", "results_file")},
     }
-    per_pair = model_df[model_df["country"] != NO_COUNTRY].merge(inputs.reference.df[["country", "qid", "mean"]], on=["country", "qid"])
-    write_report(run_dir, summary, title=f"{name} on {cfg.reference} (scored by lm-evaluation-harness)", per_pair=per_pair)
-    model_df.to_json(run_dir / "scores.jsonl", orient="records", lines=True)
-    return run_dir
+
+
+def write_run_folder(cfg, inputs: EvalInputs, items: list[PromptItem], results: dict[str, ProbeResult], facts: dict) -> Path:
+    """The run folder through `culturelens eval`'s own steps after probing: results, summarise, report, track (W&B)."""
+    from culturelens.core.inputs import slug
+    from culturelens.core.runfolder import RunFolder
+    from culturelens.eval.runner import aggregate, report, summarise_metrics, track, write_results
+
+    name = cfg.model.label or f"{Path(str(facts['name'])).name}@lm-eval"
+    run_name = cfg.run_name or slug(name)
+    folder = RunFolder(Path(cfg.output_dir) / slug(cfg.experiment) / run_name).create()
+    folder.write_config(cfg)
+    folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
+    per_prompt = write_results(folder.path, items, results, inputs, name)
+    model_df = aggregate(per_prompt, inputs.bank)
+    summary = summarise_metrics(cfg, inputs, per_prompt, model_df)
+    summary["run"] = run_record(cfg, items, per_prompt, facts, name)
+    paths = report(folder.path, cfg, inputs, summary, model_df, f"{name} (scored by lm-evaluation-harness)")
+    track(cfg, run_name, folder.path, summary, paths)
+    return folder.path

@@ -31,6 +31,7 @@ from culturelens.core.config import dump_config
 from culturelens.core.dataset_export import PromptSettings, build_items
 from culturelens.core.inputs import EvalInputs
 from culturelens.core.prompts import NO_COUNTRY, PromptItem
+from culturelens.eval.probe import label_spellings
 
 TASK = "culturelens_wvs"
 DOCS = f"{TASK}.jsonl"
@@ -38,20 +39,9 @@ MANIFEST = "culturelens_export.json"
 LABEL_PREFIXES = ("", " ")  # the probe's label spellings: bare and with a leading space
 
 
-def label_spellings(tokenizer, label: str, prefixes: tuple[str, ...] = LABEL_PREFIXES) -> list[str]:
-    """The spellings of a label that are one distinct token which decodes to the label (the probe's rule)."""
-    spellings, ids = [], []
-    for text in (p + label for p in prefixes):
-        enc = tokenizer(text, add_special_tokens=False).input_ids
-        if len(enc) == 1 and enc[0] not in ids and tokenizer.decode(enc).strip() == label:
-            spellings.append(text)
-            ids.append(enc[0])
-    return spellings
-
-
 def choices_of(tokenizer, item: PromptItem) -> tuple[list[str], list[int], str]:
     """(continuations, option index in scale order of each, mode) of one prompt."""
-    spellings = [label_spellings(tokenizer, label) for label in item.labels]
+    spellings = [[text for text, _ in label_spellings(tokenizer, label, LABEL_PREFIXES)] for label in item.labels]
     if all(spellings):
         pairs = [(s, item.option_index[pos]) for pos, group in enumerate(spellings) for s in group]
         return [s for s, _ in pairs], [o for _, o in pairs], "token"

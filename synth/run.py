@@ -9,12 +9,12 @@ from pathlib import Path
 from culturelens.core.config import dump_config
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import resolve_inputs
+from culturelens.core.teacher import make_teacher
 from culturelens.synth.build import build_rows
 from culturelens.synth.config import SynthConfig
 from culturelens.synth.filters import EmbeddingSimilarity, filter_variants
 from culturelens.synth.generate import clean_output, make_jobs, run_jobs
 from culturelens.synth.split import load_split, save_split, split_questions
-from culturelens.core.teacher import make_teacher
 
 
 def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
@@ -89,11 +89,12 @@ def track(cfg: SynthConfig, out: Path, report: dict, filter_report: dict) -> Non
     from culturelens.core.tracking import ARTIFACT_FILE, finish, log_artifact, save_ref, start_run
 
     (out / ARTIFACT_FILE).unlink(missing_ok=True)  # a rerun without the artifact must not point at the old one
-    run = start_run(cfg.wandb, name=f"synth-{cfg.experiment}", group=cfg.experiment, job_type="synth", config=cfg.model_dump(mode="json"), run_dir=out)
+    run = start_run(cfg.wandb, name=f"synth-{cfg.experiment}", group=cfg.experiment, job_type="synth",
+                    config=cfg.model_dump(mode="json"), run_dir=out)
     if run is None:
         return
-    run.summary.update({"sft_rows": report["sft_rows"], "dpo_rows": report["dpo_rows"],
-                        **{f"filter/{k}": v for k, v in filter_report.items() if isinstance(v, int)}})
+    counts = {f"filter/{k}": v for k, v in filter_report.items() if isinstance(v, int)}
+    run.summary.update({"sft_rows": report["sft_rows"], "dpo_rows": report["dpo_rows"], **counts})
     if cfg.log_artifact:
         files = [out / f for f in ("sft.jsonl", "dpo.jsonl", "split.json", "report.json")]
         save_ref(log_artifact(run, f"synth-{cfg.experiment}", "dataset", files, report), out)

@@ -20,7 +20,8 @@ from culturelens.core.config import load_config
 from culturelens.core.errors import DataError
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.lm_eval_import import import_lm_eval
-from culturelens.eval.lm_eval_task import TASK, label_spellings
+from culturelens.eval.lm_eval_task import TASK
+from culturelens.eval.probe import label_spellings
 from culturelens.eval.runner import run_eval
 
 QUESTIONS = ["Q27", "Q185"]  # 4 and 10 options
@@ -81,7 +82,8 @@ def test_task_folder(tmp_path, tiny_model_dir):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
-    assert doc["choices"][: len(label_spellings(tok, "A"))] == label_spellings(tok, "A")
+    spellings = [text for text, _ in label_spellings(tok, "A")]
+    assert spellings and doc["choices"][: len(spellings)] == spellings
 
 
 def test_import_reproduces_the_probe(tmp_path, tiny_model_dir):

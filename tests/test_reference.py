@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from culturelens.cli import build_reference_cli
 from culturelens.core.errors import DataError
 from culturelens.core.questions import Option, Question, linear_scores
 from culturelens.core.reference import (
@@ -16,7 +17,6 @@ from culturelens.core.reference import (
     HumanReference,
     build_from_means_csv,
     build_from_wvs_csv,
-    build_reference_cli,
     default_reference,
     load_reference,
 )
@@ -105,7 +105,7 @@ def test_subset_matches_independent_pandas_computation(bank):
                 s = grp[col].astype(float)
                 s = s[s >= 0]
                 if question.remap:
-                    s = s.map(lambda x: question.remap.get(int(x), x) if float(x).is_integer() else x).dropna()
+                    s = s.map(lambda x, remap=question.remap: remap.get(int(x), x) if float(x).is_integer() else x).dropna()
                 s = s[s.isin(question.codes)]
                 if len(s) == 0:
                     continue
@@ -374,7 +374,7 @@ def test_load_reference_dispatch(tmp_path, mini, monkeypatch):
 
 
 def test_build_reference_cli(tmp_path, mini, monkeypatch, capsys):
-    import culturelens.core.reference as reference
+    import culturelens.core.reference.loading as reference
 
     monkeypatch.setattr(reference, "_default_bank", lambda bank=None: mini)
     w = write(tmp_path / "w.csv", "B_COUNTRY_ALPHA,Q1,Q3\nDEU,1,0\nDEU,-4,-4\nARG,4,-1\n")

@@ -75,7 +75,7 @@ def setup_tracking(cfg, out: Path) -> list[str]:
     W&B callback then logs into it. Environment variables alone are not enough once wandb was set up in the process."""
     if not cfg.wandb.enabled:
         return ["none"]
-    from culturelens.core.tracking import declare_input, dataset_ref, model_ref, start_run
+    from culturelens.core.tracking import dataset_ref, declare_input, model_ref, start_run
 
     run = start_run(cfg.wandb, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.experiment, job_type="train",
                     config={"culturelens": cfg.model_dump(mode="json")}, run_dir=out)
@@ -109,7 +109,7 @@ def common_args(cfg, out: Path, report_to: list[str]) -> dict:
         seed=t.seed,
         bf16=t.bf16,
         gradient_checkpointing=t.gradient_checkpointing,
-        warmup_steps=t.warmup_ratio,  # transformers 5: a float < 1 is a fraction of the total steps
+        warmup_steps=t.warmup_ratio,  # transformers >= 5 (pinned): a float in [0, 1) is a fraction of the total steps
         report_to=report_to,
         max_length=t.max_length,
         use_cpu=not torch.cuda.is_available(),

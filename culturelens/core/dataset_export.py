@@ -148,6 +148,10 @@ def dataset_card(inputs: EvalInputs, settings: PromptSettings, ds, reference_spe
     source_lines = "\n".join(f"- `{s.get('kind', '?')}`: {', '.join(s.get('files', []))} ({s.get('rows', '?')} rows)"
                              for s in sources) or f"- reference `{reference_spec}`"
     personas = sum(c != NO_COUNTRY for c in prompts["country"])
+    ref_row = (f"| `reference` | {len(ref)} | (country, question): {len(set(ref['country']))} countries, "
+               f"{len(set(ref['qid']))} questions; {with_dist} rows with answer shares, the rest means only |")
+    prompt_row = (f"| `prompts` | {len(prompts)} | (question, country, template, option order): {personas} persona prompts "
+                  f"and {len(prompts) - personas} without a persona (`country = {NO_COUNTRY}`) |")
     header = card_header()
     build = {"culturelens": __version__, "reference": reference_spec, "templates": settings.templates,
              "orders": settings.orders, "labels": settings.labels, "answer_cue": settings.answer_cue,
@@ -163,8 +167,8 @@ prompts with which `culturelens eval` asks a language model the same questions a
 
 | split | rows | one row per |
 |---|---|---|
-| `reference` | {len(ref)} | (country, question): {len(set(ref['country']))} countries, {len(set(ref['qid']))} questions; {with_dist} rows with answer shares, the rest means only |
-| `prompts` | {len(prompts)} | (question, country, template, option order): {personas} persona prompts and {len(prompts) - personas} without a persona (`country = {NO_COUNTRY}`) |
+{ref_row}
+{prompt_row}
 
 `reference` columns: `country` (ISO 3166 alpha-3), `country_name`, `zone` (Inglehart-Welzel cultural zone, approximate),
 `western` (the 'rich West' flag), `qid` (WVS variable), `section` (WVS thematic section), `question` (the project's

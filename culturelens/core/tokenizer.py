@@ -38,6 +38,7 @@ def load_tokenizer(cfg: ModelConfig) -> TokenizerInfo:
                              "pass a model folder or hub id that has tokenizer files") from e
     _prepare_tokenizer(tok)
     if cfg.chat is True and not tok.chat_template:
-        raise ModelLoadError(f"model.chat is true but the tokenizer of '{cfg.name_or_path}' has no chat template: set model.chat to false or auto")
+        raise ModelLoadError(f"model.chat is true but the tokenizer of '{cfg.name_or_path}' has no chat template: "
+                             "set model.chat to false or auto")
     is_chat = bool(tok.chat_template) if cfg.chat == "auto" else bool(cfg.chat)
     return TokenizerInfo(tokenizer=tok, is_chat=is_chat, name=cfg.label or src.name, path=src.path)

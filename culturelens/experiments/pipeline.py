@@ -7,13 +7,13 @@ resumes (generation, training checkpoints and the probe cache), so a rerun conti
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from culturelens.core.config import StrictModel, deep_merge, load_config, validate_config
+from culturelens.core.jsonsafe import write_json
 
 Stage = Literal["synth", "sft", "dpo", "eval", "compare"]
 
@@ -49,7 +49,8 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
     common = {"experiment": cfg.experiment}
     wb = {"wandb": cfg.wandb} if cfg.wandb else {}
     # validate every section up front: a typo in the DPO section must not wait for synth + SFT to finish
-    synth_cfg = validate_config(SynthConfig, deep_merge({**common, "output_dir": str(root / "synth"), **wb}, cfg.synth), f"{config_path}: synth")
+    synth_data = deep_merge({**common, "output_dir": str(root / "synth"), **wb}, cfg.synth)
+    synth_cfg = validate_config(SynthConfig, synth_data, f"{config_path}: synth")
     data_dir = Path(synth_cfg.output_dir)
     sft_cfg = validate_config(
         SFTRunConfig,
@@ -99,18 +100,16 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
             print_comparison(result)
             track_pipeline_comparison(cfg, result, out / (split or "all"), run_dirs)
         done["compare"] = str(out)
-    (root / "pipeline.json").parent.mkdir(parents=True, exist_ok=True)
-    (root / "pipeline.json").write_text(json.dumps(done, indent=2))
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(root / "pipeline.json", done)
     return done
 
 
 def track_pipeline_comparison(cfg: PipelineConfig, result: dict, out: Path, run_dirs: list[Path]) -> None:
     """With the pipeline's wandb section enabled, each comparison (all / train / held-out questions) is a W&B run."""
     from culturelens.core.tracking import WandbConfig
-    from culturelens.eval.compare import load_run
     from culturelens.eval.compare_tracking import track_comparison
 
     wb = WandbConfig.model_validate(cfg.wandb) if cfg.wandb else WandbConfig()
     if wb.enabled:
-        summaries = {Path(d).name: load_run(d) for d in run_dirs}
-        track_comparison(result, out, wb, summaries, name=f"compare-{result['split']}", group=cfg.experiment)
+        track_comparison(result, out, wb, run_dirs, name=f"compare-{result['split']}", group=cfg.experiment)

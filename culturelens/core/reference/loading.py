@@ -1,0 +1,100 @@
+"""Entry points: the embedded default reference, ``load_reference`` (one spec -> a reference) and ``build_reference``
+(files of every source -> one merged reference)."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from culturelens.core.errors import DataError
+from culturelens.core.reference._common import COLUMNS, COUNTRY_COLUMN
+from culturelens.core.reference._common import default_bank as _default_bank
+from culturelens.core.reference.means_csv import build_from_means_csv
+from culturelens.core.reference.model import HumanReference
+from culturelens.core.reference.sources import SOURCES, csv_header, merge_in_order, wvs_csvs_in
+from culturelens.core.reference.wvs_csv import build_from_wvs_csv
+
+log = logging.getLogger(__name__)
+DEFAULT_FILE = "reference_default.json"
+
+
+def default_reference() -> HumanReference:
+    """The embedded reference: 9 countries x 50 questions with distributions (WVS wave-7 respondents) and
+    55 countries x 19 ethics questions with means only."""
+    res = resources.files("culturelens.core") / "data" / DEFAULT_FILE
+    try:
+        text = res.read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError) as exc:
+        raise DataError(f"the embedded reference culturelens/data/{DEFAULT_FILE} is missing: reinstall culturelens or "
+                        "build one with `culturelens data build-reference`") from exc
+    with_path = Path(str(res))
+    if with_path.exists():
+        return HumanReference.load(with_path)
+    data = json.loads(text)  # pragma: no cover - zipped installs
+    return HumanReference(pd.DataFrame(data["rows"], columns=COLUMNS), data.get("meta"))
+
+
+def _log_warnings(warnings: list[str], limit: int = 10) -> None:
+    for w in warnings[:limit]:
+        log.warning(w)
+    if len(warnings) > limit:
+        log.warning("... and %d more warnings", len(warnings) - limit)
+
+
+def _from_wvs(files: list[Path], bank) -> HumanReference:
+    ref, warnings = build_from_wvs_csv(files, _default_bank(bank))
+    _log_warnings(warnings)
+    return ref
+
+
+def load_reference(spec: str | Path | None = None, bank=None) -> HumanReference:
+    """A human reference from: None or "default" (embedded), a reference .json, a raw WVS wave-7 CSV (column
+    B_COUNTRY_ALPHA), a country-means CSV (country + question/qid columns), or a folder of WVS CSVs."""
+    if spec is None or str(spec).strip().lower() in ("", "default"):
+        return default_reference()
+    path = Path(str(spec)).expanduser()
+    hint = ("pass 'default', a reference .json, a WVS wave-7 CSV or folder of them, or a country-means CSV "
+            "(country, question, wvs_score)")
+    if not path.exists():
+        raise DataError(f"reference '{spec}' not found: {hint}")
+    if path.is_dir():
+        files = wvs_csvs_in(path)
+        if not files:
+            raise DataError(f"reference folder {path} has no CSV with a {COUNTRY_COLUMN} column: {hint}")
+        return _from_wvs(files, bank)
+    if path.suffix.lower() == ".json":
+        return HumanReference.load(path)
+    header = csv_header(path)
+    if COUNTRY_COLUMN in header:
+        return _from_wvs([path], bank)
+    if "COUNTRY" in header and ({"QUESTION", "QID"} & header):
+        return build_from_means_csv(path, _default_bank(bank))
+    raise DataError(f"{path} is neither a WVS wave-7 CSV (no {COUNTRY_COLUMN} column) nor a country-means CSV "
+                    f"(columns country, question or qid, wvs_score or mean): {hint}")
+
+
+def build_reference(
+    wvs_csv: Iterable[str | Path] = (),
+    means_csv: Iterable[str | Path] = (),
+    questions: list[str] | None = None,
+    countries: list[str] | None = None,
+    bank=None,
+) -> tuple[HumanReference, list[str]]:
+    """One reference from the files of every source (``sources.SOURCES``, in precedence order: WVS respondent files
+    first, then means files; where both cover a (country, qid), the respondent data wins)."""
+    bank = _default_bank(bank)
+    given = {"wvs_csv": wvs_csv, "means_csv": means_csv}
+    inputs = [(src, src.expand(given.get(src.option) or [])) for src in SOURCES]
+    if not any(paths for _, paths in inputs):
+        raise DataError("nothing to build from: pass --wvs-csv FILE... and/or --means-csv FILE...")
+    warnings: list[str] = []
+    parts = [src.read(paths, bank, questions=questions, countries=countries, warnings=warnings)
+             for src, paths in inputs if paths]
+    ref = merge_in_order(parts)
+    if ref is None or ref.df.empty:
+        raise DataError("the inputs gave no human answers for the chosen questions and countries")
+    return ref, warnings
