@@ -140,3 +140,16 @@ def test_claims_log_a_run_of_their_own(tmp_path, tiny_model_dir, tiny_model_dir_
     tables = {k.split("/_type")[0] for k in claims.history_keys if k.endswith("/_type")}
     assert {"claims/verdicts", "claims/1_norms", "claims/2_western_gap", "figures/by_section", "figures/claims"} <= tables
     assert claims.summary["verdict/2_western_bias"] in ("supported", "not supported", "not testable with these models")
+
+
+def test_compare_command_logs_a_wandb_run(lineage_runs, monkeypatch):
+    tmp, runs = lineage_runs
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    evals = [str(tmp / "runs" / "lin" / n) for n in ("eval-base", "eval-dpo")]
+    assert main(["compare", *evals, "--out", str(tmp / "cmp"), "--n-boot", "20", "--wandb", "--wandb-dir", str(tmp / "wb-cli")]) == 0
+    (cmp,) = [read_run(f) for f in run_folders(tmp / "wb-cli")]
+    assert cmp.job_type == "compare" and cmp.name == "compare-cmp" and cmp.group == "lin"
+    assert cmp.config["lineage/eval/eval-dpo"]["digest"] == runs["eval:eval-dpo"].artifact("evaluation").digest
+    assert cmp.config["_wandb/visualize/charts/r_by_section"]["panel_config"]["panelDefId"] == "wandb/bar/v0"
+    assert (tmp / "cmp" / "figures" / "by_section.png").stat().st_size > 1000
