@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = isub.add_parser("lm-eval", help="lm_eval --log_samples output of the culturelens_wvs task -> a culturelens run folder")
     i.add_argument("samples", help="the lm_eval --output_path folder (or a samples_culturelens_wvs_*.jsonl file)")
     _config_args(i)
+    i.add_argument("--overwrite", action="store_true", help="replace a finished run folder of the same name")
 
     p = sub.add_parser("models", help="embedded default models")
     msub = p.add_subparsers(dest="action", required=True)
@@ -254,7 +255,7 @@ def _cmd_import(args) -> None:
     from culturelens.eval.console import print_summary
     from culturelens.eval.lm_eval_import import import_lm_eval
 
-    run_dir = import_lm_eval(args.samples, load_config(EvalConfig, args.config, args.overrides))
+    run_dir = import_lm_eval(args.samples, load_config(EvalConfig, args.config, args.overrides), overwrite=args.overwrite)
     print_summary(run_dir)
 
 

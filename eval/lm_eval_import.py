@@ -84,8 +84,13 @@ def prompt_item(doc: dict) -> PromptItem:
     return item
 
 
-def check_coverage(items: list[PromptItem], inputs: EvalInputs) -> None:
-    """Every document belongs to the config's questions and countries, and every pair with human answers has a prompt."""
+def check_coverage(items: list[PromptItem], inputs: EvalInputs, cfg) -> None:
+    """Every document belongs to the config's questions, countries, templates and orders, and every pair with human
+    answers has a prompt."""
+    other = sorted({(it.template, it.order) for it in items if it.template not in cfg.probe.templates or it.order not in cfg.probe.orders})
+    if other:
+        raise DataError(f"the samples hold prompts of template/order {other[0][0]}/{other[0][1]}, which this config does not ask: "
+                        "pass the config the task was exported with")
     countries = {c.alpha3 for c in inputs.countries} | {NO_COUNTRY}
     foreign = sorted({(it.country, it.qid) for it in items if it.country not in countries or it.qid not in set(inputs.qids)})
     if foreign:
@@ -112,7 +117,7 @@ def model_facts(samples: Path) -> dict:
             "results_file": str(res) if res else None, "chat_template": meta.get("chat_template")}
 
 
-def import_lm_eval(samples_path: str | Path, cfg) -> Path:
+def import_lm_eval(samples_path: str | Path, cfg, overwrite: bool = False) -> Path:
     """The run folder of lm-eval samples, written like `culturelens eval` writes one."""
     from culturelens.core.inputs import resolve_inputs
 
@@ -120,14 +125,10 @@ def import_lm_eval(samples_path: str | Path, cfg) -> Path:
     rows = read_samples(samples)
     inputs = resolve_inputs(cfg)
     items = [prompt_item(r["doc"]) for r in rows]
-    check_coverage(items, inputs)
+    check_coverage(items, inputs, cfg)
     results = {it.key: probe_result(r["doc"], r["loglikelihoods"]) for it, r in zip(items, rows)}
-    facts = model_facts(samples)
-    run_dir = write_run_folder(cfg, inputs, items, results, facts)
-    (run_dir / "lm_eval").mkdir(exist_ok=True)
-    for f in filter(None, [samples, results_file(samples)]):
-        shutil.copy2(f, run_dir / "lm_eval" / f.name)
-    return run_dir
+    facts = {**model_facts(samples), "samples_file": str(samples)}
+    return write_run_folder(cfg, inputs, items, results, facts, overwrite)
 
 
 def run_record(cfg, items: list[PromptItem], per_prompt, facts: dict, name: str) -> dict:
@@ -136,27 +137,46 @@ def run_record(cfg, items: list[PromptItem], per_prompt, facts: dict, name: str)
         "model": name, "model_source": "lm-eval", "fingerprint": facts["fingerprint"], "num_parameters": facts["num_parameters"],
         "chat_template": bool(facts.get("chat_template")) or None, "n_prompts": len(items), "n_cached": 0,
         "probe_seconds": None, "prompts_per_second": None, "total_seconds": None, "fallback_labels": [],
-        "templates": sorted({it.template for it in items}), "orders": sorted({it.order for it in items}),
+        "templates": cfg.probe.templates, "orders": cfg.probe.orders,  # check_coverage: the documents use these
         "prompt_languages": per_prompt["language"].value_counts().to_dict(), "reference": cfg.reference,
         "experiment": cfg.experiment, "lm_eval": {k: facts[k] for k in ("backend", "model_args", "lm_eval_version", "results_file")},
     }
 
 
-def write_run_folder(cfg, inputs: EvalInputs, items: list[PromptItem], results: dict[str, ProbeResult], facts: dict) -> Path:
-    """The run folder through `culturelens eval`'s own steps after probing: results, summarise, report, track (W&B)."""
+def write_run_folder(cfg, inputs: EvalInputs, items: list[PromptItem], results: dict[str, ProbeResult], facts: dict,
+                     overwrite: bool = False) -> Path:
+    """The run folder through `culturelens eval`'s own steps after probing (results, summarise, report, track), written
+    into a temporary folder and moved into place when complete, like an eval (core.runstaging)."""
     from culturelens.core.inputs import slug
+    from culturelens.core.paths import ensure_writable_dir
     from culturelens.core.runfolder import RunFolder
+    from culturelens.core.runstaging import RunStaging
     from culturelens.eval.runner import aggregate, report, summarise_metrics, track, write_results
 
     name = cfg.model.label or f"{Path(str(facts['name'])).name}@lm-eval"
-    run_name = cfg.run_name or slug(name)
-    folder = RunFolder(Path(cfg.output_dir) / slug(cfg.experiment) / run_name).create()
-    folder.write_config(cfg)
-    folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
-    per_prompt = write_results(folder.path, items, results, inputs, name)
-    model_df = aggregate(per_prompt, inputs.bank)
-    summary = summarise_metrics(cfg, inputs, per_prompt, model_df)
-    summary["run"] = run_record(cfg, items, per_prompt, facts, name)
-    paths = report(folder.path, cfg, inputs, summary, model_df, f"{name} (scored by lm-evaluation-harness)")
-    track(cfg, run_name, folder.path, summary, paths)
-    return folder.path
+    exp_dir = ensure_writable_dir(Path(cfg.output_dir) / slug(cfg.experiment), "output_dir")
+    staging = RunStaging(exp_dir, cfg.run_name or slug(name), overwrite).begin()
+    try:
+        folder = RunFolder(staging.path)
+        folder.write_config(cfg)
+        folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
+        per_prompt = write_results(folder.path, items, results, inputs, name)
+        model_df = aggregate(per_prompt, inputs.bank)
+        summary = summarise_metrics(cfg, inputs, per_prompt, model_df)
+        summary["run"] = run_record(cfg, items, per_prompt, facts, name)
+        paths = report(folder.path, cfg, inputs, summary, model_df, f"{name} (scored by lm-evaluation-harness)")
+        track(cfg, staging.name, folder.path, summary, paths)
+        if summary["run"].get("wandb_dir"):  # recorded inside the temporary folder: say where it will be
+            summary["run"]["wandb_dir"] = staging.relocated(summary["run"]["wandb_dir"])
+            folder.write_summary(summary)
+        copy_lm_eval_files(facts, folder.path)
+        return staging.finish()
+    finally:
+        staging.release()
+
+
+def copy_lm_eval_files(facts: dict, run_dir: Path) -> None:
+    """The samples and results files lm_eval wrote, kept with the run under lm_eval/."""
+    (run_dir / "lm_eval").mkdir(exist_ok=True)
+    for f in filter(None, [facts.get("samples_file"), facts.get("results_file")]):
+        shutil.copy2(f, run_dir / "lm_eval" / Path(f).name)
