@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from culturelens.core.errors import CultureLensError
+from culturelens.core.errors import ConfigError, CultureLensError
 
 
 def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: <first run>/../compare)")
     p.add_argument("--split", choices=["train", "heldout"], default=None, help="compare on one question split")
     p.add_argument("--n-boot", type=int, default=2000)
+    p.add_argument("--wandb", action="store_true", help="also log the comparison as a W&B run (tables, per-section bar chart, figures)")
+    p.add_argument("--wandb-project", default="culturelens")
+    p.add_argument("--wandb-dir", default=None, help="where W&B writes its run folder (default: the output folder)")
 
     p = sub.add_parser("synth", help="generate culture-aware SFT/DPO data with a teacher model")
     _config_args(p)
@@ -62,9 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="output reference .json")
     b.add_argument("--questions", nargs="*", default=None, help="question ids (default: every bank question in the file)")
     b.add_argument("--countries", nargs="*", default=None, help="ISO codes or names (default: all)")
+    e = dsub.add_parser("export", help="the reference and the probe's prompts as a Hugging Face dataset (save_to_disk + parquet + card)")
+    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--config", "-c", default=None, help="an eval config: its reference, countries, questions, templates "
+                   "and orders, prompts rendered with its model's chat template (default: embedded reference, every "
+                   "template, both orders, plain rendering)")
+    e.add_argument("--plain", action="store_true", help="with --config: plain (base-model) rendering, no tokenizer")
+    e.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the eval config")
     dsub.add_parser("countries", help="list known countries, zones and Western flags")
     q = dsub.add_parser("questions", help="list the question bank")
     q.add_argument("--questions-file", default=None)
+
+    p = sub.add_parser("export", help="export the probe for another tool")
+    xsub = p.add_subparsers(dest="target", required=True)
+    x = xsub.add_parser("lm-eval", help="an lm-evaluation-harness task folder (YAML + documents) of an eval config")
+    _config_args(x)
+    x.add_argument("--out", required=True, help="task folder to write (pass it to lm_eval --include_path)")
+
+    p = sub.add_parser("import", help="import another tool's results as a culturelens run")
+    isub = p.add_subparsers(dest="source", required=True)
+    i = isub.add_parser("lm-eval", help="lm_eval --log_samples output of the culturelens_wvs task -> a culturelens run folder")
+    i.add_argument("samples", help="the lm_eval --output_path folder (or a samples_culturelens_wvs_*.jsonl file)")
+    _config_args(i)
+    i.add_argument("--overwrite", action="store_true", help="replace a finished run folder of the same name")
 
     p = sub.add_parser("models", help="embedded default models")
     msub = p.add_subparsers(dest="action", required=True)
@@ -98,6 +121,12 @@ def _cmd_compare(args) -> None:
     write_comparison(result, out)
     print_comparison(result)
     print(f"written: {out}/comparison.md, comparison.json")
+    if args.wandb:
+        from culturelens.core.tracking import WandbConfig
+        from culturelens.eval.compare_tracking import track_comparison
+
+        wb = WandbConfig(enabled=True, project=args.wandb_project, dir=args.wandb_dir)
+        print(f"W&B run: {track_comparison(result, out, wb, args.runs, name=f'compare-{out.name}')}")
 
 
 def _cmd_synth(args) -> None:
@@ -171,6 +200,8 @@ def build_reference_cli(
 def _cmd_data(args) -> None:
     if args.action == "build-reference":
         build_reference_cli(args.wvs_csv, args.means_csv, args.out, args.questions, args.countries)
+    elif args.action == "export":
+        _cmd_data_export(args)
     elif args.action == "countries":
         from culturelens.core.countries import country_table
 
@@ -181,6 +212,51 @@ def _cmd_data(args) -> None:
         bank = load_question_bank(args.questions_file)
         for q in bank:
             print(f"{q.qid:6} {q.category[:40]:40} K={len(q.options):2} {q.text[:80]}")
+
+
+def _cmd_data_export(args) -> None:
+    from culturelens.core.config import load_config
+    from culturelens.core.dataset_export import PromptSettings, export_dataset
+    from culturelens.core.inputs import InputSpec, resolve_inputs
+    from culturelens.eval.config import EvalConfig, ProbeConfig, TemplateName
+
+    if args.config is None:
+        if args.overrides or args.plain:
+            raise ConfigError("KEY=VALUE overrides and --plain need --config: pass an eval config to override")
+        spec, probe = InputSpec(), ProbeConfig(templates=list(TemplateName.__args__), orders=["original", "reversed"])
+        settings = PromptSettings(probe.templates, probe.orders, probe.labels, probe.answer_cue)
+    else:
+        cfg = load_config(EvalConfig, args.config, args.overrides)
+        spec, probe = InputSpec.of(cfg), cfg.probe
+        settings = PromptSettings(probe.templates, probe.orders, probe.labels, probe.answer_cue)
+        if not args.plain:
+            from culturelens.core.tokenizer import load_tokenizer
+
+            tok = load_tokenizer(cfg.model)
+            settings.tokenizer, settings.chat = tok.tokenizer, tok.is_chat
+            settings.rendering = f"chat:{tok.name}" if tok.is_chat else "plain"
+    out = export_dataset(resolve_inputs(spec), settings, args.out, spec.reference)
+    print(f"dataset written to {out} (splits reference, prompts; rendering {settings.rendering}); card: {out / 'README.md'}")
+
+
+def _cmd_export(args) -> None:
+    from culturelens.core.config import load_config
+    from culturelens.eval.config import EvalConfig
+    from culturelens.eval.lm_eval_task import TASK, export_lm_eval
+
+    out = export_lm_eval(load_config(EvalConfig, args.config, args.overrides), args.out)
+    print(f"lm-eval task '{TASK}' written to {out}; run it with: lm_eval --model hf --model_args pretrained=MODEL "
+          f"--include_path {out} --tasks {TASK} --log_samples --output_path OUT   (see {out}/culturelens_export.json)")
+
+
+def _cmd_import(args) -> None:
+    from culturelens.core.config import load_config
+    from culturelens.eval.config import EvalConfig
+    from culturelens.eval.console import print_summary
+    from culturelens.eval.lm_eval_import import import_lm_eval
+
+    run_dir = import_lm_eval(args.samples, load_config(EvalConfig, args.config, args.overrides), overwrite=args.overwrite)
+    print_summary(run_dir)
 
 
 def _cmd_models(args) -> None:
@@ -205,6 +281,8 @@ COMMANDS = {
     "claims": _cmd_claims,
     "data": _cmd_data,
     "models": _cmd_models,
+    "export": _cmd_export,
+    "import": _cmd_import,
 }
 
 

@@ -54,6 +54,16 @@ def plain_batches(probe: Probe, items: list[PromptItem], encoded: dict[str, list
         yield chunk, probe.score_token_batch(chunk, [encoded[it.key] for it in chunk])
 
 
+def label_spellings(tokenizer, label: str, prefixes: tuple[str, ...] = ("", " ")) -> list[tuple[str, int]]:
+    """(spelling, token id) of each prefix + label that is one distinct token decoding to the label ("A", " A")."""
+    found: list[tuple[str, int]] = []
+    for text in (prefix + label for prefix in prefixes):
+        enc = tokenizer(text, add_special_tokens=False).input_ids
+        if len(enc) == 1 and enc[0] not in {t for _, t in found} and tokenizer.decode(enc).strip() == label:
+            found.append((text, enc[0]))
+    return found
+
+
 class Probe:
     """The hf backend: a transformers causal LM scored here (see the module docstring)."""
 
@@ -107,11 +117,7 @@ class Probe:
     def label_token_ids(self, label: str) -> list[int]:
         """Single-token ids that spell the label, with and without a leading space (empty: not one token)."""
         if label not in self._label_ids:
-            ids: list[int] = []
-            for variant in (prefix + label for prefix in self.label_variants):
-                enc = self.tokenizer(variant, add_special_tokens=False).input_ids
-                if len(enc) == 1 and enc[0] not in ids and self.tokenizer.decode(enc).strip() == label:
-                    ids.append(enc[0])
+            ids = [token for _, token in label_spellings(self.tokenizer, label, self.label_variants)]
             self._label_ids[label] = ids
             if not ids and label not in self.fallback_labels:
                 self.fallback_labels.add(label)

@@ -178,6 +178,13 @@ def run_record(cfg: EvalConfig, backend: ProbeBackend, per_prompt: pd.DataFrame,
 def summarise_run(cfg: EvalConfig, inputs: EvalInputs, backend: ProbeBackend, per_prompt: pd.DataFrame,
                   model_df: pd.DataFrame, stats: ScoreStats, t0: float) -> dict:
     """Summarise step: agreement with humans, robustness, the train/held-out splits, the run record."""
+    summary = summarise_metrics(cfg, inputs, per_prompt, model_df)
+    summary["run"] = run_record(cfg, backend, per_prompt, stats, t0)
+    return summary
+
+
+def summarise_metrics(cfg: EvalConfig, inputs: EvalInputs, per_prompt: pd.DataFrame, model_df: pd.DataFrame) -> dict:
+    """Every metric of summary.json but the run record: all questions, robustness, the train/held-out splits."""
     summary = summarise(model_df, inputs, cfg)
     summary["robustness"] = robustness(per_prompt, inputs, inputs.bank)
     if cfg.split.file:
@@ -187,7 +194,6 @@ def summarise_run(cfg: EvalConfig, inputs: EvalInputs, backend: ProbeBackend, pe
             for name in ("train", "heldout")
             if any(q in inputs.qids for q in split.get(name, []))
         }
-    summary["run"] = run_record(cfg, backend, per_prompt, stats, t0)
     return summary
 
 
@@ -206,11 +212,16 @@ def track(cfg: EvalConfig, run_name: str, run_dir: Path, summary: dict, paths: l
     wb = start_run(cfg.wandb, name=run_name, group=cfg.experiment, job_type="eval", config=cfg.model_dump(mode="json"), run_dir=run_dir)
     if wb is None:
         return
+    from culturelens.eval.lineage import declare_scored_model, log_evaluation
+
+    declare_scored_model(wb, cfg.model)  # the model artifact of the adapter (or merged model) scored, if any
     wb.summary.update(flatten_summary(summary))
     log_table(wb, "by_category", pd.DataFrame(summary["by_category"]))
     log_table(wb, "by_zone", pd.DataFrame(summary["by_zone"]))
     log_table(wb, "per_question", pd.DataFrame(summary["per_question"]))
     log_images(wb, [p for p in paths if p.suffix == ".png"])
+    evaluation = log_evaluation(wb, cfg.experiment, run_dir, summary)
+    summary["run"]["wandb_artifact"] = evaluation.model_dump(mode="json") if evaluation else None
     wandb_dir = finish(wb)
     summary["run"]["wandb_dir"] = str(wandb_dir)
     RunFolder(run_dir).write_summary(summary)
@@ -266,15 +277,25 @@ def run_eval(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) ->
 
 
 def flatten_summary(summary: dict) -> dict:
+    """The summary as flat W&B metrics under stable keys, the same for every run so W&B's run comparison lines them up:
+    pooled_r, mean_question_r, mean_country_r, mean_mass, r/section/<WVS section>, r/group/<group>, r/zone/<zone>,
+    western_gap/{gap, western_r, non_western_r, gap_ci_lo, gap_ci_hi}; r/category/<section> and western_gap (the gap) are
+    kept under their earlier names."""
+    gap = summary["western_gap"]
+    ci = gap.get("gap_ci") or [None, None]
     flat = {
         "pooled_r": summary["pooled"]["r"],
-        "western_gap": summary["western_gap"].get("gap"),
-        "western_gap_verdict": summary["western_gap"].get("verdict"),
+        "western_gap": gap.get("gap"),
+        "western_gap_verdict": gap.get("verdict"),
         "mean_question_r": summary.get("mean_question_r"),
         "mean_question_r_null": ((summary.get("nulls") or {}).get("mean_question_r") or {}).get("null_mean"),
+        "mean_country_r": summary.get("mean_country_r"),
         "mean_mass": summary.get("mean_mass"),
+        "western_gap/gap": gap.get("gap"), "western_gap/western_r": gap.get("western_r"),
+        "western_gap/non_western_r": gap.get("non_western_r"), "western_gap/gap_ci_lo": ci[0], "western_gap/gap_ci_hi": ci[1],
     }
     for row in summary["by_category"]:
+        flat[f"r/section/{row['category']}"] = row["mean_r"]
         flat[f"r/category/{row['category']}"] = row["mean_r"]
     for row in summary["by_group"]:
         flat[f"r/group/{row['group']}"] = row["mean_r"]

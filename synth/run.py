@@ -93,19 +93,23 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
-    from culturelens.core.tracking import finish, start_run
+    track(cfg, out, report, filter_report)
+    return out
 
+
+def track(cfg: SynthConfig, out: Path, report: dict, filter_report: dict) -> None:
+    """W&B: the row counts and filter tallies; the datasets as a `dataset` artifact, its ref in <out>/artifact.json
+    (train reads it to declare the dataset as its input)."""
+    from culturelens.core.tracking import ARTIFACT_FILE, finish, log_artifact, save_ref, start_run
+
+    (out / ARTIFACT_FILE).unlink(missing_ok=True)  # a rerun without the artifact must not point at the old one
     run = start_run(cfg.wandb, name=f"synth-{cfg.experiment}", group=cfg.experiment, job_type="synth",
                     config=cfg.model_dump(mode="json"), run_dir=out)
-    if run is not None:
-        counts = {f"filter/{k}": v for k, v in filter_report.items() if isinstance(v, int)}
-        run.summary.update({"sft_rows": len(sft), "dpo_rows": len(dpo), **counts})
-        if cfg.log_artifact:
-            import wandb
-
-            art = wandb.Artifact(f"synth-{cfg.experiment}", type="dataset", metadata=report)
-            for f in ("sft.jsonl", "dpo.jsonl", "split.json", "report.json"):
-                art.add_file(str(out / f))
-            run.log_artifact(art)
-        finish(run)
-    return out
+    if run is None:
+        return
+    counts = {f"filter/{k}": v for k, v in filter_report.items() if isinstance(v, int)}
+    run.summary.update({"sft_rows": report["sft_rows"], "dpo_rows": report["dpo_rows"], **counts})
+    if cfg.log_artifact:
+        files = [out / f for f in ("sft.jsonl", "dpo.jsonl", "split.json", "report.json")]
+        save_ref(log_artifact(run, f"synth-{cfg.experiment}", "dataset", files, report), out)
+    finish(run)

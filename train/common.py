@@ -81,10 +81,13 @@ def setup_tracking(cfg, out: Path) -> list[str]:
     W&B callback then logs into it. Environment variables alone are not enough once wandb was set up in the process."""
     if not cfg.wandb.enabled:
         return ["none"]
-    from culturelens.core.tracking import start_run
+    from culturelens.core.tracking import dataset_ref, declare_input, model_ref, start_run
 
-    start_run(cfg.wandb, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.experiment, job_type="train",
-              config={"culturelens": cfg.model_dump(mode="json")}, run_dir=out)
+    run = start_run(cfg.wandb, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.experiment, job_type="train",
+                    config={"culturelens": cfg.model_dump(mode="json")}, run_dir=out)
+    declare_input(run, dataset_ref(cfg.dataset), "dataset")  # the synth artifact the dataset folder came from
+    if getattr(cfg, "sft_adapter", None):
+        declare_input(run, model_ref(cfg.sft_adapter), "sft_model")
     return ["wandb"]
 
 
@@ -169,15 +172,55 @@ def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float,
             "metrics": train_result.metrics,
             "log_history": trainer.state.log_history,
         }
-        (out / "culturelens_train.json").write_text(json.dumps(facts, indent=2, default=str))
         if cfg.merge_adapter:
             merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
             merged.save_pretrained(str(out / "merged"))
             trainer.processing_class.save_pretrained(str(out / "merged"))
+        write_facts(facts, out)
+        if cfg.wandb.enabled:
+            log_model_artifacts(cfg, out, adapter_dir, facts)
     if cfg.wandb.enabled:
         import wandb
 
         if wandb.run is not None:
+            from culturelens.core.tracking import finish as finish_run
+
             wandb.run.summary.update({"culturelens/train_loss": train_result.training_loss, "culturelens/stage": stage})
-            wandb.finish()
+            finish_run(wandb.run)
     return out
+
+
+METADATA_KEYS = ("stage", "base_model", "base_fingerprint", "sft_adapter", "dataset", "n_rows", "global_step", "resumed_from",
+                 "train_loss", "first_logged_loss", "last_logged_loss", "tokens_seen", "seconds")
+
+
+def write_facts(facts: dict, out: Path) -> None:
+    """<out>/culturelens_train.json (all facts) and the same file in the adapter (and merged) folder: a copied adapter
+    keeps its facts and its W&B artifact, which `eval` of that folder declares."""
+    from culturelens.core.tracking import TRAIN_FACTS_FILE
+
+    text = json.dumps(facts, indent=2, default=str)
+    for folder in (out, out / "adapter", out / "merged"):
+        if folder.is_dir():
+            (folder / TRAIN_FACTS_FILE).write_text(text)
+
+
+def log_model_artifacts(cfg, out: Path, adapter_dir: Path, facts: dict) -> None:
+    """The adapter (and the merged model when written) as W&B `model` artifacts with the training facts as metadata;
+    their refs are added to culturelens_train.json, where `eval` of the adapter finds them."""
+    import wandb
+
+    from culturelens.core.tracking import ADAPTER_ARTIFACT_KEY, MERGED_ARTIFACT_KEY, dataset_ref, log_artifact
+
+    if wandb.run is None:
+        return
+    meta = {k: facts.get(k) for k in METADATA_KEYS}
+    meta["lora"] = cfg.lora.model_dump(mode="json")
+    data = dataset_ref(cfg.dataset)
+    meta["dataset_artifact"] = data.model_dump(mode="json") if data else None
+    name = f"{cfg.experiment}-{cfg.run_name}"
+    facts[ADAPTER_ARTIFACT_KEY] = log_artifact(wandb.run, f"adapter-{name}", "model", [adapter_dir], meta).model_dump(mode="json")
+    if (out / "merged").exists() and cfg.merge_adapter:
+        ref = log_artifact(wandb.run, f"merged-{name}", "model", [out / "merged"], {**meta, "merged": True})
+        facts[MERGED_ARTIFACT_KEY] = ref.model_dump(mode="json")
+    write_facts(facts, out)

@@ -211,6 +211,7 @@ class RunFacts(Record):
     reference: str | None = None
     experiment: str | None = None
     wandb_dir: str | None = None
+    wandb_artifact: dict | None = None  # the run's `evaluation` artifact (core/tracking.ArtifactRef), when tracked
 
 
 class Metrics(Record):

@@ -1,11 +1,14 @@
 """Weights & Biases tracking: one small wrapper so every stage logs the same way (group = experiment name)."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from culturelens.core.config import StrictModel
+
+log = logging.getLogger(__name__)
 
 
 class WandbConfig(StrictModel):
@@ -58,4 +61,122 @@ def finish(run) -> Path | None:
         return None
     run_path = Path(run.dir).parent  # run.dir is <run folder>/files
     run.finish()
+    wait_until_written(run_path)
     return run_path
+
+
+def wait_until_written(run_path: Path, timeout_s: float = 30.0) -> None:
+    """`run.finish()` can return before W&B's service has written the run's .wandb file to the end; wait for its exit
+    record so that whoever reads the run folder after culturelens returns sees all of it."""
+    from culturelens.core.errors import DataError
+    from culturelens.core.wandb_log import read_run
+
+    try:
+        if not read_run(run_path, wait_s=timeout_s).exited:
+            log.warning("W&B run %s: the transaction log is not complete after %.0f s", run_path, timeout_s)
+    except DataError as exc:
+        log.warning("W&B run %s: %s", run_path, exc)
+
+
+# ---------------------------------------------------------------------------------------------- lineage
+#
+# A stage that writes something another stage reads (synth -> a dataset, train -> an adapter) logs it as a W&B
+# artifact and writes an ArtifactRef next to it (artifact.json, or inside culturelens_train.json); the stage that
+# reads it finds the ref there and declares it as its input. Online this is W&B's own lineage (`run.use_artifact`).
+# Offline, W&B refuses `use_artifact` ("Cannot use artifact when in offline mode"), so the input is declared in the
+# run's config only (`lineage/<role>`: name, type, content digest): the digest equals the digest of the `artifact`
+# record of the run that logged it, which is what ties the offline runs together (see core/wandb_log.py).
+
+ARTIFACT_FILE = "artifact.json"
+
+
+class ArtifactRef(StrictModel):
+    name: str
+    type: str  # "dataset" | "model"
+    digest: str  # W&B's content digest of the artifact's manifest (the same offline and online)
+    project: str
+    entity: str | None = None
+    version: str | None = None  # "v3" when logged online; unknown for offline runs until `wandb sync`
+    run_id: str
+    offline: bool
+
+    @property
+    def qualified(self) -> str | None:
+        """entity/project/name:version, the name W&B resolves (None while the version is unknown)."""
+        if not self.version:
+            return None
+        return f"{self.entity}/{self.project}/{self.name}:{self.version}" if self.entity else f"{self.project}/{self.name}:{self.version}"
+
+
+def artifact_name(text: str) -> str:
+    """A valid W&B artifact name (letters, digits, '-', '_', '.')."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "artifact"
+
+
+def log_artifact(run, name: str, type_: str, paths: list[Path], metadata: dict) -> ArtifactRef | None:
+    """Log files/folders as one artifact of this run; returns its ref (None when tracking is off)."""
+    if run is None:
+        return None
+    import wandb
+
+    art = wandb.Artifact(artifact_name(name), type=type_, metadata=metadata)
+    for p in paths:
+        if p.is_dir():
+            art.add_dir(str(p), name=p.name)
+        else:
+            art.add_file(str(p))
+    logged = run.log_artifact(art)
+    version, entity = None, None
+    if not run.offline:
+        logged.wait()
+        version, entity = logged.version, logged.entity
+    return ArtifactRef(name=art.name, type=type_, digest=logged.digest, project=run.project, entity=entity, version=version,
+                       run_id=run.id, offline=bool(run.offline))
+
+
+def declare_input(run, ref: ArtifactRef | None, role: str) -> None:
+    """Declare an artifact this run reads: `lineage/<role>` in the config, and W&B's use_artifact when online."""
+    if run is None or ref is None:
+        return
+    run.config.update({f"lineage/{role}": ref.model_dump(mode="json")}, allow_val_change=True)
+    if run.offline:
+        return
+    try:
+        used = run.use_artifact(ref.qualified or f"{ref.name}:latest", type=ref.type)
+    except Exception as exc:  # the producer was offline and not synced yet, or another project
+        log.warning("could not declare W&B artifact %s as input (%s); it is recorded in the config as lineage/%s", ref.name, exc, role)
+        return
+    if used.digest != ref.digest:
+        log.warning("W&B artifact %s:latest has another digest than the one this run read (%s)", ref.name, ref.digest)
+
+
+def save_ref(ref: ArtifactRef | None, folder: Path) -> None:
+    if ref is not None:
+        (folder / ARTIFACT_FILE).write_text(ref.model_dump_json(indent=2))
+
+
+TRAIN_FACTS_FILE = "culturelens_train.json"  # written by train into <out>/, <out>/adapter/ and <out>/merged/
+ADAPTER_ARTIFACT_KEY, MERGED_ARTIFACT_KEY = "wandb_artifact", "wandb_merged_artifact"
+
+
+def dataset_ref(path: str | Path) -> ArtifactRef | None:
+    """The artifact a dataset came from: artifact.json in the dataset folder or next to it (synth's output folder)."""
+    p = Path(path)
+    for folder in ([p] if p.is_dir() else []) + [p.parent]:
+        if (folder / ARTIFACT_FILE).exists():
+            return ArtifactRef.model_validate_json((folder / ARTIFACT_FILE).read_text())
+    return None
+
+
+def model_ref(folder: str | Path, key: str = ADAPTER_ARTIFACT_KEY) -> ArtifactRef | None:
+    """The model artifact of a trained folder: its own culturelens_train.json's `key` (an intermediate checkpoint-N
+    folder has none, so it is never mistaken for the final adapter)."""
+    import json
+
+    facts = Path(folder) / TRAIN_FACTS_FILE
+    if not facts.exists():
+        return None
+    data = json.loads(facts.read_text()).get(key)
+    return ArtifactRef.model_validate(data) if data else None

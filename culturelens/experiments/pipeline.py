@@ -100,7 +100,18 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
             result = compare_runs(run_dirs, split=split)
             write_comparison(result, out / (split or "all"))
             print_comparison(result)
+            track_pipeline_comparison(cfg, result, out / (split or "all"), run_dirs)
         done["compare"] = str(out)
     root.mkdir(parents=True, exist_ok=True)
     write_json(root / "pipeline.json", done)
     return done
+
+
+def track_pipeline_comparison(cfg: PipelineConfig, result: dict, out: Path, run_dirs: list[Path]) -> None:
+    """With the pipeline's wandb section enabled, each comparison (all / train / held-out questions) is a W&B run."""
+    from culturelens.core.tracking import WandbConfig
+    from culturelens.eval.compare_tracking import track_comparison
+
+    wb = WandbConfig.model_validate(cfg.wandb) if cfg.wandb else WandbConfig()
+    if wb.enabled:
+        track_comparison(result, out, wb, run_dirs, name=f"compare-{result['split']}", group=cfg.experiment)

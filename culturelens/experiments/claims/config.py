@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from culturelens.core.config import PathName, StrictModel, deep_merge, validate_config
 from culturelens.core.errors import ConfigError
 from culturelens.core.models import ModelConfig
+from culturelens.core.tracking import WandbConfig
 from culturelens.eval.config import EvalConfig
 
 ETHICS_QIDS = [f"Q{i}" for i in range(177, 196)]
@@ -67,6 +68,7 @@ class ClaimsConfig(StrictModel):
     skip_missing_adapters: bool = True
     n_boot: int = 2000
     seed: int = 0
+    wandb: WandbConfig = WandbConfig()  # the claims run itself (default: eval.wandb, the evaluations' settings)
 
 
 def eval_config_for(cfg: ClaimsConfig, entry: ModelEntry, split_file: str | None = None) -> EvalConfig:

@@ -55,4 +55,7 @@ def run_claims(config_path: str, overrides: list[str] | None = None, progress: b
     if cfg.languages:
         claims["languages"] = language_study(ctx, progress)
     write_claims_report(out, claims)
+    from culturelens.experiments.claims.tracking import track_claims
+
+    track_claims(cfg, out, claims, runs)
     return out

@@ -1,0 +1,152 @@
+"""`culturelens export lm-eval` / `import lm-eval`: the task folder, and samples -> a run folder equal to culturelens's own.
+
+The fast tests score the exported documents the way lm-evaluation-harness's HFLM does (context + continuation
+encoded together, split at the context's length, summed continuation log-probabilities), on a tiny model, and write
+them in lm_eval's samples layout. The slow test runs the real `lm_eval` CLI on SmolLM2 (needs the bench extra).
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from culturelens.cli import main
+from culturelens.core.config import load_config
+from culturelens.core.errors import DataError
+from culturelens.eval.config import EvalConfig
+from culturelens.eval.lm_eval_import import import_lm_eval
+from culturelens.eval.lm_eval_task import TASK
+from culturelens.eval.probe import label_spellings
+from culturelens.eval.runner import run_eval
+
+QUESTIONS = ["Q27", "Q185"]  # 4 and 10 options
+COUNTRIES = ["DEU", "IRQ"]
+
+
+def eval_yaml(tmp_path, model: str, **extra) -> Path:
+    data = {"experiment": "lm", "output_dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cache"), "n_boot": 50,
+            "model": {"name_or_path": model}, "countries": COUNTRIES, "questions": QUESTIONS,
+            "probe": {"templates": ["persona_system", "no_persona"], "orders": ["original", "reversed"]}}
+    data.update(extra)
+    path = tmp_path / "eval.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def harness_loglikelihood(model, tok, context: str, continuation: str) -> float:
+    """HFLM's rule: encode context + continuation, the continuation is what follows the context's tokens."""
+    whole = tok(context + continuation, add_special_tokens=False).input_ids
+    ctx = tok(context, add_special_tokens=False).input_ids
+    cont = whole[len(ctx):]
+    with torch.inference_mode():
+        logp = model(torch.tensor([whole])).logits[0].float().log_softmax(-1)
+    return float(sum(logp[len(ctx) - 1 + i, t] for i, t in enumerate(cont)))
+
+
+def write_samples(task_dir: Path, out: Path, model_dir: Path, limit: int | None = None) -> Path:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    docs = [json.loads(line) for line in (task_dir / f"{TASK}.jsonl").read_text().splitlines()][:limit]
+    folder = out / "tiny-model"
+    folder.mkdir(parents=True)
+    with open(folder / f"samples_{TASK}_2026-01-01T00-00-00.000000.jsonl", "w") as fh:
+        for i, doc in enumerate(docs):
+            resps = [[str(harness_loglikelihood(model, tok, doc["prompt"], c)), "False"] for c in doc["choices"]]
+            fh.write(json.dumps({"doc_id": i, "doc": doc, "resps": [[r] for r in resps], "filtered_resps": resps}) + "\n")
+    (folder / "results_2026-01-01T00-00-00.000000.json").write_text(json.dumps(
+        {"config": {"model": "hf", "model_args": {"pretrained": str(model_dir)}}, "model_name": str(model_dir)}))
+    return out
+
+
+def test_task_folder(tmp_path, tiny_model_dir):
+    task = tmp_path / "task"
+    assert main(["export", "lm-eval", "--config", str(eval_yaml(tmp_path, str(tiny_model_dir))), "--out", str(task)]) == 0
+    spec = yaml.safe_load((task / f"{TASK}.yaml").read_text())
+    assert spec["output_type"] == "multiple_choice" and spec["target_delimiter"] == ""
+    assert spec["doc_to_text"] == "prompt" and spec["doc_to_choice"] == "choices"
+    assert Path(spec["dataset_kwargs"]["data_files"]["test"]) == (task / f"{TASK}.jsonl").resolve()
+    docs = [json.loads(line) for line in (task / f"{TASK}.jsonl").read_text().splitlines()]
+    # persona prompts for every (country, question) pair with human answers x 2 orders, plus one no-persona per question/order
+    assert len(docs) == (len(COUNTRIES) * len(QUESTIONS) + len(QUESTIONS)) * 2
+    doc = next(d for d in docs if d["order"] == "reversed" and d["qid"] == "Q27")
+    assert doc["prompt"].endswith("Answer:") and doc["mode"] == "token"
+    assert sorted(set(doc["choice_option"])) == [0, 1, 2, 3] and doc["option_index"] == [3, 2, 1, 0]
+    assert all(doc["choice_option"][i] == doc["choice_option"][doc["target"][0]] for i in doc["target"])
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    spellings = [text for text, _ in label_spellings(tok, "A")]
+    assert spellings and doc["choices"][: len(spellings)] == spellings
+
+
+def test_import_reproduces_the_probe(tmp_path, tiny_model_dir):
+    cfg_path = eval_yaml(tmp_path, str(tiny_model_dir))
+    assert main(["export", "lm-eval", "--config", str(cfg_path), "--out", str(tmp_path / "task")]) == 0
+    samples = write_samples(tmp_path / "task", tmp_path / "lm_out", tiny_model_dir)
+    assert main(["import", "lm-eval", "--config", str(cfg_path), str(samples), "run_name=imported"]) == 0
+    imported = tmp_path / "runs" / "lm" / "imported"
+    own = run_eval(load_config(EvalConfig, cfg_path, ["run_name=own"]), progress=False)
+    a = pd.read_parquet(imported / "results.parquet").set_index("prompt_key")
+    b = pd.read_parquet(own / "results.parquet").set_index("prompt_key")
+    assert sorted(a.index) == sorted(b.index)
+    dp = max(abs(x - y) for k in a.index for x, y in zip(a.loc[k, "probs"], b.loc[k, "probs"]))
+    dmass = max(abs(a.loc[k, "mass"] - b.loc[k, "mass"]) for k in a.index)
+    assert dp < 1e-5 and dmass < 1e-5, (dp, dmass)
+    # the same per-(country, question) scores (the tiny random model's scores barely vary, so r itself is ill-conditioned)
+    sa, sb = (pd.read_json(d / "scores.jsonl", lines=True).set_index(["country", "qid"])["score"] for d in (imported, own))
+    assert (sa - sb.loc[sa.index]).abs().max() < 1e-5 and len(sa) == len(sb)
+    s_imp, s_own = (json.loads((d / "summary.json").read_text()) for d in (imported, own))
+    assert set(s_imp) >= {"pooled", "by_category", "per_question", "western_gap", "robustness"}
+    assert s_imp["run"]["model_source"] == "lm-eval" and (imported / "lm_eval").is_dir()
+    # a normal run folder: compare reads it
+    assert main(["compare", str(own), str(imported), "--out", str(tmp_path / "cmp"), "--n-boot", "20"]) == 0
+
+
+def test_import_refuses_incomplete_or_foreign_samples(tmp_path, tiny_model_dir, capsys):
+    cfg_path = eval_yaml(tmp_path, str(tiny_model_dir))
+    assert main(["export", "lm-eval", "--config", str(cfg_path), "--out", str(tmp_path / "task")]) == 0
+    samples = write_samples(tmp_path / "task", tmp_path / "lm_out", tiny_model_dir, limit=3)  # as with lm_eval --limit 3
+    cfg = load_config(EvalConfig, cfg_path)
+    with pytest.raises(DataError, match="lack .* pairs.*--limit"):
+        import_lm_eval(samples, cfg)
+    with pytest.raises(DataError, match="outside this config"):
+        import_lm_eval(samples, cfg.model_copy(update={"questions": ["Q122"]}))
+    assert main(["import", "lm-eval", str(tmp_path / "nothing"), "--config", str(cfg_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="--log_samples"):
+        import_lm_eval(tmp_path / "empty", cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.realmodel
+def test_lm_eval_round_trip_on_smollm2(tmp_path):
+    """The real harness: lm_eval (hf backend) runs the exported task with --log_samples; the import equals the probe."""
+    pytest.importorskip("lm_eval")
+    from culturelens.core import zoo
+
+    model_dir = zoo.pull("smollm2-135m-instruct", progress=False)
+    cfg_path = eval_yaml(tmp_path, "smollm2-135m-instruct", questions=["Q27", "Q185"],
+                         probe={"templates": ["persona_system"], "orders": ["original", "reversed"]})
+    assert main(["export", "lm-eval", "--config", str(cfg_path), "--out", str(tmp_path / "task")]) == 0
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    cmd = [sys.executable, "-m", "lm_eval", "run", "--model", "hf", "--model_args", f"pretrained={model_dir},dtype=float32",
+           "--include_path", str(tmp_path / "task"), "--tasks", TASK, "--log_samples", "--output_path", str(tmp_path / "lm_out"),
+           "--device", "cpu", "--batch_size", "8"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main(["import", "lm-eval", "--config", str(cfg_path), str(tmp_path / "lm_out"), "run_name=harness"]) == 0
+    own = run_eval(load_config(EvalConfig, cfg_path, ["run_name=own"]), progress=False)
+    a = pd.read_parquet(tmp_path / "runs" / "lm" / "harness" / "results.parquet").set_index("prompt_key")
+    b = pd.read_parquet(own / "results.parquet").set_index("prompt_key")
+    assert sorted(a.index) == sorted(b.index) and len(a) == 8
+    dp = max(abs(x - y) for k in a.index for x, y in zip(a.loc[k, "probs"], b.loc[k, "probs"]))
+    assert dp < 1e-4, dp
+    print(f"lm-eval round trip on SmolLM2: {len(a)} prompts, max |dp| = {dp:.2e}")
