@@ -13,6 +13,7 @@ import pandas as pd
 from culturelens.core.errors import DataError
 from culturelens.core.reference._common import COLUMNS, COUNTRY_COLUMN
 from culturelens.core.reference._common import default_bank as _default_bank
+from culturelens.core.reference.consistency import TOLERANCE, check, consistency_report
 from culturelens.core.reference.means_csv import build_from_means_csv
 from culturelens.core.reference.model import HumanReference
 from culturelens.core.reference.sources import SOURCES, csv_header, merge_in_order, wvs_csvs_in
@@ -23,8 +24,9 @@ DEFAULT_FILE = "reference_default.json"
 
 
 def default_reference() -> HumanReference:
-    """The embedded reference: 9 countries x 50 questions with distributions (WVS wave-7 respondents) and
-    55 countries x 19 ethics questions with means only."""
+    """The embedded reference: answer distributions for 24 countries (9 from WVS wave-7 respondent files, 15 more
+    from answer shares) on every bank question they were asked, and 55 countries x 19 ethics questions with means
+    (``scripts/build_default_reference.sh`` rebuilds it from ../shared/data)."""
     res = resources.files("culturelens.core") / "data" / DEFAULT_FILE
     try:
         text = res.read_text(encoding="utf-8")
@@ -83,18 +85,30 @@ def build_reference(
     questions: list[str] | None = None,
     countries: list[str] | None = None,
     bank=None,
+    shares_json: Iterable[str | Path] = (),
+    allow_mismatch: bool = False,
+    tolerance: float = TOLERANCE,
 ) -> tuple[HumanReference, list[str]]:
-    """One reference from the files of every source (``sources.SOURCES``, in precedence order: WVS respondent files
-    first, then means files; where both cover a (country, qid), the respondent data wins)."""
+    """One reference from the files of every source (``sources.SOURCES``, in precedence order: WVS respondent rows,
+    then answer shares, then country means; where several cover a (country, qid), the earliest wins).
+
+    Where two sources cover the same (country, qid), their max |delta share| and |delta mean| go to
+    ``meta["consistency"]``; above ``tolerance`` that is a DataError unless ``allow_mismatch``.
+    """
     bank = _default_bank(bank)
-    given = {"wvs_csv": wvs_csv, "means_csv": means_csv}
+    given = {"wvs_csv": wvs_csv, "shares_json": shares_json, "means_csv": means_csv}
     inputs = [(src, src.expand(given.get(src.option) or [])) for src in SOURCES]
     if not any(paths for _, paths in inputs):
-        raise DataError("nothing to build from: pass --wvs-csv FILE... and/or --means-csv FILE...")
+        raise DataError("nothing to build from: pass --wvs-csv, --shares-json and/or --means-csv FILE...")
     warnings: list[str] = []
-    parts = [src.read(paths, bank, questions=questions, countries=countries, warnings=warnings)
+    parts = [(src.kind, src.read(paths, bank, questions=questions, countries=countries, warnings=warnings))
              for src, paths in inputs if paths]
-    ref = merge_in_order(parts)
+    parts = [(kind, part) for kind, part in parts if part is not None and not part.df.empty]
+    report = consistency_report(parts)
+    check(report, tolerance, allow_mismatch)
+    ref = merge_in_order(part for _, part in parts)
     if ref is None or ref.df.empty:
         raise DataError("the inputs gave no human answers for the chosen questions and countries")
+    ref.meta["precedence"] = [src.kind for src in SOURCES]
+    ref.meta["consistency"] = {"tolerance": tolerance, "allow_mismatch": allow_mismatch, "comparisons": report}
     return ref, warnings
