@@ -28,5 +28,6 @@ from culturelens.core.reference.wvs_csv import build_from_wvs_csv
 
 __all__ = [
     "COLUMNS", "COUNTRY_COLUMN", "DECIMALS", "DEFAULT_FILE", "SOURCES", "WVS_CITATION", "WVS_DOI", "HumanReference",
-    "Source", "build_from_means_csv", "build_from_shares_json", "build_from_wvs_csv", "build_reference", "default_reference", "load_reference",
+    "Source", "build_from_means_csv", "build_from_shares_json", "build_from_wvs_csv", "build_reference",
+    "default_reference", "load_reference",
 ]
