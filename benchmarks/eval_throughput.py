@@ -59,11 +59,11 @@ def one(template_set: str, dtype: str, prefix_sharing: bool, batch_size: int, mo
     import torch
 
     from culturelens.core.countries import resolve_country
-    from culturelens.eval.probe import Probe
-    from culturelens.core.prompts import build_prompts
     from culturelens.core.models import ModelConfig, load_model
-    from culturelens.core.reference import default_reference
+    from culturelens.core.prompts import build_prompts
     from culturelens.core.questions import load_bank
+    from culturelens.core.reference import default_reference
+    from culturelens.eval.probe import Probe
 
     torch.manual_seed(0)
     lm = load_model(ModelConfig(name_or_path=model_name, dtype=dtype))
@@ -118,7 +118,8 @@ def main() -> None:
         r["max_abs_dprob_vs_fp32_unshared"] = max(abs(a - b) for k in r["probs"] for a, b in zip(r["probs"][k], ref[k]))
         runs.append(r)
         print(f"{template_set:14} {dtype:9} shared={shared!s:5}: {r['prompts_per_second']:.1f} prompts/s, {r['seconds']:.1f} s, "
-              f"{r['achieved_gflops']:.0f} GFLOP/s run, peak {r['peak_rss_mb']:.0f} MB, max|dp| {r['max_abs_dprob_vs_fp32_unshared']:.1e}", flush=True)
+              f"{r['achieved_gflops']:.0f} GFLOP/s run, peak {r['peak_rss_mb']:.0f} MB, max|dp| "
+              f"{r['max_abs_dprob_vs_fp32_unshared']:.1e}", flush=True)
     for r in runs:
         r.pop("probs")
     result = {

@@ -59,7 +59,8 @@ def child(stage: str, steps: int, batch: int) -> dict:
     if stage == "sft":
         tokens = sum(len(tok.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) for r in data)
     else:
-        tokens = sum(len(tok.apply_chat_template(r["prompt"] + r[k], tokenize=True)["input_ids"]) for r in data for k in ("chosen", "rejected"))
+        tokens = sum(len(tok.apply_chat_template(r["prompt"] + r[k], tokenize=True)["input_ids"])
+                     for r in data for k in ("chosen", "rejected"))
     train_s = facts["metrics"].get("train_runtime", seconds)
     return {"stage": stage, "steps": steps, "batch_size": batch, "tokens": tokens, "train_seconds": train_s,
             "tokens_per_second": tokens / train_s, "wall_seconds_incl_load": seconds,

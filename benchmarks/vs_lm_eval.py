@@ -37,11 +37,11 @@ def main() -> None:
     from lm_eval.models.huggingface import HFLM
 
     from culturelens.core.countries import resolve_country
-    from culturelens.eval.probe import Probe
-    from culturelens.core.prompts import build_prompts
     from culturelens.core.models import ModelConfig, load_model
+    from culturelens.core.prompts import build_prompts
     from culturelens.core.questions import load_bank
     from culturelens.core.reference import default_reference
+    from culturelens.eval.probe import Probe
 
     torch.manual_seed(0)
     lm = load_model(ModelConfig(name_or_path=args.model, dtype=args.dtype))

@@ -1,19 +1,32 @@
-"""On-disk cache of probe results keyed by (model fingerprint, prompt key).
+"""On-disk cache of probe results keyed by (model fingerprint, prompt key), and the wrapper that uses it.
 
 SQLite in WAL mode, one commit per batch: an interrupted run resumes where it stopped (a kill -9
 loses at most the batch in flight) and a rerun of the same prompts on the same weights is free.
+
+`CachingBackend(backend, ProbeCache(...))` wraps any probe backend (eval/backends.py), the way
+lm-evaluation-harness's `CachingLM` wraps an `LM`: `score` looks every prompt up by
+(backend.fingerprint, prompt key), passes only the missing prompts to the backend, and writes each
+batch the backend finishes to the cache before it calls the caller's `on_batch` (the run's
+results.partial.jsonl). What a fingerprint trusts is the backend's business: hf hashes the weights,
+vllm the served model's name and card (eval/vllm_backend.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
+import logging
 import sqlite3
+import time
 from pathlib import Path
+
+from culturelens.core.zoo import cache_dir
+from culturelens.eval.backends import OnBatch, ProbeBackend, ProbeResult
+
+log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("CULTURELENS_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "culturelens") / "probe"
+    return cache_dir() / "probe"
 
 
 class ProbeCache:
@@ -56,3 +69,46 @@ class ProbeCache:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@dataclasses.dataclass
+class ScoreStats:
+    """What the last `CachingBackend.score` did: prompts asked, served from the cache, seconds scoring the rest."""
+
+    n_prompts: int = 0
+    n_cached: int = 0
+    probe_seconds: float = 0.0
+
+
+class CachingBackend:
+    """A probe backend whose results are read from and written to a ProbeCache (see the module docstring)."""
+
+    def __init__(self, backend: ProbeBackend, cache: ProbeCache, batch_delay_s: float = 0.0):
+        self.backend = backend
+        self.cache = cache
+        self.batch_delay_s = batch_delay_s  # test hook: slows every batch down so a test can kill the run
+        self.stats = ScoreStats()
+
+    def __getattr__(self, attr: str):  # name, fingerprint, tokenizer, is_chat, source, fallback_labels, ...
+        if attr in ("backend", "cache", "batch_delay_s", "stats"):
+            raise AttributeError(attr)
+        return getattr(self.backend, attr)
+
+    def score(self, items, on_batch: OnBatch | None = None, progress: bool = True, desc: str = "probe") -> dict[str, ProbeResult]:
+        fingerprint = self.backend.fingerprint
+        keys = list({it.key for it in items})
+        cached = {k: ProbeResult(**v) for k, v in self.cache.get_many(fingerprint, keys).items()}
+        todo = [it for it in items if it.key not in cached]
+        log.info("%d prompts, %d cached, %d to score", len(keys), len(cached), len({it.key for it in todo}))
+
+        def store(done: dict[str, ProbeResult]) -> None:
+            self.cache.put_many(fingerprint, {k: dataclasses.asdict(v) for k, v in done.items()})
+            if self.batch_delay_s:
+                time.sleep(self.batch_delay_s)
+            if on_batch:
+                on_batch(done)
+
+        start = time.time()
+        fresh = self.backend.score(todo, on_batch=store, progress=progress, desc=desc)
+        self.stats = ScoreStats(n_prompts=len(keys), n_cached=len(cached), probe_seconds=time.time() - start)
+        return {**cached, **fresh}

@@ -5,110 +5,90 @@ Differences vs the baseline come with a paired bootstrap CI: per-question r pair
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from culturelens.core.errors import DataError
+from culturelens.core.formatting import fmt_ci, fmt_num, is_missing
+from culturelens.core.jsonsafe import write_json
+from culturelens.core.runfolder import Metrics, RunFolder, Summary
 from culturelens.eval import metrics
 from culturelens.eval.report import format_table
 
 
-def load_run(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / "summary.json"
-    if not path.exists():
-        raise DataError(f"'{run_dir}' is not an eval run folder (no summary.json): pass folders written by `culturelens eval`")
-    summary = json.loads(path.read_text())
-    summary["_dir"] = str(run_dir)
-    return summary
+def load_run(run_dir: str | Path) -> tuple[RunFolder, Summary]:
+    folder = RunFolder(run_dir)
+    return folder, folder.summary()
 
 
-def run_label(summary: dict) -> str:
-    return Path(summary["_dir"]).name
-
-
-def _series(records: list[dict], key: str, value: str = "r") -> pd.Series:
-    df = pd.DataFrame(records)
-    return df.set_index(key)[value].astype(float) if not df.empty else pd.Series(dtype=float)
-
-
-def _scope(summary: dict, split: str | None) -> dict:
+def _scope(folder: RunFolder, summary: Summary, split: str | None) -> Metrics:
     if split is None:
         return summary
-    if split not in summary.get("splits", {}):
-        raise DataError(f"run '{summary['_dir']}' has no '{split}' split: evaluate it with split.file=<split.json>")
-    return summary["splits"][split]
+    if split not in summary.splits:
+        raise DataError(f"run '{folder.path}' has no '{split}' split: evaluate it with split.file=<split.json>")
+    return summary.splits[split]
+
+
+def _overview_row(label: str, s: Metrics) -> dict:
+    row = {"run": label, "pooled_r": s.pooled.r, "mean_question_r": _mean(s)}
+    for g in s.by_group:
+        row[f"group:{g.group}"] = g.mean_r
+    gap = s.western_gap
+    row["western_r"] = gap.western_r
+    row["non_western_r"] = gap.non_western_r
+    row["western_gap"] = gap.gap
+    row["one_minus_jsd"] = s.distribution.one_minus_jsd.mean if s.distribution else None
+    row["wasserstein"] = s.distribution.wasserstein.mean if s.distribution else None
+    row["mean_mass"] = s.mean_mass
+    return row
+
+
+def _diffs_vs_base(label: str, s: Metrics, base_label: str, base: Metrics, n_boot: int, seed: int) -> list[dict]:
+    base_q, base_c, categories = base.question_r(), base.country_r(), base.categories()
+    q = s.question_r()
+    d = metrics.paired_bootstrap_diff(q, base_q, n_boot=n_boot, seed=seed)
+    diffs = [{"run": label, "vs": base_label, "what": "mean per-question r", **d}]
+    for cat in sorted({v for v in categories.values() if v}):
+        keys = [k for k, v in categories.items() if v == cat]
+        d = metrics.paired_bootstrap_diff(q.reindex(keys), base_q.reindex(keys), n_boot=n_boot, seed=seed)
+        diffs.append({"run": label, "vs": base_label, "what": f"r: {cat}", **d})
+    d = metrics.paired_bootstrap_diff(s.country_r(), base_c, n_boot=n_boot, seed=seed)
+    diffs.append({"run": label, "vs": base_label, "what": "mean per-country r", **d})
+    return diffs
 
 
 def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: int = 2000, seed: int = 0) -> dict:
     if len(run_dirs) < 1:
         raise DataError("compare needs at least one run folder")
     runs = [load_run(d) for d in run_dirs]
-    scoped = [_scope(r, split) for r in runs]
-    labels = [run_label(r) for r in runs]
-    base = scoped[0]
-    base_q = _series(base["per_question"], "qid")
-    base_c = _series(base["per_country"], "country")
-    categories = {row["qid"]: row.get("category") for row in base["per_question"]}
-    rows = []
-    for label, s in zip(labels, scoped):
-        row = {"run": label, "pooled_r": s["pooled"]["r"], "mean_question_r": _mean(s["per_question"])}
-        for g in s["by_group"]:
-            row[f"group:{g['group']}"] = g["mean_r"]
-        gap = s.get("western_gap") or {}
-        row["western_r"] = gap.get("western_r")
-        row["non_western_r"] = gap.get("non_western_r")
-        row["western_gap"] = gap.get("gap")
-        dist = s.get("distribution") or {}
-        row["one_minus_jsd"] = (dist.get("one_minus_jsd") or {}).get("mean")
-        row["wasserstein"] = (dist.get("wasserstein") or {}).get("mean")
-        row["mean_mass"] = s.get("mean_mass")
-        rows.append(row)
-    table = pd.DataFrame(rows)
-
-    category_rows = []
-    for label, s in zip(labels, scoped):
-        for c in s["by_category"]:
-            category_rows.append({"run": label, "category": c["category"], "mean_r": c["mean_r"], "ci_lo": c["ci_lo"], "ci_hi": c["ci_hi"]})
-    zone_rows = []
-    for label, s in zip(labels, scoped):
-        for z in s["by_zone"]:
-            zone_rows.append({"run": label, "zone": z["zone"], "mean_r": z["mean_r"], "ci_lo": z["ci_lo"], "ci_hi": z["ci_hi"]})
-
-    diffs = []
-    for label, s in zip(labels[1:], scoped[1:]):
-        q = _series(s["per_question"], "qid")
-        d = metrics.paired_bootstrap_diff(q, base_q, n_boot=n_boot, seed=seed)
-        diffs.append({"run": label, "vs": labels[0], "what": "mean per-question r", **d})
-        for cat in sorted({v for v in categories.values() if v}):
-            keys = [k for k, v in categories.items() if v == cat]
-            d = metrics.paired_bootstrap_diff(q.reindex(keys), base_q.reindex(keys), n_boot=n_boot, seed=seed)
-            diffs.append({"run": label, "vs": labels[0], "what": f"r: {cat}", **d})
-        c = _series(s["per_country"], "country")
-        d = metrics.paired_bootstrap_diff(c, base_c, n_boot=n_boot, seed=seed)
-        diffs.append({"run": label, "vs": labels[0], "what": "mean per-country r", **d})
+    scoped = [_scope(folder, summary, split) for folder, summary in runs]
+    labels = [folder.name for folder, _ in runs]
+    category_rows = [{"run": label, "category": c.category, "mean_r": c.mean_r, "ci_lo": c.ci_lo, "ci_hi": c.ci_hi}
+                     for label, s in zip(labels, scoped) for c in s.by_category]
+    zone_rows = [{"run": label, "zone": z.zone, "mean_r": z.mean_r, "ci_lo": z.ci_lo, "ci_hi": z.ci_hi}
+                 for label, s in zip(labels, scoped) for z in s.by_zone]
+    diffs = [d for label, s in zip(labels[1:], scoped[1:]) for d in _diffs_vs_base(label, s, labels[0], scoped[0], n_boot, seed)]
     return {
         "runs": labels,
         "split": split or "all",
-        "table": table.to_dict(orient="records"),
+        "table": pd.DataFrame([_overview_row(label, s) for label, s in zip(labels, scoped)]).to_dict(orient="records"),
         "by_category": category_rows,
         "by_zone": zone_rows,
         "diffs": diffs,
     }
 
 
-def _mean(records: list[dict]) -> float | None:
-    vals = [r["r"] for r in records if r.get("r") is not None]
+def _mean(s: Metrics) -> float | None:
+    vals = [q.r for q in s.per_question if q.r is not None]
     return sum(vals) / len(vals) if vals else None
 
 
 def _with_ci(df: pd.DataFrame, key: str, runs: list[str]) -> pd.DataFrame:
     def cell(row) -> str:
-        if row["mean_r"] is None or row["mean_r"] != row["mean_r"]:
-            return "—"
-        ci = "" if row["ci_lo"] is None or row["ci_lo"] != row["ci_lo"] else f" [{row['ci_lo']:.2f}, {row['ci_hi']:.2f}]"
-        return f"{row['mean_r']:.3f}{ci}"
+        if is_missing(row["mean_r"]):
+            return fmt_num(None)
+        return fmt_num(row["mean_r"]) + ("" if is_missing(row["ci_lo"]) else " " + fmt_ci(row["ci_lo"], row["ci_hi"], nd=2))
 
     df = df.assign(cell=df.apply(cell, axis=1))
     return df.pivot(index=key, columns="run", values="cell")[runs].reset_index()
@@ -117,7 +97,7 @@ def _with_ci(df: pd.DataFrame, key: str, runs: list[str]) -> pd.DataFrame:
 def write_comparison(result: dict, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.json").write_text(json.dumps(result, indent=2))
+    write_json(out / "comparison.json", result)
     cats = pd.DataFrame(result["by_category"])
     zones = pd.DataFrame(result["by_zone"])
     md = [f"# Comparison ({result['split']} questions)", "", "Baseline: " + result["runs"][0], ""]

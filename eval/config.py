@@ -35,6 +35,9 @@ class ProbeConfig(StrictModel):
     backend: Literal["hf", "vllm"] = "hf"
     server_url: str = "http://localhost:8000/v1"
     server_concurrency: int = Field(16, ge=1)
+    # vllm: pin the probe cache's key for the served model (used as is). Unset: the model name + revision + what
+    # the server reports at GET /models. Change the pin whenever the server's weights change.
+    fingerprint: str | None = None
     language: Literal["en", "native"] = "en"  # "native": each country's main language (needs translations_file)
     translations_file: str | None = None
 
@@ -52,6 +55,7 @@ class EvalConfig(StrictModel):
     reference: str = "default"  # "default" (embedded), a reference .json, a WVS CSV/folder, or a means CSV
     questions: list[str] | None = None  # question ids; default: every question the reference has
     questions_file: str | None = None  # extra questions: a bank .json or a WorldValuesBench metadata folder
+    countries_file: str | None = None  # own country table (CSV, columns of `culturelens data countries`): adds or replaces rows
     countries: list[str] | None = None  # ISO codes or names; default: every country in the reference
     probe: ProbeConfig = ProbeConfig()
     groups: dict[str, str] = dict(DEFAULT_GROUPS)

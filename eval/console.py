@@ -1,52 +1,52 @@
 """Console output of eval and compare results (rich tables)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from culturelens.core import runfolder
+from culturelens.core.formatting import fmt_ci, fmt_interval, fmt_num
+from culturelens.core.runfolder import MeanCI, RunFolder
+
 console = Console()
 
 
-def _fmt(x, nd: int = 3) -> str:
-    return "—" if x is None else f"{x:.{nd}f}"
-
-
-def _ci_table(title: str, rows: list[dict], key: str, n_key: str) -> Table:
+def _ci_table(title: str, rows: list[MeanCI], key: str, n_key: str) -> Table:
     t = Table(title=title)
     for col in (key, "mean r", "95% CI", n_key):
         t.add_column(col)
     for r in rows:
-        t.add_row(str(r[key]), _fmt(r["mean_r"]), f"[{_fmt(r['ci_lo'])}, {_fmt(r['ci_hi'])}]", str(r.get(n_key, "")))
+        t.add_row(str(getattr(r, key)), fmt_num(r.mean_r), fmt_ci(r.ci_lo, r.ci_hi), str(getattr(r, n_key, "")))
     return t
 
 
 def print_summary(run_dir: str | Path) -> None:
-    s = json.loads((Path(run_dir) / "summary.json").read_text())
-    run = s.get("run", {})
-    console.print(f"[bold]{run.get('model')}[/bold]  prompts={run.get('n_prompts')} (cached {run.get('n_cached')})  "
-                  f"mean option mass={_fmt(s.get('mean_mass'))}  countries={s.get('n_countries')} questions={s.get('n_questions')}")
-    console.print(_ci_table("r per category (across countries, per question; CI over questions)", s["by_category"], "category", "n_questions"))
-    console.print(_ci_table("r per group", s["by_group"], "group", "n_questions"))
-    console.print(_ci_table("r per cultural zone (across questions, per country; CI over countries)", s["by_zone"], "zone", "n_countries"))
-    g = s.get("western_gap") or {}
-    if g.get("gap") is not None:
+    folder = RunFolder(run_dir)
+    s = folder.summary()
+    run = s.run
+    console.print(f"[bold]{run.model}[/bold]  prompts={run.n_prompts} (cached {run.n_cached})  "
+                  f"mean option mass={fmt_num(s.mean_mass)}  countries={s.n_countries} questions={s.n_questions}")
+    console.print(_ci_table("r per category (across countries, per question; CI over questions)", s.by_category, "category", "n_questions"))
+    console.print(_ci_table("r per group", s.by_group, "group", "n_questions"))
+    console.print(_ci_table("r per cultural zone (across questions, per country; CI over countries)", s.by_zone, "zone", "n_countries"))
+    g = s.western_gap
+    if g.gap is not None:
         console.print(
-            f"Western r={_fmt(g.get('western_r'))} (n={g.get('n_western')})  non-Western r={_fmt(g.get('non_western_r'))} "
-            f"(n={g.get('n_non_western')})  gap={_fmt(g.get('gap'))} 95% CI [{_fmt((g.get('gap_ci') or [None, None])[0])}, "
-            f"{_fmt((g.get('gap_ci') or [None, None])[1])}]"
+            f"Western r={fmt_num(g.western_r)} (n={g.n_western})  non-Western r={fmt_num(g.non_western_r)} "
+            f"(n={g.n_non_western})  gap={fmt_num(g.gap)} 95% CI {fmt_interval(g.gap_ci)}"
         )
-    p = s["pooled"]
-    console.print(f"pooled r over (country, question) pairs = {_fmt(p['r'])} [{_fmt(p['ci_lo'])}, {_fmt(p['ci_hi'])}], n={p['n_pairs']}")
-    d = s.get("distribution")
+    p = s.pooled
+    console.print(f"pooled r over (country, question) pairs = {fmt_num(p.r)} {fmt_ci(p.ci_lo, p.ci_hi)}, n={p.n_pairs}")
+    d = s.distribution
     if d:
-        console.print(f"1 - JSD = {_fmt(d['one_minus_jsd']['mean'])}   Wasserstein-1 = {_fmt(d['wasserstein']['mean'])}")
-    near = s.get("nearest_countries")
-    if near:
-        console.print("no-persona answers are nearest to: " + ", ".join(f"{r['country']} ({_fmt(r['r'], 2)})" for r in near[:5]))
-    console.print(f"written to {run_dir}/ (summary.json, report.md, results.parquet, figures/)")
+        console.print(f"1 - JSD = {fmt_num(d.one_minus_jsd.mean)}   Wasserstein-1 = {fmt_num(d.wasserstein.mean)}")
+    if s.nearest_countries:
+        nearest = ", ".join(f"{r.country} ({fmt_num(r.r, 2)})" for r in s.nearest_countries[:5])
+        console.print("no-persona answers are nearest to: " + nearest)
+    files = ", ".join((runfolder.SUMMARY, runfolder.REPORT, runfolder.PER_PROMPT, runfolder.FIGURES + "/"))
+    console.print(f"written to {folder.path}/ ({files})")
 
 
 def print_comparison(result: dict) -> None:
@@ -55,12 +55,12 @@ def print_comparison(result: dict) -> None:
     for c in cols:
         t.add_column(c)
     for row in result["table"]:
-        t.add_row(*[v if isinstance(v, str) else _fmt(v) for v in row.values()])
+        t.add_row(*[v if isinstance(v, str) else fmt_num(v) for v in row.values()])
     console.print(t)
     if result["diffs"]:
         d = Table(title="difference vs baseline (paired bootstrap 95% CI)")
         for c in ("run", "what", "diff", "95% CI", "n"):
             d.add_column(c)
         for r in result["diffs"]:
-            d.add_row(r["run"], r["what"], _fmt(r.get("diff")), f"[{_fmt(r.get('ci_lo'))}, {_fmt(r.get('ci_hi'))}]", str(r.get("n")))
+            d.add_row(r["run"], r["what"], fmt_num(r.get("diff")), fmt_ci(r.get("ci_lo"), r.get("ci_hi")), str(r.get("n")))
         console.print(d)

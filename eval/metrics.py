@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -322,10 +322,10 @@ def summarise_distribution(dm: pd.DataFrame, n_boot: int = 2000, seed: int = 0) 
 # ------------------------------------------------------------------------------- other analyses
 
 
-def nearest_countries(model_df: pd.DataFrame, human_df: pd.DataFrame, k: int = 5) -> pd.DataFrame:
+def nearest_countries(model_df: pd.DataFrame, human_df: pd.DataFrame) -> pd.DataFrame:
     """Correlate the no-persona model scores across questions with each country's human means.
 
-    Returns every country sorted by r descending (nan last); ``k`` is kept for the caller's head(k).
+    Returns every country sorted by r descending (nan last); callers take the head they show.
     """
     cols = ["country", "r", "n_questions"]
     none = model_df[model_df["country"] == NO_COUNTRY]

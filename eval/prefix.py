@@ -5,13 +5,20 @@ Grouping is generic: the token sequences are sorted lexicographically and swept;
 current group while the group's longest common prefix stays at least `min_shared` tokens long.
 The suffixes of a group are left-padded *after* the prefix: the attention mask hides the padding
 and position ids continue from the prefix, so results match unshared scoring (fp32, ~1e-6).
+
+This is the batching strategy `Probe` uses with `prefix_sharing=True` (`shared_prefix_batches`):
+per group, one forward pass over the prefix keeps its KV cache; the cache is copied and repeated
+for every batch of that group's suffixes; each suffix batch's last-position distribution is read
+by the probe's own `token_results`, as in the plain path.
 """
 from __future__ import annotations
 
 import copy
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
+
+from culturelens.eval.probe import Probe, left_pad, plain_batches
 
 
 def _lcp(a: list[int], b: list[int], limit: int) -> int:
@@ -22,7 +29,8 @@ def _lcp(a: list[int], b: list[int], limit: int) -> int:
     return i
 
 
-def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: int = 16, max_group: int = 512) -> list[tuple[int, list[int]]]:
+def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: int = 16,
+                    max_group: int = 512) -> list[tuple[int, list[int]]]:
     """Partition prompts into groups that share a prefix, minimising the tokens run: [(prefix_len, [idx...])].
 
     Sequences are sorted lexicographically, so every group is a run of neighbours whose common prefix is
@@ -61,15 +69,10 @@ def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: i
 
 
 @torch.inference_mode()
-def _suffix_logprobs(probe, prefix_ids: list[int], suffixes: list[list[int]], prefix_cache) -> torch.Tensor:
+def _suffix_logprobs(probe: Probe, prefix_ids: list[int], suffixes: list[list[int]], prefix_cache) -> torch.Tensor:
     device = probe.device
-    width = max(len(s) for s in suffixes)
     batch = len(suffixes)
-    input_ids = torch.full((batch, width), probe.pad_id, dtype=torch.long)
-    suffix_mask = torch.zeros((batch, width), dtype=torch.long)
-    for row, ids in enumerate(suffixes):
-        input_ids[row, width - len(ids) :] = torch.tensor(ids)
-        suffix_mask[row, width - len(ids) :] = 1
+    input_ids, suffix_mask = left_pad(suffixes, probe.pad_id)
     p = len(prefix_ids)
     attention = torch.cat([torch.ones((batch, p), dtype=torch.long), suffix_mask], dim=1)
     position_ids = p + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
@@ -88,20 +91,18 @@ def _suffix_logprobs(probe, prefix_ids: list[int], suffixes: list[list[int]], pr
 
 
 @torch.inference_mode()
-def _prefix_cache(probe, prefix_ids: list[int]):
+def _prefix_cache(probe: Probe, prefix_ids: list[int]):
     ids = torch.tensor([prefix_ids], device=probe.device)
     out = probe.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
     return out.past_key_values
 
 
-def score_with_shared_prefixes(probe, items, encoded: dict[str, list[int]], min_shared: int = 8) -> Iterator:
-    """Yields (items, results) per batch, like the plain path of Probe.score."""
+def shared_prefix_batches(probe: Probe, items, encoded: dict[str, list[int]], min_shared: int = 8) -> Iterator:
+    """Probe's batching strategy with prefix sharing: yields (items, results) per batch, like `plain_batches`."""
     seqs = [encoded[it.key] for it in items]
     groups = group_by_prefix(seqs, min_shared)
     alone = sorted((items[i] for p, idx in groups if p == 0 for i in idx), key=lambda it: len(encoded[it.key]))
-    for start in range(0, len(alone), probe.batch_size):  # prompts that share nothing: plain length-sorted batches
-        chunk = alone[start : start + probe.batch_size]
-        yield chunk, probe._score_token_batch(chunk, [encoded[it.key] for it in chunk])
+    yield from plain_batches(probe, alone, encoded)  # prompts that share nothing: plain length-sorted batches
     for prefix_len, idx in groups:
         if prefix_len == 0:
             continue
@@ -111,9 +112,5 @@ def score_with_shared_prefixes(probe, items, encoded: dict[str, list[int]], min_
         group.sort(key=lambda it: -len(encoded[it.key]))
         for start in range(0, len(group), probe.batch_size):
             chunk = group[start : start + probe.batch_size]
-            logprobs = _suffix_logprobs(probe, prefix, [encoded[it.key][prefix_len:] for it in chunk], cache).exp()
-            results = []
-            for row, item in enumerate(chunk):
-                raw = [float(logprobs[row, probe.label_token_ids(lbl)].sum()) for lbl in item.labels]
-                results.append(probe._finish(item, raw, "token"))
-            yield chunk, results
+            logprobs = _suffix_logprobs(probe, prefix, [encoded[it.key][prefix_len:] for it in chunk], cache)
+            yield chunk, probe.token_results(chunk, logprobs.exp())

@@ -11,47 +11,91 @@ p_k is proportional to P(label_k tokens | prompt).
 Prompts are batched by length (longest first) with left padding; position ids follow the padding,
 so a prompt gets the same probabilities at any batch size. Only the last position's logits are
 computed (`logits_to_keep`).
+
+`Probe` is the "hf" backend of eval/backends.py. How prompts are put into batches is a strategy:
+`plain_batches` here, or `shared_prefix_batches` (eval/prefix.py, `prefix_sharing=True`); both
+yield (prompts, results) per batch through the public `score_token_batch` / `token_results`.
 """
 from __future__ import annotations
 
+import itertools
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator
 
 import torch
 from tqdm.auto import tqdm
 
 from culturelens.core.prompts import PromptItem
+from culturelens.eval.backends import ProbeResult, option_distribution
+
+__all__ = ["Probe", "ProbeResult", "left_pad", "plain_batches"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class ProbeResult:
-    probs: list[float]  # over the options in scale order
-    mass: float
-    mode: str  # "token" or "sequence"
+def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids [B, W] left-padded with `pad_id` to the longest sequence, and the mask of real tokens."""
+    width = max(len(ids) for ids in seqs)
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, ids in enumerate(seqs):
+        input_ids[row, width - len(ids) :] = torch.tensor(ids)
+        mask[row, width - len(ids) :] = 1
+    return input_ids, mask
+
+
+def plain_batches(probe: Probe, items: list[PromptItem], encoded: dict[str, list[int]]) -> Iterator:
+    """Batches of `probe.batch_size` prompts in the given order (longest first): (items, results) each."""
+    for start in range(0, len(items), probe.batch_size):
+        chunk = items[start : start + probe.batch_size]
+        yield chunk, probe.score_token_batch(chunk, [encoded[it.key] for it in chunk])
 
 
 class Probe:
+    """The hf backend: a transformers causal LM scored here (see the module docstring)."""
+
+    source = "hf"
+    num_parameters: int | None = None
+
     def __init__(self, model, tokenizer, batch_size: int = 16, prefix_sharing: bool = False, label_variants: tuple[str, ...] = ("", " ")):
         self.model = model
         self.label_variants = label_variants  # prefixes tried for each label: bare and with a leading space
-        self.tok = tokenizer
+        self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.prefix_sharing = prefix_sharing
         self.device = next(model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self._label_ids: dict[str, list[int]] = {}
         self.fallback_labels: set[str] = set()
+        self.name = getattr(getattr(model, "config", None), "_name_or_path", "") or "hf"
+        self.is_chat = bool(getattr(tokenizer, "chat_template", None))
+        self._fingerprint: str | None = None
         bos = tokenizer.bos_token_id
         probe_ids = tokenizer("a").input_ids
         self._adds_bos = bos is not None and len(probe_ids) > 0 and probe_ids[0] == bos
 
+    @classmethod
+    def from_loaded(cls, lm, batch_size: int = 16, prefix_sharing: bool = False) -> Probe:
+        """A probe on a `LoadedModel` (culturelens.core.models), with its name, fingerprint and chat flag."""
+        probe = cls(lm.model, lm.tokenizer, batch_size=batch_size, prefix_sharing=prefix_sharing)
+        probe.name, probe.is_chat, probe._fingerprint = lm.name, lm.is_chat, lm.fingerprint
+        probe.source, probe.num_parameters = lm.source, lm.num_parameters
+        return probe
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of the weights and tokenizer (computed on first use for a bare model)."""
+        if self._fingerprint is None:
+            from culturelens.core.models import fingerprint
+
+            self._fingerprint = fingerprint(self.model, self.tokenizer)
+        return self._fingerprint
+
     # ---- tokenisation -------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
         """Token ids of a rendered prompt with exactly one BOS when the model uses one."""
-        ids = self.tok(text, add_special_tokens=False).input_ids
-        bos = self.tok.bos_token_id
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        bos = self.tokenizer.bos_token_id
         if self._adds_bos and (not ids or ids[0] != bos):
             ids = [bos] + ids
         return ids
@@ -61,8 +105,8 @@ class Probe:
         if label not in self._label_ids:
             ids: list[int] = []
             for variant in (prefix + label for prefix in self.label_variants):
-                enc = self.tok(variant, add_special_tokens=False).input_ids
-                if len(enc) == 1 and enc[0] not in ids and self.tok.decode(enc).strip() == label:
+                enc = self.tokenizer(variant, add_special_tokens=False).input_ids
+                if len(enc) == 1 and enc[0] not in ids and self.tokenizer.decode(enc).strip() == label:
                     ids.append(enc[0])
             self._label_ids[label] = ids
             if not ids and label not in self.fallback_labels:
@@ -75,14 +119,9 @@ class Probe:
 
     # ---- forward ------------------------------------------------------------------------------
     @torch.inference_mode()
-    def _logprobs_tail(self, batch: list[list[int]], keep: int) -> torch.Tensor:
+    def logprobs_tail(self, batch: list[list[int]], keep: int) -> torch.Tensor:
         """Log-softmax (fp32) of the last `keep` positions of each left-padded sequence: [B, keep, V]."""
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(batch):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            attention[row, width - len(ids) :] = 1
+        input_ids, attention = left_pad(batch, self.pad_id)
         position_ids = (attention.cumsum(-1) - 1).clamp(min=0)
         out = self.model(
             input_ids=input_ids.to(self.device),
@@ -93,35 +132,38 @@ class Probe:
         )
         return out.logits[:, -keep:, :].float().log_softmax(-1)
 
-    def _score_token_batch(self, items: list[PromptItem], encoded: list[list[int]]) -> list[ProbeResult]:
-        logprobs = self._logprobs_tail(encoded, 1)[:, 0, :].exp()
+    def token_results(self, items: list[PromptItem], next_token_probs: torch.Tensor) -> list[ProbeResult]:
+        """Row i of `next_token_probs` [B, V] is prompt i's next-token distribution: read its labels."""
         results = []
         for row, item in enumerate(items):
-            raw = [float(logprobs[row, self.label_token_ids(lbl)].sum()) for lbl in item.labels]
-            results.append(self._finish(item, raw, "token"))
+            raw = [float(next_token_probs[row, self.label_token_ids(lbl)].sum()) for lbl in item.labels]
+            results.append(option_distribution(item, raw, "token"))
         return results
 
-    def _score_sequence_item(self, item: PromptItem, prompt_ids: list[int]) -> ProbeResult:
+    def score_token_batch(self, items: list[PromptItem], encoded: list[list[int]]) -> list[ProbeResult]:
+        return self.token_results(items, self.logprobs_tail(encoded, 1)[:, 0, :].exp())
+
+    def score_sequence_item(self, item: PromptItem, prompt_ids: list[int]) -> ProbeResult:
         sep = "" if item.text[-1:].isspace() else " "
-        conts = [self.tok(sep + lbl, add_special_tokens=False).input_ids for lbl in item.labels]
+        conts = [self.tokenizer(sep + lbl, add_special_tokens=False).input_ids for lbl in item.labels]
         keep = max(len(c) for c in conts) + 1
-        logprobs = self._logprobs_tail([prompt_ids + c for c in conts], keep)
+        logprobs = self.logprobs_tail([prompt_ids + c for c in conts], keep)
         raw = []
         for row, cont in enumerate(conts):
             # The continuation occupies the last len(cont) positions; its tokens are predicted one step earlier.
             lp = logprobs[row, keep - 1 - len(cont) : keep - 1, :]
             raw.append(float(lp.gather(-1, torch.tensor(cont, device=lp.device)[:, None]).sum().exp()))
-        return self._finish(item, raw, "sequence")
-
-    @staticmethod
-    def _finish(item: PromptItem, raw_presented: list[float], mode: str) -> ProbeResult:
-        mass = sum(raw_presented)
-        probs = [0.0] * len(raw_presented)
-        for pos, option in enumerate(item.option_index):
-            probs[option] = raw_presented[pos] / mass if mass > 0 else 1.0 / len(raw_presented)
-        return ProbeResult(probs=probs, mass=mass, mode=mode)
+        return option_distribution(item, raw, "sequence")
 
     # ---- public API ---------------------------------------------------------------------------
+    def batches(self, token_items: list[PromptItem], encoded: dict[str, list[int]]) -> Iterator:
+        """The batching strategy: shared-prefix groups (eval/prefix.py) or plain length-sorted batches."""
+        if self.prefix_sharing and token_items:
+            from culturelens.eval.prefix import shared_prefix_batches
+
+            return shared_prefix_batches(self, token_items, encoded)
+        return plain_batches(self, token_items, encoded)
+
     def score(self, items: list[PromptItem], on_batch=None, progress: bool = True, desc: str = "probe") -> dict[str, ProbeResult]:
         """Score prompts; `on_batch(results: dict[key, ProbeResult])` is called after every batch (for caching)."""
         results: dict[str, ProbeResult] = {}
@@ -131,26 +173,12 @@ class Probe:
         seq_items = [it for it in unique if not self.uses_tokens(it)]
         token_items.sort(key=lambda it: -len(encoded[it.key]))  # longest first: memory peaks early
         bar = tqdm(total=len(unique), desc=desc, disable=not progress, unit="prompt")
-        if self.prefix_sharing and token_items:
-            from culturelens.eval.prefix import score_with_shared_prefixes
-
-            batches = score_with_shared_prefixes(self, token_items, encoded)
-        else:
-            batches = (
-                (chunk, self._score_token_batch(chunk, [encoded[it.key] for it in chunk]))
-                for chunk in (token_items[i : i + self.batch_size] for i in range(0, len(token_items), self.batch_size))
-            )
-        for chunk, scored in batches:
-            done = {it.key: res for it, res in zip(chunk, scored)}
+        singles = (([it], [self.score_sequence_item(it, encoded[it.key])]) for it in seq_items)
+        for batch_items, scored in itertools.chain(self.batches(token_items, encoded), singles):  # lazily: one batch at a time
+            done = {it.key: res for it, res in zip(batch_items, scored)}
             results.update(done)
             if on_batch:
                 on_batch(done)
-            bar.update(len(chunk))
-        for item in seq_items:
-            done = {item.key: self._score_sequence_item(item, encoded[item.key])}
-            results.update(done)
-            if on_batch:
-                on_batch(done)
-            bar.update(1)
+            bar.update(len(batch_items))
         bar.close()
         return results

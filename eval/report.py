@@ -1,8 +1,6 @@
-"""Run report: summary.json, report.md (markdown tables) and figures (matplotlib, Agg backend)."""
+"""Run report: the summary file, report.md (markdown tables) and figures (matplotlib, Agg backend)."""
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +9,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from culturelens.core.formatting import fmt_ci, fmt_num, is_missing  # noqa: E402
+from culturelens.core.jsonsafe import json_safe  # noqa: E402
+from culturelens.core.runfolder import Distances, RunFacts, RunFolder, Summary, WesternGap, records  # noqa: E402
+
 GROUP_COLOURS = {"norms": "#4C72B0", "systems": "#DD8452", "progress": "#55A868"}
 OTHER_COLOUR = "#8C8C8C"
 
@@ -18,17 +20,8 @@ OTHER_COLOUR = "#8C8C8C"
 # ------------------------------------------------------------------------------------- tables
 
 
-def _is_missing(v) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return True
-    try:
-        return isinstance(v, float) and math.isnan(v)
-    except TypeError:
-        return False
-
-
 def _cell(v, floatfmt: str) -> str:
-    if _is_missing(v):
+    if is_missing(v):
         return "—"
     if isinstance(v, bool):
         return "yes" if v else "no"
@@ -80,121 +73,99 @@ def print_rich_table(df: pd.DataFrame, title: str = "", floatfmt: str = ".3f", c
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _fmt(x, nd: int = 3) -> str:
-    return "—" if _is_missing(x) else f"{float(x):.{nd}f}"
-
-
-def _ci(lo, hi, nd: int = 3) -> str:
-    return "—" if _is_missing(lo) or _is_missing(hi) else f"[{_fmt(lo, nd)}, {_fmt(hi, nd)}]"
-
-
 def _ci_frame(records: list[dict] | None, key_cols: list[str], n_col: str) -> pd.DataFrame:
     df = pd.DataFrame(records or [])
     if df.empty:
         return pd.DataFrame(columns=key_cols + ["mean r", "95% CI", n_col])
     out = df[[c for c in key_cols if c in df.columns]].copy()
     out["mean r"] = pd.to_numeric(df["mean_r"], errors="coerce")
-    out["95% CI"] = [_ci(lo, hi) for lo, hi in zip(df["ci_lo"], df["ci_hi"])]
+    out["95% CI"] = [fmt_ci(lo, hi) for lo, hi in zip(df["ci_lo"], df["ci_hi"])]
     out[n_col] = pd.to_numeric(df[n_col], errors="coerce").astype("Int64") if n_col in df.columns else pd.NA
     return out
-
-
-def _json_default(o):
-    try:
-        import numpy as np
-
-        if isinstance(o, np.integer):
-            return int(o)
-        if isinstance(o, np.floating):
-            return None if not math.isfinite(float(o)) else float(o)
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 # ------------------------------------------------------------------------------------- markdown
 
 
-def _markdown(summary: dict, title: str, figures: list[Path]) -> str:
-    s = summary
-    md: list[str] = [f"# {title}", ""]
-    run = s.get("run") or {}
-    if run:
-        bits = [f"{k}: {run[k]}" for k in ("model", "reference", "experiment", "n_prompts", "templates", "orders") if k in run]
-        md += ["Run — " + "; ".join(str(b) for b in bits), ""]
+def _run_line(run: RunFacts) -> list[str]:
+    bits = [f"{k}: {getattr(run, k)}" for k in ("model", "reference", "experiment", "n_prompts", "templates", "orders")
+            if k in run.model_fields_set]
+    return ["Run — " + "; ".join(bits), ""] if bits else []
+
+
+def _gap_section(g: WesternGap) -> list[str]:
+    md = ["### Western vs non-Western", ""]
+    if not g.model_fields_set:
+        return md + ["_(not available)_", ""]
+    wci, nci, gci = g.western_ci or [None, None], g.non_western_ci or [None, None], g.gap_ci or [None, None]
+    gdf = pd.DataFrame([
+        {"": "Western", "mean r": g.western_r, "95% CI": fmt_ci(*wci), "n countries": g.n_western},
+        {"": "non-Western", "mean r": g.non_western_r, "95% CI": fmt_ci(*nci), "n countries": g.n_non_western},
+        {"": "gap (W − non-W)", "mean r": g.gap, "95% CI": fmt_ci(*gci), "n countries": None},
+    ])
+    gdf["mean r"] = pd.to_numeric(gdf["mean r"], errors="coerce")
+    gdf["n countries"] = pd.to_numeric(gdf["n countries"], errors="coerce").astype("Int64")
+    return md + [format_table(gdf), "", "Gap CI: stratified bootstrap (countries resampled within each side).", ""]
+
+
+def _distance_section(d: Distances | None) -> list[str]:
+    md = ["## Distribution metrics", ""]
+    if d is None:
+        return md + ["_(no human answer distributions available)_", ""]
+    rows = []
+    for v, label in ((d.one_minus_jsd, "1 − Jensen–Shannon distance (higher = closer, max 1)"),
+                     (d.wasserstein, "Wasserstein-1 on option scale (lower = closer, max 2)")):
+        rows.append({"metric": label, "mean": v.mean, "95% CI": fmt_ci(v.ci_lo, v.ci_hi)})
+    ddf = pd.DataFrame(rows)
+    ddf["mean"] = pd.to_numeric(ddf["mean"], errors="coerce")
+    return md + [format_table(ddf), "", f"Over {d.n_pairs} (country, question) pairs with human answer distributions.", ""]
+
+
+def _question_sections(s: Summary) -> list[str]:
+    perq = pd.DataFrame(records(s.per_question))
+    if perq.empty:
+        return []
+    perq["r"] = pd.to_numeric(perq["r"], errors="coerce")
+    perq = perq.dropna(subset=["r"])
+    cols = [c for c in ("qid", "category", "r", "n_countries") if c in perq.columns]
+    return ["## Best 5 questions", "", format_table(perq.sort_values("r", ascending=False).head(5)[cols]), "",
+            "## Worst 5 questions", "", format_table(perq.sort_values("r", ascending=True).head(5)[cols]), ""]
+
+
+def _markdown(s: Summary, title: str, figures: list[Path]) -> str:
+    md: list[str] = [f"# {title}", ""] + _run_line(s.run)
     md += [
-        f"Countries: {s.get('n_countries')} · questions: {s.get('n_questions')} · "
-        f"mean option probability mass: {_fmt(s.get('mean_mass'))}",
+        f"Countries: {s.n_countries} · questions: {s.n_questions} · "
+        f"mean option probability mass: {fmt_num(s.mean_mass)}",
         "",
-        f"Bootstrap: {s.get('bootstrap', '')}.",
+        f"Bootstrap: {s.bootstrap or ''}.",
         "",
     ]
-
-    p = s.get("pooled") or {}
+    p = s.pooled
     md += ["## Pooled agreement", "",
-           f"Pearson r over all (country, question) pairs: **{_fmt(p.get('r'))}** "
-           f"95% CI {_ci(p.get('ci_lo'), p.get('ci_hi'))}, n = {p.get('n_pairs')} pairs.", ""]
-    if s.get("mean_question_r") is not None:
-        md += [f"Mean per-question r (across countries): {_fmt(s.get('mean_question_r'))}; "
-               f"mean per-country r (across questions): {_fmt(s.get('mean_country_r'))}.", ""]
+           f"Pearson r over all (country, question) pairs: **{fmt_num(p.r)}** "
+           f"95% CI {fmt_ci(p.ci_lo, p.ci_hi)}, n = {p.n_pairs} pairs.", ""]
+    if s.mean_question_r is not None:
+        md += [f"Mean per-question r (across countries): {fmt_num(s.mean_question_r)}; "
+               f"mean per-country r (across questions): {fmt_num(s.mean_country_r)}.", ""]
 
     md += ["## By group", "", "Mean per-question r (across countries), CI over questions.", "",
-           format_table(_ci_frame(s.get("by_group"), ["group"], "n_questions")), ""]
+           format_table(_ci_frame(records(s.by_group), ["group"], "n_questions")), ""]
     md += ["## By category", "", "Mean per-question r (across countries), CI over questions.", "",
-           format_table(_ci_frame(s.get("by_category"), ["category", "group"], "n_questions")), ""]
+           format_table(_ci_frame(records(s.by_category), ["category", "group"], "n_questions")), ""]
     md += ["## By cultural zone", "", "Mean per-country r (across questions), CI over countries.", "",
-           format_table(_ci_frame(s.get("by_zone"), ["zone"], "n_countries")), ""]
-
-    g = s.get("western_gap") or {}
-    md += ["### Western vs non-Western", ""]
-    if g:
-        wci, nci, gci = g.get("western_ci") or [None, None], g.get("non_western_ci") or [None, None], g.get("gap_ci") or [None, None]
-        gdf = pd.DataFrame([
-            {"": "Western", "mean r": g.get("western_r"), "95% CI": _ci(*wci), "n countries": g.get("n_western")},
-            {"": "non-Western", "mean r": g.get("non_western_r"), "95% CI": _ci(*nci), "n countries": g.get("n_non_western")},
-            {"": "gap (W − non-W)", "mean r": g.get("gap"), "95% CI": _ci(*gci), "n countries": None},
-        ])
-        gdf["mean r"] = pd.to_numeric(gdf["mean r"], errors="coerce")
-        gdf["n countries"] = pd.to_numeric(gdf["n countries"], errors="coerce").astype("Int64")
-        md += [format_table(gdf), "", "Gap CI: stratified bootstrap (countries resampled within each side).", ""]
-    else:
-        md += ["_(not available)_", ""]
-
-    md += ["## Distribution metrics", ""]
-    d = s.get("distribution")
-    if d:
-        rows = []
-        for key, label in (("one_minus_jsd", "1 − Jensen–Shannon distance (higher = closer, max 1)"),
-                           ("wasserstein", "Wasserstein-1 on option scale (lower = closer, max 2)")):
-            v = d.get(key) or {}
-            rows.append({"metric": label, "mean": v.get("mean"), "95% CI": _ci(v.get("ci_lo"), v.get("ci_hi"))})
-        ddf = pd.DataFrame(rows)
-        ddf["mean"] = pd.to_numeric(ddf["mean"], errors="coerce")
-        md += [format_table(ddf), "", f"Over {d.get('n_pairs')} (country, question) pairs with human answer distributions.", ""]
-    else:
-        md += ["_(no human answer distributions available)_", ""]
+           format_table(_ci_frame(records(s.by_zone), ["zone"], "n_countries")), ""]
+    md += _gap_section(s.western_gap)
+    md += _distance_section(s.distribution)
 
     md += ["## Nearest countries of the no-persona answers", ""]
-    near = s.get("nearest_countries")
-    if near:
-        ndf = pd.DataFrame(near[:10])
+    if s.nearest_countries:
+        ndf = pd.DataFrame(records(s.nearest_countries[:10]))
         ndf = ndf[[c for c in ("country", "name", "r", "n_questions") if c in ndf.columns]]
         md += [format_table(ndf), ""]
     else:
         md += ["_(no no-persona prompts in this run)_", ""]
-
-    perq = pd.DataFrame(s.get("per_question") or [])
-    if not perq.empty:
-        perq["r"] = pd.to_numeric(perq["r"], errors="coerce")
-        perq = perq.dropna(subset=["r"])
-        cols = [c for c in ("qid", "category", "r", "n_countries") if c in perq.columns]
-        md += ["## Best 5 questions", "", format_table(perq.sort_values("r", ascending=False).head(5)[cols]), ""]
-        md += ["## Worst 5 questions", "", format_table(perq.sort_values("r", ascending=True).head(5)[cols]), ""]
-
+    md += _question_sections(s)
     if figures:
         md += ["## Figures", ""]
         md += [f"![{f.stem}](figures/{f.name})" for f in figures]
@@ -210,8 +181,8 @@ def _empty(ax, text: str = "no data") -> None:
     ax.set_axis_off()
 
 
-def _fig_by_category(summary: dict, path: Path) -> Path:
-    df = pd.DataFrame(summary.get("by_category") or [])
+def _fig_by_category(summary: Summary, path: Path) -> Path:
+    df = pd.DataFrame(records(summary.by_category))
     if not df.empty:
         for c in ("mean_r", "ci_lo", "ci_hi"):
             df[c] = pd.to_numeric(df[c], errors="coerce")
@@ -243,8 +214,8 @@ def _fig_by_category(summary: dict, path: Path) -> Path:
     return path
 
 
-def _fig_per_country(summary: dict, path: Path) -> Path:
-    df = pd.DataFrame(summary.get("per_country") or [])
+def _fig_per_country(summary: Summary, path: Path) -> Path:
+    df = pd.DataFrame(records(summary.per_country))
     if not df.empty:
         df["r"] = pd.to_numeric(df["r"], errors="coerce")
         df = df.dropna(subset=["r"]).sort_values("r", ascending=False).reset_index(drop=True)
@@ -269,7 +240,7 @@ def _fig_per_country(summary: dict, path: Path) -> Path:
     return path
 
 
-def _fig_scatter(per_pair: pd.DataFrame, summary: dict, path: Path) -> Path:
+def _fig_scatter(per_pair: pd.DataFrame, summary: Summary, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(5.5, 5))
     df = per_pair.copy()
     df["score"] = pd.to_numeric(df["score"], errors="coerce")
@@ -278,7 +249,7 @@ def _fig_scatter(per_pair: pd.DataFrame, summary: dict, path: Path) -> Path:
     if df.empty:
         _empty(ax)
     else:
-        western = {r["country"] for r in summary.get("per_country") or [] if r.get("western")}
+        western = {r.country for r in summary.per_country if r.western}
         w = df["country"].isin(western)
         ax.scatter(df.loc[~w, "mean"], df.loc[~w, "score"], s=6, alpha=0.4, color="#8C8C8C", label="non-Western")
         if w.any():
@@ -289,8 +260,7 @@ def _fig_scatter(per_pair: pd.DataFrame, summary: dict, path: Path) -> Path:
         ax.set_xlabel("human mean score")
         ax.set_ylabel("model score")
         ax.legend(fontsize=8, loc="upper left")
-    p = summary.get("pooled") or {}
-    ax.set_title(f"Model vs human scores (pooled r = {_fmt(p.get('r'))})")
+    ax.set_title(f"Model vs human scores (pooled r = {fmt_num(summary.pooled.r)})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -300,23 +270,18 @@ def _fig_scatter(per_pair: pd.DataFrame, summary: dict, path: Path) -> Path:
 # ----------------------------------------------------------------------------------------- main
 
 
-def write_report(run_dir: Path, summary: dict, title: str, per_pair: pd.DataFrame | None = None) -> list[Path]:
-    """Write summary.json, report.md and figures/*.png into run_dir; return the written paths."""
-    run_dir = Path(run_dir)
-    fig_dir = run_dir / "figures"
+def write_report(run_dir: Path, summary: dict | Summary, title: str, per_pair: pd.DataFrame | None = None) -> list[Path]:
+    """Write the summary, report.md and figures/*.png into run_dir; return the written paths."""
+    folder = RunFolder(run_dir).create()
+    typed = summary if isinstance(summary, Summary) else Summary.model_validate(json_safe(summary))
+    fig_dir = folder.figures_dir
     fig_dir.mkdir(parents=True, exist_ok=True)
-
     figures = [
-        _fig_by_category(summary, fig_dir / "by_category.png"),
-        _fig_per_country(summary, fig_dir / "per_country.png"),
+        _fig_by_category(typed, fig_dir / "by_category.png"),
+        _fig_per_country(typed, fig_dir / "per_country.png"),
     ]
     if per_pair is not None and {"score", "mean", "country"} <= set(per_pair.columns):
-        figures.append(_fig_scatter(per_pair, summary, fig_dir / "scatter.png"))
-
-    summary_path = run_dir / "summary.json"
-    from culturelens.eval.metrics import to_jsonable
-
-    summary_path.write_text(json.dumps(to_jsonable(summary), indent=2, default=_json_default, allow_nan=False))
-    report_path = run_dir / "report.md"
-    report_path.write_text(_markdown(summary, title, figures))
+        figures.append(_fig_scatter(per_pair, typed, fig_dir / "scatter.png"))
+    summary_path = folder.write_summary(summary)
+    report_path = folder.write_report(_markdown(typed, title, figures))
     return [summary_path, report_path, *figures]

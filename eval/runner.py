@@ -1,28 +1,30 @@
-"""`culturelens eval`: build prompts, probe the model (cached, resumable), compare with humans, report."""
+"""`culturelens eval`: build prompts, probe the model (cached, resumable), compare with humans, report.
+
+`run_eval` is five steps, one function each: build_items (prompts rendered for the backend),
+probe_prompts (any backend of eval/backends.py behind the probe cache), summarise_run, report, track.
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
 import os
-import re
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from culturelens.core.config import dump_config
 from culturelens.core.errors import DataError
-from culturelens.eval import metrics
-from culturelens.eval.cache import ProbeCache
-from culturelens.eval.config import EvalConfig
-from culturelens.eval.probe import Probe, ProbeResult
-from culturelens.core.prompts import NO_COUNTRY, build_prompts
-from culturelens.eval.report import write_report
-from culturelens.core.jsonl import open_append
-from culturelens.core.models import load_model
 from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
+from culturelens.core.jsonsafe import safe_float as _f
+from culturelens.core.prompts import NO_COUNTRY, PromptItem, build_prompts
 from culturelens.core.questions import QuestionBank
+from culturelens.core.runfolder import RunFolder
+from culturelens.eval import metrics
+from culturelens.eval.backends import ProbeBackend, ProbeResult, make_backend
+from culturelens.eval.cache import CachingBackend, ProbeCache, ScoreStats
+from culturelens.eval.config import EvalConfig
+from culturelens.eval.report import write_report
 
 log = logging.getLogger(__name__)
 
@@ -93,37 +95,8 @@ def robustness(per_prompt: pd.DataFrame, inputs: EvalInputs, bank: QuestionBank)
     }
 
 
-def _f(x) -> float | None:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return None if x != x else x
-
-
-def server_model(cfg: EvalConfig):
-    """For the vLLM backend: the tokenizer (to render prompts with the model's chat template) and a fingerprint."""
-    import hashlib
-    from types import SimpleNamespace
-
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(cfg.model.name_or_path, revision=cfg.model.revision)
-    is_chat = bool(tok.chat_template) if cfg.model.chat == "auto" else bool(cfg.model.chat)
-    name = cfg.model.label or cfg.model.name_or_path
-    fp = hashlib.sha256(f"server:{cfg.model.name_or_path}:{cfg.model.revision}".encode()).hexdigest()[:16]
-    return SimpleNamespace(model=None, tokenizer=tok, name=name, fingerprint=fp, is_chat=is_chat, source="server", num_parameters=None)
-
-
-def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
-    t0 = time.time()
-    inputs = resolve_inputs(cfg)
-    lm = load_model(cfg.model) if cfg.probe.backend == "hf" else server_model(cfg)
-    run_name = cfg.run_name or slug(lm.name)
-    run_dir = Path(cfg.output_dir) / slug(cfg.experiment) / run_name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, run_dir / "config.yaml")
-
+def build_items(cfg: EvalConfig, inputs: EvalInputs, backend: ProbeBackend) -> list[PromptItem]:
+    """Every prompt of the run, rendered as the backend needs them (its tokenizer's chat template, or plain)."""
     pairs = set(zip(inputs.reference.df["country"], inputs.reference.df["qid"]))
     questions = [inputs.bank.get(q) for q in inputs.qids]
     translations = None
@@ -133,48 +106,66 @@ def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
         if not cfg.probe.translations_file:
             raise DataError("probe.language=native needs probe.translations_file (write one with `culturelens translate`)")
         translations = Translations.load(cfg.probe.translations_file)
-    items = build_prompts(
-        lm.tokenizer, questions, inputs.countries, pairs, cfg.probe.templates, cfg.probe.orders,
-        cfg.probe.labels, cfg.probe.answer_cue, lm.is_chat, translations=translations,
+    return build_prompts(
+        backend.tokenizer, questions, inputs.countries, pairs, cfg.probe.templates, cfg.probe.orders,
+        cfg.probe.labels, cfg.probe.answer_cue, backend.is_chat, translations=translations,
     )
-    (run_dir / "example_prompts.txt").write_text("\n\n=====\n\n".join(it.text for it in items[:: max(1, len(items) // 4)][:4]))
 
-    cache = ProbeCache(cfg.cache_dir)
-    keys = list({it.key for it in items})
-    cached = {k: ProbeResult(**v) for k, v in cache.get_many(lm.fingerprint, keys).items()}
-    todo = [it for it in items if it.key not in cached]
-    log.info("%d prompts, %d cached, %d to score", len(keys), len(cached), len({it.key for it in todo}))
-    if cfg.probe.backend == "hf":
-        probe = Probe(lm.model, lm.tokenizer, batch_size=cfg.probe.batch_size, prefix_sharing=cfg.probe.prefix_sharing)
-    else:
-        from culturelens.eval.vllm_backend import ServerProbe
 
-        probe = ServerProbe(cfg.probe.server_url, cfg.model.name_or_path, concurrency=cfg.probe.server_concurrency)
-    partial = open_append(run_dir / "results.partial.jsonl")
-
+def probe_prompts(cfg: EvalConfig, backend: ProbeBackend, items: list[PromptItem], run_dir: Path,
+                  progress: bool) -> tuple[dict[str, ProbeResult], ScoreStats]:
+    """Probe step: every prompt through the probe cache; finished batches also go to results.partial.jsonl."""
     delay = float(os.environ.get("CULTURELENS_DEBUG_BATCH_DELAY", "0"))  # test hook: slow runs down to interrupt them
+    cache = ProbeCache(cfg.cache_dir)
+    cached = CachingBackend(backend, cache, batch_delay_s=delay)
+    partial = RunFolder(run_dir).open_partial()
 
-    def on_batch(done: dict[str, ProbeResult]) -> None:
-        cache.put_many(lm.fingerprint, {k: dataclasses.asdict(v) for k, v in done.items()})
-        if delay:
-            time.sleep(delay)
+    def write_partial(done: dict[str, ProbeResult]) -> None:
         for k, v in done.items():
             partial.write(json.dumps({"prompt_key": k, **dataclasses.asdict(v)}) + "\n")
         partial.flush()
 
-    t_probe = time.time()
-    fresh = probe.score(todo, on_batch=on_batch, progress=progress, desc=f"probe {lm.name}")
-    probe_seconds = time.time() - t_probe
-    partial.close()
-    cache.close()
-    results = {**cached, **fresh}
+    try:
+        results = cached.score(items, on_batch=write_partial, progress=progress, desc=f"probe {backend.name}")
+    finally:
+        partial.close()
+        cache.close()
+    return results, cached.stats
 
-    per_prompt = results_frame(items, results, inputs.bank, lm.name)
-    per_prompt.to_parquet(run_dir / "results.parquet", index=False)
-    per_prompt.to_json(run_dir / "results.jsonl", orient="records", lines=True)
-    (run_dir / "results.partial.jsonl").unlink(missing_ok=True)
-    model_df = aggregate(per_prompt, inputs.bank)
 
+def write_results(run_dir: Path, items: list[PromptItem], results: dict[str, ProbeResult], inputs: EvalInputs,
+                  model_name: str) -> pd.DataFrame:
+    per_prompt = results_frame(items, results, inputs.bank, model_name)
+    RunFolder(run_dir).write_per_prompt(per_prompt)
+    return per_prompt
+
+
+def run_record(cfg: EvalConfig, backend: ProbeBackend, per_prompt: pd.DataFrame, stats: ScoreStats, t0: float) -> dict:
+    """summary.json -> run: what was scored, how, and how long it took."""
+    fresh = stats.n_prompts - stats.n_cached
+    return {
+        "model": backend.name,
+        "model_source": backend.source,
+        "fingerprint": backend.fingerprint,
+        "num_parameters": backend.num_parameters,
+        "chat_template": backend.is_chat,
+        "n_prompts": stats.n_prompts,
+        "n_cached": stats.n_cached,
+        "probe_seconds": stats.probe_seconds,
+        "prompts_per_second": fresh / stats.probe_seconds if stats.probe_seconds > 0 and fresh > 0 else None,
+        "total_seconds": time.time() - t0,
+        "fallback_labels": sorted(backend.fallback_labels),
+        "templates": cfg.probe.templates,
+        "prompt_languages": per_prompt["language"].value_counts().to_dict(),
+        "orders": cfg.probe.orders,
+        "reference": cfg.reference,
+        "experiment": cfg.experiment,
+    }
+
+
+def summarise_run(cfg: EvalConfig, inputs: EvalInputs, backend: ProbeBackend, per_prompt: pd.DataFrame,
+                  model_df: pd.DataFrame, stats: ScoreStats, t0: float) -> dict:
+    """Summarise step: agreement with humans, robustness, the train/held-out splits, the run record."""
     summary = summarise(model_df, inputs, cfg)
     summary["robustness"] = robustness(per_prompt, inputs, inputs.bank)
     if cfg.split.file:
@@ -184,43 +175,55 @@ def run_eval(cfg: EvalConfig, progress: bool = True, console=None) -> Path:
             for name in ("train", "heldout")
             if any(q in inputs.qids for q in split.get(name, []))
         }
-    fallback = sorted(probe.fallback_labels)
-    summary["run"] = {
-        "model": lm.name,
-        "model_source": lm.source,
-        "fingerprint": lm.fingerprint,
-        "num_parameters": lm.num_parameters,
-        "chat_template": lm.is_chat,
-        "n_prompts": len(keys),
-        "n_cached": len(cached),
-        "probe_seconds": probe_seconds,
-        "prompts_per_second": (len(keys) - len(cached)) / probe_seconds if probe_seconds > 0 and len(keys) > len(cached) else None,
-        "total_seconds": time.time() - t0,
-        "fallback_labels": fallback,
-        "templates": cfg.probe.templates,
-        "prompt_languages": per_prompt["language"].value_counts().to_dict(),
-        "orders": cfg.probe.orders,
-        "reference": cfg.reference,
-        "experiment": cfg.experiment,
-    }
-    per_pair = model_df[model_df["country"] != NO_COUNTRY].merge(inputs.reference.df[["country", "qid", "mean"]], on=["country", "qid"])
-    paths = write_report(run_dir, summary, title=f"{lm.name} on {cfg.reference}", per_pair=per_pair)
-    model_df.to_json(run_dir / "scores.jsonl", orient="records", lines=True)
+    summary["run"] = run_record(cfg, backend, per_prompt, stats, t0)
+    return summary
 
+
+def report(run_dir: Path, cfg: EvalConfig, inputs: EvalInputs, summary: dict, model_df: pd.DataFrame, model_name: str) -> list[Path]:
+    """Report step: summary.json, report.md and figures (eval/report.py), and scores.jsonl."""
+    per_pair = model_df[model_df["country"] != NO_COUNTRY].merge(inputs.reference.df[["country", "qid", "mean"]], on=["country", "qid"])
+    paths = write_report(run_dir, summary, title=f"{model_name} on {cfg.reference}", per_pair=per_pair)
+    RunFolder(run_dir).write_scores(model_df)
+    return paths
+
+
+def track(cfg: EvalConfig, run_name: str, run_dir: Path, summary: dict, paths: list[Path]) -> None:
+    """Track step: a W&B run (offline or online) with the summary, tables and figures, when enabled."""
     from culturelens.core.tracking import finish, log_images, log_table, start_run
 
     wb = start_run(cfg.wandb, name=run_name, group=cfg.experiment, job_type="eval", config=cfg.model_dump(mode="json"), run_dir=run_dir)
-    if wb is not None:
-        wb.summary.update(flatten_summary(summary))
-        log_table(wb, "by_category", pd.DataFrame(summary["by_category"]))
-        log_table(wb, "by_zone", pd.DataFrame(summary["by_zone"]))
-        log_table(wb, "per_question", pd.DataFrame(summary["per_question"]))
-        log_images(wb, [p for p in paths if p.suffix == ".png"])
-        wandb_dir = finish(wb)
-        summary["run"]["wandb_dir"] = str(wandb_dir)
-        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    if fallback:
-        log.warning("labels %s were not single tokens: their options were scored as full strings", fallback)
+    if wb is None:
+        return
+    wb.summary.update(flatten_summary(summary))
+    log_table(wb, "by_category", pd.DataFrame(summary["by_category"]))
+    log_table(wb, "by_zone", pd.DataFrame(summary["by_zone"]))
+    log_table(wb, "per_question", pd.DataFrame(summary["per_question"]))
+    log_images(wb, [p for p in paths if p.suffix == ".png"])
+    wandb_dir = finish(wb)
+    summary["run"]["wandb_dir"] = str(wandb_dir)
+    RunFolder(run_dir).write_summary(summary)
+
+
+def run_eval(cfg: EvalConfig, progress: bool = True) -> Path:
+    """Build the prompts, probe (cached, resumable), summarise, report, track; returns the run folder."""
+    t0 = time.time()
+    inputs = resolve_inputs(cfg)
+    backend = make_backend(cfg, inputs)
+    run_name = cfg.run_name or slug(backend.name)
+    folder = RunFolder(Path(cfg.output_dir) / slug(cfg.experiment) / run_name).create()
+    run_dir = folder.path
+    folder.write_config(cfg)
+
+    items = build_items(cfg, inputs, backend)
+    folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
+    results, stats = probe_prompts(cfg, backend, items, run_dir, progress)
+    per_prompt = write_results(run_dir, items, results, inputs, backend.name)
+    model_df = aggregate(per_prompt, inputs.bank)
+    summary = summarise_run(cfg, inputs, backend, per_prompt, model_df, stats, t0)
+    paths = report(run_dir, cfg, inputs, summary, model_df, backend.name)
+    track(cfg, run_name, run_dir, summary, paths)
+    if backend.fallback_labels:
+        log.warning("labels %s were not single tokens: their options were scored as full strings", sorted(backend.fallback_labels))
     return run_dir
 
 

@@ -24,11 +24,11 @@ import pandas as pd
 from pydantic import Field
 
 from culturelens.core.config import StrictModel
-from culturelens.core.errors import ConfigError
-from culturelens.core.prompts import INSTRUCTION, TEMPLATES
 from culturelens.core.countries import LANGUAGE_NAMES
-from culturelens.core.teacher import TeacherConfig
+from culturelens.core.errors import ConfigError
 from culturelens.core.jsonl import open_append, read_records
+from culturelens.core.prompts import INSTRUCTION, TEMPLATES
+from culturelens.core.teacher import TeacherConfig
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ def translate_missing(teacher, todo: list[tuple[str, str]], cache_path: Path, ba
     with open_append(cache_path) as f, tqdm(total=len(todo), desc="translate", unit="string", disable=not progress) as bar:
         for start in range(0, len(todo), batch_size):
             chunk = todo[start : start + batch_size]
-            prompts = [[{"role": "user", "content": PROMPT.format(language=LANGUAGE_NAMES.get(lang, lang), text=src)}] for lang, src in chunk]
+            prompts = [[{"role": "user", "content": PROMPT.format(language=LANGUAGE_NAMES.get(lang, lang), text=src)}]
+                       for lang, src in chunk]
             for (lang, src), raw in zip(chunk, teacher.generate(prompts)):
                 f.write(json.dumps({"lang": lang, "source": src, "raw": raw, "teacher": teacher.name}, ensure_ascii=False) + "\n")
             f.flush()
@@ -164,7 +165,8 @@ def translate_missing(teacher, todo: list[tuple[str, str]], cache_path: Path, ba
 # ------------------------------------------------------------------------------------- assembly
 
 
-def assemble(lang: str, strings: dict[str, str], done: dict[str, tuple[str, str]], cfg: TranslateConfig, questions, base: dict) -> tuple[dict, list[str]]:
+def assemble(lang: str, strings: dict[str, str], done: dict[str, tuple[str, str]], cfg: TranslateConfig, questions,
+             base: dict) -> tuple[dict, list[str]]:
     """The translations-file entry of one language from checked strings; notes say what falls back to English."""
     ok = {k: text for k, (text, status) in done.items() if status == "ok"}
     notes = []
@@ -216,7 +218,8 @@ def run_translate(cfg: TranslateConfig, progress: bool = True) -> Path:
 
     unknown = [t for t in cfg.templates if t not in TEMPLATES or not TEMPLATES[t].persona]
     if unknown:
-        raise ConfigError(f"templates {unknown} cannot be translated: choose persona templates from {[n for n, t in TEMPLATES.items() if t.persona]}")
+        raise ConfigError(f"templates {unknown} cannot be translated: choose persona templates from "
+                          f"{[n for n, t in TEMPLATES.items() if t.persona]}")
     inputs = resolve_inputs(cfg)
     countries, questions = inputs.countries, [inputs.bank.get(q) for q in inputs.qids]
     languages = cfg.languages or sorted({c.languages[0] for c in countries if c.languages} - {"en"})
@@ -230,13 +233,15 @@ def run_translate(cfg: TranslateConfig, progress: bool = True) -> Path:
     strings = {lang: source_strings(cfg, questions, countries, lang, base_all.get(lang)) for lang in languages}
     cache, _ = load_cache(cache_path)
     todo = sorted({(lang, src) for lang, s in strings.items() for src in s.values() if (lang, src) not in cache})
-    log.info("%d languages, %d strings, %d cached, %d to translate", len(languages), sum(map(len, strings.values())), sum(map(len, strings.values())) - len(todo), len(todo))
+    n_strings = sum(map(len, strings.values()))
+    log.info("%d languages, %d strings, %d cached, %d to translate", len(languages), n_strings, n_strings - len(todo), len(todo))
     if todo:
         teacher = make_teacher(cfg.teacher)
         translate_missing(teacher, todo, cache_path, cfg.teacher.batch_size, progress)
     cache, teachers = load_cache(cache_path)
 
-    result: dict = {"source": f"teacher {', '.join(sorted(teachers)) or '-'} via `culturelens translate`" + (f", on top of {cfg.base_file}" if cfg.base_file else ""),
+    on_top = f", on top of {cfg.base_file}" if cfg.base_file else ""
+    result: dict = {"source": f"teacher {', '.join(sorted(teachers)) or '-'} via `culturelens translate`" + on_top,
                     "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     rows, summary = [], []
     for lang in languages:
@@ -264,13 +269,16 @@ def write_review(out: Path, summary: list[dict], rows: list[dict], source: str) 
     stem = out.with_name(out.stem + "_review")
     stem.with_suffix(".json").write_text(json.dumps({"summary": summary, "strings": rows}, ensure_ascii=False, indent=1))
     df = pd.DataFrame(rows)
-    md = ["# Translations review", "", f"Source: {source}. Strings that fail a check are not used (that question or template is asked in English).", "",
+    md = ["# Translations review", "", f"Source: {source}. Strings that fail a check are not used (that question or template is asked in "
+                                       "English).", "",
           format_table(pd.DataFrame([{k: v for k, v in s.items() if k != "notes"} for s in summary])), ""]
     if not df.empty:
-        md += ["Rejections by reason:", "", format_table(df[df.status != "ok"].groupby(["language", "status"]).size().rename("n").reset_index()), ""]
+        reasons = df[df.status != "ok"].groupby(["language", "status"]).size().rename("n").reset_index()
+        md += ["Rejections by reason:", "", format_table(reasons), ""]
     for s in summary:
         md += [f"## {s['language']} ({LANGUAGE_NAMES.get(s['language'], s['language'])})", ""]
         md += [f"- {n}" for n in s["notes"][:20]] + ([f"- ... {len(s['notes']) - 20} more"] if len(s["notes"]) > 20 else []) + [""]
         part = df[df.language == s["language"]][["key", "english", "translation", "status"]]
-        md += [format_table(part.assign(english=part.english.str.replace("|", "/"), translation=part.translation.str.replace("|", "/"))), ""]
+        part = part.assign(english=part.english.str.replace("|", "/"), translation=part.translation.str.replace("|", "/"))
+        md += [format_table(part), ""]
     stem.with_suffix(".md").write_text("\n".join(md))

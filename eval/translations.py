@@ -29,10 +29,11 @@ class Translations:
     data: dict  # lang -> entry
 
     @classmethod
-    def load(cls, path: str | Path) -> "Translations":
+    def load(cls, path: str | Path) -> Translations:
         p = Path(path)
         if not p.exists():
-            raise DataError(f"translations file '{p}' does not exist: write one with `culturelens translate` or supply your own (see eval/translations.py)")
+            raise DataError(f"translations file '{p}' does not exist: write one with `culturelens translate` or supply your own (see "
+                            "eval/translations.py)")
         try:
             raw = json.loads(p.read_text())
         except json.JSONDecodeError as exc:
@@ -43,9 +44,6 @@ class Translations:
                 if key not in entry:
                     raise DataError(f"translations file '{p}': language '{lang}' has no '{key}' section")
         return cls(langs)
-
-    def languages(self) -> list[str]:
-        return sorted(self.data)
 
     def has(self, lang: str, template: str, qid: str, n_options: int) -> bool:
         e = self.data.get(lang)

@@ -47,6 +47,7 @@ class SynthConfig(StrictModel):
     teacher: TeacherConfig = TeacherConfig()
     reference: str = "default"
     questions_file: str | None = None  # extend the bank (WorldValuesBench-layout metadata), as in eval
+    countries_file: str | None = None  # own country table (CSV, columns of `culturelens data countries`): adds or replaces rows
     questions: list[str] | None = None  # seed questions; default: every bank question the reference has for these countries
     countries: list[str] | None = None  # default: every country of the reference
     split: SplitSettings = SplitSettings()

@@ -73,7 +73,8 @@ def filter_variants(records: list[dict], seeds: dict[str, str], settings, simila
             reason = "empty"
         elif len(text) > settings.max_chars:
             reason = "too_long"
-        elif normalize(text) == normalize(seeds[rec["qid"]]) or normalize(rec["prompt"][:60]) in normalize(text) or "rewrite the following" in text.casefold():
+        elif (normalize(text) == normalize(seeds[rec["qid"]]) or normalize(rec["prompt"][:60]) in normalize(text)
+              or "rewrite the following" in text.casefold()):
             reason = "repeats_prompt"
         elif ANSWER_START.match(text):
             reason = "answers_instead"

@@ -15,7 +15,6 @@ from tqdm.auto import tqdm
 from culturelens.core.countries import LANGUAGE_NAMES
 from culturelens.core.jsonl import open_append, read_records
 
-
 PARAPHRASE = ("Rewrite the following survey question in different words. Keep exactly the same meaning and the same answer scale. "
               "Write only the rewritten question.\n\nQuestion: {seed}")
 SCENARIO = ("Write a short everyday scenario (two or three sentences) about an ordinary person in {country} that leads up to the "

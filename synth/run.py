@@ -9,12 +9,12 @@ from pathlib import Path
 from culturelens.core.config import dump_config
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import resolve_inputs
+from culturelens.core.teacher import make_teacher
 from culturelens.synth.build import build_rows
 from culturelens.synth.config import SynthConfig
 from culturelens.synth.filters import EmbeddingSimilarity, filter_variants
 from culturelens.synth.generate import clean_output, make_jobs, run_jobs
 from culturelens.synth.split import load_split, save_split, split_questions
-from culturelens.core.teacher import make_teacher
 
 
 def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
@@ -81,9 +81,11 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
 
     from culturelens.core.tracking import finish, start_run
 
-    run = start_run(cfg.wandb, name=f"synth-{cfg.experiment}", group=cfg.experiment, job_type="synth", config=cfg.model_dump(mode="json"), run_dir=out)
+    run = start_run(cfg.wandb, name=f"synth-{cfg.experiment}", group=cfg.experiment, job_type="synth",
+                    config=cfg.model_dump(mode="json"), run_dir=out)
     if run is not None:
-        run.summary.update({"sft_rows": len(sft), "dpo_rows": len(dpo), **{f"filter/{k}": v for k, v in filter_report.items() if isinstance(v, int)}})
+        counts = {f"filter/{k}": v for k, v in filter_report.items() if isinstance(v, int)}
+        run.summary.update({"sft_rows": len(sft), "dpo_rows": len(dpo), **counts})
         if cfg.log_artifact:
             import wandb
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from culturelens.experiments.claims import NOT_TESTABLE, SUPPORTED, NOT_SUPPORTED, verdict_from_ci
 from culturelens.cli import main
+from culturelens.experiments.claims import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, verdict_from_ci
 
 COUNTRIES = ["DEU", "ARG", "USA", "NLD", "AUS", "IRQ", "TUR", "CHN", "MEX", "BRA", "JOR", "EGY"]
 QUESTIONS = ["Q27", "Q29", "Q33", "Q122", "Q124", "Q132", "Q158", "Q160", "Q169", "Q224", "Q177", "Q182", "Q184", "Q185", "Q187", "Q189", "Q195"]
@@ -85,3 +85,32 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     cfg["languages"]["models"] = ["nope"]
     path.write_text(yaml.safe_dump(cfg))
     assert main(["claims", "--config", str(path), "--no-progress"]) == 2
+
+
+def test_gap_range_skips_undefined_gaps():
+    # a prompt variant whose Western gap is undefined (None) used to raise TypeError in min()
+    from culturelens.experiments.claims.studies import gap_range
+
+    assert gap_range([0.2, None, -0.1]) == [-0.1, 0.2]
+    assert gap_range([None, None]) is None and gap_range([]) is None
+
+
+def test_missing_split_file_is_a_config_error(tmp_path, tiny_model_dir, capsys):
+    adapter = tmp_path / "sft-adapter"
+    adapter.mkdir()  # present, so the SFT entry would be evaluated on a split that does not exist
+    missing = tmp_path / "no" / "split.json"
+    cfg = {
+        "output_dir": str(tmp_path / "runs"), "split_file": str(missing),
+        "models": [
+            {"label": "base", "model": {"name_or_path": str(tiny_model_dir)},
+             "facts": {"family": "tiny", "params": 1e5, "corpus": "english", "aligned": True}},
+            {"label": "sft", "model": {"name_or_path": str(tiny_model_dir), "adapter": str(adapter)},
+             "facts": {"family": "tiny", "params": 1e5, "corpus": "english", "aligned": True, "synthetic": True, "stage": "sft", "base": "base"}},
+        ],
+    }
+    path = tmp_path / "claims.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert main(["claims", "--config", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(missing) in err and "culturelens synth" in err
+    assert not (tmp_path / "runs").exists()  # nothing was evaluated

@@ -55,3 +55,31 @@ def test_shipped_configs_are_valid():
 
     for path in sorted(Path(__file__).resolve().parents[1].glob("configs/eval/*.yaml")):
         load_config(EvalConfig, path)
+
+
+def test_unknown_key_inside_a_list_gets_a_suggestion_and_the_allowed_keys(tmp_path):
+    from culturelens.experiments.claims import ClaimsConfig
+
+    p = write(tmp_path, "models:\n  - label: a\n    model:\n      name_or_path: x\n"
+                        "    facts:\n      famly: smollm\n      params: 1.0e8\n      corpus: english\n      aligned: false\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(ClaimsConfig, p)
+    msg = str(info.value)
+    assert "unknown key 'models.0.facts.famly' (did you mean 'family'?)" in msg
+    assert "allowed here: family, params, corpus, aligned, synthetic, stage, base" in msg
+    assert "missing required key 'models.0.facts.family'" in msg
+
+
+def test_unknown_key_inside_a_mapping_of_models():
+    from pydantic import Field
+
+    from culturelens.core.config import StrictModel, validate_config
+
+    class Leaf(StrictModel):
+        size: int = 1
+
+    class Root(StrictModel):
+        leaves: dict[str, Leaf] | None = Field(default=None)
+
+    with pytest.raises(ConfigError, match=r"unknown key 'leaves.big.sise' \(did you mean 'size'\?\); allowed here: size"):
+        validate_config(Root, {"leaves": {"big": {"sise": 2}}})

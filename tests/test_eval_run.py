@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from culturelens.cli import main
-from culturelens.core.config import load_config
 from culturelens.eval.cache import ProbeCache
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.runner import run_eval

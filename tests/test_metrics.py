@@ -9,8 +9,8 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from culturelens.core.countries import Country
-from culturelens.eval import metrics
 from culturelens.core.questions import DEFAULT_GROUPS, linear_scores
+from culturelens.eval import metrics
 
 ZONES = ["English-speaking", "Protestant Europe", "Confucian", "African-Islamic"]
 CATS = ["Social Values, Norms, Stereotypes", "Economic Values", "Perceptions about Science and Technology"]
@@ -194,7 +194,7 @@ def test_nearest_countries_finds_the_copied_country():
     model, human, *_ = make_data(noise=0.3, with_none=False)
     src = human[human["country"] == "C07"]
     none = pd.DataFrame({"country": "NONE", "qid": src["qid"], "score": src["mean"], "probs": [[0.25] * 4] * len(src), "mass": 1.0})
-    near = metrics.nearest_countries(pd.concat([model, none], ignore_index=True), human, k=5)
+    near = metrics.nearest_countries(pd.concat([model, none], ignore_index=True), human)
     assert near.iloc[0]["country"] == "C07" and near.iloc[0]["r"] == pytest.approx(1.0)
     assert len(near) == 12 and near["r"].is_monotonic_decreasing
     assert metrics.nearest_countries(model, human).empty

@@ -9,11 +9,11 @@ import zipfile
 import pydantic
 import pytest
 import torch
+from tiny_models import make_tiny_gguf, make_tiny_model
 
 from culturelens.core import zoo
 from culturelens.core.errors import ModelLoadError
 from culturelens.core.models import LoadedModel, ModelConfig, load_model
-from tiny_models import make_tiny_gguf, make_tiny_model
 
 
 def load(path, **kw) -> LoadedModel:

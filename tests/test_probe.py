@@ -6,9 +6,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from culturelens.core.countries import resolve_country
-from culturelens.eval.probe import Probe
 from culturelens.core.prompts import build_prompts
 from culturelens.core.questions import load_bank
+from culturelens.eval.probe import Probe
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +154,27 @@ def test_question_first_templates_share_the_question_block(tiny, chat):
     plain = Probe(model, tok, batch_size=8).score(items, progress=False)
     fast = probe.score(items, progress=False)
     assert max(abs(a - b) for k in plain for a, b in zip(plain[k].probs, fast[k].probs)) < 1e-5
+
+
+def test_caching_backend_scores_only_what_is_missing(tiny, tmp_path):
+    from culturelens.eval.backends import ProbeBackend
+    from culturelens.eval.cache import CachingBackend, ProbeCache
+
+    model, tok = tiny
+    items = prompts(tok, qids=("Q27", "Q33"), countries=("DEU",))
+    probe = Probe(model, tok, batch_size=2)
+    asked: list[int] = []
+    score = probe.score
+    probe.score = lambda todo, **kw: asked.append(len(todo)) or score(todo, **kw)
+    cache = ProbeCache(tmp_path)
+    wrapped = CachingBackend(probe, cache)
+    assert isinstance(wrapped.fingerprint, str) and wrapped.tokenizer is tok and wrapped.fallback_labels == set()
+    seen: list[dict] = []
+    first = wrapped.score(items[:3], on_batch=seen.append, progress=False)
+    assert sum(map(len, seen)) == 3 and cache.count(probe.fingerprint) == 3 and wrapped.stats.n_cached == 0
+    both = wrapped.score(items, progress=False)
+    assert asked == [3, len(items) - 3] and wrapped.stats.n_cached == 3
+    assert all(both[k].probs == pytest.approx(first[k].probs, abs=1e-12) for k in first)
+    assert set(both) == {it.key for it in items}
+    for backend in (probe, wrapped):
+        assert all(hasattr(backend, attr) for attr in ProbeBackend.__annotations__)

@@ -105,7 +105,7 @@ def test_subset_matches_independent_pandas_computation(bank):
                 s = grp[col].astype(float)
                 s = s[s >= 0]
                 if question.remap:
-                    s = s.map(lambda x: question.remap.get(int(x), x) if float(x).is_integer() else x).dropna()
+                    s = s.map(lambda x, remap=question.remap: remap.get(int(x), x) if float(x).is_integer() else x).dropna()
                 s = s[s.isin(question.codes)]
                 if len(s) == 0:
                     continue

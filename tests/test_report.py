@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from culturelens.core.countries import Country
+from culturelens.core.questions import DEFAULT_GROUPS, linear_scores
 from culturelens.eval import metrics
 from culturelens.eval.report import format_table, print_rich_table, write_report
-from culturelens.core.questions import DEFAULT_GROUPS, linear_scores
 
 CATS = ["Social Values, Norms, Stereotypes", "Perceptions of Corruption", "Perceptions about Science and Technology"]
 
@@ -83,3 +83,39 @@ def test_format_table_and_rich():
     con = Console(record=True, width=100)
     print_rich_table(df, "title", console=con)
     assert "0.123" in con.export_text()
+
+
+def test_run_folder_reads_typed_summary_and_names_corrupt_files(tmp_path):
+    import pytest
+
+    from culturelens.core.errors import DataError
+    from culturelens.core.runfolder import RunFolder
+
+    summary, _ = synthetic()
+    summary["run"] = {"model": "tiny"}
+    summary["nulls"] = {"pooled_r": {"null_mean": 0.1}}  # a key a newer culturelens adds: still reads
+    write_report(tmp_path, summary, title="t")
+    s = RunFolder(tmp_path).summary()
+    assert s.n_questions == 9 and s.run.model == "tiny" and s.nulls == {"pooled_r": {"null_mean": 0.1}}
+    assert list(s.question_r().index) == [q["qid"] for q in summary["per_question"]]
+    assert s.western_gap.n_western == summary["western_gap"]["n_western"]
+    (tmp_path / "summary.json").write_text('{"pooled": ')
+    with pytest.raises(DataError, match="summary.json is not valid JSON .*rerun the eval"):
+        RunFolder(tmp_path).summary()
+    with pytest.raises(DataError, match="not a complete eval run folder"):
+        RunFolder(tmp_path).scores()
+
+
+def test_comparison_json_is_strict_json(tmp_path):
+    # a run without a Western gap next to one with it: the overview table holds nan, written as null
+    from culturelens.eval.compare import compare_runs, write_comparison
+
+    for name, gap in (("a", None), ("b", 0.1)):
+        summary, _ = synthetic()
+        summary["western_gap"]["gap"] = gap
+        write_report(tmp_path / name, summary, title=name)
+    result = compare_runs([tmp_path / "a", tmp_path / "b"], n_boot=20)
+    write_comparison(result, tmp_path / "cmp")
+    text = (tmp_path / "cmp" / "comparison.json").read_text()
+    assert "NaN" not in text
+    assert json.loads(text)["table"][0]["western_gap"] is None

@@ -1,6 +1,5 @@
 """synth on tiny teachers: split discipline (the leak test), labels from humans, filters, resume, server teacher."""
 import json
-import math
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
@@ -11,12 +10,12 @@ from datasets import load_from_disk
 from culturelens.core.errors import DataError, ModelLoadError
 from culturelens.core.questions import load_bank
 from culturelens.core.reference import default_reference
+from culturelens.core.teacher import OpenAITeacher
 from culturelens.synth.config import SynthConfig
 from culturelens.synth.filters import filter_variants, lexical_similarity
 from culturelens.synth.generate import clean_output, make_jobs, run_jobs
 from culturelens.synth.run import run_synth
 from culturelens.synth.split import split_questions
-from culturelens.core.teacher import OpenAITeacher
 
 QUESTIONS = ["Q27", "Q28", "Q29", "Q33", "Q36", "Q122", "Q123", "Q124", "Q132", "Q133", "Q158", "Q159", "Q185", "Q182"]
 COUNTRIES = ["DEU", "IRQ", "MEX"]
@@ -83,7 +82,7 @@ def test_no_heldout_question_leaks_into_training_data(tmp_path, echo):
         assert not set(ds["qid"]) & held
         blob = json.dumps(ds.to_list(), ensure_ascii=False)
         assert not any(t in blob for t in held_texts), name
-    raw = [json.loads(l) for l in (out / "raw.jsonl").read_text().splitlines()]
+    raw = [json.loads(line) for line in (out / "raw.jsonl").read_text().splitlines()]
     assert not {r["qid"] for r in raw} & held
 
 
@@ -161,7 +160,7 @@ def test_generation_resumes_without_repeating_jobs(tmp_path):
     t = EchoTeacher()
     recs = run_jobs(t, jobs, raw, batch_size=2, progress=False)
     assert len(t.prompts) == 4 and len(recs) == 6
-    assert len({json.loads(l)["job_id"] for l in raw.read_text().splitlines()}) == 6
+    assert len({json.loads(line)["job_id"] for line in raw.read_text().splitlines()}) == 6
 
 
 def test_local_tiny_teacher_end_to_end(tmp_path, tiny_model_dir):

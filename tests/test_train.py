@@ -137,3 +137,42 @@ def test_adapter_of_another_base_is_rejected(tmp_path, sft_run):
                                        "sft_adapter": str(sft_out / "adapter"), "output_dir": str(tmp_path / "dpo")})
     with pytest.raises(ModelLoadError, match="trained on base"):
         run_dpo(cfg)
+
+
+def test_supported_transformers_reads_a_float_warmup_as_a_ratio():
+    """common_args passes the warmup ratio as `warmup_steps`: only transformers >= 5 reads a float < 1 as a ratio
+    (4.x would take it as 0.1 steps, i.e. no warmup), so the package must not allow 4.x."""
+    tomllib = pytest.importorskip("tomllib")  # python >= 3.11
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    deps = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = next(Requirement(d).specifier for d in deps if Requirement(d).name == "transformers")
+    assert not spec.contains("4.56.0") and not spec.contains("4.99.0") and spec.contains("5.24.0")
+
+
+def test_warmup_ratio_gives_a_warmup_in_the_trainer_schedule(tmp_path, tiny_model_dir):
+    from transformers import get_scheduler
+    from trl import SFTConfig
+
+    from culturelens.train.common import common_args
+
+    cfg = sft_cfg(tmp_path, tiny_model_dir, train={"max_steps": 20, "warmup_ratio": 0.1, "learning_rate": 1e-2})
+    args = SFTConfig(**common_args(cfg, tmp_path / "out", ["none"]))
+    assert args.get_warmup_steps(20) == 2
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+    sched = get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.get_warmup_steps(20), num_training_steps=20)
+    lrs = []
+    for _ in range(3):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[0] == 0.0 and 0 < lrs[1] < lrs[2] == pytest.approx(1e-2)
+
+
+def test_warmup_ratio_of_one_or_more_is_rejected():
+    from culturelens.core.config import validate_config
+
+    with pytest.raises(ConfigError, match="train.warmup_ratio"):
+        validate_config(SFTRunConfig, {"model": {"name_or_path": "x"}, "dataset": "d", "train": {"warmup_ratio": 1.5}})

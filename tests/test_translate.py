@@ -160,7 +160,7 @@ def test_local_tiny_teacher_end_to_end(tmp_path, tiny_model_dir):
     review = json.loads(out.with_name("translations_review.json").read_text())
     assert review["summary"][0]["strings"] > 5
     data = json.loads(out.read_text())
-    for lang, entry in data.items():
+    for entry in data.values():
         if isinstance(entry, dict):
             for q in entry["questions"].values():
                 assert q["text"]

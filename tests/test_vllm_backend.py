@@ -41,6 +41,15 @@ def test_parse_rejects_response_without_logprobs():
         parse_response(item(), {"choices": [{"text": "A"}]})
 
 
+def send_json(handler: BaseHTTPRequestHandler, body: dict) -> None:
+    out = json.dumps(body).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(out)))
+    handler.end_headers()
+    handler.wfile.write(out)
+
+
 class Handler(BaseHTTPRequestHandler):
     calls = 0
     bodies: list = []
@@ -53,12 +62,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_response(503)
             self.end_headers()
             return
-        out = json.dumps(payload({" A": math.log(0.6), " B": math.log(0.3)})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+        send_json(self, payload({" A": math.log(0.6), " B": math.log(0.3)}))
 
     def log_message(self, *args):
         pass
@@ -85,3 +89,75 @@ def test_server_down_is_a_clear_error():
     probe = ServerProbe("http://127.0.0.1:9/v1", "fake", retries=0, timeout_s=2)
     with pytest.raises(ModelLoadError, match="did not answer"):
         probe.score([item()])
+
+
+# ----------------------------------------------------------------------------------- fingerprint
+
+
+def models_server(root: str, created: list[int]):
+    """A fake server whose GET /v1/models answers like vLLM: a card per request, `created` = the next value."""
+
+    class Models(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            card = {"id": "fake", "object": "model", "created": created.pop(0), "owned_by": "vllm", "root": root,
+                    "parent": None, "max_model_len": 2048, "permission": [{"id": f"modelperm-{len(created)}"}]}
+            send_json(self, {"object": "list", "data": [card]})
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def fingerprint_of(server, **kw) -> str:
+    return ServerProbe(f"http://127.0.0.1:{server.server_port}/v1", "fake", retries=0, **kw).fingerprint
+
+
+def test_server_fingerprint_follows_what_the_server_reports():
+    first = models_server("/weights/v1", [100, 101])
+    try:
+        a, b = fingerprint_of(first), fingerprint_of(first)
+        pinned = fingerprint_of(first, fingerprint="my-pin")
+    finally:
+        first.shutdown()
+    assert a == b  # vLLM stamps `created` (and permission ids) per request: they must not change the key
+    assert pinned == "my-pin"
+    restarted = models_server("/weights/v2", [500, 501])  # same served name, other weights
+    try:
+        c = fingerprint_of(restarted)
+        assert fingerprint_of(restarted, fingerprint="my-pin") == "my-pin"  # a pin is used as is
+    finally:
+        restarted.shutdown()
+    assert c != a
+    assert len(a) == len(c) == 16
+
+
+def test_server_fingerprint_names_a_model_the_server_does_not_serve():
+    server = models_server("/weights/v1", [1])
+    try:
+        with pytest.raises(ModelLoadError, match="serves fake, not 'other'"):
+            _ = ServerProbe(f"http://127.0.0.1:{server.server_port}/v1", "other", retries=0).fingerprint
+    finally:
+        server.shutdown()
+
+
+def test_eval_config_pins_the_server_fingerprint(tmp_path, tiny_model_dir):
+    from culturelens.eval.backends import make_backend
+    from culturelens.eval.config import EvalConfig
+
+    cfg = EvalConfig.model_validate({"model": {"name_or_path": str(tiny_model_dir)},
+                                     "probe": {"backend": "vllm", "server_url": "http://127.0.0.1:9/v1", "fingerprint": "pin-1"}})
+    backend = make_backend(cfg)
+    assert backend.fingerprint == "pin-1" and backend.tokenizer is not None and backend.name == str(tiny_model_dir)
+
+
+def test_a_pin_is_refused_for_the_hf_backend(tiny_model_dir):
+    from culturelens.core.errors import ConfigError
+    from culturelens.eval.backends import make_backend
+    from culturelens.eval.config import EvalConfig
+
+    cfg = EvalConfig.model_validate({"model": {"name_or_path": str(tiny_model_dir)}, "probe": {"fingerprint": "pin-1"}})
+    with pytest.raises(ConfigError, match="hashes the weights"):
+        make_backend(cfg)

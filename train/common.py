@@ -106,7 +106,7 @@ def common_args(cfg, out: Path, report_to: list[str]) -> dict:
         seed=t.seed,
         bf16=t.bf16,
         gradient_checkpointing=t.gradient_checkpointing,
-        warmup_steps=t.warmup_ratio,  # transformers 5: a float < 1 is a fraction of the total steps
+        warmup_steps=t.warmup_ratio,  # transformers >= 5 (pinned): a float in [0, 1) is a fraction of the total steps
         report_to=report_to,
         max_length=t.max_length,
         use_cpu=not torch.cuda.is_available(),

@@ -30,7 +30,7 @@ class TrainSettings(StrictModel):
     seed: int = 0
     bf16: bool = False
     gradient_checkpointing: bool = False
-    warmup_ratio: float = 0.0
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)  # fraction of the training steps; >= 1 would be read as a step count
 
 
 class SFTRunConfig(StrictModel):

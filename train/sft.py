@@ -8,7 +8,14 @@ from __future__ import annotations
 import time
 
 from culturelens.train.common import (
-    check_targets, common_args, load_dataset_any, load_for_training, lora_config, output_dir, setup_tracking, train_and_save,
+    check_targets,
+    common_args,
+    load_dataset_any,
+    load_for_training,
+    lora_config,
+    output_dir,
+    setup_tracking,
+    train_and_save,
 )
 from culturelens.train.config import SFTRunConfig
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,19 +48,37 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The config model an annotation holds (``X``, ``X | None``, ``list[X]``, ``dict[str, X]``...) and whether it
+    is held in a mapping (then the next part of an error location is a key of the user's, not a field)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    origin = getattr(annotation, "__origin__", None)
+    in_mapping = isinstance(origin, type) and issubclass(origin, Mapping)
+    for arg in getattr(annotation, "__args__", ()):
+        model, nested = _model_in(arg)
+        if model is not None:
+            return model, in_mapping or nested
+    return None, False
+
+
 def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of the (nested) model that `loc` points into, for 'did you mean' hints."""
-    model: Any = cls
+    """Field names of the (nested) model that `loc` points into, for 'did you mean' hints. List indices and
+    mapping keys in `loc` stay on the item model."""
+    model: type[BaseModel] = cls
+    skip_key = False
     for part in loc[:-1]:
-        field = getattr(model, "model_fields", {}).get(part)
+        if isinstance(part, int) or skip_key:
+            skip_key = False
+            continue
+        field = model.model_fields.get(str(part))
         if field is None:
             return []
-        ann = field.annotation
-        candidates = [ann, *getattr(ann, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if model is None:
+        found, skip_key = _model_in(field.annotation)
+        if found is None:
             return []
-    return list(getattr(model, "model_fields", {}))
+        model = found
+    return list(model.model_fields)
 
 
 def validate_config(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
@@ -68,7 +87,7 @@ def validate_config(cls: type[T], data: dict[str, Any], source: str = "config") 
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not isinstance(p, int) or True)
+            loc = tuple(err["loc"])
             key = ".".join(str(p) for p in loc)
             if err["type"] == "extra_forbidden":
                 known = _fields_at(cls, loc)

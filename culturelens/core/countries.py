@@ -2,7 +2,8 @@
 
 The embedded table (culturelens/data/countries.csv) covers the WVS wave-7 countries. Zone
 assignments follow the Inglehart-Welzel cultural map as closely as a single label allows and are
-approximate; pass your own CSV with the same columns to `load_countries(path)` to change them.
+approximate; a user CSV with the same columns (`countries_file` in an eval or synth config, or
+`load_countries(path)`) adds countries or replaces the embedded rows of the same alpha3.
 The default Western flag is the published 11-country 'rich West' set of the 55-country ethics data
 (Andorra, Argentina, Australia, Canada, Chile, Cyprus, Germany, Greece, Netherlands, New Zealand,
 United States); countries outside that set are Western iff their zone is English-speaking,
@@ -14,7 +15,7 @@ import csv
 import difflib
 import io
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -63,50 +64,60 @@ def _parse(text: str, source: str) -> dict[str, Country]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _embedded() -> dict[str, Country]:
     text = (resources.files("culturelens.core") / "data" / "countries.csv").read_text(encoding="utf-8")
     return _parse(text, "embedded countries.csv")
 
 
 def load_countries(path: str | Path | None = None) -> dict[str, Country]:
-    """Countries keyed by ISO alpha-3: the embedded table, or a user CSV with the same columns."""
+    """Countries keyed by ISO alpha-3: the embedded table, with the rows of a user CSV (same columns) added or
+    replacing the embedded row of the same alpha3."""
+    table = dict(_embedded())
     if path is None:
-        return dict(_embedded())
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"countries file '{p}' does not exist")
-    return _parse(p.read_text(encoding="utf-8"), str(p))
+        return table
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"countries file '{p}' does not exist: pass a CSV with the columns of "
+                        "culturelens/core/data/countries.csv (`culturelens data countries` shows them)")
+    table.update(_parse(p.read_text(encoding="utf-8"), str(p)))
+    return table
 
 
-@lru_cache(maxsize=None)
-def _index() -> dict[str, str]:
+def _build_index(table: dict[str, Country]) -> dict[str, str]:
     idx: dict[str, str] = {}
-    for c in _embedded().values():
+    for c in table.values():
         for key in (c.alpha3, c.alpha2, str(c.numeric), c.name, *c.aliases):
             if key:
                 idx[key.casefold()] = c.alpha3
     return idx
 
 
-def resolve_country(code_or_name: str | int) -> Country:
-    """A country from its ISO alpha-3 / alpha-2 / numeric code, English name or alias (case-insensitive)."""
+@cache
+def _index() -> dict[str, str]:
+    return _build_index(_embedded())
+
+
+def resolve_country(code_or_name: str | int, table: dict[str, Country] | None = None) -> Country:
+    """A country from its ISO alpha-3 / alpha-2 / numeric code, English name or alias (case-insensitive), in
+    ``table`` (from ``load_countries``; default: the embedded table)."""
+    index = _index() if table is None else _build_index(table)
     key = str(code_or_name).strip().casefold()
-    alpha3 = _index().get(key)
+    alpha3 = index.get(key)
     if alpha3 is None:
-        close = difflib.get_close_matches(key, list(_index()), n=3, cutoff=0.75)
-        hint = f" (did you mean {', '.join(repr(_index()[c]) for c in close)}?)" if close else ""
+        close = difflib.get_close_matches(key, list(index), n=3, cutoff=0.75)
+        hint = f" (did you mean {', '.join(repr(index[c]) for c in close)}?)" if close else ""
         raise DataError(
             f"unknown country '{code_or_name}'{hint}: use an ISO alpha-3 code such as DEU; "
             "`culturelens data countries` lists them"
         )
-    return _embedded()[alpha3]
+    return (_embedded() if table is None else table)[alpha3]
 
 
-def resolve_countries(items) -> list[Country]:
+def resolve_countries(items, table: dict[str, Country] | None = None) -> list[Country]:
     seen, out = set(), []
     for item in items:
-        c = resolve_country(item)
+        c = resolve_country(item, table)
         if c.alpha3 not in seen:
             seen.add(c.alpha3)
             out.append(c)

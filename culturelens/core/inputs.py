@@ -22,10 +22,11 @@ class InputSpec:
     countries: list[str] | None = None
     questions: list[str] | None = None
     questions_file: str | None = None
+    countries_file: str | None = None  # a CSV like culturelens/core/data/countries.csv: adds or replaces rows
     western: Literal["rich_west", "zones"] = "rich_west"
 
     @classmethod
-    def of(cls, cfg: Any) -> "InputSpec":
+    def of(cls, cfg: Any) -> InputSpec:
         if isinstance(cfg, cls):
             return cfg
         names = [f.name for f in dataclasses.fields(cls)]
@@ -61,9 +62,9 @@ def resolve_inputs(cfg: InputSpec) -> EvalInputs:
     cfg = InputSpec.of(cfg)
     bank = load_question_bank(cfg.questions_file)
     reference = load_reference(cfg.reference, bank=bank)
-    table = load_countries()
+    table = load_countries(cfg.countries_file)
     if cfg.countries:
-        countries = resolve_countries(cfg.countries)
+        countries = resolve_countries(cfg.countries, table)
         missing = [c.alpha3 for c in countries if c.alpha3 not in set(reference.countries)]
         if missing:
             raise DataError(

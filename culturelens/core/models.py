@@ -2,7 +2,7 @@
 
 `load_model(ModelConfig(...))` returns a `LoadedModel` (eval-mode model, left-padding tokenizer, a content
 fingerprint for the result cache, whether to use the chat template, where it came from). Every user error becomes
-a one-line `ModelLoadError` naming the path and the fix.
+a one-line `ModelLoadError` naming the path and the fix. LoRA adapters are checked and applied by `core.adapters`.
 """
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ def resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if dev.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ModelLoadError(f"device '{device}' requested but CUDA is not available (torch {torch.__version__}): set model.device to cpu or auto")
+            raise ModelLoadError(f"device '{device}' requested but CUDA is not available (torch {torch.__version__}): set model.device to "
+                                 "cpu or auto")
         return dev
     if dev == "mps" or dev == "cpu":
         return dev
@@ -142,21 +143,26 @@ def resolve_source(cfg: ModelConfig, progress: bool = True) -> _Source:
     if path.exists():
         path = path.resolve()
         if path.is_file():
-            raise ModelLoadError(f"model path '{raw}' is a file, not a model folder: pass the folder that holds config.json (or a .gguf file)")
+            raise ModelLoadError(f"model path '{raw}' is a file, not a model folder: pass the folder that holds config.json (or a .gguf "
+                                 "file)")
         if cfg.gguf_file:
             if not (path / cfg.gguf_file).is_file():
                 ggufs = sorted(p.name for p in path.glob("*.gguf"))
-                raise ModelLoadError(f"GGUF file '{cfg.gguf_file}' is not in '{raw}': set model.gguf_file to one of {ggufs or 'its .gguf files (none found)'}")
+                raise ModelLoadError(f"GGUF file '{cfg.gguf_file}' is not in '{raw}': set model.gguf_file to one of "
+                                     f"{ggufs or 'its .gguf files (none found)'}")
             return _Source("gguf", str(path), cfg.gguf_file, Path(cfg.gguf_file).stem)
         if not (path / "config.json").is_file():
             if (path / "adapter_config.json").is_file():
-                raise ModelLoadError(f"'{raw}' is a LoRA adapter folder, not a model: pass it as model.adapter and its base model as model.name_or_path")
+                raise ModelLoadError(f"'{raw}' is a LoRA adapter folder, not a model: pass it as model.adapter and its base model as "
+                                     "model.name_or_path")
             ggufs = sorted(p.name for p in path.glob("*.gguf"))
             if ggufs:
                 raise ModelLoadError(f"'{raw}' has no config.json but holds {ggufs}: pass the .gguf file path, or set model.gguf_file")
-            raise ModelLoadError(f"'{raw}' is not a model folder (no config.json): pass the folder written by save_pretrained, or {_fix_hint()}")
+            raise ModelLoadError(f"'{raw}' is not a model folder (no config.json): pass the folder written by save_pretrained, or "
+                                 f"{_fix_hint()}")
         if not any((path / f).is_file() for f in WEIGHT_FILES) and not list(path.glob("*.safetensors")):
-            raise ModelLoadError(f"model folder '{raw}' has a config.json but no weights (model.safetensors / pytorch_model.bin): copy the weights into it or pass another folder")
+            raise ModelLoadError(f"model folder '{raw}' has a config.json but no weights (model.safetensors / pytorch_model.bin): copy "
+                                 "the weights into it or pass another folder")
         return _Source("local", str(path), None, path.name)
 
     if not _looks_like_repo_id(raw):
@@ -214,11 +220,13 @@ def _load_error(src: _Source, cfg: ModelConfig, e: Exception) -> ModelLoadError:
         if _offline():
             return ModelLoadError(
                 f"model '{shown}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set ({why}): "
-                f"download it first (unset HF_HUB_OFFLINE, or `huggingface-cli download {shown}`), or pass a local folder / .gguf file / embedded model name ({_embedded_names()})"
+                f"download it first (unset HF_HUB_OFFLINE, or `huggingface-cli download {shown}`), or pass a local folder / .gguf file / "
+                f"embedded model name ({_embedded_names()})"
             )
         if not _hub_reachable():
             return ModelLoadError(
-                f"model path '{shown}' does not exist, and as a Hugging Face id it is not in the local cache while the hub is unreachable (no network): "
+                f"model path '{shown}' does not exist, and as a Hugging Face id it is not in the local cache while the hub is unreachable "
+                "(no network): "
                 f"{_fix_hint()}"
             )
         return ModelLoadError(
@@ -274,7 +282,9 @@ def load_model(cfg: ModelConfig, progress: bool = True) -> LoadedModel:
 
     name = cfg.label or src.name
     if cfg.adapter:
-        model, adapter_state = _apply_adapter(model, cfg, src)
+        from culturelens.core.adapters import apply_adapter
+
+        model, adapter_state = apply_adapter(model, cfg, src)
         _update_tensors(hasher, "adapter", adapter_state.items())
         if not cfg.label:
             name = f"{src.name}+{Path(cfg.adapter).expanduser().resolve().name}"
@@ -285,7 +295,8 @@ def load_model(cfg: ModelConfig, progress: bool = True) -> LoadedModel:
         is_chat = bool(tok.chat_template)
     elif cfg.chat:
         if not tok.chat_template:
-            raise ModelLoadError(f"model.chat is true but the tokenizer of '{cfg.name_or_path}' has no chat template: set model.chat to false or auto")
+            raise ModelLoadError(f"model.chat is true but the tokenizer of '{cfg.name_or_path}' has no chat template: set model.chat to "
+                                 "false or auto")
         is_chat = True
     else:
         is_chat = False
@@ -343,119 +354,3 @@ def fingerprint(model, tokenizer, adapter_state: dict | None = None) -> str:
 
 
 # ----------------------------------------------------------------------------------------- adapters
-
-
-def _read_adapter(adapter: str) -> tuple[Path, dict, dict]:
-    path = Path(adapter).expanduser()
-    if not path.exists():
-        raise ModelLoadError(f"adapter path '{adapter}' does not exist: pass a folder written by peft's save_pretrained (with adapter_config.json)")
-    if not path.is_dir() or not (path / "adapter_config.json").is_file():
-        raise ModelLoadError(f"'{adapter}' is not a peft adapter folder (no adapter_config.json): pass the folder written by peft's save_pretrained")
-    try:
-        conf = json.loads((path / "adapter_config.json").read_text())
-    except (OSError, ValueError) as e:
-        raise ModelLoadError(f"adapter config '{path / 'adapter_config.json'}' is unreadable ({_first_line(e)}): re-save the adapter") from None
-    weights = next((path / f for f in ADAPTER_WEIGHT_FILES if (path / f).is_file()), None)
-    if weights is None:
-        raise ModelLoadError(f"adapter folder '{adapter}' has no adapter_model.safetensors: re-save the adapter with peft")
-    try:
-        if weights.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(weights))
-        else:
-            import torch
-
-            state = torch.load(str(weights), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelLoadError(f"adapter weights '{weights}' are corrupt ({_first_line(e)}): re-save the adapter") from None
-    return path, conf, state
-
-
-def _io_features(module) -> tuple[int, int] | None:
-    """(in_features, out_features) of a layer LoRA can wrap, or None when unknown."""
-    import torch.nn as nn
-
-    if isinstance(module, nn.Linear):
-        return module.in_features, module.out_features
-    if isinstance(module, nn.Embedding):
-        return module.num_embeddings, module.embedding_dim
-    if hasattr(module, "nf") and hasattr(module, "weight"):  # transformers Conv1D (GPT-2 style)
-        return module.weight.shape[0], module.nf
-    return None
-
-
-def _adapter_mismatch(model, state: dict) -> str | None:
-    """Why the adapter tensors cannot sit on this model (missing module / shape mismatch), or None if they fit."""
-    for key, t in state.items():
-        name = key.removeprefix("base_model.model.")
-        for marker, kind in ((".lora_A.", "A"), (".lora_B.", "B"), (".lora_embedding_A", "EA"), (".lora_embedding_B", "EB")):
-            if marker in name:
-                mod_name = name.split(marker)[0]
-                break
-        else:
-            continue
-        try:
-            module = model.get_submodule(mod_name)
-        except AttributeError:
-            return f"module {mod_name} not in the base model"
-        io = _io_features(module)
-        if io is None or t.dim() != 2:
-            continue
-        fin, fout = io
-        ok = {
-            "A": t.shape[1] == fin,  # lora_A.weight: [r, in]
-            "B": t.shape[0] == fout,  # lora_B.weight: [out, r]
-            "EA": t.shape[1] == fin,  # lora_embedding_A: [r, num_embeddings]
-            "EB": t.shape[0] == fout,  # lora_embedding_B: [embedding_dim, r]
-        }[kind]
-        if not ok:
-            return f"{key} has shape {tuple(t.shape)} but {mod_name} is {fin}->{fout}"
-    return None
-
-
-def _same_base(adapter_base: str | None, cfg: ModelConfig, src: _Source) -> bool:
-    if not adapter_base:
-        return True
-    candidates = {cfg.name_or_path, src.path, src.name}
-    if src.embedded:
-        from culturelens.core import zoo
-
-        candidates |= {src.embedded, zoo.facts(src.embedded).hub_id}
-    names = {str(c).rstrip("/").lower() for c in candidates} | {Path(str(c)).name.lower() for c in candidates}
-    base = adapter_base.rstrip("/")
-    if base.lower() in names or Path(base).name.lower() in names:
-        return True
-    try:
-        return Path(base).expanduser().exists() and Path(base).expanduser().resolve() == Path(src.path).resolve()
-    except OSError:
-        return False
-
-
-def _apply_adapter(model, cfg: ModelConfig, src: _Source):
-    path, conf, state = _read_adapter(cfg.adapter)
-    adapter_base = conf.get("base_model_name_or_path")
-    shown_base = adapter_base or "an unknown base"
-    mismatch = _adapter_mismatch(model, state)
-    if mismatch:
-        raise ModelLoadError(
-            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({mismatch}): pass the matching base as model.name_or_path"
-        )
-    try:
-        from peft import PeftModel
-
-        peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
-    except ModelLoadError:
-        raise
-    except (ValueError, RuntimeError, KeyError) as e:
-        raise ModelLoadError(
-            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({_first_line(e)}): pass the matching base as model.name_or_path"
-        ) from e
-    except Exception as e:
-        raise ModelLoadError(f"could not load adapter '{cfg.adapter}' ({_first_line(e)}): check that it is a peft LoRA adapter folder") from e
-    if not _same_base(adapter_base, cfg, src):
-        log.warning(
-            "adapter '%s' was trained on base '%s' but is loaded on '%s'; the shapes fit, so it is applied anyway",
-            cfg.adapter, adapter_base, cfg.name_or_path,
-        )
-    return peft_model, state

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from culturelens.core.countries import Country
 from culturelens.core.questions import Question
@@ -131,7 +131,8 @@ def question_block(
     return "\n".join(lines), tuple(index)
 
 
-def render(tokenizer, template: Template, country_name: str | None, block: str, cue: str, chat: bool, labels, instruction: str | None = None) -> str:
+def render(tokenizer, template: Template, country_name: str | None, block: str, cue: str, chat: bool, labels,
+           instruction: str | None = None) -> str:
     fill = {"country": country_name or "", "block": block}
     if instruction is None:
         instruction = INSTRUCTION if labels[0].isalpha() else "Reply with the number of one option only."
@@ -183,7 +184,8 @@ def build_prompts(
                         t = e["templates"][name]
                         ttemplate = Template(t.get("system"), t["user"], t["plain"], template.persona, t.get("answer", template.answer))
                         cname = e.get("countries", {}).get(code, country.name)
-                        text = render(tokenizer, ttemplate, cname, tblock, e.get("answer_cue", cue), chat, labels, e.get("instruction", INSTRUCTION))
+                        text = render(tokenizer, ttemplate, cname, tblock, e.get("answer_cue", cue), chat, labels,
+                                      e.get("instruction", INSTRUCTION))
                         items.append(PromptItem(name, order, code, question.qid, text, labels, index, language=lang))
                         continue
                     text = render(tokenizer, template, country.name if country else None, block, cue, chat, labels)

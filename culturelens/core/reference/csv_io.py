@@ -33,7 +33,7 @@ def open_text(path: Path) -> io.TextIOBase:
         if len(names) != 1:
             raise DataError(f"{path} is a zip with {len(names)} files: unzip it and pass the CSV")
         return io.TextIOWrapper(zf.open(names[0]), **kw)
-    return open(path, "r", **kw)
+    return open(path, **kw)
 
 
 def sniff(path: Path) -> tuple[str, list[str]]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -102,7 +102,7 @@ class HumanReference:
         row["mean"] = float(row["mean"])
         return row
 
-    def subset(self, countries: Iterable[str] | None = None, qids: Iterable[str] | None = None) -> "HumanReference":
+    def subset(self, countries: Iterable[str] | None = None, qids: Iterable[str] | None = None) -> HumanReference:
         df = self.df
         if countries is not None:
             have = set(df["country"])
@@ -111,7 +111,7 @@ class HumanReference:
             df = df[df["qid"].isin({str(q).strip() for q in qids})]
         return HumanReference(df, self.meta)
 
-    def merge(self, other: "HumanReference") -> "HumanReference":
+    def merge(self, other: HumanReference) -> HumanReference:
         """Rows of both; where both have a (country, qid), this reference's row is kept."""
         have = set(zip(self.df["country"], self.df["qid"]))
         mask = [(c, q) not in have for c, q in zip(other.df["country"], other.df["qid"])]
@@ -164,7 +164,7 @@ class HumanReference:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "HumanReference":
+    def load(cls, path: str | Path) -> HumanReference:
         path = Path(path)
         if not path.exists():
             raise DataError(f"reference file not found: {path}")

@@ -10,9 +10,10 @@ respondent rows (exact counts) > answer shares (distributions, n unknown) > coun
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Protocol
 
 from culturelens.core.errors import DataError
 from culturelens.core.reference import means_csv, shares_json, wvs_csv

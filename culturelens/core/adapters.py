@@ -1,0 +1,136 @@
+"""LoRA adapters on a loaded base model: read the adapter folder, check that its tensors fit the base (a clear
+ModelLoadError naming the matching base otherwise), apply it with peft, and warn when it names another base."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from culturelens.core.errors import ModelLoadError
+from culturelens.core.models import ADAPTER_WEIGHT_FILES, ModelConfig, _first_line, _Source
+
+log = logging.getLogger(__name__)
+
+
+def _read_adapter(adapter: str) -> tuple[Path, dict, dict]:
+    path = Path(adapter).expanduser()
+    if not path.exists():
+        raise ModelLoadError(f"adapter path '{adapter}' does not exist: pass a folder written by peft's save_pretrained (with "
+                             "adapter_config.json)")
+    if not path.is_dir() or not (path / "adapter_config.json").is_file():
+        raise ModelLoadError(f"'{adapter}' is not a peft adapter folder (no adapter_config.json): pass the folder written by peft's "
+                             "save_pretrained")
+    try:
+        conf = json.loads((path / "adapter_config.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"adapter config '{path / 'adapter_config.json'}' is unreadable ({_first_line(e)}): "
+                             "re-save the adapter") from None
+    weights = next((path / f for f in ADAPTER_WEIGHT_FILES if (path / f).is_file()), None)
+    if weights is None:
+        raise ModelLoadError(f"adapter folder '{adapter}' has no adapter_model.safetensors: re-save the adapter with peft")
+    try:
+        if weights.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(weights))
+        else:
+            import torch
+
+            state = torch.load(str(weights), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelLoadError(f"adapter weights '{weights}' are corrupt ({_first_line(e)}): re-save the adapter") from None
+    return path, conf, state
+
+
+def _io_features(module) -> tuple[int, int] | None:
+    """(in_features, out_features) of a layer LoRA can wrap, or None when unknown."""
+    import torch.nn as nn
+
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features
+    if isinstance(module, nn.Embedding):
+        return module.num_embeddings, module.embedding_dim
+    if hasattr(module, "nf") and hasattr(module, "weight"):  # transformers Conv1D (GPT-2 style)
+        return module.weight.shape[0], module.nf
+    return None
+
+
+def _adapter_mismatch(model, state: dict) -> str | None:
+    """Why the adapter tensors cannot sit on this model (missing module / shape mismatch), or None if they fit."""
+    for key, t in state.items():
+        name = key.removeprefix("base_model.model.")
+        for marker, kind in ((".lora_A.", "A"), (".lora_B.", "B"), (".lora_embedding_A", "EA"),  # noqa: B007 (used after break)
+                             (".lora_embedding_B", "EB")):
+            if marker in name:
+                mod_name = name.split(marker)[0]
+                break
+        else:
+            continue
+        try:
+            module = model.get_submodule(mod_name)
+        except AttributeError:
+            return f"module {mod_name} not in the base model"
+        io = _io_features(module)
+        if io is None or t.dim() != 2:
+            continue
+        fin, fout = io
+        ok = {
+            "A": t.shape[1] == fin,  # lora_A.weight: [r, in]
+            "B": t.shape[0] == fout,  # lora_B.weight: [out, r]
+            "EA": t.shape[1] == fin,  # lora_embedding_A: [r, num_embeddings]
+            "EB": t.shape[0] == fout,  # lora_embedding_B: [embedding_dim, r]
+        }[kind]
+        if not ok:
+            return f"{key} has shape {tuple(t.shape)} but {mod_name} is {fin}->{fout}"
+    return None
+
+
+def _same_base(adapter_base: str | None, cfg: ModelConfig, src: _Source) -> bool:
+    if not adapter_base:
+        return True
+    candidates = {cfg.name_or_path, src.path, src.name}
+    if src.embedded:
+        from culturelens.core import zoo
+
+        candidates |= {src.embedded, zoo.facts(src.embedded).hub_id}
+    names = {str(c).rstrip("/").lower() for c in candidates} | {Path(str(c)).name.lower() for c in candidates}
+    base = adapter_base.rstrip("/")
+    if base.lower() in names or Path(base).name.lower() in names:
+        return True
+    try:
+        return Path(base).expanduser().exists() and Path(base).expanduser().resolve() == Path(src.path).resolve()
+    except OSError:
+        return False
+
+
+def apply_adapter(model, cfg: ModelConfig, src: _Source):
+    """The peft model with `cfg.adapter` applied to `model`, and the adapter's tensors (for the fingerprint)."""
+    path, conf, state = _read_adapter(cfg.adapter)
+    adapter_base = conf.get("base_model_name_or_path")
+    shown_base = adapter_base or "an unknown base"
+    mismatch = _adapter_mismatch(model, state)
+    if mismatch:
+        raise ModelLoadError(
+            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({mismatch}): pass the matching base "
+            "as model.name_or_path"
+        )
+    try:
+        from peft import PeftModel
+
+        peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
+    except ModelLoadError:
+        raise
+    except (ValueError, RuntimeError, KeyError) as e:
+        raise ModelLoadError(
+            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({_first_line(e)}): pass the matching "
+            "base as model.name_or_path"
+        ) from e
+    except Exception as e:
+        raise ModelLoadError(f"could not load adapter '{cfg.adapter}' ({_first_line(e)}): "
+                             "check that it is a peft LoRA adapter folder") from e
+    if not _same_base(adapter_base, cfg, src):
+        log.warning(
+            "adapter '%s' was trained on base '%s' but is loaded on '%s'; the shapes fit, so it is applied anyway",
+            cfg.adapter, adapter_base, cfg.name_or_path,
+        )
+    return peft_model, state

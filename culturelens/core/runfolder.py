@@ -1,0 +1,328 @@
+"""The eval run folder: every file name of a run, the typed `Summary` of summary.json, readers and writers.
+
+One run of `culturelens eval` writes one folder::
+
+    config.yaml             the resolved EvalConfig (rerun with `culturelens eval --config <it>`)
+    results.partial.jsonl   per-prompt results while probing (deleted when the run completes)
+    results.parquet         per prompt: template, order, language, country, qid, probs, mass, score
+    results.jsonl           the same rows as JSON lines
+    scores.jsonl            per (country, qid): probabilities averaged over templates and orders, score
+    summary.json            every metric (the `Summary` model below)
+    report.md, figures/     the human-readable report
+    example_prompts.txt     a few rendered prompts
+
+Everything that reads a run (compare, claims, report, console) goes through `RunFolder`, so a file
+name lives here only. `Summary` types the parts those readers use; every model allows extra keys,
+so a summary written by a newer culturelens (new metrics, markers) still reads.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from culturelens.core.errors import DataError
+from culturelens.core.jsonl import open_append
+from culturelens.core.jsonsafe import json_safe, write_json
+
+CONFIG = "config.yaml"
+PER_PROMPT = "results.parquet"
+PER_PROMPT_JSONL = "results.jsonl"
+PARTIAL = "results.partial.jsonl"
+SCORES = "scores.jsonl"
+SUMMARY = "summary.json"
+REPORT = "report.md"
+FIGURES = "figures"
+EXAMPLE_PROMPTS = "example_prompts.txt"
+PROMPT_SEPARATOR = "\n\n=====\n\n"
+
+
+# ------------------------------------------------------------------------------ summary.json
+
+
+class Record(BaseModel):
+    """A part of summary.json: typed fields for what culturelens reads, unknown keys kept as they are."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+
+class MeanCI(Record):
+    mean_r: float | None = None
+    ci_lo: float | None = None
+    ci_hi: float | None = None
+
+
+class CategoryRow(MeanCI):
+    category: str
+    group: str | None = None
+    n_questions: int | None = None
+
+
+class GroupRow(MeanCI):
+    group: str
+    n_questions: int | None = None
+
+
+class ZoneRow(MeanCI):
+    zone: str
+    n_countries: int | None = None
+
+
+class QuestionRow(Record):
+    qid: str
+    r: float | None = None
+    n_countries: int | None = None
+    category: str | None = None
+    group: str | None = None
+
+
+class CountryRow(Record):
+    country: str
+    r: float | None = None
+    n_questions: int | None = None
+    name: str | None = None
+    zone: str | None = None
+    western: bool | None = None
+
+
+class NearestRow(Record):
+    country: str
+    r: float | None = None
+    n_questions: int | None = None
+    name: str | None = None
+
+
+class Pooled(Record):
+    r: float | None = None
+    ci_lo: float | None = None
+    ci_hi: float | None = None
+    n_pairs: int | None = None
+
+
+class WesternGap(Record):
+    western_r: float | None = None
+    western_ci: list[float | None] | None = None
+    non_western_r: float | None = None
+    non_western_ci: list[float | None] | None = None
+    gap: float | None = None
+    gap_ci: list[float | None] | None = None
+    n_western: int | None = None
+    n_non_western: int | None = None
+
+
+class Estimate(Record):
+    mean: float | None = None
+    ci_lo: float | None = None
+    ci_hi: float | None = None
+
+
+class Distances(Record):
+    n_pairs: int | None = None
+    one_minus_jsd: Estimate = Estimate()
+    wasserstein: Estimate = Estimate()
+
+
+class Variant(Record):
+    template: str
+    order: str
+    mean_question_r: float | None = None
+    pooled_r: float | None = None
+
+
+class Robustness(Record):
+    variants: list[Variant] = []
+    pooled_r_range: list[float | None] | None = None
+    score_std_per_question: dict[str, float | None] = {}
+    mean_score_std: float | None = None
+
+
+class RunFacts(Record):
+    model: str | None = None
+    model_source: str | None = None
+    fingerprint: str | None = None
+    num_parameters: int | None = None
+    chat_template: bool | None = None
+    n_prompts: int | None = None
+    n_cached: int | None = None
+    probe_seconds: float | None = None
+    prompts_per_second: float | None = None
+    total_seconds: float | None = None
+    fallback_labels: list[str] = []
+    templates: list[str] = []
+    prompt_languages: dict[str, int] = {}
+    orders: list[str] = []
+    reference: str | None = None
+    experiment: str | None = None
+    wandb_dir: str | None = None
+
+
+class Metrics(Record):
+    """The metrics of one set of questions (`metrics.compute_summary`): the whole run or one split."""
+
+    pooled: Pooled = Pooled()
+    by_category: list[CategoryRow] = []
+    by_group: list[GroupRow] = []
+    by_zone: list[ZoneRow] = []
+    western_gap: WesternGap = WesternGap()
+    mean_question_r: float | None = None
+    mean_country_r: float | None = None
+    per_question: list[QuestionRow] = []
+    per_country: list[CountryRow] = []
+    distribution: Distances | None = None
+    nearest_countries: list[NearestRow] | None = None
+    mean_mass: float | None = None
+    n_countries: int | None = None
+    n_questions: int | None = None
+    bootstrap: str | None = None
+    n_boot: int | None = None
+    seed: int | None = None
+
+    def question_r(self) -> pd.Series:
+        """Per-question r indexed by qid (nan where r is undefined)."""
+        return pd.Series({q.qid: q.r for q in self.per_question}, dtype=float)
+
+    def country_r(self) -> pd.Series:
+        """Per-country r indexed by country code (nan where r is undefined)."""
+        return pd.Series({c.country: c.r for c in self.per_country}, dtype=float)
+
+    def categories(self) -> dict[str, str | None]:
+        return {q.qid: q.category for q in self.per_question}
+
+
+class Summary(Metrics):
+    """summary.json: the metrics over every question, the prompt-robustness spread, the splits, run facts."""
+
+    robustness: Robustness | None = None
+    splits: dict[str, Metrics] = {}
+    run: RunFacts = RunFacts()
+
+
+def records(rows: Iterable[BaseModel] | None) -> list[dict]:
+    """Typed rows back to plain dicts (for DataFrames and tables)."""
+    return [r.model_dump() for r in rows or []]
+
+
+# ------------------------------------------------------------------------------ the folder
+
+
+class RunFolder:
+    """One eval run folder: its file paths, readers (each a clear DataError when missing or corrupt), writers."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.path / FIGURES
+
+    def is_complete(self) -> bool:
+        return self.file(SUMMARY).exists()
+
+    # readers -------------------------------------------------------------------------
+
+    def _require(self, name: str) -> Path:
+        path = self.file(name)
+        if not path.exists():
+            if not self.path.is_dir():
+                raise DataError(f"run folder '{self.path}' does not exist: pass a folder written by `culturelens eval`")
+            raise DataError(f"'{self.path}' is not a complete eval run folder (no {name}): "
+                            "pass folders written by `culturelens eval`, or rerun the eval")
+        return path
+
+    def summary(self) -> Summary:
+        path = self._require(SUMMARY)
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"run folder {self.path}: {SUMMARY} is not valid JSON ({exc}): rerun the eval") from None
+        try:
+            return Summary.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise DataError(f"run folder {self.path}: {SUMMARY} has a bad value at '{where}' ({err['msg']}): rerun the eval") from None
+
+    def scores(self) -> pd.DataFrame:
+        """Per (country, qid): score, probs, mass (probabilities averaged over templates and option orders)."""
+        path = self._require(SCORES)
+        try:
+            return pd.read_json(path, lines=True, dtype={"country": str, "qid": str})
+        except ValueError as exc:
+            raise DataError(f"run folder {self.path}: {SCORES} is not valid JSON lines ({exc}): rerun the eval") from None
+
+    def per_prompt(self) -> pd.DataFrame:
+        """Per prompt: model, template, order, language, country, qid, probs, mass, mode, score, prompt_key."""
+        path = self._require(PER_PROMPT)
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for a truncated or foreign file
+            raise DataError(f"run folder {self.path}: {PER_PROMPT} cannot be read ({type(exc).__name__}: {exc}): rerun the eval") from None
+
+    def config(self) -> dict:
+        """The run's resolved eval config as a dict (validate it with `EvalConfig` where the eval stage is known)."""
+        path = self._require(CONFIG)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise DataError(f"run folder {self.path}: {CONFIG} is not valid YAML ({exc}): rerun the eval") from None
+        if not isinstance(data, dict):
+            raise DataError(f"run folder {self.path}: {CONFIG} is not a mapping: rerun the eval")
+        return data
+
+    # writers -------------------------------------------------------------------------
+
+    def create(self) -> RunFolder:
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def write_config(self, cfg: BaseModel) -> Path:
+        from culturelens.core.config import dump_config
+
+        dump_config(cfg, self.file(CONFIG))
+        return self.file(CONFIG)
+
+    def write_example_prompts(self, texts: Iterable[str]) -> Path:
+        self.file(EXAMPLE_PROMPTS).write_text(PROMPT_SEPARATOR.join(texts))
+        return self.file(EXAMPLE_PROMPTS)
+
+    def open_partial(self) -> TextIO:
+        """The append-only per-prompt log while probing (survives a kill; see `culturelens.core.jsonl`)."""
+        return open_append(self.file(PARTIAL))
+
+    def write_per_prompt(self, per_prompt: pd.DataFrame) -> None:
+        """Write results.parquet and results.jsonl, then drop the partial log they replace."""
+        per_prompt.to_parquet(self.file(PER_PROMPT), index=False)
+        per_prompt.to_json(self.file(PER_PROMPT_JSONL), orient="records", lines=True)
+        self.file(PARTIAL).unlink(missing_ok=True)
+
+    def write_scores(self, scores: pd.DataFrame) -> Path:
+        scores.to_json(self.file(SCORES), orient="records", lines=True)
+        return self.file(SCORES)
+
+    def write_summary(self, summary: dict | Summary) -> Path:
+        """Write summary.json (strict JSON, nan -> null) after checking that it reads back as a `Summary`."""
+        data = summary.model_dump() if isinstance(summary, Summary) else json_safe(summary)
+        try:
+            Summary.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(f"refusing to write a summary that does not read back: {exc}") from exc
+        return write_json(self.file(SUMMARY), data)
+
+    def write_report(self, markdown: str) -> Path:
+        self.file(REPORT).write_text(markdown)
+        return self.file(REPORT)

@@ -1,0 +1,99 @@
+"""The claims config: which models (with their training facts), the shared eval settings, the studies."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from culturelens.core.config import StrictModel, deep_merge, validate_config
+from culturelens.core.errors import ConfigError
+from culturelens.core.models import ModelConfig
+from culturelens.eval.config import EvalConfig
+
+ETHICS_QIDS = [f"Q{i}" for i in range(177, 196)]
+
+
+class ModelFacts(StrictModel):
+    family: str
+    params: float  # parameter count
+    corpus: Literal["english", "multilingual"]
+    aligned: bool  # instruction/preference tuned (by its makers or by a culturelens DPO adapter)
+    synthetic: bool = False  # fine-tuned on culturelens synthetic data
+    stage: Literal["base", "sft", "dpo"] = "base"  # culturelens adapter stage
+    base: str | None = None  # label of the entry this adapter was trained from
+
+
+class ModelEntry(StrictModel):
+    label: str
+    model: ModelConfig
+    facts: ModelFacts
+
+
+class LanguageSettings(StrictModel):
+    """English vs each country's main language, on the bias questions (every country has them)."""
+
+    translations_file: str  # from `culturelens translate`, or supplied by the user (configs/translations/)
+    templates: list[str] = Field(default_factory=lambda: ["persona_system"])
+    models: list[str] | None = None  # entry labels; default: every entry without an adapter
+
+
+class RobustnessSettings(StrictModel):
+    """Claim 2 under every template x option order, on the bias questions (every country has them)."""
+
+    templates: list[str] = Field(default_factory=lambda: ["persona_system", "persona_inline", "persona_third"])
+    orders: list[str] = Field(default_factory=lambda: ["original", "reversed"])
+    models: list[str] | None = None  # entry labels; default: every entry without an adapter
+
+
+class ClaimsConfig(StrictModel):
+    experiment: str = "claims"
+    output_dir: str = "runs"
+    eval: dict = Field(default_factory=dict)  # EvalConfig keys shared by every model (not `model`)
+    models: list[ModelEntry]
+    bias_questions: list[str] = ETHICS_QIDS  # questions every country has, for the Western-bias claims
+    split_file: str | None = None  # held-out questions (from `culturelens synth`) for claims 5 and 6
+    languages: LanguageSettings | None = None  # also ask in each country's main language and report the change
+    robustness: RobustnessSettings | None = None  # re-test the Western gap under each template and option order
+    skip_missing_adapters: bool = True
+    n_boot: int = 2000
+    seed: int = 0
+
+
+def eval_config_for(cfg: ClaimsConfig, entry: ModelEntry, split_file: str | None = None) -> EvalConfig:
+    """The eval config of one entry: the shared eval keys, the entry's model, and the split when there is one."""
+    data = deep_merge({"experiment": cfg.experiment, "output_dir": cfg.output_dir, "n_boot": cfg.n_boot, "seed": cfg.seed}, cfg.eval)
+    data = deep_merge(data, {"model": entry.model.model_dump(), "run_name": entry.label})
+    if split_file:
+        data = deep_merge(data, {"split": {"file": split_file}})
+    return validate_config(EvalConfig, data, f"claims entry '{entry.label}'")
+
+
+def missing_adapter(entry: ModelEntry) -> bool:
+    return bool(entry.model.adapter) and not Path(entry.model.adapter).exists()
+
+
+def load_split(cfg: ClaimsConfig) -> dict[str, list[str]] | None:
+    """The held-out split of claims 5 and 6, or None when the config names none.
+
+    A named split file that does not exist is an error when an adapter entry that needs it will be
+    evaluated; when every adapter entry is itself missing (and skipped), claims 5 and 6 are not
+    testable anyway and `run_claims` reports the missing file next to the skipped adapters.
+    """
+    if not cfg.split_file:
+        return None
+    path = Path(cfg.split_file)
+    if not path.exists():
+        needs = [e.label for e in cfg.models if e.facts.stage != "base" and not (missing_adapter(e) and cfg.skip_missing_adapters)]
+        if needs:
+            raise ConfigError(f"split_file '{cfg.split_file}' does not exist (entries {needs} need it): write it with "
+                              "`culturelens synth` / `culturelens run` (synth/split.json) or set split_file to an existing file")
+        return None
+    try:
+        split = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"split_file '{cfg.split_file}' is not valid JSON ({exc}): write it again with `culturelens synth`") from None
+    if not isinstance(split, dict) or not any(isinstance(split.get(k), list) for k in ("train", "heldout")):
+        raise ConfigError(f"split_file '{cfg.split_file}' has no 'train'/'heldout' question lists: write it with `culturelens synth`")
+    return split

@@ -1,0 +1,181 @@
+"""Write claims.md, claims.json and figures for `culturelens claims`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from culturelens.core.formatting import fmt_interval, fmt_num  # noqa: E402
+from culturelens.core.jsonsafe import json_safe, write_json  # noqa: E402
+from culturelens.eval.report import format_table  # noqa: E402
+
+
+def _f(x) -> str:
+    return fmt_num(x, signed=True)
+
+
+def _ci(ci) -> str:
+    return fmt_interval(ci, signed=True)
+
+
+def _diff_rows(comps: list[dict]) -> pd.DataFrame:
+    rows = []
+    for c in comps:
+        for scope in ("all", "train", "heldout"):
+            if c.get(scope):
+                d = c[scope]
+                rows.append({"model": c["model"], "vs": c["vs"], "kind": c.get("kind", ""), "questions": scope,
+                             "r (model)": d.get("mean_a"), "r (vs)": d.get("mean_b"), "diff": d.get("diff"),
+                             "95% CI": _ci([d.get("ci_lo"), d.get("ci_hi")]), "n": d.get("n")})
+    return pd.DataFrame(rows)
+
+
+def robustness_section(rob: dict) -> list[str]:
+    md = ["## Claim 2 under each template and option order", "",
+          f"The Western gap on the {len(rob['questions'])} questions every country has, per prompt variant (countries resampled):", ""]
+    rows = []
+    for m, v in rob["models"].items():
+        rows += [{"model": m, "template": r["template"], "order": r["order"], "gap": r["gap"], "95% CI": _ci(r["gap_ci"]),
+                  "verdict": r["verdict_claim2"], "mean per-question r": r["mean_question_r"]} for r in v["variants"]]
+    md += [format_table(pd.DataFrame(rows)), ""]
+    md += [f"- {m}: the claim-2 verdict {'**flips** with the prompt' if v['claim2_flips'] else 'is the same under every variant'}; "
+           f"gap range {_ci(v['gap_range'])}; mean std of a country's score on a question across variants {fmt_num(v['mean_score_std'])}"
+           for m, v in rob["models"].items()] + [""]
+    return md
+
+
+def language_section(lang: dict) -> list[str]:
+    md = ["## Prompt language: English vs each country's main language", "",
+          f"Template(s) {', '.join(lang['templates'])}, the {len(lang['questions'])} questions every country has; translations: "
+          f"`{lang['translations_file']}` ({lang['source'] or 'no source given'}). Countries whose language the file does not cover are "
+          "asked in English in both runs. Changes are native minus English; CIs resample countries, paired across the two runs.", ""]
+    rows, per_country = [], []
+    for m, v in lang["models"].items():
+        ge, gn, ch, rt = v["gap_en"], v["gap_native"], v["gap_change"], v["r_translated"]
+        rows.append({"model": m, "gap (English)": ge.get("gap"), "gap (native)": gn.get("gap"), "gap change": ch.get("diff"),
+                     "95% CI": _ci(ch.get("ci")), "translated countries": len(v["translated_countries"]),
+                     "r translated (English)": rt.get("mean_b"), "r translated (native)": rt.get("mean_a"),
+                     "r change": rt.get("diff"), "r change 95% CI": _ci([rt.get("ci_lo"), rt.get("ci_hi")])})
+        per_country += [{"model": m, **row} for row in v["per_country"]]
+    md += [format_table(pd.DataFrame(rows)), ""]
+    if per_country:
+        md += ["Per translated country (r across the questions):", "", format_table(pd.DataFrame(per_country)), ""]
+    return md
+
+
+CLAIM_STATEMENTS = {
+    "1_norms": "1. Norms are judged closer to humans than social systems and progress",
+    "2_western_bias": "2. Judgments are biased toward Western countries",
+    "3_multilingual": "3. A multilingual corpus reduces the Western gap",
+    "4_size": "4. Larger models are closer to humans",
+    "5_synthetic": "5. Synthetic culture-aware data improves a small model",
+    "6_alignment": "6. Alignment brings judgments closer to humans",
+}
+
+
+def _verdict(c: dict) -> str:
+    return f"**Verdict: {c['verdict']}**" + (f" ({c['reason']})" if c.get("reason") else "")
+
+
+def _gap_rows(c2: dict) -> list[dict]:
+    return [{"model": m, "Western r": g.get("western_r"), "non-Western r": g.get("non_western_r"), "gap": g.get("gap"),
+             "95% CI": _ci(g.get("gap_ci")), "no-persona nearest 5": ", ".join(c2["nearest"].get(m, {}).get("top5", [])),
+             "Western share of nearest 5": c2["nearest"].get(m, {}).get("western_share")} for m, g in c2["gaps"].items()]
+
+
+def norms_section(c1: dict) -> list[str]:
+    return ["## 1. Socio-cultural norms vs social systems and progress", "",
+            f"Effect: {c1.get('effect_name') or ''} = {_f(c1.get('effect'))}, 95% CI {_ci(c1.get('ci'))} "
+            "(questions resampled within groups).",
+            _verdict(c1), "", format_table(pd.DataFrame(c1["table"])), ""]
+
+
+def western_section(c2: dict) -> list[str]:
+    return ["## 2. Western bias", "",
+            f"Per-country r over the {len(c2['questions'])} questions every country has; "
+            f"{c2['n_western']} of {c2['n_countries']} countries are Western "
+            f"(base rate {c2['western_base_rate']:.2f}). Gap CI: countries resampled within each side. Rule: {c2['rule']}.",
+            _verdict(c2), "", format_table(pd.DataFrame(_gap_rows(c2))), ""]
+
+
+def multilingual_section(c3: dict) -> list[str]:
+    md = ["## 3. Multilingual training corpus and the Western gap", "",
+          f"Rule: {c3['rule']}. CI: countries resampled, paired across the two models.",
+          _verdict(c3), ""]
+    if c3["pairs"]:
+        pairs = [{**p, "ci": _ci(p["ci"]), "confounds": ", ".join(p["confounds"]) or "none"} for p in c3["pairs"]]
+        md += [format_table(pd.DataFrame(pairs)), ""]
+    return md
+
+
+def size_section(c4: dict) -> list[str]:
+    md = ["## 4. Model size", "", f"Rule: {c4['rule']}.", _verdict(c4), ""]
+    if c4["within_family"]:
+        md += [format_table(pd.DataFrame(c4["within_family"])), ""]
+    return md + ["Across families (descriptive only, confounded by family): slope of mean per-question r per decade of parameters = "
+                 f"{_f(c4['slope_r_per_decade_across_families'])}", "", format_table(pd.DataFrame(c4["across_models"])), ""]
+
+
+def comparisons_section(title: str, c: dict) -> list[str]:
+    md = [f"## {title}", "", f"Rule: {c['rule']}.", _verdict(c), ""]
+    return md + ([format_table(_diff_rows(c["comparisons"])), ""] if c["comparisons"] else [])
+
+
+def prompt_robustness_section(robustness: dict) -> list[str]:
+    md = ["## Prompt robustness", "", "Pooled r per template and option order (a claim resting on one template is fragile):", ""]
+    rows = []
+    for m, rob in robustness.items():
+        rows += [{"model": m, **v} for v in (rob or {}).get("variants", [])]
+        if rob and rob.get("mean_score_std") is not None:
+            rows.append({"model": m, "template": "(mean std of score per question)", "order": "", "pooled_r": rob.get("mean_score_std")})
+    return md + ([format_table(pd.DataFrame(rows)), ""] if rows else [])
+
+
+def claims_markdown(claims: dict) -> str:
+    md = ["# The paper's claims, tested", ""]
+    md += ["Models (each evaluated with the same prompts; run folders hold every number):", ""]
+    facts = ("family", "params", "corpus", "aligned", "synthetic", "stage")
+    md += [format_table(pd.DataFrame([{"model": k, **{kk: v[kk] for kk in facts}} for k, v in claims["models"].items()])), ""]
+    if claims.get("skipped"):
+        md += ["Not evaluated: " + "; ".join(f"{k}: {v}" for k, v in claims["skipped"].items()), ""]
+    md += norms_section(claims["1_norms"]) + western_section(claims["2_western_bias"])
+    md += multilingual_section(claims["3_multilingual"]) + size_section(claims["4_size"])
+    for key in ("5_synthetic", "6_alignment"):
+        md += comparisons_section(CLAIM_STATEMENTS[key], claims[key])
+    md += prompt_robustness_section(claims["robustness"])
+    if claims.get("robustness_study"):
+        md += robustness_section(claims["robustness_study"])
+    if claims.get("languages"):
+        md += language_section(claims["languages"])
+    verdicts = pd.DataFrame([(title, claims[key]["verdict"]) for key, title in CLAIM_STATEMENTS.items()], columns=["claim", "verdict"])
+    return "\n".join(["# Verdicts", "", format_table(verdicts), ""] + md)
+
+
+def claims_figure(claims: dict, path: Path) -> Path:
+    """Per-group r per model, and Western vs non-Western r per model."""
+    t = pd.DataFrame(claims["1_norms"]["table"]).set_index("model")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    t.plot.bar(ax=axes[0], rot=20)
+    axes[0].set_title("mean per-question r by group")
+    axes[0].axhline(0, color="k", lw=0.5)
+    g = pd.DataFrame(_gap_rows(claims["2_western_bias"])).set_index("model")[["Western r", "non-Western r"]]
+    g.plot.bar(ax=axes[1], rot=20)
+    axes[1].set_title("per-country r: Western vs non-Western")
+    axes[1].axhline(0, color="k", lw=0.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_claims_report(out: Path, claims: dict) -> None:
+    """claims.json (strict JSON), claims.md (verdicts first, one section per claim) and figures/claims.png."""
+    claims = json_safe(claims)
+    write_json(out / "claims.json", claims)
+    (out / "claims.md").write_text(claims_markdown(claims))
+    (out / "figures").mkdir(exist_ok=True)
+    claims_figure(claims, out / "figures" / "claims.png")
