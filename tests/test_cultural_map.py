@@ -1,6 +1,7 @@
 """The Inglehart–Welzel map: coordinates against a hand computation, the figure, and runs without the items."""
 from __future__ import annotations
 
+from pathlib import Path
 from statistics import mean, stdev
 
 import pandas as pd
@@ -112,3 +113,48 @@ def test_embedded_bank_codes_match_the_item_signs():
            "Q15": "no", "Q17": "no"}
     for qid, label in top.items():
         assert label in bank.get(qid).options[-1].label.lower(), qid
+
+
+MAP_COUNTRIES = ["DEU", "MEX", "CHN", "USA", "NGA"]
+MAP_QUESTIONS = ["Q164", "Q8", "Q14", "Q15", "Q17", "Q184", "Q254", "Q45", "Q182", "Q209", "Q57", "Q46"]
+
+
+def _eval_cfg(tmp_path, model_dir, questions, **extra):
+    from culturelens.eval.config import EvalConfig
+
+    return EvalConfig.model_validate({
+        "experiment": "map", "output_dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cache"),
+        "model": {"name_or_path": str(model_dir)}, "countries": MAP_COUNTRIES, "questions": questions, "n_boot": 20,
+        "probe": {"templates": ["country_in_answer", "no_persona"], "batch_size": 8, "prefix_sharing": True}, **extra})
+
+
+def test_eval_run_with_the_items_draws_the_map_and_logs_it_to_wandb(tmp_path, tiny_model_dir, monkeypatch):
+    import json
+
+    from culturelens.eval.runner import run_eval
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    wandb = {"enabled": True, "project": "cltest", "dir": str(tmp_path / "wb")}
+    run_dir = run_eval(_eval_cfg(tmp_path, tiny_model_dir, MAP_QUESTIONS, wandb=wandb), progress=False)
+    assert (run_dir / "figures" / "cultural_map.png").stat().st_size > 10_000
+    s = json.loads((run_dir / "summary.json").read_text())
+    cmap = s["cultural_map"]
+    assert {r["country"] for r in cmap["human"]} == set(MAP_COUNTRIES)
+    (name, points), = cmap["models"].items()
+    assert {r["country"] for r in points} == set(MAP_COUNTRIES) and set(cmap["no_persona"][name]) == {"secular", "self_expression"}
+    assert len(cmap["items"]) == 9  # every item but post-materialism (not in the embedded bank)
+    assert "cultural_map.png" in (run_dir / "report.md").read_text()
+    media = Path(s["run"]["wandb_dir"]) / "files" / "media" / "images" / "figures"
+    assert any(p.name.startswith("cultural_map") for p in media.glob("*.png"))
+
+
+def test_eval_run_without_the_items_has_no_map(tmp_path, tiny_model_dir):
+    import json
+
+    from culturelens.eval.runner import run_eval
+
+    run_dir = run_eval(_eval_cfg(tmp_path, tiny_model_dir, ["Q27", "Q164", "Q182", "Q57"]), progress=False)
+    assert not (run_dir / "figures" / "cultural_map.png").exists()  # one item per dimension is not a map
+    assert "cultural_map" not in json.loads((run_dir / "summary.json").read_text())
+    assert (run_dir / "figures" / "by_category.png").exists()
