@@ -210,7 +210,7 @@ def _cmd_data(args) -> None:
 
         bank = load_question_bank(args.questions_file)
         for q in bank:
-            print(f"{q.qid:6} {q.category[:40]:40} K={len(q.options):2} {q.text[:80]}")
+            print(f"{q.qid:6} {q.category[:40]:40} {q.group or '-':8} {q.scale or '-':9} K={len(q.options):2} {q.text[:80]}")
 
 
 def _cmd_models(args) -> None:
