@@ -52,3 +52,22 @@ def test_country_in_answer_states_the_persona_before_the_answer_cue(tiny):
     assert "Reply with the letter of one option only." in item.text
     last = next(it for it in _items(tok, "country_last", True) if it.country == "DEU")
     assert "Answer as a typical person from Germany." in last.text and last.text.endswith("Answer:")
+
+
+def test_prefix_sharing_is_exact_on_gemma3_past_its_sliding_window(tiny_gemma_dir):
+    """Gemma 3 has sliding-window layers (64 tokens in the tiny model, shorter than these prompts): exact anyway."""
+    tok = AutoTokenizer.from_pretrained(tiny_gemma_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_gemma_dir, dtype=torch.float32).eval()
+    items = _items(tok, "country_in_answer", True)
+    plain = Probe(model, tok, batch_size=8).score(items, progress=False)
+    fast = Probe(model, tok, batch_size=8, prefix_sharing=True).score(items, progress=False)
+    assert max(abs(a - b) for k in plain for a, b in zip(plain[k].probs, fast[k].probs)) < 1e-5
+
+
+def test_packed_mask_lets_a_suffix_see_the_prefix_and_its_own_earlier_tokens_only():
+    from culturelens.eval.prefix import packed_mask
+
+    mask, positions, last = packed_mask(2, [2, 1], torch.float32)
+    allowed = (mask[0, 0] == 0).int().tolist()
+    assert allowed == [[1, 1, 1, 0, 0], [1, 1, 1, 1, 0], [1, 1, 0, 0, 1]]
+    assert positions.tolist() == [[2, 3, 2]] and last.tolist() == [1, 2]
