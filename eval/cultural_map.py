@@ -175,6 +175,30 @@ def to_json(result: dict) -> dict:
     }
 
 
+def from_json(data: dict) -> dict:
+    """`to_json` output back to the `cultural_map` result (DataFrames)."""
+    def frame(rows: list[dict]) -> pd.DataFrame:
+        return pd.DataFrame(rows, columns=["country", *DIMENSIONS]).set_index("country")
+
+    return {"items": data["items"], "human": frame(data["human"]),
+            "models": {n: frame(rows) for n, rows in data["models"].items()},
+            "no_persona": {n: pd.Series(v) for n, v in data["no_persona"].items()}}
+
+
+def combine(maps: dict[str, dict]) -> dict | None:
+    """One map for several runs (label -> a run summary's `cultural_map`): humans and items from the first run; a run
+    scored on other items or other human countries (another scale) is left out. None when no run has a map."""
+    maps = {label: from_json(m) for label, m in maps.items() if m}
+    if not maps:
+        return None
+    first = next(iter(maps.values()))
+    same = {label: m for label, m in maps.items()
+            if m["items"] == first["items"] and m["human"].round(9).equals(first["human"].round(9))}
+    return {"items": first["items"], "human": first["human"],
+            "models": {label: next(iter(m["models"].values())) for label, m in same.items() if m["models"]},
+            "no_persona": {label: next(iter(m["no_persona"].values())) for label, m in same.items() if m["no_persona"]}}
+
+
 MODEL_COLOURS = ("#C44E52", "#4C72B0", "#55A868", "#8172B3", "#CCB974", "#64B5CD")
 
 

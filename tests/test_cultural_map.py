@@ -149,6 +149,21 @@ def test_eval_run_with_the_items_draws_the_map_and_logs_it_to_wandb(tmp_path, ti
     assert any(p.name.startswith("cultural_map") for p in media.glob("*.png"))
 
 
+def test_compare_draws_every_model_on_one_map(tmp_path, tiny_model_dir, tiny_model_dir_2):
+    import json
+
+    from culturelens.eval.compare import compare_runs, write_comparison
+    from culturelens.eval.runner import run_eval
+
+    runs = [run_eval(_eval_cfg(tmp_path, d, MAP_QUESTIONS, run_name=name), progress=False)
+            for d, name in ((tiny_model_dir, "one"), (tiny_model_dir_2, "two"))]
+    out = write_comparison(compare_runs(runs, n_boot=20), tmp_path / "cmp")
+    assert (out / "cultural_map.png").stat().st_size > 10_000
+    cmap = json.loads((out / "comparison.json").read_text())["cultural_map"]
+    assert set(cmap["models"]) == set(cmap["no_persona"]) == {"one", "two"}
+    assert cmap["models"]["one"] != cmap["models"]["two"]  # two different random models
+
+
 def test_eval_run_without_the_items_has_no_map(tmp_path, tiny_model_dir):
     import json
 
