@@ -190,6 +190,16 @@ def test_excluded_question_is_skipped_with_a_warning(tmp_path):
     assert ref.qids == ["Q1"] and "1 question(s) the bank leaves out skipped (Q152)" in warnings[0]
 
 
+def test_load_reference_reads_a_shares_file(tmp_path):
+    from culturelens.core.reference import load_reference
+
+    p = write_json(tmp_path / "s.json", {"DEU": {"Q1": {"1": 0.45, "2": 0.45, "-1": 0.1}}})
+    ref = load_reference(str(p))
+    assert ref.get("DEU", "Q1")["dist"] == pytest.approx([0.5, 0.5, 0.0, 0.0])
+    saved = ref.save(tmp_path / "ref.json")
+    assert load_reference(str(saved)).get("DEU", "Q1")["source"] == "shares:s.json"  # a reference .json stays one
+
+
 def test_not_json(tmp_path):
     p = tmp_path / "s.json"
     p.write_text("{not json")

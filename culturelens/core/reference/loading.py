@@ -16,6 +16,7 @@ from culturelens.core.reference._common import default_bank as _default_bank
 from culturelens.core.reference.consistency import TOLERANCE, check, consistency_report
 from culturelens.core.reference.means_csv import build_from_means_csv
 from culturelens.core.reference.model import HumanReference
+from culturelens.core.reference.shares_json import build_from_shares_json
 from culturelens.core.reference.sources import SOURCES, csv_header, merge_in_order, wvs_csvs_in
 from culturelens.core.reference.wvs_csv import build_from_wvs_csv
 
@@ -53,14 +54,29 @@ def _from_wvs(files: list[Path], bank) -> HumanReference:
     return ref
 
 
+def _from_json(path: Path, bank) -> HumanReference:
+    """A reference .json ({"meta", "rows"}) or an answer-shares file ({country: {qid: {code: share}}})."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return HumanReference.load(path)  # raises its one-line DataError
+    if isinstance(data, dict) and data and "rows" not in data and all(isinstance(v, dict) for v in data.values()):
+        warnings: list[str] = []
+        ref = build_from_shares_json(path, _default_bank(bank), warnings=warnings)
+        _log_warnings(warnings)
+        return ref
+    return HumanReference.load(path)
+
+
 def load_reference(spec: str | Path | None = None, bank=None) -> HumanReference:
-    """A human reference from: None or "default" (embedded), a reference .json, a raw WVS wave-7 CSV (column
-    B_COUNTRY_ALPHA), a country-means CSV (country + question/qid columns), or a folder of WVS CSVs."""
+    """A human reference from: None or "default" (embedded), a reference .json, an answer-shares .json, a raw WVS
+    wave-7 CSV (column B_COUNTRY_ALPHA), a country-means CSV (country + question/qid columns), or a folder of WVS
+    CSVs."""
     if spec is None or str(spec).strip().lower() in ("", "default"):
         return default_reference()
     path = Path(str(spec)).expanduser()
-    hint = ("pass 'default', a reference .json, a WVS wave-7 CSV or folder of them, or a country-means CSV "
-            "(country, question, wvs_score)")
+    hint = ("pass 'default', a reference .json, an answer-shares .json, a WVS wave-7 CSV or folder of them, or a "
+            "country-means CSV (country, question, wvs_score)")
     if not path.exists():
         raise DataError(f"reference '{spec}' not found: {hint}")
     if path.is_dir():
@@ -69,7 +85,7 @@ def load_reference(spec: str | Path | None = None, bank=None) -> HumanReference:
             raise DataError(f"reference folder {path} has no CSV with a {COUNTRY_COLUMN} column: {hint}")
         return _from_wvs(files, bank)
     if path.suffix.lower() == ".json":
-        return HumanReference.load(path)
+        return _from_json(path, bank)
     header = csv_header(path)
     if COUNTRY_COLUMN in header:
         return _from_wvs([path], bank)
