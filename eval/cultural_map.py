@@ -40,8 +40,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from culturelens.core.prompts import NO_COUNTRY as NO_PERSONA
+
 MIN_COUNTRIES = 3
-NO_PERSONA = "NONE"
 DIMENSIONS = ("secular", "self_expression")
 AXIS_LABELS = {"secular": "traditional  \u2190  \u2192  secular-rational values",
                "self_expression": "survival  \u2190  \u2192  self-expression values"}
