@@ -14,7 +14,6 @@ All dict outputs are JSON-safe (Python floats/ints, nan -> None).
 """
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Iterable
 
@@ -23,7 +22,9 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-NO_COUNTRY = "NONE"
+from culturelens.core.jsonsafe import json_safe, safe_float
+from culturelens.core.prompts import NO_COUNTRY
+
 GROUP_ORDER = ("norms", "systems", "progress")
 BOOTSTRAP_NOTE = "questions resampled for category/group CIs; countries for zone/gap CIs; pairs for pooled"
 
@@ -31,34 +32,8 @@ BOOTSTRAP_NOTE = "questions resampled for category/group CIs; countries for zone
 # ----------------------------------------------------------------------------------------- helpers
 
 
-def _f(x) -> float | None:
-    """A JSON-safe float: None for None/nan/inf or anything not convertible."""
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def to_jsonable(obj):
-    """Recursively turn numpy/pandas scalars into Python ones and nan into None."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [to_jsonable(v) for v in obj.tolist()]
-    if obj is None or isinstance(obj, (str, bool)):
-        return obj
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _f(obj)
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    return obj
+_f = safe_float  # short local names used throughout this module
+to_jsonable = json_safe
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
