@@ -10,7 +10,9 @@ attention mask lets every suffix token see the whole prefix and the earlier toke
 only; its position ids restart at the prefix length for each suffix; the logits are kept at each
 suffix's last token only. So every suffix is computed exactly as if it followed the prefix alone, and
 results match unshared scoring (fp32, ~1e-6). With country-last templates a suffix is a few tokens,
-and packing avoids the copies and padded attention of one cache row per suffix. Models with
+and packing avoids the copies and padded attention of one cache row per suffix; suffixes longer
+than PACK_MAX_SUFFIX tokens (persona-first templates) go as rows, since packed attention grows
+with the square of the packed length. Models with
 sliding-window layers (Gemma 3) keep only part of the prefix in those layers' caches, so one mask
 does not fit every layer: there each suffix is a left-padded row after a repeated copy of the cache
 (`_rows_logprobs`; the attention mask hides the padding, positions continue from the prefix), and
@@ -32,6 +34,7 @@ import torch
 from culturelens.eval.probe import Probe, left_pad, plain_batches
 
 log = logging.getLogger(__name__)
+PACK_MAX_SUFFIX = 32  # suffixes up to this many tokens are packed (country-last templates); longer ones go as rows
 
 
 def _lcp(a: list[int], b: list[int], limit: int) -> int:
@@ -159,7 +162,7 @@ def shared_prefix_batches(probe: Probe, items, encoded: dict[str, list[int]], mi
         yield from plain_batches(probe, items, encoded)
         return
     groups = group_by_prefix(seqs, min_shared)
-    suffix_logprobs = _packed_logprobs if can_pack(probe.model) else _rows_logprobs
+    packs = can_pack(probe.model)
     alone = sorted((items[i] for p, idx in groups if p == 0 for i in idx), key=lambda it: len(encoded[it.key]))
     yield from plain_batches(probe, alone, encoded)  # prompts that share nothing: plain length-sorted batches
     for prefix_len, idx in groups:
@@ -171,5 +174,8 @@ def shared_prefix_batches(probe: Probe, items, encoded: dict[str, list[int]], mi
         group.sort(key=lambda it: -len(encoded[it.key]))
         for start in range(0, len(group), probe.batch_size):
             chunk = group[start : start + probe.batch_size]
-            logprobs = suffix_logprobs(probe, prefix, [encoded[it.key][prefix_len:] for it in chunk], cache)
+            suffixes = [encoded[it.key][prefix_len:] for it in chunk]
+            # packed attention grows with the square of the packed length: long suffixes go as rows
+            pack = packs and max(map(len, suffixes)) <= PACK_MAX_SUFFIX
+            logprobs = (_packed_logprobs if pack else _rows_logprobs)(probe, prefix, suffixes, cache)
             yield chunk, probe.token_results(chunk, logprobs.exp())
