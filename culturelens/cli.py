@@ -18,12 +18,16 @@ def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from culturelens import __version__
+
     parser = argparse.ArgumentParser(prog="culturelens", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--version", action="version", version=f"culturelens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("eval", help="probe a model on WVS questions per country and compare with humans")
     _config_args(p)
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run folder of the same name")
 
     p = sub.add_parser("compare", help="side-by-side table of eval runs (first = baseline)")
     p.add_argument("runs", nargs="+", help="run folders written by `culturelens eval`")
@@ -88,7 +92,7 @@ def _cmd_eval(args) -> None:
     from culturelens.eval.runner import run_eval
 
     cfg = load_config(EvalConfig, args.config, args.overrides)
-    run_dir = run_eval(cfg, progress=not args.no_progress)
+    run_dir = run_eval(cfg, progress=not args.no_progress, overwrite=args.overwrite)
     print_summary(run_dir)
 
 
@@ -97,7 +101,10 @@ def _cmd_compare(args) -> None:
     from culturelens.eval.console import print_comparison
 
     result = compare_runs(args.runs, split=args.split, n_boot=args.n_boot)
+    from culturelens.core.paths import ensure_writable_dir
+
     out = Path(args.out) if args.out else Path(args.runs[0]).parent / "compare"
+    ensure_writable_dir(out, "--out")
     write_comparison(result, out)
     print_comparison(result)
     print(f"written: {out}/comparison.md, comparison.json")
@@ -151,9 +158,14 @@ def build_reference_cli(
     countries: list[str] | None = None, shares_json: list[str] = (), allow_mismatch: bool = False,
 ) -> None:
     """`culturelens data build-reference`: build, save, print a short summary and the consistency report."""
+    from culturelens.core.errors import DataError
+    from culturelens.core.paths import ensure_writable_dir
     from culturelens.core.reference import build_reference
     from culturelens.core.reference.consistency import describe
 
+    if Path(out).is_dir():
+        raise DataError(f"--out '{out}' is a folder: pass a file name such as {Path(out) / 'reference.json'}")
+    ensure_writable_dir(Path(out).parent, "--out folder")  # paths first: before minutes of CSV reading
     t0 = time.perf_counter()
     ref, warnings = build_reference(wvs_csv, means_csv, questions=questions, countries=countries,
                                     shares_json=shares_json, allow_mismatch=allow_mismatch)
@@ -238,8 +250,20 @@ COMMANDS = {
 }
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; KEY=VALUE overrides may come before or after the flags (e.g. after --no-progress)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*(args.overrides or []), *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:

@@ -30,17 +30,45 @@ def default_cache_dir() -> Path:
 
 
 class ProbeCache:
+    """The SQLite cache. A file that is not a readable SQLite database (corrupt, truncated, foreign) is moved aside to
+    `probe_cache.sqlite.corrupt-<time>` with a warning and a fresh cache is started: the run re-scores its prompts."""
+
     def __init__(self, directory: str | Path | None = None):
         self.dir = Path(directory) if directory else default_cache_dir()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "probe_cache.sqlite"
-        self.conn = sqlite3.connect(self.path, timeout=60)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS results (fingerprint TEXT, prompt_key TEXT, probs TEXT, mass REAL, "
-            "mode TEXT, PRIMARY KEY (fingerprint, prompt_key))"
-        )
-        self.conn.commit()
+        try:
+            self.conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            aside = self.quarantine(exc)
+            log.warning("probe cache %s is not a readable SQLite database (%s): moved it aside to %s and started an "
+                        "empty cache (delete the old file once you do not need it)", self.path, exc, aside.name)
+            self.conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS results (fingerprint TEXT, prompt_key TEXT, probs TEXT, mass REAL, "
+                "mode TEXT, PRIMARY KEY (fingerprint, prompt_key))"
+            )
+            conn.execute("SELECT prompt_key FROM results LIMIT 1").fetchall()
+            conn.commit()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def quarantine(self, exc: Exception) -> Path:
+        """Move the unreadable cache file (and its -wal / -shm companions) to <name>.corrupt-<time>."""
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        self.path.rename(aside)
+        for extra in ("-wal", "-shm"):
+            companion = self.path.with_name(self.path.name + extra)
+            if companion.exists():
+                companion.rename(aside.with_name(aside.name + extra))
+        return aside
 
     def get_many(self, fingerprint: str, keys: list[str]) -> dict[str, dict]:
         found: dict[str, dict] = {}

@@ -9,17 +9,34 @@ from pathlib import Path
 
 import pandas as pd
 
-from culturelens.core.errors import DataError
+from culturelens.core.errors import ConfigError, DataError
 from culturelens.core.formatting import fmt_ci, fmt_num, is_missing
 from culturelens.core.jsonsafe import write_json
 from culturelens.core.runfolder import Metrics, RunFolder, Summary
 from culturelens.eval import cultural_map, metrics
 from culturelens.eval.report import format_table
 
+MIN_BOOT = 10
+
 
 def load_run(run_dir: str | Path) -> tuple[RunFolder, Summary]:
-    folder = RunFolder(run_dir)
+    """A finished, consistent run folder and its summary (DataError otherwise: see RunFolder.require_complete)."""
+    folder = RunFolder(run_dir).require_complete()
     return folder, folder.summary()
+
+
+def run_labels(folders: list[RunFolder]) -> list[str]:
+    """One label per run: the folder name, or <experiment>/<name> when two runs share a name; the same run twice
+    is a DataError."""
+    resolved = [f.path.resolve() for f in folders]
+    twice = sorted({str(p) for p in resolved if resolved.count(p) > 1})
+    if twice:
+        raise DataError(f"run {twice[0]} is given twice: pass each run folder once")
+    names = [f.name for f in folders]
+    if len(set(names)) == len(names):
+        return names
+    labels = [f"{p.parent.name}/{p.name}" if names.count(p.name) > 1 else p.name for p in resolved]
+    return labels if len(set(labels)) == len(labels) else [str(p) for p in resolved]
 
 
 def _scope(folder: RunFolder, summary: Summary, split: str | None) -> Metrics:
@@ -61,9 +78,11 @@ def _diffs_vs_base(label: str, s: Metrics, base_label: str, base: Metrics, n_boo
 def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: int = 2000, seed: int = 0) -> dict:
     if len(run_dirs) < 1:
         raise DataError("compare needs at least one run folder")
+    if n_boot < MIN_BOOT:
+        raise ConfigError(f"--n-boot {n_boot} is too small: bootstrap CIs need at least {MIN_BOOT} resamples (default 2000)")
     runs = [load_run(d) for d in run_dirs]
     scoped = [_scope(folder, summary, split) for folder, summary in runs]
-    labels = [folder.name for folder, _ in runs]
+    labels = run_labels([folder for folder, _ in runs])
     category_rows = [{"run": label, "category": c.category, "mean_r": c.mean_r, "ci_lo": c.ci_lo, "ci_hi": c.ci_hi}
                      for label, s in zip(labels, scoped) for c in s.by_category]
     zone_rows = [{"run": label, "zone": z.zone, "mean_r": z.mean_r, "ci_lo": z.ci_lo, "ci_hi": z.ci_hi}

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from culturelens.core.config import StrictModel
+from culturelens.core.config import PathName, StrictModel
 from culturelens.core.models import ModelConfig
 from culturelens.core.questions import DEFAULT_GROUPS
 from culturelens.core.tracking import WandbConfig
@@ -35,6 +35,8 @@ class ProbeConfig(StrictModel):
     backend: Literal["hf", "vllm"] = "hf"
     server_url: str = "http://localhost:8000/v1"
     server_concurrency: int = Field(16, ge=1)
+    server_timeout_s: float = Field(60, gt=0)  # total deadline of one request (connect + the whole answer)
+    server_retries: int = Field(3, ge=0)  # more tries after a failed request (each logged as a warning)
     # vllm: pin the probe cache's key for the served model (used as is). Unset: the model name + revision + what
     # the server reports at GET /models. Change the pin whenever the server's weights change.
     fingerprint: str | None = None
@@ -49,7 +51,7 @@ class SplitConfig(StrictModel):
 
 class EvalConfig(StrictModel):
     experiment: str = "default"
-    run_name: str | None = None
+    run_name: PathName | None = None  # one folder name inside output_dir/<experiment>; default: the model's name
     output_dir: str = "runs"
     model: ModelConfig
     reference: str = "default"  # "default" (embedded), a reference .json, a WVS CSV/folder, or a means CSV

@@ -17,9 +17,11 @@ import pandas as pd
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
 from culturelens.core.jsonsafe import safe_float as _f
+from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.prompts import NO_COUNTRY, PromptItem, build_prompts
 from culturelens.core.questions import QuestionBank
 from culturelens.core.runfolder import RunFolder
+from culturelens.core.runstaging import RunStaging
 from culturelens.eval import cultural_map, metrics
 from culturelens.eval.backends import ProbeBackend, ProbeResult, make_backend
 from culturelens.eval.cache import CachingBackend, ProbeCache, ScoreStats
@@ -208,27 +210,50 @@ def track(cfg: EvalConfig, run_name: str, run_dir: Path, summary: dict, paths: l
     RunFolder(run_dir).write_summary(summary)
 
 
-def run_eval(cfg: EvalConfig, progress: bool = True) -> Path:
-    """Build the prompts, probe (cached, resumable), summarise, report, track; returns the run folder."""
+def start_run_folder(cfg: EvalConfig, inputs: EvalInputs, overwrite: bool) -> tuple[ProbeBackend, RunStaging]:
+    """Check the output paths first, then load the backend: output_dir must be writable and, when run_name is
+    given, the run folder free (or `overwrite`) before any model loads. Returns the backend and the staged folder."""
+    exp_dir = ensure_writable_dir(Path(cfg.output_dir) / slug(cfg.experiment), "output_dir")
+    staging = RunStaging(exp_dir, cfg.run_name, overwrite).begin() if cfg.run_name else None
+    try:
+        backend = make_backend(cfg, inputs)
+    except BaseException:
+        if staging is not None:
+            staging.release()
+        raise
+    return backend, staging or RunStaging(exp_dir, slug(backend.name), overwrite).begin()
+
+
+def run_eval(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) -> Path:
+    """Build the prompts, probe (cached, resumable), summarise, report, track; returns the finished run folder.
+
+    The run is written into a temporary folder and moved into place when complete (core.runstaging); an existing
+    run folder of the same name is an error unless `overwrite` (then it is replaced once the new run is complete).
+    """
     t0 = time.time()
     inputs = resolve_inputs(cfg)
-    backend = make_backend(cfg, inputs)
-    run_name = cfg.run_name or slug(backend.name)
-    folder = RunFolder(Path(cfg.output_dir) / slug(cfg.experiment) / run_name).create()
-    run_dir = folder.path
-    folder.write_config(cfg)
-
-    items = build_items(cfg, inputs, backend)
-    folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
-    results, stats = probe_prompts(cfg, backend, items, run_dir, progress)
-    per_prompt = write_results(run_dir, items, results, inputs, backend.name)
-    model_df = aggregate(per_prompt, inputs.bank)
-    summary = summarise_run(cfg, inputs, backend, per_prompt, model_df, stats, t0)
-    paths = report(run_dir, cfg, inputs, summary, model_df, backend.name)
-    track(cfg, run_name, run_dir, summary, paths)
+    backend, staging = start_run_folder(cfg, inputs, overwrite)
+    try:
+        run_dir = staging.path
+        folder = RunFolder(run_dir)
+        folder.write_config(cfg)
+        items = build_items(cfg, inputs, backend)
+        folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
+        results, stats = probe_prompts(cfg, backend, items, run_dir, progress)
+        per_prompt = write_results(run_dir, items, results, inputs, backend.name)
+        model_df = aggregate(per_prompt, inputs.bank)
+        summary = summarise_run(cfg, inputs, backend, per_prompt, model_df, stats, t0)
+        paths = report(run_dir, cfg, inputs, summary, model_df, backend.name)
+        track(cfg, staging.name, run_dir, summary, paths)
+        if summary["run"].get("wandb_dir"):  # recorded inside the temporary folder: say where it will be
+            summary["run"]["wandb_dir"] = staging.relocated(summary["run"]["wandb_dir"])
+            folder.write_summary(summary)
+        final = staging.finish()
+    finally:
+        staging.release()
     if backend.fallback_labels:
         log.warning("labels %s were not single tokens: their options were scored as full strings", sorted(backend.fallback_labels))
-    return run_dir
+    return final
 
 
 def flatten_summary(summary: dict) -> dict:

@@ -27,6 +27,7 @@ from culturelens.core.config import StrictModel
 from culturelens.core.countries import LANGUAGE_NAMES
 from culturelens.core.errors import ConfigError
 from culturelens.core.jsonl import open_append, read_records
+from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.prompts import INSTRUCTION, TEMPLATES
 from culturelens.core.teacher import TeacherConfig
 
@@ -228,7 +229,7 @@ def run_translate(cfg: TranslateConfig, progress: bool = True) -> Path:
     base_all = json.loads(Path(cfg.base_file).read_text()) if cfg.base_file else {}
 
     out = Path(cfg.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(out.parent, "output folder")  # paths first: before the teacher loads
     cache_path = out.with_suffix(".cache.jsonl")
     strings = {lang: source_strings(cfg, questions, countries, lang, base_all.get(lang)) for lang in languages}
     cache, _ = load_cache(cache_path)

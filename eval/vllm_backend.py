@@ -48,6 +48,9 @@ def build_request(item: PromptItem, model: str, top_logprobs: int = 20) -> dict:
 
 def parse_response(item: PromptItem, payload: dict) -> ProbeResult:
     """Option distribution from a completions response (`choices[0].logprobs.top_logprobs[0]`)."""
+    if not payload.get("choices"):
+        raise ModelLoadError(f"server answered without choices ({str(payload)[:100]}): check model.name_or_path is the served "
+                             "model and that the server implements /v1/completions")
     try:
         top = payload["choices"][0]["logprobs"]["top_logprobs"][0] or {}
     except (KeyError, IndexError, TypeError) as exc:
@@ -59,6 +62,9 @@ def parse_response(item: PromptItem, payload: dict) -> ProbeResult:
 def served_card(listing: dict, model: str, url: str) -> dict:
     """The card of `model` in a GET /models answer, without the fields that change on every request."""
     cards = listing.get("data") or []
+    if not isinstance(cards, list) or not all(isinstance(c, dict) for c in cards):
+        raise ModelLoadError(f"server {url}/models did not answer with a model list ({str(listing)[:80]}): "
+                             "check probe.server_url (an OpenAI-compatible /v1 endpoint)")
     for card in cards:
         if card.get("id") == model:
             return {k: v for k, v in sorted(card.items()) if k not in VOLATILE_CARD_FIELDS}
@@ -69,6 +75,31 @@ def served_card(listing: dict, model: str, url: str) -> dict:
 def server_fingerprint(model: str, revision: str | None, card: dict) -> str:
     blob = json.dumps({"model": model, "revision": revision, "card": card}, sort_keys=True)
     return hashlib.sha256(f"server:{blob}".encode()).hexdigest()[:16]
+
+
+def server_tokenizer(name: str, revision: str | None):
+    """The tokenizer that renders prompts for the server: `name` is the served model's hub id or a local folder.
+
+    An embedded culturelens model name is not a server model: fail at once (no hub lookups) and say what to pass.
+    """
+    from culturelens.core import zoo
+
+    if name in zoo.list_models():
+        hub = zoo.facts(name).hub_id
+        raise ModelLoadError(f"probe.backend=vllm: '{name}' is an embedded culturelens model, not a served model: "
+                             f"serve it (e.g. `vllm serve {hub}`) and pass model.name_or_path={hub}, or use probe.backend=hf")
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    from culturelens.core.models import _hub_reachable, _offline
+
+    local_only = Path(name).exists() or _offline() or not _hub_reachable()  # no minutes of hub retries offline
+    try:
+        return AutoTokenizer.from_pretrained(name, revision=revision, local_files_only=local_only)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"probe.backend=vllm: no tokenizer for '{name}' ({str(exc).splitlines()[0][:120]}): "
+                             "pass model.name_or_path = the served model's hub id or a local folder with its tokenizer") from None
 
 
 class ServerProbe:
@@ -97,11 +128,10 @@ class ServerProbe:
     @classmethod
     def from_config(cls, cfg) -> ServerProbe:
         """From an EvalConfig: the tokenizer of `model.name_or_path` (local or cached) renders the prompts."""
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(cfg.model.name_or_path, revision=cfg.model.revision)
+        tok = server_tokenizer(cfg.model.name_or_path, cfg.model.revision)
         is_chat = bool(tok.chat_template) if cfg.model.chat == "auto" else bool(cfg.model.chat)
-        return cls(cfg.probe.server_url, cfg.model.name_or_path, concurrency=cfg.probe.server_concurrency, tokenizer=tok,
+        return cls(cfg.probe.server_url, cfg.model.name_or_path, concurrency=cfg.probe.server_concurrency,
+                   timeout_s=cfg.probe.server_timeout_s, retries=cfg.probe.server_retries, tokenizer=tok,
                    is_chat=is_chat, name=cfg.model.label or cfg.model.name_or_path, revision=cfg.model.revision,
                    fingerprint=cfg.probe.fingerprint)
 

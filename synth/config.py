@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from culturelens.core.config import StrictModel
+from culturelens.core.config import PathName, StrictModel
 from culturelens.core.teacher import TeacherConfig
 from culturelens.core.tracking import WandbConfig
 
@@ -42,7 +42,7 @@ class DPOSettings(StrictModel):
 
 
 class SynthConfig(StrictModel):
-    experiment: str = "default"
+    experiment: PathName = "default"
     output_dir: str | None = None  # default runs/synth/<experiment>
     teacher: TeacherConfig = TeacherConfig()
     reference: str = "default"

@@ -9,6 +9,7 @@ from pathlib import Path
 from culturelens.core.config import dump_config
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import resolve_inputs
+from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.teacher import make_teacher
 from culturelens.synth.build import build_rows
 from culturelens.synth.config import SynthConfig
@@ -21,8 +22,7 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
     from datasets import Dataset
 
     t0 = time.time()
-    out = Path(cfg.output_dir or Path("runs") / "synth" / cfg.experiment)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_writable_dir(cfg.output_dir or Path("runs") / "synth" / cfg.experiment, "output_dir")  # paths first
     dump_config(cfg, out / "config.yaml")
     inputs = resolve_inputs(cfg)
     bank, reference, countries, qids = inputs.bank, inputs.reference, inputs.countries, inputs.qids

@@ -65,7 +65,7 @@ def test_run_writes_every_output(tmp_path, tiny_model_dir):
 def test_rerun_is_served_from_cache(tmp_path, tiny_model_dir):
     cfg = cfg_for(tmp_path, tiny_model_dir)
     first = json.loads((run_eval(cfg, progress=False) / "summary.json").read_text())
-    second = json.loads((run_eval(cfg, progress=False) / "summary.json").read_text())
+    second = json.loads((run_eval(cfg, progress=False, overwrite=True) / "summary.json").read_text())
     assert second["run"]["n_cached"] == second["run"]["n_prompts"]
     assert second["pooled"] == first["pooled"]
 

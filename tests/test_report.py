@@ -108,12 +108,15 @@ def test_run_folder_reads_typed_summary_and_names_corrupt_files(tmp_path):
 
 def test_comparison_json_is_strict_json(tmp_path):
     # a run without a Western gap next to one with it: the overview table holds nan, written as null
+    from culturelens.core.runfolder import RunFolder
     from culturelens.eval.compare import compare_runs, write_comparison
 
     for name, gap in (("a", None), ("b", 0.1)):
         summary, _ = synthetic()
         summary["western_gap"]["gap"] = gap
         write_report(tmp_path / name, summary, title=name)
+        (tmp_path / name / "config.yaml").write_text("experiment: default\n")
+        RunFolder(tmp_path / name).mark_complete()  # compare reads finished runs only
     result = compare_runs([tmp_path / "a", tmp_path / "b"], n_boot=20)
     write_comparison(result, tmp_path / "cmp")
     text = (tmp_path / "cmp" / "comparison.json").read_text()

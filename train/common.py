@@ -10,6 +10,7 @@ import torch
 from culturelens.core.config import dump_config
 from culturelens.core.errors import ConfigError, DataError
 from culturelens.core.models import ModelConfig, load_model
+from culturelens.train.datachecks import check_json_file
 
 
 def output_dir(cfg) -> Path:
@@ -24,12 +25,17 @@ def load_dataset_any(path: str, required: list[str]):
     if not p.exists():
         raise DataError(f"dataset '{p}' does not exist: run `culturelens synth` first or point `dataset` at a folder or .jsonl")
     if p.is_dir():
-        ds = load_from_disk(str(p))
+        try:
+            ds = load_from_disk(str(p))
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            raise DataError(f"dataset folder '{p}' is not a saved dataset ({str(exc).splitlines()[0][:100]}): point `dataset` "
+                            "at a folder written by `culturelens synth` (e.g. <synth out>/sft) or at a .jsonl") from None
         if isinstance(ds, DatasetDict):
             ds = ds["train"]
     elif p.stat().st_size == 0:
         raise DataError(f"dataset '{p}' is empty: loosen the synth filters or add seed questions/countries")
     else:
+        check_json_file(p)
         ds = load_dataset("json", data_files=str(p), split="train")
     assert isinstance(ds, Dataset)
     missing = [c for c in required if c not in ds.column_names]

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from culturelens.core.config import StrictModel
+from culturelens.core.config import PathName, StrictModel
 from culturelens.core.models import ModelConfig
 from culturelens.core.tracking import WandbConfig
 
@@ -34,8 +34,8 @@ class TrainSettings(StrictModel):
 
 
 class SFTRunConfig(StrictModel):
-    experiment: str = "default"
-    run_name: str = "sft"
+    experiment: PathName = "default"
+    run_name: PathName = "sft"
     output_dir: str | None = None  # default: runs/train/<experiment>/<run_name>
     model: ModelConfig
     dataset: str  # a `save_to_disk` folder or a .jsonl with a `messages` column
@@ -47,7 +47,7 @@ class SFTRunConfig(StrictModel):
 
 
 class DPORunConfig(SFTRunConfig):
-    run_name: str = "dpo"
+    run_name: PathName = "dpo"
     dataset: str  # prompt / chosen / rejected
     beta: float = 0.1
     sft_adapter: str | None = None  # start from this SFT adapter; the SFT policy is then the reference

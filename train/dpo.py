@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from culturelens.core.paths import ensure_writable_dir
 from culturelens.train.common import (
     check_targets,
     common_args,
@@ -27,7 +28,7 @@ def run_dpo(cfg: DPORunConfig):
 
     started = time.time()
     out = output_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(out, "output_dir")  # paths first: before the dataset and the model load
     ds = load_dataset_any(cfg.dataset, ["prompt", "chosen", "rejected"])
     keep = ["prompt", "chosen", "rejected"]
     ds = ds.remove_columns([c for c in ds.column_names if c not in keep])

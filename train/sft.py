@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+from culturelens.core.paths import ensure_writable_dir
 from culturelens.train.common import (
     check_targets,
     common_args,
@@ -18,6 +19,7 @@ from culturelens.train.common import (
     train_and_save,
 )
 from culturelens.train.config import SFTRunConfig
+from culturelens.train.datachecks import check_conversations
 
 
 def to_prompt_completion(row: dict) -> dict:
@@ -31,8 +33,9 @@ def run_sft(cfg: SFTRunConfig):
 
     started = time.time()
     out = output_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(out, "output_dir")  # paths first: before the dataset and the model load
     ds = load_dataset_any(cfg.dataset, ["messages"])
+    check_conversations(ds, cfg.dataset)
     ds = ds.map(to_prompt_completion, remove_columns=ds.column_names)
     lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}))
     check_targets(model, cfg.lora.target_modules)

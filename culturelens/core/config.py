@@ -4,10 +4,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from culturelens.core.errors import ConfigError
 
@@ -20,6 +20,25 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
+def _one_path_part(name: str) -> str:
+    """A name used as one folder name (run_name, experiment): no separators, not '.' or '..', not hidden."""
+    if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith(".") or "\0" in name:
+        raise ValueError(f"'{name}' must be one plain folder name (no '/', '\\', '..' or leading '.'): "
+                         "choose e.g. my-run; the folder is created inside output_dir")
+    return name
+
+
+PathName = Annotated[str, AfterValidator(_one_path_part)]  # a config value used as one folder name
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error as one line that keeps its line and column (1-based)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
 def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
     """Turn ["model.dtype=bfloat16", "countries=[DEU,USA]"] into a nested dict (values parsed as YAML)."""
     out: dict[str, Any] = {}
@@ -27,7 +46,11 @@ def parse_overrides(overrides: list[str] | None) -> dict[str, Any]:
         if "=" not in item:
             raise ConfigError(f"override '{item}' is not KEY=VALUE: write e.g. model.dtype=bfloat16")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw) if raw != "" else None
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override '{item}': the value is not valid YAML ({yaml_problem(exc)}): "
+                              "write e.g. countries=[DEU,USA] or model.dtype=bfloat16") from None
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -101,17 +124,37 @@ def validate_config(cls: type[T], data: dict[str, Any], source: str = "config") 
         raise ConfigError(f"{source}: " + "; ".join(lines)) from None
 
 
+def read_config_text(p: Path) -> str:
+    """The text of a YAML config file; a ConfigError for a missing file, a folder, UTF-16 or binary content."""
+    fix = "pass a UTF-8 YAML file such as configs/eval/default.yaml"
+    if not p.exists():
+        raise ConfigError(f"config file '{p}' does not exist: {fix}")
+    if p.is_dir():
+        raise ConfigError(f"config '{p}' is a folder, not a file: {fix}")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config file '{p}' cannot be read ({exc.strerror}): {fix}") from None
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(raw) > 1 and raw[1:2] == b"\0" and raw[:1] != b"\0"):
+        raise ConfigError(f"config file '{p}' is UTF-16 text: re-save it as UTF-8")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file '{p}' is not text (binary or not UTF-8): {fix}") from None
+    if "\0" in text:
+        raise ConfigError(f"config file '{p}' is not text (it contains NUL bytes): {fix}")
+    return text
+
+
 def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | None = None) -> T:
     data: dict[str, Any] = {}
     source = "command line"
     if path is not None:
         p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"config file '{p}' does not exist: pass a YAML file such as configs/eval/default.yaml")
         try:
-            data = yaml.safe_load(p.read_text()) or {}
+            data = yaml.safe_load(read_config_text(p)) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML ({exc.__class__.__name__}: {str(exc).splitlines()[0]})") from None
+            raise ConfigError(f"{p}: not valid YAML ({yaml_problem(exc)}): fix the file there") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
         source = str(p)

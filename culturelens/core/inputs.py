@@ -9,7 +9,7 @@ import re
 from typing import Any, Literal
 
 from culturelens.core.countries import Country, load_countries, resolve_countries, western_flag
-from culturelens.core.errors import DataError
+from culturelens.core.errors import ConfigError, DataError
 from culturelens.core.questions import QuestionBank, load_bank
 from culturelens.core.reference import HumanReference, load_reference
 
@@ -54,15 +54,33 @@ def load_question_bank(questions_file: str | None) -> QuestionBank:
     return bank.merge(load_questions_file(questions_file))
 
 
+def check_not_empty(cfg: InputSpec) -> None:
+    """`countries: []` or `questions: []` selects nothing; it must not silently mean "all" (leave the key out for all)."""
+    for key in ("countries", "questions"):
+        if getattr(cfg, key) == []:
+            raise ConfigError(f"{key}=[] selects no {key}: leave {key} out (or set it to null) to use every one the "
+                              f"reference has, or list some, e.g. {key}=[{'DEU,USA' if key == 'countries' else 'Q27,Q28'}]")
+
+
+def check_known_countries(reference: HumanReference, table: dict[str, Country], cfg: InputSpec) -> None:
+    """Every country of the reference must be in the country table (its zone and Western flag are needed)."""
+    unknown = [c for c in reference.countries if c not in table]
+    if unknown:
+        raise DataError(f"reference '{cfg.reference}' has countries the country table does not know: {', '.join(unknown[:8])}: "
+                        "fix their codes (ISO alpha-3, see `culturelens data countries`) or add them with countries_file")
+
+
 def resolve_inputs(cfg: InputSpec) -> EvalInputs:
     """Question bank, human reference, countries and questions of a run; every bad name is a DataError.
 
     ``cfg`` is any config with the input fields (``EvalConfig``, ``SynthConfig``, ``TranslateConfig``, or an ``InputSpec``).
     """
     cfg = InputSpec.of(cfg)
+    check_not_empty(cfg)
     bank = load_question_bank(cfg.questions_file)
     reference = load_reference(cfg.reference, bank=bank)
     table = load_countries(cfg.countries_file)
+    check_known_countries(reference, table, cfg)
     if cfg.countries:
         countries = resolve_countries(cfg.countries, table)
         missing = [c.alpha3 for c in countries if c.alpha3 not in set(reference.countries)]

@@ -10,6 +10,10 @@ One run of `culturelens eval` writes one folder::
     summary.json            every metric (the `Summary` model below)
     report.md, figures/     the human-readable report
     example_prompts.txt     a few rendered prompts
+    complete.json           written last: the run finished (sha256 of config.yaml and summary.json)
+
+A run is written in a temporary folder and moved into place when complete (`culturelens.core.runstaging`);
+`require_complete` is what compare and claims call before they read a folder.
 
 Everything that reads a run (compare, claims, report, console) goes through `RunFolder`, so a file
 name lives here only. `Summary` types the parts those readers use; every model allows extra keys,
@@ -17,7 +21,9 @@ so a summary written by a newer culturelens (new metrics, markers) still reads.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -39,6 +45,7 @@ SUMMARY = "summary.json"
 REPORT = "report.md"
 FIGURES = "figures"
 EXAMPLE_PROMPTS = "example_prompts.txt"
+COMPLETE = "complete.json"
 PROMPT_SEPARATOR = "\n\n=====\n\n"
 
 
@@ -231,7 +238,48 @@ class RunFolder:
         return self.path / FIGURES
 
     def is_complete(self) -> bool:
-        return self.file(SUMMARY).exists()
+        """The run finished (its completion marker is there); `require_complete` also checks it is consistent."""
+        return self.file(COMPLETE).is_file()
+
+    def _sha256(self, name: str) -> str | None:
+        path = self.file(name)
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+    def mark_complete(self) -> Path:
+        """Write complete.json, the last file of a run: what the finished config.yaml and summary.json hash to."""
+        from culturelens import __version__
+
+        marker = {"complete": True, "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "culturelens": __version__,
+                  "sha256": {name: self._sha256(name) for name in (CONFIG, SUMMARY)}}
+        return write_json(self.file(COMPLETE), marker)
+
+    def require_complete(self) -> RunFolder:
+        """This folder, if it holds one finished, unmodified run; a DataError naming what is wrong otherwise."""
+        self.summary()  # exists and reads (a DataError naming the problem otherwise)
+        if not self.is_complete():
+            raise DataError(f"'{self.path}' is not a finished eval run (no {COMPLETE}: the run was interrupted, is still "
+                            "running, or was written by an older culturelens): rerun the eval into it with --overwrite")
+        try:
+            hashes = json.loads(self.file(COMPLETE).read_text()).get("sha256", {})
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            hashes = None
+        changed = [n for n in (CONFIG, SUMMARY) if hashes is None or hashes.get(n) != self._sha256(n)]
+        if changed:
+            raise DataError(f"run folder '{self.path}': {', '.join(changed)} changed after the run finished (two runs mixed, "
+                            "or edited by hand): rerun the eval into it with --overwrite")
+        self._check_facts()
+        return self
+
+    def _check_facts(self) -> None:
+        """config.yaml and the summary's run facts must describe the same run."""
+        cfg, run = self.config(), self.summary().run
+        probe = cfg.get("probe") or {}
+        pairs = {"reference": (cfg.get("reference"), run.reference), "experiment": (cfg.get("experiment"), run.experiment),
+                 "probe.templates": (probe.get("templates"), run.templates), "probe.orders": (probe.get("orders"), run.orders)}
+        bad = [k for k, (a, b) in pairs.items() if a is not None and b not in (None, []) and a != b]
+        if bad:
+            raise DataError(f"run folder '{self.path}': {CONFIG} and {SUMMARY} disagree on {', '.join(bad)} (files of two "
+                            "runs mixed): rerun the eval into it with --overwrite")
 
     # readers -------------------------------------------------------------------------
 

@@ -25,8 +25,8 @@ class TeacherConfig(StrictModel):
     top_p: float = 0.95
     batch_size: int = Field(8, ge=1)
     concurrency: int = Field(8, ge=1)
-    timeout_s: float = 60
-    retries: int = 3
+    timeout_s: float = Field(60, gt=0)  # total deadline of one request (connect + the whole answer)
+    retries: int = Field(3, ge=0)  # more tries after a failed one (each logged as a warning)
     seed: int = 0
 
 
@@ -67,6 +67,15 @@ class LocalTeacher:
         return outs
 
 
+def reply_text(answer: dict, url: str) -> str:
+    """The text of a chat completion; a ModelLoadError when the answer has no choice with a message."""
+    try:
+        return answer["choices"][0]["message"]["content"] or ""
+    except (KeyError, IndexError, TypeError):
+        raise ModelLoadError(f"teacher server {url} answered without choices[0].message.content "
+                             f"({str(answer)[:120]}): check teacher.server_model and that it is a chat model") from None
+
+
 class OpenAITeacher:
     """POST {base_url}/chat/completions with bounded concurrency, retries with backoff and timeouts."""
 
@@ -84,7 +93,7 @@ class OpenAITeacher:
             body = {"model": self.model, "messages": messages, **self.params}
             answer = await request_json(client, "POST", self.url, body, retries=self.retries, backoff_s=0.2,
                                         what="teacher server", hint="is it running?")
-            return answer["choices"][0]["message"]["content"] or ""
+            return reply_text(answer, self.url)
 
     async def _all(self, prompts):
         import httpx

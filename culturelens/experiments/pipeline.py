@@ -12,14 +12,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from culturelens.core.config import StrictModel, deep_merge, load_config, validate_config
+from culturelens.core.config import PathName, StrictModel, deep_merge, load_config, validate_config
 from culturelens.core.jsonsafe import write_json
+from culturelens.core.paths import ensure_writable_dir
 
 Stage = Literal["synth", "sft", "dpo", "eval", "compare"]
 
 
 class PipelineConfig(StrictModel):
-    experiment: str = "synthetic_sft_dpo"
+    experiment: PathName = "synthetic_sft_dpo"
     output_dir: str = "runs"
     stages: list[Stage] = ["synth", "sft", "dpo", "eval", "compare"]
     synth: dict = Field(default_factory=dict)
@@ -45,7 +46,7 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
     from culturelens.train.sft import run_sft
 
     cfg = load_config(PipelineConfig, config_path, overrides)
-    root = Path(cfg.output_dir) / cfg.experiment
+    root = ensure_writable_dir(Path(cfg.output_dir) / cfg.experiment, "output_dir")  # paths first
     common = {"experiment": cfg.experiment}
     wb = {"wandb": cfg.wandb} if cfg.wandb else {}
     # validate every section up front: a typo in the DPO section must not wait for synth + SFT to finish
@@ -88,7 +89,8 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
                 adapter = _adapter_dir(adapter)
                 if not adapter.exists():
                     continue
-            run_dir = run_eval(eval_cfg(name, str(adapter) if adapter else None), progress=progress)
+            # a rerun of the pipeline replaces its own eval-* run folders (the probe cache makes it cheap)
+            run_dir = run_eval(eval_cfg(name, str(adapter) if adapter else None), progress=progress, overwrite=True)
             print_summary(run_dir)
             run_dirs.append(run_dir)
         done["eval"] = [str(d) for d in run_dirs]

@@ -48,6 +48,8 @@ def sniff(path: Path) -> tuple[str, list[str]]:
     except (OSError, zipfile.BadZipFile, EOFError, lzma.LZMAError) as exc:
         raise DataError(f"could not read {path}: {exc}") from exc
     header = header.rstrip("\r\n")
+    if "\x00" in header or header.startswith("\ufffd\ufffd"):  # UTF-16 read as UTF-8: NUL bytes or a replaced BOM
+        raise DataError(f"{path} is UTF-16 text, not UTF-8: re-save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8`)")
     if not header.strip():
         raise DataError(f"{path} is empty or has no header line")
     counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}

@@ -58,22 +58,26 @@ class _Tally:
 # --------------------------------------------------------------------------------------------- columns
 
 
-def _file_questions(names: list[str], bank, wanted: list[str] | None) -> dict[str, str]:
-    """qid -> column name of the bank questions present in a file (or of the requested ones)."""
-    exact: dict[str, str] = {}
-    loose: dict[str, str] = {}
+def _file_questions(names: list[str], bank, wanted: list[str] | None, path: Path | None = None) -> dict[str, str]:
+    """qid -> column name of the bank questions present in a file (or of the requested ones); two columns for one
+    question are a DataError (one would be dropped silently)."""
+    exact: dict[str, list[str]] = {}
+    loose: dict[str, list[str]] = {}
     for name in names:
         key = norm_col(name)
-        exact.setdefault(key, name)
+        exact.setdefault(key, []).append(name)
         m = re.match(r"^(Q\d+[A-Z]?(?:_[A-Z0-9]+)?)(?=[\s:.\-]|$)", key)
         if m:
-            loose.setdefault(m.group(1), name)
+            loose.setdefault(m.group(1), []).append(name)
     qids = wanted if wanted is not None else [q.qid for q in bank]
     found = {}
     for qid in qids:
-        col = exact.get(norm_col(qid)) or loose.get(norm_col(qid))
-        if col is not None:
-            found[qid] = col
+        cols = exact.get(norm_col(qid)) or loose.get(norm_col(qid))
+        if cols and len(cols) > 1:
+            raise DataError(f"{path}: {len(cols)} columns hold question {qid} ({', '.join(repr(c) for c in cols)}): "
+                            "keep one column per question and rebuild the reference")
+        if cols:
+            found[qid] = cols[0]
     return found
 
 
@@ -88,7 +92,7 @@ def _country_column(path: Path, names: list[str]) -> str:
 
 
 def _question_columns(path: Path, names: list[str], bank, wanted: list[str] | None, warnings: list[str]) -> dict[str, str]:
-    qcols = _file_questions(names, bank, wanted)
+    qcols = _file_questions(names, bank, wanted, path)
     if not qcols:
         if wanted is not None:
             raise DataError(f"{path} has none of the requested questions: {shorten(wanted)} are missing")
@@ -112,7 +116,20 @@ def _country_rows(country: pd.Series, where: str, keep_countries: set[str] | Non
     if not keep.any():
         return keep, np.zeros(0, dtype=int), []
     cidx, cnames = pd.factorize(ctry[keep])
+    _check_codes(where, [str(c) for c in cnames], ctry[keep])
     return keep, cidx, [str(c) for c in cnames]
+
+
+def _check_codes(where: str, codes: list[str], column: pd.Series) -> None:
+    """Every B_COUNTRY_ALPHA value must be a known ISO alpha-3 code (else eval fails later without a zone)."""
+    from culturelens.core.countries import load_countries
+
+    known = load_countries()
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        n = int(column.isin(unknown).sum())
+        raise DataError(f"{where}: unknown country code(s) in {COUNTRY_COLUMN}: {shorten(unknown, 6)} ({n} row(s)): "
+                        "fix them to ISO alpha-3 codes (`culturelens data countries` lists them) or drop those rows")
 
 
 # --------------------------------------------------------------------------------------------- one question

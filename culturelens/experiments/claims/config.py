@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from culturelens.core.config import StrictModel, deep_merge, validate_config
+from culturelens.core.config import PathName, StrictModel, deep_merge, validate_config
 from culturelens.core.errors import ConfigError
 from culturelens.core.models import ModelConfig
 from culturelens.eval.config import EvalConfig
@@ -48,7 +48,7 @@ class RobustnessSettings(StrictModel):
 
 
 class ClaimsConfig(StrictModel):
-    experiment: str = "claims"
+    experiment: PathName = "claims"
     output_dir: str = "runs"
     eval: dict = Field(default_factory=dict)  # EvalConfig keys shared by every model (not `model`)
     models: list[ModelEntry]

@@ -29,6 +29,7 @@ class ModelRun:
 
     @classmethod
     def read(cls, entry: ModelEntry, folder: RunFolder) -> ModelRun:
+        folder.require_complete()
         return cls(entry, folder, folder.summary(), folder.scores())
 
     @property

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from culturelens.core.config import load_config
 from culturelens.core.errors import ConfigError
+from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.runfolder import RunFolder
 from culturelens.experiments.claims.config import ClaimsConfig, eval_config_for, load_split, missing_adapter
 from culturelens.experiments.claims.context import ClaimsContext, ModelRun
@@ -25,7 +26,7 @@ def evaluate_entries(cfg: ClaimsConfig, split_file: str | None, progress: bool) 
             raise ConfigError(f"claims entry '{entry.label}': adapter {entry.model.adapter} does not exist")
         ecfg = eval_config_for(cfg, entry, split_file)
         inputs = inputs or resolve_inputs(ecfg)
-        runs[entry.label] = ModelRun.read(entry, RunFolder(run_eval(ecfg, progress=progress)))
+        runs[entry.label] = ModelRun.read(entry, RunFolder(run_eval(ecfg, progress=progress, overwrite=True)))
     if not runs:
         raise ConfigError("no claims entry could be evaluated: " + "; ".join(skipped.values()))
     return runs, skipped, inputs
@@ -38,7 +39,7 @@ def run_claims(config_path: str, overrides: list[str] | None = None, progress: b
     cfg = load_config(ClaimsConfig, config_path, overrides)
     split = load_split(cfg)
     out = Path(cfg.output_dir) / cfg.experiment
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(out, "output_dir")  # paths first: before the evals
     split_file = cfg.split_file if split is not None else None
     runs, skipped, inputs = evaluate_entries(cfg, split_file, progress)
     if cfg.split_file and split is None:

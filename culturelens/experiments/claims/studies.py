@@ -30,7 +30,8 @@ def extra_eval(ctx: ClaimsContext, entry: ModelEntry, run_name: str, probe: dict
 
     base = eval_config_for(ctx.cfg, entry, ctx.cfg.split_file if ctx.split is not None else None)
     data = deep_merge(base.model_dump(), {"run_name": run_name, "questions": ctx.bias_q, "probe": probe})
-    return RunFolder(run_eval(validate_config(EvalConfig, data, f"claims entry '{entry.label}' ({run_name})"), progress=progress))
+    ecfg = validate_config(EvalConfig, data, f"claims entry '{entry.label}' ({run_name})")
+    return RunFolder(run_eval(ecfg, progress=progress, overwrite=True))  # claims own their run folders: a rerun replaces them
 
 
 def gap_range(gaps: list[float | None]) -> list[float] | None:

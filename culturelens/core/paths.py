@@ -1,0 +1,41 @@
+"""Output paths checked before any work starts: writable folders, and children that stay inside their root.
+
+Every stage checks its output folder first (before a model loads), so a read-only, unwritable or
+mistyped path (a folder under a file) is one DataError line in the first second, not after minutes.
+"""
+from __future__ import annotations
+
+import errno
+import tempfile
+from pathlib import Path
+
+from culturelens.core.errors import DataError
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) or exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "a part of the path is a file, not a folder"
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied or read-only"
+    return exc.strerror or type(exc).__name__
+
+
+def ensure_writable_dir(path: str | Path, what: str = "output folder") -> Path:
+    """Create `path` (with its parents) and check that a file can be written in it; DataError otherwise."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p, prefix=".culturelens-write-test-"):
+            pass
+    except OSError as exc:
+        raise DataError(f"{what} '{p}' cannot be written ({_why(exc)}): choose a writable folder") from None
+    return p
+
+
+def child_inside(root: str | Path, *parts: str) -> Path:
+    """root/parts..., refused (DataError) when the result would leave `root` (e.g. a run_name of '../../x')."""
+    base = Path(root).resolve()
+    target = base.joinpath(*parts).resolve()
+    if target != base and base not in target.parents:
+        raise DataError(f"'{'/'.join(parts)}' would write outside '{root}': use a plain name without '..' or '/'")
+    return Path(root).joinpath(*parts)

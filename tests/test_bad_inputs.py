@@ -1,0 +1,533 @@
+"""Bad and hostile inputs (issue 11, part 4): each ends in one `error: ...` line naming the problem and the fix, exit
+code 2 and no traceback, with nothing finished lost; or in the documented safe behaviour (README, "Bad input").
+
+Every case runs the real CLI (`culturelens.cli.main`) on tiny models, the embedded reference cut to 3 countries x 2
+questions, tiny CSVs, and local HTTP servers on 127.0.0.1 that stop by themselves.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from culturelens.cli import main
+from culturelens.core.runfolder import RunFolder
+from culturelens.core.runstaging import RunStaging
+
+COUNTRIES = ["DEU", "IRQ", "MEX"]
+QUESTIONS = ["Q27", "Q28"]
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def cli(args: list[str], capsys) -> tuple[int, str]:
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def assert_error(code: int, err: str, *words: str) -> str:
+    """Exit code 2, no traceback, exactly one `error:` line, the last thing printed, containing every word."""
+    assert "Traceback" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error: ")]
+    assert code == 2 and len(lines) == 1, err
+    assert err.strip().splitlines()[-1] == lines[0], err
+    for w in words:
+        assert w.lower() in lines[0].lower(), (w, lines[0])
+    return lines[0]
+
+
+def eval_yaml(tmp: Path, model: Path | str, **extra) -> Path:
+    data = {"experiment": "t", "output_dir": str(tmp / "runs"), "cache_dir": str(tmp / "cache"),
+            "model": {"name_or_path": str(model)}, "countries": COUNTRIES, "questions": QUESTIONS, "n_boot": 10,
+            "probe": {"templates": ["persona_system"], "batch_size": 8}}
+    data.update(extra)
+    path = tmp / f"eval-{len(list(tmp.glob('eval-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, tiny_model_dir, tiny_model_dir_2):
+    """Two finished runs `a` (tiny model) and `b` (other weights) of experiment t; copy them before changing them."""
+    tmp = tmp_path_factory.mktemp("bad-input-runs")
+    for name, model in (("a", tiny_model_dir), ("b", tiny_model_dir_2)):
+        assert main(["eval", "--config", str(eval_yaml(tmp, model)), f"run_name={name}", "--no-progress"]) == 0
+    return tmp / "runs" / "t"
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+# ------------------------------------------------------------------------------------------- config files and overrides
+
+
+def _utf16(tmp: Path) -> Path:
+    p = tmp / "u16.yaml"
+    p.write_text("model: {name_or_path: x}\n", encoding="utf-16")
+    return p
+
+
+def _binary(tmp: Path) -> Path:
+    p = tmp / "bin.yaml"
+    p.write_bytes(bytes(range(256)) * 4)
+    return p
+
+
+def _bad_yaml(tmp: Path) -> Path:
+    p = tmp / "bad.yaml"
+    p.write_text("model:\n  name_or_path: x\n questions: [Q27\n")
+    return p
+
+
+CONFIG_CASES = [
+    ("config is a folder", lambda tmp: ["eval", "--config", tmp], ["is a folder", "pass a UTF-8 YAML file"]),
+    ("config is binary", lambda tmp: ["eval", "--config", _binary(tmp)], ["not text", "UTF-8 YAML"]),
+    ("config is UTF-16", lambda tmp: ["eval", "--config", _utf16(tmp)], ["UTF-16", "re-save it as UTF-8"]),
+    ("YAML error keeps line and column", lambda tmp: ["eval", "--config", _bad_yaml(tmp)], ["line 3, column 2", "not valid YAML"]),
+]
+
+
+@pytest.mark.parametrize("name, argv, words", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_config_file(tmp_path, capsys, name, argv, words):
+    assert_error(*cli(argv(tmp_path), capsys), *words)
+
+
+def test_unparsable_override(tmp_path, capsys, tiny_model_dir):
+    cfg = eval_yaml(tmp_path, tiny_model_dir)
+    assert_error(*cli(["eval", "--config", cfg, "countries=[", "--no-progress"], capsys), "override 'countries=['", "countries=[DEU,USA]")
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("countries=[]", ["countries=[] selects no countries", "leave countries out"]),
+        ("questions=[]", ["questions=[] selects no questions", "leave questions out"]),
+        ("run_name=../../x", ["run_name", "one plain folder name"]),
+        ("run_name=.hidden", ["run_name", "one plain folder name"]),
+        ("probe.server_retries=-1", ["probe.server_retries", "greater than or equal to 0"]),
+        ("probe.server_timeout_s=0", ["probe.server_timeout_s", "greater than 0"]),
+    ],
+)
+def test_bad_eval_override_after_no_progress(tmp_path, capsys, tiny_model_dir, override, words):
+    """Overrides work after --no-progress too (the error proves the override was read); nothing is written."""
+    cfg = eval_yaml(tmp_path, tiny_model_dir)
+    assert_error(*cli(["eval", "--config", cfg, "--no-progress", override], capsys), *words)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("override, words", [("teacher.retries=-1", ["teacher.retries", "greater than or equal to 0"]),
+                                             ("teacher.timeout_s=0", ["teacher.timeout_s", "greater than 0"])])
+def test_bad_teacher_settings(tmp_path, capsys, override, words):
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text("teacher: {backend: openai, base_url: 'http://127.0.0.1:9/v1', server_model: m}\n")
+    assert_error(*cli(["synth", "--config", cfg, override], capsys), *words)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    from culturelens import __version__
+
+    assert capsys.readouterr().out.strip() == f"culturelens {__version__}"
+
+
+# ------------------------------------------------------------------------------------------- output paths (checked first)
+
+
+def _readonly_dir(tmp: Path) -> Path:
+    if os.geteuid() == 0:  # root ignores permission bits; sysfs refuses new folders even to root
+        return Path("/sys/culturelens-readonly-test")
+    ro = tmp / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    return ro / "runs"
+
+
+def _under_file(tmp: Path) -> Path:
+    (tmp / "a-file").write_text("x")
+    return tmp / "a-file" / "runs"
+
+
+@pytest.mark.parametrize("where", [_readonly_dir, _under_file], ids=["read-only", "under a file"])
+def test_eval_output_dir_checked_before_the_model(tmp_path, capsys, where):
+    """The model path does not exist either: the output_dir error comes first, before any model loads."""
+    cfg = eval_yaml(tmp_path, tmp_path / "no-such-model", output_dir=str(where(tmp_path)))
+    assert_error(*cli(["eval", "--config", cfg, "--no-progress"], capsys), "output_dir", "cannot be written", "writable folder")
+
+
+def test_train_output_dir_checked_before_data_and_model(tmp_path, capsys):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(f"model: {{name_or_path: {tmp_path / 'no-model'}}}\ndataset: {tmp_path / 'no-data'}\n"
+                   f"output_dir: {_under_file(tmp_path)}\n")
+    assert_error(*cli(["train", "sft", "--config", cfg], capsys), "output_dir", "a file, not a folder")
+
+
+@pytest.mark.parametrize("command", ["synth", "claims"])
+def test_stage_output_dir_under_a_file(tmp_path, capsys, command):
+    cfg = tmp_path / "s.yaml"
+    body = {"synth": "teacher: {backend: openai, base_url: 'http://127.0.0.1:9/v1', server_model: m}\n",
+            "claims": "models: [{label: m, model: {name_or_path: x}, facts: {family: f, params: 1, corpus: english, aligned: false}}]\n"}
+    cfg.write_text(body[command] + f"output_dir: {_under_file(tmp_path)}\n")
+    assert_error(*cli([command, "--config", cfg], capsys), "output_dir", "cannot be written")
+
+
+def test_compare_out_under_a_file(runs, tmp_path, capsys):
+    out = _under_file(tmp_path)
+    assert_error(*cli(["compare", runs / "a", runs / "b", "--out", out, "--n-boot", "10"], capsys), "--out", "cannot be written")
+
+
+def test_build_reference_out_unwritable(tmp_path, capsys):
+    csv = tmp_path / "w.csv"
+    csv.write_text("B_COUNTRY_ALPHA,Q27\nDEU,1\n")
+    code, err = cli(["data", "build-reference", "--wvs-csv", csv, "--out", _under_file(tmp_path) / "ref.json"], capsys)
+    assert_error(code, err, "--out folder", "cannot be written")
+    assert_error(*cli(["data", "build-reference", "--wvs-csv", csv, "--out", tmp_path], capsys), "is a folder", "file name")
+
+
+# ------------------------------------------------------------------------------------------- run folders
+
+
+def test_rerun_into_a_finished_folder_is_refused_then_overwrite_replaces(runs, tmp_path, capsys, tiny_model_dir):
+    """Default policy: refuse (before the model loads when run_name is given); --overwrite replaces it atomically."""
+    folder = copy_run(runs / "a", tmp_path / "runs" / "t" / "a")
+    before = digest(folder)
+    cfg = eval_yaml(tmp_path, tmp_path / "no-such-model")  # refused before the model loads: no model error
+    assert_error(*cli(["eval", "--config", cfg, "run_name=a", "--no-progress"], capsys), "already holds a finished run",
+                 "--overwrite", "run_name=<new name>")
+    assert digest(folder) == before
+    cfg = eval_yaml(tmp_path, tiny_model_dir, probe={"templates": ["persona_inline"]})
+    assert cli(["eval", "--config", cfg, "run_name=a", "--overwrite", "--no-progress"], capsys)[0] == 0
+    assert RunFolder(folder).require_complete().summary().run.templates == ["persona_inline"]
+    assert not list(folder.parent.glob(".a.tmp-*")) and not list(folder.parent.glob(".a.old-*"))
+
+
+def test_two_evals_at_once_into_one_folder(tmp_path, capsys, tiny_model_dir):
+    """While one eval writes run folder `a` (its lock is held), a second one stops at once."""
+    exp = tmp_path / "runs" / "t"
+    first = RunStaging(exp, "a").begin()
+    try:
+        cfg = eval_yaml(tmp_path, tiny_model_dir)
+        assert_error(*cli(["eval", "--config", cfg, "run_name=a", "--no-progress"], capsys), "another eval is writing", "run_name")
+    finally:
+        first.release()
+    assert not (exp / "a").exists()
+
+
+def test_rerun_killed_midway_keeps_the_old_run_and_resumes(runs, tmp_path, tiny_model_dir):
+    """kill -9 during an --overwrite rerun: the finished folder is untouched (compare still accepts it), and the
+    next rerun resumes from the probe cache."""
+    folder = copy_run(runs / "a", tmp_path / "runs" / "t" / "a")
+    before = digest(folder)
+    cfg = eval_yaml(tmp_path, tiny_model_dir, probe={"templates": ["persona_inline", "persona_third"], "batch_size": 1})
+    env = {**os.environ, "CULTURELENS_DEBUG_BATCH_DELAY": "0.5"}
+    proc = subprocess.Popen([sys.executable, "-m", "culturelens", "eval", "--config", str(cfg), "run_name=a", "--overwrite",
+                             "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from culturelens.eval.cache import ProbeCache
+
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        if (tmp_path / "cache" / "probe_cache.sqlite").exists() and ProbeCache(tmp_path / "cache").count() >= 2:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert digest(folder) == before and RunFolder(folder).require_complete()
+    assert list(folder.parent.glob(".a.tmp-*")), "the killed run's temporary folder"
+    from culturelens.core.config import load_config
+    from culturelens.eval.config import EvalConfig
+    from culturelens.eval.runner import run_eval
+
+    done = run_eval(load_config(EvalConfig, cfg, ["run_name=a"]), progress=False, overwrite=True)
+    s = RunFolder(done).require_complete().summary()
+    assert 2 <= s.run.n_cached < s.run.n_prompts and s.run.templates == ["persona_inline", "persona_third"]
+    assert not list(folder.parent.glob(".a.tmp-*"))
+
+
+def _no_marker(folder: Path) -> None:
+    (folder / "complete.json").unlink()
+
+
+def _new_config_beside_old_summary(folder: Path) -> None:
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    cfg["probe"]["templates"] = ["persona_third"]
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
+
+
+def _facts_disagree(folder: Path) -> None:
+    _new_config_beside_old_summary(folder)
+    RunFolder(folder).mark_complete()  # even with a fresh marker, config.yaml and the summary's run facts disagree
+
+
+def _truncated_summary(folder: Path) -> None:
+    (folder / "summary.json").write_text('{"pooled": ')
+
+
+def _summary_not_a_mapping(folder: Path) -> None:
+    (folder / "summary.json").write_text("[1, 2]")
+
+
+def _summary_binary(folder: Path) -> None:
+    (folder / "summary.json").write_bytes(b"\xff\xfe\x00garbage")
+
+
+@pytest.mark.parametrize(
+    "spoil, words",
+    [
+        (_no_marker, ["not a finished eval run", "complete.json", "--overwrite"]),
+        (_new_config_beside_old_summary, ["config.yaml changed after the run finished", "--overwrite"]),
+        (_facts_disagree, ["disagree on probe.templates", "--overwrite"]),
+        (_truncated_summary, ["summary.json is not valid JSON", "rerun the eval"]),
+        (_summary_not_a_mapping, ["summary.json", "rerun the eval"]),
+        (_summary_binary, ["summary.json is not valid JSON", "rerun the eval"]),
+    ],
+    ids=["no completion marker", "killed rerun: new config beside old summary", "config vs run facts",
+         "truncated summary", "summary not a mapping", "binary summary"],
+)
+def test_compare_refuses_incomplete_or_inconsistent_folders(runs, tmp_path, capsys, spoil, words):
+    bad = copy_run(runs / "b", tmp_path / "b")
+    spoil(bad)
+    assert_error(*cli(["compare", runs / "a", bad, "--out", tmp_path / "cmp", "--n-boot", "10"], capsys), str(bad), *words)
+
+
+def test_claims_refuse_an_incomplete_folder(runs, tmp_path):
+    from culturelens.core.errors import DataError
+    from culturelens.experiments.claims.context import ModelRun
+
+    bad = copy_run(runs / "b", tmp_path / "b")
+    _no_marker(bad)
+    with pytest.raises(DataError, match="not a finished eval run"):
+        ModelRun.read(None, RunFolder(bad))
+
+
+def test_compare_same_run_twice(runs, tmp_path, capsys):
+    assert_error(*cli(["compare", runs / "a", runs / "a", "--out", tmp_path / "cmp", "--n-boot", "10"], capsys), "given twice", "once")
+
+
+def test_compare_two_runs_with_the_same_folder_name(runs, tmp_path, capsys):
+    """Same name, different experiments: labelled <experiment>/<name>; comparison.json is strict JSON (no bare NaN)."""
+    other = copy_run(runs / "b", tmp_path / "other" / "a")
+    code, err = cli(["compare", runs / "a", other, "--out", tmp_path / "cmp", "--n-boot", "10"], capsys)
+    assert code == 0 and "Traceback" not in err, err
+
+    def no_constants(name):
+        raise AssertionError(f"bare {name} in comparison.json")
+
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text(), parse_constant=no_constants)
+    assert result["runs"] == ["t/a", "other/a"]
+
+
+@pytest.mark.parametrize("n_boot", ["0", "-5"])
+def test_compare_n_boot_too_small(runs, tmp_path, capsys, n_boot):
+    assert_error(*cli(["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", n_boot], capsys),
+                 f"--n-boot {n_boot} is too small", "at least 10")
+
+
+def test_corrupt_probe_cache_is_moved_aside(tmp_path, capsys, caplog, tiny_model_dir):
+    """Safe behaviour: the unreadable cache is renamed <name>.corrupt-<time> with a warning; the run starts a new one."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "probe_cache.sqlite").write_bytes(b"this is not sqlite" * 500)
+    code, err = cli(["eval", "--config", eval_yaml(tmp_path, tiny_model_dir), "run_name=c", "--no-progress"], capsys)
+    assert code == 0 and "Traceback" not in err, err
+    assert "moved it aside" in caplog.text  # a warning: the CLI prints it on stderr
+    assert len(list(cache.glob("probe_cache.sqlite.corrupt-*"))) == 1
+    assert RunFolder(tmp_path / "runs" / "t" / "c").require_complete()
+
+
+# ------------------------------------------------------------------------------------------- reference CSVs
+
+
+@pytest.mark.parametrize(
+    "content, encoding, words",
+    [
+        ("B_COUNTRY_ALPHA,Q27,Q28,Q27\nDEU,1,2,3\nIRQ,2,1,1\n", "utf-8", ["2 columns hold question Q27", "keep one column"]),
+        ("B_COUNTRY_ALPHA,Q27\nDEU,1\nXXX,2\n", "utf-8", ["unknown country code", "XXX", "ISO alpha-3"]),
+        ("B_COUNTRY_ALPHA,Q27\nDEU,1\n", "utf-16", ["UTF-16", "re-save it as UTF-8"]),
+    ],
+    ids=["duplicate question column", "unknown country code", "UTF-16 CSV"],
+)
+def test_bad_wvs_csv_fails_at_build_time(tmp_path, capsys, content, encoding, words):
+    csv = tmp_path / "w.csv"
+    csv.write_text(content, encoding=encoding)
+    assert_error(*cli(["data", "build-reference", "--wvs-csv", csv, "--out", tmp_path / "r.json"], capsys), *words)
+    assert not (tmp_path / "r.json").exists()
+    cfg = eval_yaml(tmp_path, tmp_path / "no-model", reference=str(csv), countries=None, questions=None)
+    assert_error(*cli(["eval", "--config", cfg, "--no-progress"], capsys), *words)  # and in eval, before the model
+
+
+def test_reference_json_with_unknown_country(tmp_path, capsys):
+    from culturelens.core.reference import default_reference
+
+    ref = default_reference().subset(countries=["DEU", "IRQ"], qids=["Q27"])
+    ref.df.loc[ref.df["country"] == "IRQ", "country"] = "XXX"
+    path = ref.save(tmp_path / "ref.json")
+    cfg = eval_yaml(tmp_path, tmp_path / "no-model", reference=str(path), countries=None, questions=None)
+    assert_error(*cli(["eval", "--config", cfg, "--no-progress"], capsys), "XXX", "countries_file")
+
+
+# ------------------------------------------------------------------------------------------- servers (teacher and vLLM)
+
+
+class _Server:
+    """A local server on 127.0.0.1 that answers every request with `reply(sock)`; stops when closed (at the latest
+    after `life_s`)."""
+
+    def __init__(self, reply, life_s: float = 20):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.reply, self.stop_at, self.conns = reply, time.time() + life_s, []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while time.time() < self.stop_at:
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.conns.append(conn)
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+        self.close()
+
+    def _answer(self, conn):
+        try:
+            conn.recv(65536)
+            self.reply(conn, self.stop_at)
+        except OSError:
+            pass
+
+    def close(self):
+        self.stop_at = 0
+        for s in [self.sock, *self.conns]:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def _drip(conn, stop_at):
+    """200 with a long body, one byte every 0.25 s: never trips a per-read timeout."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+    while time.time() < stop_at:
+        conn.sendall(b" ")
+        time.sleep(0.25)
+
+
+def _black_hole(conn, stop_at):
+    """Accepts and reads the request, never answers."""
+    while time.time() < stop_at:
+        time.sleep(0.1)
+
+
+def _body(payload: bytes):
+    def reply(conn, stop_at):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (len(payload), payload))
+    return reply
+
+
+SERVERS = {
+    "drip": (_drip, ["did not answer after 2 tries", "no complete answer within 1 s"]),
+    "black hole": (_black_hole, ["did not answer after 2 tries"]),
+    "200 non-JSON": (_body(b"<html>not json</html>"), ["not with a JSON object", "OpenAI-compatible"]),
+    "200 empty choices": (_body(b'{"choices": []}'), ["without choices"]),
+}
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_teacher_server(tmp_path, capsys, caplog, kind):
+    reply, words = SERVERS[kind]
+    server = _Server(reply)
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "output_dir": str(tmp_path / "synth"), "questions": ["Q27"], "countries": ["DEU"],
+        "teacher": {"backend": "openai", "base_url": server.url, "server_model": "m", "timeout_s": 1, "retries": 1},
+        "variants": {"paraphrases": 1, "scenarios": 0}, "split": {"heldout_fraction": 0}}))
+    t0 = time.time()
+    try:
+        code, err = cli(["synth", "--config", cfg, "--no-progress"], capsys)
+    finally:
+        server.close()
+    assert time.time() - t0 < 15
+    assert_error(code, err, "teacher server", *words)
+    if kind in ("drip", "black hole"):
+        assert "retry 1 of 1" in caplog.text  # retries are visible: warnings, printed on stderr by the CLI
+
+
+@pytest.mark.parametrize("kind", list(SERVERS))
+def test_vllm_server(tmp_path, capsys, tiny_model_dir, kind):
+    reply, words = SERVERS[kind]
+    server = _Server(reply)
+    cfg = eval_yaml(tmp_path, tiny_model_dir, probe={"backend": "vllm", "server_url": server.url, "fingerprint": f"test-{kind}",
+                                                     "server_timeout_s": 1, "server_retries": 1, "templates": ["persona_system"]})
+    t0 = time.time()
+    try:
+        code, err = cli(["eval", "--config", cfg, "run_name=v", "--no-progress"], capsys)
+    finally:
+        server.close()
+    assert time.time() - t0 < 15
+    assert_error(code, err, *words)
+    assert not (tmp_path / "runs" / "t" / "v").exists()  # nothing half-finished in place
+
+
+def test_vllm_with_an_embedded_model_name_fails_fast(tmp_path, capsys):
+    cfg = eval_yaml(tmp_path, "smollm2-135m-instruct", probe={"backend": "vllm"})
+    t0 = time.time()
+    assert_error(*cli(["eval", "--config", cfg, "--no-progress"], capsys), "embedded culturelens model",
+                 "model.name_or_path=HuggingFaceTB/SmolLM2-135M-Instruct", "probe.backend=hf")
+    assert time.time() - t0 < 5
+
+
+# ------------------------------------------------------------------------------------------- training data
+
+
+def _malformed_jsonl(tmp: Path) -> Path:
+    p = tmp / "d.jsonl"
+    p.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n{"messages": [\n')
+    return p
+
+
+def _empty_folder(tmp: Path) -> Path:
+    (tmp / "empty").mkdir()
+    return tmp / "empty"
+
+
+def _messages_string(tmp: Path) -> Path:
+    p = tmp / "d.jsonl"
+    p.write_text('{"messages": "user: hi, assistant: hello"}\n')
+    return p
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [(_malformed_jsonl, ["line 2 is not valid JSON", "culturelens synth"]),
+     (_empty_folder, ["is not a saved dataset", "culturelens synth"]),
+     (_messages_string, ["row 0", "`messages` must be a list", "got str"])],
+    ids=["malformed JSONL", "empty dataset folder", "messages as a string"],
+)
+def test_train_on_bad_data(tmp_path, capsys, tiny_model_dir, make, words):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(f"model: {{name_or_path: {tiny_model_dir}}}\ndataset: {make(tmp_path)}\noutput_dir: {tmp_path / 'out'}\n")
+    assert_error(*cli(["train", "sft", "--config", cfg], capsys), *words)
