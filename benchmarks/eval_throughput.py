@@ -26,16 +26,33 @@ CONFIGS = [("persona_first", "float32", False), ("persona_first", "float32", Tru
            ("question_first", "float32", False), ("question_first", "float32", True), ("question_first", "bfloat16", True)]
 
 
-def matmul_peak(dtype_name: str, n: int = 2048, reps: int = 10) -> float:
+def matmul_peak(dtype_name: str, n: int = 2048, reps: int = 10, clock=time.perf_counter) -> float:
+    """GFLOP/s of an n x n matmul; clock=time.process_time gives GFLOP per CPU second (robust on a loaded machine)."""
     import torch
 
     dtype = getattr(torch, dtype_name)
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
-    t = time.perf_counter()
+    t = clock()
     for _ in range(reps):
         a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+    return 2 * n**3 * reps / (clock() - t) / 1e9
+
+
+def dense_flops(model, tokens: int, n_prompts: int) -> float:
+    """Dense FLOPs of a forward pass over `tokens` tokens (attention ignored) plus the LM head at one position per prompt."""
+    body = sum(p.numel() for n, p in model.named_parameters() if "embed" not in n and "lm_head" not in n)
+    head = model.get_output_embeddings().weight.numel()
+    return 2 * body * tokens + 2 * head * n_prompts
+
+
+def tokens_computed(encoded: list[list[int]], prefix_sharing: bool) -> int:
+    """Tokens actually run: with prefix sharing each group's prefix once plus every suffix (eval/prefix.py's grouping)."""
+    if not prefix_sharing:
+        return sum(map(len, encoded))
+    from culturelens.eval.prefix import group_by_prefix
+
+    return sum(p + sum(len(encoded[i]) - p for i in idx) for p, idx in group_by_prefix(encoded))
 
 
 def one(template_set: str, dtype: str, prefix_sharing: bool, batch_size: int, model_name: str, limit: int | None = None) -> dict:
@@ -61,19 +78,12 @@ def one(template_set: str, dtype: str, prefix_sharing: bool, batch_size: int, mo
     probe = Probe(lm.model, lm.tokenizer, batch_size=batch_size, prefix_sharing=prefix_sharing)
     encoded = [probe.encode(it.text) for it in items]
     tokens = sum(map(len, encoded))
-    if prefix_sharing:
-        from culturelens.eval.prefix import group_by_prefix
-
-        tokens_run = sum(p + sum(len(encoded[i]) - p for i in idx) for p, idx in group_by_prefix(encoded))
-    else:
-        tokens_run = tokens
+    tokens_run = tokens_computed(encoded, prefix_sharing)
     probe.score(items[:batch_size], progress=False)  # warm-up
     t = time.perf_counter()
     res = probe.score(items, progress=False)
     seconds = time.perf_counter() - t
-    body = sum(p.numel() for n, p in lm.model.named_parameters() if "embed" not in n and "lm_head" not in n)
-    head = lm.model.get_output_embeddings().weight.numel()
-    flops = 2 * body * tokens + 2 * head * len(items)  # dense FLOPs of the full prompts (attention ignored)
+    flops = dense_flops(lm.model, tokens, len(items))  # dense FLOPs of the full prompts (attention ignored)
     return {
         "templates": template_set, "dtype": dtype, "prefix_sharing": prefix_sharing, "batch_size": batch_size, "n_prompts": len(items),
         "tokens": tokens, "tokens_run": tokens_run, "seconds": seconds, "prompts_per_second": len(items) / seconds,

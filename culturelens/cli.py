@@ -59,12 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="human reference data, questions and countries")
     dsub = p.add_subparsers(dest="action", required=True)
-    b = dsub.add_parser("build-reference", help="aggregate raw WVS wave-7 CSVs (and/or country-means CSVs)")
-    b.add_argument("--wvs-csv", nargs="*", default=[], help="official WVS wave-7 CSV(s) or per-country CSVs")
-    b.add_argument("--means-csv", nargs="*", default=[], help="country-means CSV(s): country, question, wvs_score")
+    b = dsub.add_parser("build-reference", help="aggregate WVS wave-7 respondent CSVs, answer-share JSONs and/or "
+                        "country-means CSVs (precedence: respondent rows > shares > means)")
+    b.add_argument("--wvs-csv", nargs="+", action="extend", default=[],
+                   help="official WVS wave-7 CSV(s), per-country CSVs or folders of them (repeatable)")
+    b.add_argument("--shares-json", nargs="+", action="extend", default=[],
+                   help="answer shares {country: {qid: {code: share}}} (repeatable)")
+    b.add_argument("--means-csv", nargs="+", action="extend", default=[],
+                   help="country-means CSV(s): country, question, wvs_score (repeatable)")
     b.add_argument("--out", required=True, help="output reference .json")
     b.add_argument("--questions", nargs="*", default=None, help="question ids (default: every bank question in the file)")
     b.add_argument("--countries", nargs="*", default=None, help="ISO codes or names (default: all)")
+    b.add_argument("--allow-mismatch", action="store_true",
+                   help="keep going when two sources differ by more than 0.01 on a shared (country, question)")
+    sm = dsub.add_parser("summary", help="what a reference holds: countries, questions, sections, rows per source")
+    sm.add_argument("--reference", default="default", help="'default' or a reference .json (default: the embedded one)")
+    sm.add_argument("--json", action="store_true", help="print the summary as JSON")
     e = dsub.add_parser("export", help="the reference and the probe's prompts as a Hugging Face dataset (save_to_disk + parquet + card)")
     e.add_argument("--out", required=True, help="output folder")
     e.add_argument("--config", "-c", default=None, help="an eval config: its reference, countries, questions, templates "
@@ -174,32 +184,64 @@ def _cmd_claims(args) -> None:
 
 def build_reference_cli(
     wvs_csv: list[str], means_csv: list[str], out: str, questions: list[str] | None = None,
-    countries: list[str] | None = None,
+    countries: list[str] | None = None, shares_json: list[str] = (), allow_mismatch: bool = False,
 ) -> None:
-    """`culturelens data build-reference`: build, save, print a short summary."""
+    """`culturelens data build-reference`: build, save, print a short summary and the consistency report."""
     from culturelens.core.errors import DataError
     from culturelens.core.paths import ensure_writable_dir
     from culturelens.core.reference import build_reference
+    from culturelens.core.reference.consistency import describe
 
     if Path(out).is_dir():
         raise DataError(f"--out '{out}' is a folder: pass a file name such as {Path(out) / 'reference.json'}")
     ensure_writable_dir(Path(out).parent, "--out folder")  # paths first: before minutes of CSV reading
     t0 = time.perf_counter()
-    ref, warnings = build_reference(wvs_csv, means_csv, questions=questions, countries=countries)
+    ref, warnings = build_reference(wvs_csv, means_csv, questions=questions, countries=countries,
+                                    shares_json=shares_json, allow_mismatch=allow_mismatch)
     path = ref.save(out)
     secs = time.perf_counter() - t0
     nd = len(ref.distribution_countries())
     print(f"reference written to {path}: {len(ref.countries)} countries ({nd} with answer distributions), "
           f"{len(ref.qids)} questions, {len(ref)} rows; {len(warnings)} warning(s); {secs:.1f} s")
+    for entry in ref.meta["consistency"]["comparisons"]:
+        print(f"  consistency: {describe(entry)}")
     for w in warnings[:15]:
         print(f"  warning: {w}")
     if len(warnings) > 15:
         print(f"  ... and {len(warnings) - 15} more warning(s)")
 
 
+def _print_reference_summary(spec: str, as_json: bool) -> None:
+    """`culturelens data summary`: countries (with / without distributions), questions, sections, rows per source."""
+    import json
+
+    from culturelens.core.reference import load_reference
+    from culturelens.core.reference.summary import summarize
+
+    s = summarize(load_reference(spec))
+    if as_json:
+        print(json.dumps(s, indent=1, ensure_ascii=False))
+        return
+    c, q = s["countries"], s["questions"]
+    print(f"countries: {c['total']} ({c['with_distributions']} with answer distributions, "
+          f"{c['means_only']} with means only)")
+    print(f"  with distributions: {' '.join(c['with_distributions_list'])}")
+    print(f"questions: {q['total']} ({q['with_distributions']} with distributions) in {len(s['sections'])} sections")
+    for name, sec in s["sections"].items():
+        print(f"  {name[:52]:52} {sec['group'] or '-':9} {sec['questions']:4} questions {sec['rows']:6} rows")
+    print("rows per source:")
+    for name, n in s["rows_per_source"].items():
+        print(f"  {name:40} {n:6}")
+    for line in s["consistency"]:
+        print(f"consistency: {line}")
+
+
 def _cmd_data(args) -> None:
     if args.action == "build-reference":
-        build_reference_cli(args.wvs_csv, args.means_csv, args.out, args.questions, args.countries)
+        build_reference_cli(args.wvs_csv, args.means_csv, args.out, args.questions, args.countries,
+                            shares_json=args.shares_json, allow_mismatch=args.allow_mismatch)
+    elif args.action == "summary":
+        _print_reference_summary(args.reference, as_json=args.json)
     elif args.action == "export":
         _cmd_data_export(args)
     elif args.action == "countries":
@@ -211,7 +253,7 @@ def _cmd_data(args) -> None:
 
         bank = load_question_bank(args.questions_file)
         for q in bank:
-            print(f"{q.qid:6} {q.category[:40]:40} K={len(q.options):2} {q.text[:80]}")
+            print(f"{q.qid:6} {q.category[:40]:40} {q.group or '-':8} {q.scale or '-':9} K={len(q.options):2} {q.text[:80]}")
 
 
 def _cmd_data_export(args) -> None:

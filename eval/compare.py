@@ -13,7 +13,7 @@ from culturelens.core.errors import ConfigError, DataError
 from culturelens.core.formatting import fmt_ci, fmt_interval, fmt_num, is_missing
 from culturelens.core.jsonsafe import write_json
 from culturelens.core.runfolder import Metrics, RunFolder, Summary
-from culturelens.eval import metrics
+from culturelens.eval import cultural_map, metrics
 from culturelens.eval.report import format_table
 
 MIN_BOOT = 10
@@ -100,6 +100,8 @@ def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: i
         "by_category": category_rows,
         "by_zone": zone_rows,
         "diffs": diffs,
+        "cultural_map": cultural_map.combine({label: (summary.model_extra or {}).get("cultural_map")
+                                              for label, (_, summary) in zip(labels, runs)}),
     }
 
 
@@ -121,7 +123,8 @@ def _with_ci(df: pd.DataFrame, key: str, runs: list[str]) -> pd.DataFrame:
 def write_comparison(result: dict, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "comparison.json", result)
+    cmap = result.get("cultural_map")
+    write_json(out / "comparison.json", {**result, "cultural_map": cultural_map.to_json(cmap) if cmap else None})
     cats = pd.DataFrame(result["by_category"])
     zones = pd.DataFrame(result["by_zone"])
     md = [f"# Comparison ({result['split']} questions)", "", "Baseline: " + result["runs"][0], ""]
@@ -132,5 +135,8 @@ def write_comparison(result: dict, out_dir: str | Path) -> Path:
         md += ["## r per cultural zone (95% CI over countries)", "", format_table(_with_ci(zones, "zone", result["runs"])), ""]
     if result["diffs"]:
         md += ["## Difference vs baseline (paired bootstrap 95% CI)", "", format_table(pd.DataFrame(result["diffs"])), ""]
+    if cmap:
+        cultural_map.plot_map(cmap, out / "cultural_map.png", title="Inglehart\u2013Welzel map: " + ", ".join(cmap["models"]))
+        md += ["## Cultural map", "", "![cultural map](cultural_map.png)", ""]
     (out / "comparison.md").write_text("\n".join(md))
     return out

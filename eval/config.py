@@ -11,12 +11,13 @@ from culturelens.core.questions import DEFAULT_GROUPS
 from culturelens.core.tracking import WandbConfig
 
 TemplateName = Literal["persona_system", "persona_inline", "persona_third", "question_first", "question_first_third",
-                       "question_first_citizen", "no_persona"]
+                       "question_first_citizen", "country_last", "country_in_answer", "no_persona"]
 
 
 class ProbeConfig(StrictModel):
     # Prompt templates (see eval/prompts.py); no_persona asks for the model's own view, once per question.
     # question_first*: the question block comes before the persona, so prefix sharing computes it once per question.
+    # country_last, country_in_answer: the country is the last thing before the answer (the fastest sweeps).
     templates: list[TemplateName] = [
         "persona_system",
         "persona_inline",

@@ -267,8 +267,12 @@ def _fig_scatter(per_pair: pd.DataFrame, summary: Summary, path: Path) -> Path:
 # ----------------------------------------------------------------------------------------- main
 
 
-def write_report(run_dir: Path, summary: dict | Summary, title: str, per_pair: pd.DataFrame | None = None) -> list[Path]:
-    """Write the summary, report.md and figures/*.png into run_dir; return the written paths."""
+def write_report(run_dir: Path, summary: dict | Summary, title: str, per_pair: pd.DataFrame | None = None,
+                 cultural_map: dict | None = None) -> list[Path]:
+    """Write the summary, report.md and figures/*.png into run_dir; return the written paths.
+
+    `cultural_map`: the result of eval/cultural_map.py's `cultural_map` (None: the run lacks the items, no figure).
+    """
     folder = RunFolder(run_dir).create()
     typed = summary if isinstance(summary, Summary) else Summary.model_validate(json_safe(summary))
     fig_dir = folder.figures_dir
@@ -279,6 +283,10 @@ def write_report(run_dir: Path, summary: dict | Summary, title: str, per_pair: p
     ]
     if per_pair is not None and {"score", "mean", "country"} <= set(per_pair.columns):
         figures.append(_fig_scatter(per_pair, typed, fig_dir / "scatter.png"))
+    if cultural_map is not None:
+        from culturelens.eval.cultural_map import plot_map
+
+        figures.append(plot_map(cultural_map, fig_dir / "cultural_map.png", title=f"Inglehart\u2013Welzel map: {title}"))
     summary_path = folder.write_summary(summary)
     report_path = folder.write_report(_markdown(typed, title, figures))
     return [summary_path, report_path, *figures]

@@ -22,7 +22,7 @@ from culturelens.core.prompts import NO_COUNTRY, PromptItem, build_prompts
 from culturelens.core.questions import QuestionBank
 from culturelens.core.runfolder import RunFolder
 from culturelens.core.runstaging import RunStaging
-from culturelens.eval import metrics
+from culturelens.eval import cultural_map, metrics
 from culturelens.eval.backends import ProbeBackend, ProbeResult, make_backend
 from culturelens.eval.cache import CachingBackend, ProbeCache, ScoreStats
 from culturelens.eval.config import EvalConfig
@@ -198,9 +198,13 @@ def summarise_metrics(cfg: EvalConfig, inputs: EvalInputs, per_prompt: pd.DataFr
 
 
 def report(run_dir: Path, cfg: EvalConfig, inputs: EvalInputs, summary: dict, model_df: pd.DataFrame, model_name: str) -> list[Path]:
-    """Report step: summary.json, report.md and figures (eval/report.py), and scores.jsonl."""
+    """Report step: summary.json, report.md and figures (eval/report.py; the cultural map when the run has its
+    items), and scores.jsonl."""
     per_pair = model_df[model_df["country"] != NO_COUNTRY].merge(inputs.reference.df[["country", "qid", "mean"]], on=["country", "qid"])
-    paths = write_report(run_dir, summary, title=f"{model_name} on {cfg.reference}", per_pair=per_pair)
+    cmap = cultural_map.cultural_map(inputs.reference.df, {model_name: cultural_map.model_table(model_df)}, inputs.bank)
+    if cmap is not None:
+        summary["cultural_map"] = cultural_map.to_json(cmap)
+    paths = write_report(run_dir, summary, title=f"{model_name} on {cfg.reference}", per_pair=per_pair, cultural_map=cmap)
     RunFolder(run_dir).write_scores(model_df)
     return paths
 

@@ -90,7 +90,7 @@ def source_strings(cfg: TranslateConfig, questions, countries, lang: str, base: 
         if name in base.get("templates", {}):
             continue
         t = TEMPLATES[name]
-        for part in ("system", "user", "plain"):
+        for part in ("system", "user", "plain", "answer"):
             for line in template_lines(getattr(t, part)):
                 out[f"tpl|{line}"] = line
     for c in countries:
@@ -184,7 +184,7 @@ def assemble(lang: str, strings: dict[str, str], done: dict[str, tuple[str, str]
             entry["templates"][name] = base["templates"][name]
             continue
         t, parts, missing = TEMPLATES[name], {}, []
-        for part in ("system", "user", "plain"):
+        for part in ("system", "user", "plain", "answer"):
             text = getattr(t, part)
             if text is None:
                 parts[part] = None

@@ -153,16 +153,25 @@ def test_ethics55_means_equal_the_csv(bank):
     assert len(warnings) == 1 and "17 row(s) with an empty score" in warnings[0]
 
 
+RESPONDENT_COUNTRIES = ["ARG", "BGD", "BRA", "CHN", "DEU", "IRQ", "JOR", "MEX", "TUR"]
+ETHICS_QIDS = [f"Q{i}" for i in range(177, 196)]
+
+
 def test_embedded_default():
+    """The embedded default holds the 9-country respondent subset, the 55-country ethics means (shares take the
+    place of means where a country has both) and the shares of 19 countries (tests/test_shares_reference.py)."""
     ref = default_reference()
-    with_dist = ref.df[ref.df["dist"].notna()]
+    respondents = ref.df[ref.df["source"].str.startswith("wvs7:")]  # the explicit 9-country subset
+    with_dist = respondents[respondents["dist"].notna()]
+    ethics = ref.df[ref.df["qid"].isin(ETHICS_QIDS)]
     means_only = ref.df[ref.df["dist"].isna()]
-    assert with_dist["country"].nunique() == 9
-    assert ref.df["country"].nunique() == 55
-    assert means_only["country"].nunique() == 55 and means_only["qid"].nunique() == 19
+    assert with_dist["country"].nunique() == 9 and sorted(with_dist["country"].unique()) == RESPONDENT_COUNTRIES
+    assert ethics["country"].nunique() >= 55
+    assert means_only["country"].nunique() + ethics.loc[ethics["dist"].notna(), "country"].nunique() >= 55
+    assert means_only["qid"].nunique() == 19 and set(means_only["qid"]) == set(ETHICS_QIDS)
     assert with_dist["qid"].nunique() == 50
     assert ref.meta["citation"] == WVS_CITATION and "doi:10.14281/18241.24" in ref.meta["citation"]
-    assert {s["kind"] for s in ref.meta["sources"]} == {"wvs7_respondents", "country_means"}
+    assert {s["kind"] for s in ref.meta["sources"]} == {"wvs7_respondents", "wvs7_shares", "country_means"}
     assert (with_dist["n"] > 0).all() and means_only["n"].isna().all()
     assert ref.df["mean"].between(-1, 1).all()
     for d in with_dist["dist"]:
@@ -173,7 +182,7 @@ def test_embedded_default():
 @needs_subset
 def test_embedded_default_is_the_subset_build(bank):
     built, _ = build_from_wvs_csv(subset_files(), bank)
-    ref = default_reference().subset(countries=built.countries)
+    ref = default_reference().subset(countries=built.countries, qids=built.qids)  # the respondent subset
     emb = ref.df[ref.df["dist"].notna()].set_index(["country", "qid"])
     new = built.df.set_index(["country", "qid"])
     assert set(emb.index) == set(new.index)
@@ -382,7 +391,7 @@ def test_build_reference_cli(tmp_path, mini, monkeypatch, capsys):
     w = write(tmp_path / "w.csv", "B_COUNTRY_ALPHA,Q1,Q3\nDEU,1,0\nDEU,-4,-4\nARG,4,-1\n")
     m = write(tmp_path / "m.csv", "country,question,wvs_score\nGermany,trust,0.9\nMexico,trust,0.3\nMexico,divorce,\n")
     out = tmp_path / "ref.json"
-    build_reference_cli([str(w)], [str(m)], str(out), None, None)
+    build_reference_cli([str(w)], [str(m)], str(out), None, None, allow_mismatch=True)  # DEU/Q1 differs on purpose
     text = capsys.readouterr().out
     assert "3 countries (2 with answer distributions), 2 questions, 4 rows" in text
     assert "2 warning(s)" in text and "no valid answers for Q3 in ARG" in text

@@ -19,12 +19,17 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 @dataclass(frozen=True)
 class Template:
-    """system/user are used for chat models; plain for base models. {country} and {block} are filled in."""
+    """system/user are used for chat models; plain for base models. {country} and {block} are filled in.
+
+    `answer` opens the chat model's assistant turn ({cue} is the configured answer cue): a template can put the
+    country there, so that everything before it is shared by every country's prompt (see `country_in_answer`).
+    """
 
     system: str | None
     user: str
     plain: str
     persona: bool = True
+    answer: str = "{cue}"
 
 
 INSTRUCTION = "Reply with the letter of one option only."
@@ -66,6 +71,21 @@ TEMPLATES: dict[str, Template] = {
         system=None,
         user="{block}\n\nYou are a citizen of {country}. Give your answer.\n\n{instruction}",
         plain="{block}\n\nA citizen of {country} answers.\n",
+    ),
+    # Country last: only the country's name and the few tokens after it differ between countries, everything before
+    # (chat header, question block, instructions) is one shared prefix. country_last ends the user turn with the
+    # persona (the chat template's turn closing then follows the country); country_in_answer states the persona at
+    # the start of the assistant turn, right before the answer cue (the fewest country-specific tokens).
+    "country_last": Template(
+        system=None,
+        user="{block}\n\n{instruction} Answer as a typical person from {country}.",
+        plain="{block}\n\nAs answered by a typical person from {country}.\n",
+    ),
+    "country_in_answer": Template(
+        system=None,
+        user="{block}\n\nAnswer as a typical person from the country named at the start of your answer would. {instruction}",
+        plain="{block}\n\nSpeaking as a typical person from {country}.\n",
+        answer="Speaking as a typical person from {country}. {cue}",
     ),
     "no_persona": Template(
         system=None,
@@ -122,7 +142,7 @@ def render(tokenizer, template: Template, country_name: str | None, block: str, 
             messages.append({"role": "system", "content": template.system.format(**fill)})
         messages.append({"role": "user", "content": template.user.format(**fill, instruction=instruction)})
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return text + cue
+        return text + template.answer.format(country=fill["country"], cue=cue)
     return template.plain.format(**fill) + cue
 
 
@@ -162,7 +182,7 @@ def build_prompts(
                         tblock, _ = question_block(question, labels, order, tq["text"], tq["options"],
                                                    (e.get("question", "Question"), e.get("options", "Options")))
                         t = e["templates"][name]
-                        ttemplate = Template(t.get("system"), t["user"], t["plain"], template.persona)
+                        ttemplate = Template(t.get("system"), t["user"], t["plain"], template.persona, t.get("answer", template.answer))
                         cname = e.get("countries", {}).get(code, country.name)
                         text = render(tokenizer, ttemplate, cname, tblock, e.get("answer_cue", cue), chat, labels,
                                       e.get("instruction", INSTRUCTION))

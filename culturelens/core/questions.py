@@ -2,6 +2,11 @@
 
 Scores follow the paper: the K answer options, in the order of their WVS codes after remapping
 (lowest code first), get scale values spread linearly over [-1, 1]: s_k = -1 + 2k/(K-1).
+
+The embedded bank (``data/questions.json``, written by ``scripts/build_bank.py``) holds every WVS-7 value question
+of the 12 value sections that is one ordinal (or two-point) scale; its ``meta`` names the sources and lists the
+items left out with their reasons. A section's group (norms / systems / progress) is ``DEFAULT_GROUPS`` here, the
+one place that maps them; eval configs override it with ``groups:``.
 """
 from __future__ import annotations
 
@@ -91,10 +96,21 @@ class Question:
     aliases: tuple[str, ...] = ()  # other texts that name this question in user files
     direction: str = ""  # what a high score means, e.g. "disagree", "justifiable"
     remap: Remap = field(default_factory=Remap)  # raw WVS code -> scale code; -> None drops (a dict is converted)
+    scale: str = ""  # "ordinal", "binary" (yes/no, a choice of two) or "mentioned" (2-point mentioned / not mentioned)
 
     def __post_init__(self) -> None:
         if not isinstance(self.remap, Remap):
             object.__setattr__(self, "remap", Remap(self.remap or {}))
+
+    @property
+    def section(self) -> str:
+        """The WVS thematic section (the same as ``category``)."""
+        return self.category
+
+    @property
+    def group(self) -> str | None:
+        """The section's default group (norms / systems / progress) per ``DEFAULT_GROUPS``."""
+        return DEFAULT_GROUPS.get(self.category)
 
     @property
     def codes(self) -> list[int]:
@@ -116,9 +132,10 @@ def _question_from_dict(d: dict) -> Question:
     scores = linear_scores(len(opts))
     remap = Remap(d.get("remap") or {})
     return Question(
-        qid=d["qid"], category=d["category"], text=d["text"],
+        qid=d["qid"], category=d.get("section") or d["category"], text=d["text"],
         options=tuple(Option(int(o["code"]), o["label"], s) for o, s in zip(opts, scores)),
         short=d.get("short", ""), aliases=tuple(d.get("aliases", ())), direction=d.get("direction", ""), remap=remap,
+        scale=d.get("scale", ""),
     )
 
 
@@ -129,7 +146,8 @@ def _norm(text: str) -> str:
 class QuestionBank:
     """An ordered collection of questions, looked up by id (`get`) or by the text users' files name them with (`find`)."""
 
-    def __init__(self, questions):
+    def __init__(self, questions, meta: dict | None = None):
+        self.meta: dict = dict(meta or {})  # where the questions come from, what was left out and why
         self.questions: dict[str, Question] = {}
         for q in questions:
             self.questions[q.qid] = q
@@ -171,26 +189,33 @@ class QuestionBank:
         """Questions of both banks; on the same id this bank's question wins."""
         merged = dict(other.questions)
         merged.update(self.questions)
-        return QuestionBank(merged.values())
+        return QuestionBank(merged.values(), self.meta or other.meta)
 
 
 _EMBEDDED: QuestionBank | None = None
 
 
+def _bank_from_json(data) -> QuestionBank:
+    """A bank from {"meta": {...}, "questions": [...]} (the embedded layout) or a plain list of questions."""
+    if isinstance(data, dict):
+        return QuestionBank((_question_from_dict(d) for d in data["questions"]), data.get("meta"))
+    return QuestionBank(_question_from_dict(d) for d in data)
+
+
 def load_bank(path: str | Path | None = None) -> QuestionBank:
-    """The embedded bank (69 questions written by the project) or a bank .json in the layout of
-    culturelens/core/data/questions.json."""
+    """The embedded bank (every WVS-7 value question, see ``meta``) or a bank .json (a list of questions, or
+    {"meta": ..., "questions": [...]})."""
     global _EMBEDDED
     if path is None:
         if _EMBEDDED is None:
             text = (resources.files("culturelens.core") / "data" / "questions.json").read_text(encoding="utf-8")
-            _EMBEDDED = QuestionBank(_question_from_dict(d) for d in json.loads(text))
+            _EMBEDDED = _bank_from_json(json.loads(text))
         return _EMBEDDED
     p = Path(path)
     if not p.exists():
         raise DataError(f"question bank file '{p}' does not exist")
     try:
-        return QuestionBank(_question_from_dict(d) for d in json.loads(p.read_text(encoding="utf-8")))
+        return _bank_from_json(json.loads(p.read_text(encoding="utf-8")))
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"'{p}' is not a question bank file (expected a list of questions with qid, category, text, "
                         f"options): {exc}") from None

@@ -5,7 +5,8 @@ function: it reads every file given for it, keeps the wanted questions and count
 returns a ``HumanReference`` whose rows name their ``source`` and whose ``meta["sources"]`` has one entry per input
 (with its ``kind``). Adding a source = one reader module + one ``Source`` line below (and a CLI flag).
 
-``SOURCES`` is ordered by precedence: where two sources cover a (country, qid), the earlier one's row is kept.
+``SOURCES`` is ordered by precedence: where two sources cover a (country, qid), the earlier one's row is kept:
+respondent rows (exact counts) > answer shares (distributions, n unknown) > country means (no distribution).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from culturelens.core.errors import DataError
-from culturelens.core.reference import means_csv, wvs_csv
+from culturelens.core.reference import means_csv, shares_json, wvs_csv
 from culturelens.core.reference._common import COUNTRY_COLUMN, norm_col
 from culturelens.core.reference.csv_io import sniff
 from culturelens.core.reference.model import HumanReference
@@ -73,6 +74,7 @@ class Source:
 
 SOURCES: tuple[Source, ...] = (
     Source(wvs_csv.KIND, "wvs_csv", wvs_csv.read, expand_wvs_paths),
+    Source(shares_json.KIND, "shares_json", shares_json.read),
     Source(means_csv.KIND, "means_csv", means_csv.read),
 )
 
