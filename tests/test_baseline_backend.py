@@ -40,7 +40,7 @@ def test_leave_one_out_backend_scores_are_the_other_countries_mean(tmp_path):
     assert summary["robustness"]["orders"]["score_shift"]["max_abs_shift"] == pytest.approx(0.0)
     assert "The paper's metric" in (run_dir / "report.md").read_text()
     # the probe cache knows the baseline by its data: a rerun is served from the cache
-    again = json.loads((run_eval(cfg_for(tmp_path, "leave_one_out"), progress=False) / "summary.json").read_text())
+    again = json.loads((run_eval(cfg_for(tmp_path, "leave_one_out"), progress=False, overwrite=True) / "summary.json").read_text())
     assert again["run"]["n_cached"] == again["run"]["n_prompts"]
 
 

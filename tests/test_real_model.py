@@ -13,13 +13,13 @@ COUNTRIES = "[ARG,CHN,DEU,IRQ,TUR]"
 
 def run(tmp_path, model, capsys):
     code = main([
-        "eval", "--config", "configs/eval/default.yaml", f"model.name_or_path={model}", f"questions={QUESTIONS}",
+        "eval", "--config", "configs/eval/nine_countries.yaml", f"model.name_or_path={model}", f"questions={QUESTIONS}",
         f"countries={COUNTRIES}", f"output_dir={tmp_path}/runs", f"cache_dir={tmp_path}/cache", "n_boot=200",
         "probe.prefix_sharing=true", "--no-progress",
     ])
     out = capsys.readouterr().out
     assert code == 0, out
-    run_dir = tmp_path / "runs" / "default" / model
+    run_dir = tmp_path / "runs" / "nine_countries" / model
     return run_dir, out
 
 

@@ -200,15 +200,17 @@ def claims_markdown(claims: dict) -> str:
 
 def claims_figure(claims: dict, path: Path) -> Path:
     """Per-group r per model, and Western vs non-Western r per model."""
-    t = pd.DataFrame(claims["1_norms"]["table"]).set_index("model")
+    panels = [(pd.DataFrame(claims["1_norms"]["table"]), None, "mean per-question r by group"),
+              (pd.DataFrame(_gap_rows(claims["2_western_bias"])), ["Western r", "non-Western r"], "per-country r: Western vs non-Western")]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    t.plot.bar(ax=axes[0], rot=20)
-    axes[0].set_title("mean per-question r by group")
-    axes[0].axhline(0, color="k", lw=0.5)
-    g = pd.DataFrame(_gap_rows(claims["2_western_bias"])).set_index("model")[["Western r", "non-Western r"]]
-    g.plot.bar(ax=axes[1], rot=20)
-    axes[1].set_title("per-country r: Western vs non-Western")
-    axes[1].axhline(0, color="k", lw=0.5)
+    for ax, (table, cols, title) in zip(axes, panels):
+        ax.set_title(title)
+        if table.empty or "model" not in table:  # e.g. no common country x question block for claim 1
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+            continue
+        table = table.set_index("model")
+        (table[cols] if cols else table).plot.bar(ax=ax, rot=20)
+        ax.axhline(0, color="k", lw=0.5)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
