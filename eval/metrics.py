@@ -182,16 +182,20 @@ def by_category(perq: pd.DataFrame, categories: dict, groups: dict, n_boot: int 
     return pd.DataFrame(rows, columns=cols)
 
 
+def _mean_r_per(df: pd.DataFrame, key: str, n_col: str, n_boot: int, seed: int) -> list[dict]:
+    """Mean r per value of ``key`` with its bootstrap CI over the rows (questions or countries) of that value."""
+    rows = []
+    for name, g in df.dropna(subset=[key]).groupby(key, sort=False):
+        est, lo, hi = bootstrap_ci(g["r"], n_boot=n_boot, seed=seed)
+        rows.append({key: name, "mean_r": est, "ci_lo": lo, "ci_hi": hi, n_col: int(np.isfinite(g["r"].astype(float)).sum())})
+    return rows
+
+
 def by_group(perq: pd.DataFrame, categories: dict, groups: dict, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Mean per-question r per group (norms/systems/progress), bootstrap CI over the group's questions."""
     cols = ["group", "mean_r", "ci_lo", "ci_hi", "n_questions"]
     grp = perq["qid"].map(categories).map(lambda c: groups.get(c) if isinstance(c, str) else None)
-    df = perq.assign(group=grp).dropna(subset=["group"])
-    rows = []
-    for name, g in df.groupby("group", sort=False):
-        est, lo, hi = bootstrap_ci(g["r"], n_boot=n_boot, seed=seed)
-        rows.append({"group": name, "mean_r": est, "ci_lo": lo, "ci_hi": hi,
-                     "n_questions": int(np.isfinite(g["r"].astype(float)).sum())})
+    rows = _mean_r_per(perq.assign(group=grp), "group", "n_questions", n_boot, seed)
     rows.sort(key=lambda r: (_group_order(r["group"]), r["group"]))
     return pd.DataFrame(rows, columns=cols)
 
@@ -202,12 +206,7 @@ def by_zone(perc: pd.DataFrame, countries: dict, n_boot: int = 2000, seed: int =
 
     cols = ["zone", "mean_r", "ci_lo", "ci_hi", "n_countries"]
     zone = perc["country"].map(lambda c: countries[c].zone if c in countries else None)
-    df = perc.assign(zone=zone).dropna(subset=["zone"])
-    rows = []
-    for name, g in df.groupby("zone", sort=False):
-        est, lo, hi = bootstrap_ci(g["r"], n_boot=n_boot, seed=seed)
-        rows.append({"zone": name, "mean_r": est, "ci_lo": lo, "ci_hi": hi,
-                     "n_countries": int(np.isfinite(g["r"].astype(float)).sum())})
+    rows = _mean_r_per(perc.assign(zone=zone), "zone", "n_countries", n_boot, seed)
     rows.sort(key=lambda r: (ZONES.index(r["zone"]) if r["zone"] in ZONES else len(ZONES), r["zone"]))
     return pd.DataFrame(rows, columns=cols)
 
