@@ -35,10 +35,7 @@ def _adapter_dir(path: Path) -> Path:
 
 
 def run_pipeline(config_path: str, overrides: list[str] | None = None, progress: bool = True) -> dict:
-    from culturelens.eval.compare import compare_runs, write_comparison
     from culturelens.eval.config import EvalConfig
-    from culturelens.eval.console import print_comparison, print_summary
-    from culturelens.eval.runner import run_eval
     from culturelens.synth.config import SynthConfig
     from culturelens.synth.run import run_synth
     from culturelens.train.config import DPORunConfig, SFTRunConfig
@@ -82,29 +79,45 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
         done["sft"] = str(run_sft(sft_cfg))
     if "dpo" in cfg.stages:
         done["dpo"] = str(run_dpo(dpo_cfg))
-    run_dirs = []
+    run_dirs = eval_stage(eval_cfg, Path(sft_cfg.output_dir), Path(dpo_cfg.output_dir), progress) if "eval" in cfg.stages else []
     if "eval" in cfg.stages:
-        for name, adapter in (("eval-base", None), ("eval-sft", Path(sft_cfg.output_dir)), ("eval-dpo", Path(dpo_cfg.output_dir))):
-            if adapter is not None:
-                adapter = _adapter_dir(adapter)
-                if not adapter.exists():
-                    continue
-            # a rerun of the pipeline replaces its own eval-* run folders (the probe cache makes it cheap)
-            run_dir = run_eval(eval_cfg(name, str(adapter) if adapter else None), progress=progress, overwrite=True)
-            print_summary(run_dir)
-            run_dirs.append(run_dir)
         done["eval"] = [str(d) for d in run_dirs]
     if "compare" in cfg.stages and run_dirs:
-        out = root / "compare"
-        for split in (None, "train", "heldout"):
-            result = compare_runs(run_dirs, split=split)
-            write_comparison(result, out / (split or "all"))
-            print_comparison(result)
-            track_pipeline_comparison(cfg, result, out / (split or "all"), run_dirs)
-        done["compare"] = str(out)
+        done["compare"] = str(compare_stage(cfg, root / "compare", run_dirs))
     root.mkdir(parents=True, exist_ok=True)
     write_json(root / "pipeline.json", done)
     return done
+
+
+def eval_stage(eval_cfg, sft_dir: Path, dpo_dir: Path, progress: bool) -> list[Path]:
+    """Eval of the base model and of each adapter that exists (base, SFT, DPO); returns their run folders."""
+    from culturelens.eval.console import print_summary
+    from culturelens.eval.runner import run_eval
+
+    run_dirs = []
+    for name, adapter in (("eval-base", None), ("eval-sft", sft_dir), ("eval-dpo", dpo_dir)):
+        if adapter is not None:
+            adapter = _adapter_dir(adapter)
+            if not adapter.exists():
+                continue
+        # a rerun of the pipeline replaces its own eval-* run folders (the probe cache makes it cheap)
+        run_dir = run_eval(eval_cfg(name, str(adapter) if adapter else None), progress=progress, overwrite=True)
+        print_summary(run_dir)
+        run_dirs.append(run_dir)
+    return run_dirs
+
+
+def compare_stage(cfg: PipelineConfig, out: Path, run_dirs: list[Path]) -> Path:
+    """Side-by-side comparison of the evals on all, train and held-out questions (`compare/{all,train,heldout}`)."""
+    from culturelens.eval.compare import compare_runs, write_comparison
+    from culturelens.eval.console import print_comparison
+
+    for split in (None, "train", "heldout"):
+        result = compare_runs(run_dirs, split=split)
+        write_comparison(result, out / (split or "all"))
+        print_comparison(result)
+        track_pipeline_comparison(cfg, result, out / (split or "all"), run_dirs)
+    return out
 
 
 def track_pipeline_comparison(cfg: PipelineConfig, result: dict, out: Path, run_dirs: list[Path]) -> None:
