@@ -35,8 +35,13 @@ def correlated_pairs(reference, qids, threshold=0.9, min_countries=20):
 
 @pytest.fixture(scope="module")
 def default_inputs():
+    """The project's own 69 questions (the batteries above) of the embedded bank, on the embedded reference without
+    the countries that only the answer-shares data adds (the 9 respondent-file countries + the ethics-means ones)."""
     bank, ref = load_bank(), default_reference()
-    qids = [q.qid for q in bank if q.qid in set(ref.qids)]
+    ref = ref.subset(countries=sorted(set(ref.df.loc[~ref.df["source"].str.startswith("shares"), "country"])))
+    in_batteries = {f"Q{n}" for lo, hi in QUESTIONNAIRE_BATTERIES for n in range(number(lo), number(hi) + 1)}
+    qids = [q.qid for q in bank if q.qid in set(ref.qids) and q.qid in in_batteries]
+    assert len(qids) == 69
     return bank, ref, qids
 
 
