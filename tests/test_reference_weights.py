@@ -92,4 +92,4 @@ def test_mixed_weighted_and_unweighted_files_are_flagged(tmp_path, bank):
 
 def test_embedded_reference_says_it_is_unweighted():
     sources = default_reference().meta["sources"]
-    assert {s["kind"]: s["weighted"] for s in sources} == {"wvs7_respondents": False, "country_means": False}
+    assert {s["kind"]: s["weighted"] for s in sources} == {"wvs7_respondents": False, "wvs7_shares": None, "country_means": False}

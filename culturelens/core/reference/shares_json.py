@@ -197,6 +197,7 @@ def build_from_shares_json(path: str | Path, bank=None, *, questions: list[str] 
                        "pandas": pd.__version__},
         "sources": [{
             "kind": KIND, "files": [path.name],
+            "weighted": None,  # a shares file does not say whether its shares were weighted (W_WEIGHT) or not
             "method": "shares per answer code; negative codes and codes remapped to None dropped; codes outside the "
                       "options dropped and counted; renormalised over the valid codes; n unknown unless given",
             "countries": int(df["country"].nunique()), "questions": int(df["qid"].nunique()), "rows": len(df),
