@@ -47,37 +47,35 @@ def _rows(group: pd.DataFrame, probs: np.ndarray | None, score: np.ndarray) -> l
             for i, (c, q) in enumerate(zip(group["country"], group["qid"]))]
 
 
-def leave_one_out(reference, scores: dict) -> pd.DataFrame:
-    """Per (country, qid): the mean of the other countries' human distributions (or means); nan alone."""
+def _by_question(reference, scores: dict, from_dists, from_means, min_countries: int = 1) -> pd.DataFrame:
+    """A country-blind rule applied question by question: to the countries' distributions (n, k) when every country
+    has one of the question's size, else to their means (n,); nan scores below ``min_countries``."""
     out = []
     for qid, group in _human(reference).groupby("qid", sort=False):
         vals = scores.get(qid)
         dists, means = _question_rows(group, len(vals) if vals is not None else None)
-        n = len(group)
-        if n < 2:
-            out += _rows(group, None, np.full(n, np.nan))
-            continue
-        if dists is not None:
-            probs = (dists.sum(axis=0, keepdims=True) - dists) / (n - 1)
+        if len(group) < min_countries:
+            out += _rows(group, None, np.full(len(group), np.nan))
+        elif dists is not None:
+            probs = from_dists(dists)
             out += _rows(group, probs, probs @ np.asarray(vals, float))
         else:
-            out += _rows(group, None, (means.sum() - means) / (n - 1))
+            out += _rows(group, None, from_means(means))
     return pd.DataFrame(out, columns=COLUMNS)
+
+
+def leave_one_out(reference, scores: dict) -> pd.DataFrame:
+    """Per (country, qid): the mean of the other countries' human distributions (or means); nan alone."""
+    def others(x):
+        return (x.sum(axis=0, keepdims=True) - x) / (len(x) - 1)
+
+    return _by_question(reference, scores, others, lambda m: others(m[:, None])[:, 0], min_countries=2)
 
 
 def global_mean(reference, scores: dict) -> pd.DataFrame:
     """Per (country, qid): the mean over all countries (c included) of the human distributions (or means)."""
-    out = []
-    for qid, group in _human(reference).groupby("qid", sort=False):
-        vals = scores.get(qid)
-        dists, means = _question_rows(group, len(vals) if vals is not None else None)
-        n = len(group)
-        if dists is not None:
-            probs = np.repeat(dists.mean(axis=0, keepdims=True), n, axis=0)
-            out += _rows(group, probs, probs @ np.asarray(vals, float))
-        else:
-            out += _rows(group, None, np.full(n, means.mean()))
-    return pd.DataFrame(out, columns=COLUMNS)
+    return _by_question(reference, scores, lambda d: np.repeat(d.mean(axis=0, keepdims=True), len(d), axis=0),
+                        lambda m: np.full(len(m), m.mean()))
 
 
 def uniform(reference, scores: dict) -> pd.DataFrame:

@@ -60,39 +60,46 @@ def _read(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     return df.dropna(subset=["country", "question"], how="all"), cols
 
 
+def _map_each(column: pd.Series, lookup) -> tuple[pd.Series, list[str]]:
+    """``lookup`` applied once per distinct stripped value (None = not found); the mapped column and what failed
+    (empty cells as "<empty>")."""
+    found: dict[str, str] = {}
+    failed = []
+    for value in column.dropna().astype(str).str.strip().unique():
+        key = lookup(value)
+        if key is None:
+            failed.append(value)
+        else:
+            found[value] = key
+    if column.isna().any():
+        failed.append("<empty>")
+    return column.astype(str).str.strip().map(found), failed
+
+
+def _alpha3_or_none(name: str) -> str | None:
+    try:
+        return resolve_alpha3([name])[0]
+    except Exception:
+        return None
+
+
 def _country_codes(path: Path, column: pd.Series) -> pd.Series:
     """ISO alpha-3 per row; DataError naming every unknown or empty country."""
-    country_of: dict[str, str] = {}
-    unknown = []
-    for name in column.dropna().astype(str).str.strip().unique():
-        try:
-            country_of[name] = resolve_alpha3([name])[0]
-        except Exception:
-            unknown.append(name)
-    if column.isna().any():
-        unknown.append("<empty>")
+    codes, unknown = _map_each(column, _alpha3_or_none)
     if unknown:
         raise DataError(f"{path}: unknown countries: {shorten(unknown)} (use English names or ISO codes as listed by "
                         "`culturelens data countries`)")
-    return column.astype(str).str.strip().map(country_of)
+    return codes
 
 
 def _question_ids(path: Path, column: pd.Series, bank) -> pd.Series:
     """Bank qid per row; DataError naming every question the bank does not know."""
-    qid_of: dict[str, str] = {}
-    unmatched = []
-    for text in column.dropna().astype(str).str.strip().unique():
-        q = _find_question(bank, text)
-        if q is None:
-            unmatched.append(repr(text))
-        else:
-            qid_of[text] = q.qid
-    if column.isna().any():
-        unmatched.append("<empty>")
+    qids, unmatched = _map_each(column, lambda text: getattr(_find_question(bank, text), "qid", None))
     if unmatched:
+        unmatched = [u if u == "<empty>" else repr(u) for u in unmatched]
         raise DataError(f"{path}: question(s) not found in the question bank: {shorten(unmatched, 12)} "
                         "(use a question id such as Q177 or a short name listed by `culturelens data questions`)")
-    return column.astype(str).str.strip().map(qid_of)
+    return qids
 
 
 def _scores(path: Path, df: pd.DataFrame, name: str) -> pd.Series:
