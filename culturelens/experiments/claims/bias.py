@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from culturelens.eval import grid as g
-from culturelens.eval import metrics, nulls, western
-from culturelens.eval.shared_bootstrap import gap_difference_beyond_null
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics import metrics, nulls, western
+from culturelens.eval.statistics.shared_bootstrap import gap_difference_beyond_null
 
 N_PERM = 1000
 

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from culturelens.core.jsonsafe import safe_float
-from culturelens.eval import metrics
-from culturelens.eval.common_set import common_block, kinds
-from culturelens.eval.shared_bootstrap import group_contrast
-from culturelens.eval.western import MIN_COUNTRIES
+from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics.common_set import common_block, kinds
+from culturelens.eval.statistics.shared_bootstrap import group_contrast
+from culturelens.eval.statistics.western import MIN_COUNTRIES
 from culturelens.experiments.claims.bias import gap_reduction
 from culturelens.experiments.claims.context import AVERAGED, ClaimsContext
 from culturelens.experiments.claims.results import (

@@ -265,7 +265,7 @@ def run_translate(cfg: TranslateConfig, progress: bool = True) -> Path:
 
 
 def write_review(out: Path, summary: list[dict], rows: list[dict], source: str) -> None:
-    from culturelens.eval.report import format_table
+    from culturelens.core.formatting import format_table
 
     stem = out.with_name(out.stem + "_review")
     stem.with_suffix(".json").write_text(json.dumps({"summary": summary, "strings": rows}, ensure_ascii=False, indent=1))

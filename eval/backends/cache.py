@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from culturelens.core.zoo import cache_dir
-from culturelens.eval.backends import OnBatch, ProbeBackend, ProbeResult
+from culturelens.eval.backends.base import OnBatch, ProbeBackend, ProbeResult
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from culturelens.eval import grid as g
-from culturelens.eval.metrics import _percentile_ci, to_jsonable
-from culturelens.eval.western import MIN_COUNTRIES, excess_over, gap_verdict
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics.western import MIN_COUNTRIES, excess_over, gap_verdict
 
 
 def shared_indices(n: int, n_boot: int, seed: int = 0) -> np.ndarray:

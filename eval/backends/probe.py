@@ -28,8 +28,8 @@ import torch
 from tqdm.auto import tqdm
 
 from culturelens.core.prompts import PromptItem
-from culturelens.eval.backends import ProbeResult, option_distribution
-from culturelens.eval.label_sequences import extending_tokens, label_continuations, score_label_sequences
+from culturelens.eval.backends.base import ProbeResult, option_distribution
+from culturelens.eval.backends.label_sequences import extending_tokens, label_continuations, score_label_sequences
 
 __all__ = ["Probe", "ProbeResult", "left_pad", "plain_batches"]
 
@@ -165,7 +165,7 @@ class Probe:
     def batches(self, token_items: list[PromptItem], encoded: dict[str, list[int]]) -> Iterator:
         """The batching strategy: shared-prefix groups (eval/prefix.py) or plain length-sorted batches."""
         if self.prefix_sharing and token_items:
-            from culturelens.eval.prefix import shared_prefix_batches
+            from culturelens.eval.backends.prefix import shared_prefix_batches
 
             return shared_prefix_batches(self, token_items, encoded)
         return plain_batches(self, token_items, encoded)

@@ -30,8 +30,8 @@ import os
 from culturelens.core.errors import ModelLoadError
 from culturelens.core.http import ServerStatusError, auth_headers, request_json
 from culturelens.core.prompts import PromptItem
-from culturelens.eval.backends import ProbeResult, option_distribution
-from culturelens.eval.server_labels import (
+from culturelens.eval.backends.base import ProbeResult, option_distribution
+from culturelens.eval.backends.server_labels import (
     UNREAD_LIMIT,
     VARIANTS,
     continuation_logprob,

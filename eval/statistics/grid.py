@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from culturelens.eval.metrics import NO_COUNTRY, _as_dist, _pairs
+from culturelens.eval.statistics.metrics import NO_COUNTRY, _as_dist, _pairs
 
 CONSTANT_TOL = 1e-12
 

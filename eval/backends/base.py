@@ -69,19 +69,19 @@ def option_distribution(item: PromptItem, raw_presented: list[float], mode: str)
 
 def build_hf(cfg, inputs) -> ProbeBackend:
     from culturelens.core.models import load_model
-    from culturelens.eval.probe import Probe
+    from culturelens.eval.backends.probe import Probe
 
     return Probe.from_loaded(load_model(cfg.model), batch_size=cfg.probe.batch_size, prefix_sharing=cfg.probe.prefix_sharing)
 
 
 def build_server(cfg, inputs) -> ProbeBackend:
-    from culturelens.eval.vllm_backend import ServerProbe
+    from culturelens.eval.backends.vllm_backend import ServerProbe
 
     return ServerProbe.from_config(cfg)
 
 
 def build_baseline(cfg, inputs) -> ProbeBackend:
-    from culturelens.eval.baseline_backend import build_baseline as build
+    from culturelens.eval.backends.baseline_backend import build_baseline as build
 
     return build(cfg, inputs)
 

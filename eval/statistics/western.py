@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from culturelens.eval import grid as g
-from culturelens.eval.metrics import _percentile_ci, to_jsonable
-from culturelens.eval.nulls import permuted_w1
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics.nulls import permuted_w1
 
 MIN_COUNTRIES = 5
 VERDICTS = ("western", "non-western", "no evidence", "too few countries")

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from culturelens.eval import grid as g
-from culturelens.eval import metrics, nulls, western
-from culturelens.eval.metrics import to_jsonable
-from culturelens.eval.resample import pooled_two_way
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics import metrics, nulls, western
+from culturelens.eval.statistics.metrics import to_jsonable
+from culturelens.eval.statistics.resample import pooled_two_way
 
 DEFAULT_N_PERM = 1000
 

@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from culturelens.eval import grid as g
-from culturelens.eval.metrics import _percentile_ci, to_jsonable
-from culturelens.eval.resample import pooled_minus_null
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics.resample import pooled_minus_null
 
 NULL_NOTE = ("country-permutation null: within each question the model's answers are shuffled across countries; "
              "CI of model - null: bootstrap over questions (per-question r), countries (per-country measures), "

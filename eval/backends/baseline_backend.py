@@ -21,8 +21,8 @@ import pandas as pd
 
 from culturelens.core.errors import ConfigError
 from culturelens.core.prompts import NO_COUNTRY, PromptItem
-from culturelens.eval import baselines
-from culturelens.eval.backends import OnBatch, ProbeResult
+from culturelens.eval.backends import baselines
+from culturelens.eval.backends.base import OnBatch, ProbeResult
 
 PREFIX = "baseline:"
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from culturelens.eval import grid as g
-from culturelens.eval.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
 
 POOLED_NOTE = ("Pearson r over all (country, question) cells: dominated by between-question differences "
                "(what every country shares), not by country knowledge; CI resamples questions and countries together")

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from culturelens.eval import metrics
-from culturelens.eval.metrics import NO_COUNTRY, to_jsonable
+from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics.metrics import NO_COUNTRY, to_jsonable
 
 
 def scores_by_order(per_prompt: pd.DataFrame) -> dict[str, pd.DataFrame]:
