@@ -47,7 +47,7 @@ def dense_flops(model, tokens: int, n_prompts: int) -> float:
 
 
 def tokens_computed(encoded: list[list[int]], prefix_sharing: bool) -> int:
-    """Tokens actually run: with prefix sharing each group's prefix once plus every suffix (eval/prefix.py's grouping)."""
+    """Tokens actually run: with prefix sharing each group's prefix once plus every suffix (eval/backends/prefix.py's grouping)."""
     if not prefix_sharing:
         return sum(map(len, encoded))
     from culturelens.eval.backends.prefix import group_by_prefix

@@ -1,7 +1,7 @@
 """`culturelens eval`: build prompts, probe the model (cached, resumable), compare with humans, report.
 
 `run_eval` is five steps, one function each: build_items (prompts rendered for the backend),
-probe_prompts (any backend of eval/backends.py behind the probe cache), summarise_run, report, track.
+probe_prompts (any backend of eval/backends/base.py behind the probe cache), summarise_run, report, track.
 """
 from __future__ import annotations
 
@@ -199,7 +199,7 @@ def summarise_metrics(cfg: EvalConfig, inputs: EvalInputs, per_prompt: pd.DataFr
 
 
 def report(run_dir: Path, cfg: EvalConfig, inputs: EvalInputs, summary: dict, model_df: pd.DataFrame, model_name: str) -> list[Path]:
-    """Report step: summary.json, report.md and figures (eval/report.py; the cultural map when the run has its
+    """Report step: summary.json, report.md and figures (eval/reporting/report.py; the cultural map when the run has its
     items), and scores.jsonl."""
     per_pair = model_df[model_df["country"] != NO_COUNTRY].merge(inputs.reference.df[["country", "qid", "mean"]], on=["country", "qid"])
     cmap = cultural_map.cultural_map(inputs.reference.df, {model_name: cultural_map.model_table(model_df)}, inputs.bank)

@@ -277,7 +277,7 @@ def test_leave_one_out_is_not_western_beyond_the_null_though_the_old_rule_says_s
     assert measures["centred_r"]["model_gap"] == pytest.approx(0.0, abs=1e-9)  # centred r = -1 for every country
     summary = western.western_gap_summary(measures)
     assert summary["verdict"] == "no evidence" and summary["verdict_measure"] == "centred_r"
-    # raw per-country r: the null removes almost all of the old gap (0.13 -> 0.004), see eval/western.py
+    # raw per-country r: the null removes almost all of the old gap (0.13 -> 0.004), see eval/statistics/western.py
     assert abs(measures["r"]["gap"]) < 0.02 < old["gap"] / 5
 
 

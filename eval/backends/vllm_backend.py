@@ -3,7 +3,7 @@
 Per prompt: one request with max_tokens=1, temperature 0 and the top log-probs of the next token; the
 option labels' probabilities are read from them. A label the top-k does not list is read from an echo
 request, labels that are not one token are scored with their end, and a prompt the server cannot
-complete is flagged ``mode="incomplete"`` (eval/server_labels.py): a label is never counted as 0
+complete is flagged ``mode="incomplete"`` (eval/backends/server_labels.py): a label is never counted as 0
 silently. Start vLLM with prefix caching so shared persona prefixes are reused:
 
     vllm serve Qwen/Qwen2.5-7B-Instruct --enable-prefix-caching --max-logprobs 40

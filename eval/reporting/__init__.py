@@ -1,6 +1,6 @@
 """Reporting of evaluations: files, figures, console tables and W&B lineage.
 
-- ``report``: report.md, the figures and the markdown tables (``write_report``, ``format_table``);
+- ``report``: report.md and the figures (``write_report``; ``format_table`` is ``culturelens.core.formatting``'s);
   ``report_nulls``: the report's sections that set each number beside its null;
 - ``console``: rich tables of a run or a comparison; ``cultural_map``: the Inglehart–Welzel map;
 - ``compare_tracking`` and ``lineage``: comparisons and evaluations in W&B.

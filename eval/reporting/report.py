@@ -236,7 +236,7 @@ def write_report(run_dir: Path, summary: dict | Summary, title: str, per_pair: p
                  cultural_map: dict | None = None) -> list[Path]:
     """Write the summary, report.md and figures/*.png into run_dir; return the written paths.
 
-    `cultural_map`: the result of eval/cultural_map.py's `cultural_map` (None: the run lacks the items, no figure).
+    `cultural_map`: the result of eval/reporting/cultural_map.py's `cultural_map` (None: the run lacks the items, no figure).
     """
     folder = RunFolder(run_dir).create()
     typed = summary if isinstance(summary, Summary) else Summary.model_validate(json_safe(summary))

@@ -1,15 +1,15 @@
 """What a run's answers know about countries: every cross-country number next to its permutation null.
 
 One entry point, ``country_knowledge``, builds the question x country grid of a run once, draws the
-country permutations once (``eval/nulls.py``) and derives from the same draws:
+country permutations once (``eval/statistics/nulls.py``) and derives from the same draws:
 - ``nulls``: each headline metric (the paper's mean per-question r across countries, overall and
   per WVS section and group; pooled r; mean per-country r; centred r and MAE; W1) as model, null
   mean, null range, permutation p and model minus null with its CI;
 - ``western_gap``: the gap beyond the null per per-country measure and the verdict
-  (``eval/western.py``);
+  (``eval/statistics/western.py``);
 - ``pooled_two_way``: pooled r with the two-way (questions and countries) bootstrap
-  (``eval/resample.py``), labelled for what it is.
-Conventions as in ``eval/metrics.py`` and ``eval/grid.py``; all outputs are JSON-safe.
+  (``eval/statistics/resample.py``), labelled for what it is.
+Conventions as in ``eval/statistics/metrics.py`` and ``eval/statistics/grid.py``; all outputs are JSON-safe.
 """
 from __future__ import annotations
 

@@ -20,10 +20,10 @@ more draw from the permutation distribution. So each bootstrap replicate resampl
 compares the model's value on them with the value of ONE permutation replicate, drawn at random,
 on the same units:
 - per-question and per-country metrics (means of unit values): units = questions (per-question r)
-  or countries (per-country measures; the Western gap in ``eval/western.py`` resamples countries
+  or countries (per-country measures; the Western gap in ``eval/statistics/western.py`` resamples countries
   per side);
 - pooled r (not a mean of unit values): questions and countries resampled together
-  (``eval/resample.py``), both pooled r's recomputed on the resampled grid.
+  (``eval/statistics/resample.py``), both pooled r's recomputed on the resampled grid.
 The CI thus carries the sampling of questions/countries AND the null's own spread: a model with no
 country knowledge covers 0 about 95% of the time. Subtracting only the null's mean (a fixed
 number) would make tiny systematic effects of a deterministic country-blind predictor look
