@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from culturelens.core.errors import ConfigError
-from culturelens.eval import baselines
+from culturelens.eval.backends import baselines
 from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import engine
 from culturelens.eval.statistics import weighted as wt

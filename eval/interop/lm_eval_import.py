@@ -4,7 +4,7 @@ Each sample line of `samples_culturelens_wvs_<date>.jsonl` (written by `lm_eval 
 document the export wrote (`doc`: prompt, labels, option order, and for every choice the option it spells) and
 the harness's answer per choice (`filtered_resps`: [loglikelihood, is_greedy]). Per prompt:
 raw_k = sum over the choices c of option k of exp(loglikelihood(c)), mass = sum_k raw_k, p_k = raw_k / mass,
-exactly the probe's renormalisation (`culturelens.eval.probe`). The probabilities then go through the same
+exactly the probe's renormalisation (`culturelens.eval.backends.probe`). The probabilities then go through the same
 per-prompt table, aggregation, metrics and report as `culturelens eval`, so the run folder reads like any other
 (`compare`, `claims`).
 """
@@ -20,7 +20,7 @@ from culturelens.core.errors import DataError
 from culturelens.core.inputs import EvalInputs
 from culturelens.core.prompts import NO_COUNTRY, PromptItem
 from culturelens.eval.backends import ProbeResult
-from culturelens.eval.lm_eval_task import TASK
+from culturelens.eval.interop.lm_eval_task import TASK
 
 
 def find_samples(path: str | Path) -> Path:

@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 
 from culturelens.core.runfolder import RunFolder  # noqa: E402
 from culturelens.core.tracking import WandbConfig, finish, log_images, log_table, start_run  # noqa: E402
-from culturelens.eval.lineage import declare_evaluations  # noqa: E402
+from culturelens.eval.reporting.lineage import declare_evaluations  # noqa: E402
 
 
 def section_frame(result: dict) -> pd.DataFrame:

@@ -9,21 +9,20 @@ weights over battery clusters and countries) and derives from the same draws
   mean, null range, permutation p, model minus null with its CI, a verdict; per section and group
   also a Benjamini-Hochberg q-value (``eval/statistics/multiple.py``);
 - ``western_gap``: the verdict of the fidelity-slope measure (``eval/statistics/western_slope.py``),
-  with the per-country measures beyond the null kept as descriptions (``eval/western.py``);
+  with the per-country measures beyond the null kept as descriptions (``eval/statistics/western.py``);
 - ``pooled_two_way``: pooled r with its CI from the same bootstrap;
 - ``per_question`` / ``by_zone``: permutation p and BH q per question, per zone.
-Conventions as in ``eval/grid.py``; all outputs are JSON-safe.
+Conventions as in ``eval/statistics/grid.py``; all outputs are JSON-safe.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from culturelens.eval import grid as g
-from culturelens.eval import metrics, western
-from culturelens.eval.metrics import to_jsonable
 from culturelens.eval.statistics import bootstrap as bs
-from culturelens.eval.statistics import engine
+from culturelens.eval.statistics import engine, metrics, western
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics.metrics import to_jsonable
 from culturelens.eval.statistics.multiple import bh
 from culturelens.eval.statistics.western_slope import western_slope
 
@@ -47,7 +46,7 @@ def _with_q(tests: dict[str, engine.NullTest]) -> dict[str, engine.NullTest]:
 def _w1_test(grid: g.ScoreGrid, draws: engine.Draws) -> engine.NullTest | None:
     if grid.w1 is None:
         return None
-    from culturelens.eval.nulls import permuted_w1
+    from culturelens.eval.statistics.nulls import permuted_w1
 
     model_w1, perm_w1 = grid.model_w1, permuted_w1(grid.w1, draws.perm)
     ones = np.where(np.isfinite(model_w1), 1.0, np.nan)
