@@ -6,17 +6,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from culturelens.core.config import StrictModel
 
 log = logging.getLogger(__name__)
 
 
 class WandbConfig(StrictModel):
-    enabled: bool = False
-    project: str = "culturelens"
-    entity: str | None = None
+    """Weights & Biases tracking of this run."""
+
+    enabled: bool = Field(False, description="log this run to Weights & Biases")
+    project: str = Field("culturelens", description="W&B project")
+    entity: str | None = Field(None, description="W&B entity (user or team); default: your W&B default")
     mode: str | None = None  # "online" | "offline" | "disabled"; default: WANDB_MODE or online
-    tags: list[str] = []
+    tags: list[str] = Field([], description="W&B run tags")
     dir: str | None = None  # where wandb writes its run folder (default: the run's output folder)
 
 
