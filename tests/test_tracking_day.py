@@ -147,7 +147,7 @@ def test_online_wandb_without_an_api_key_falls_back_to_offline_and_keeps_the_eva
 
 def test_wandb_failure_after_the_eval_keeps_the_finished_run(tmp_path, tiny_model_dir, monkeypatch, caplog):
     _offline(monkeypatch)
-    import culturelens.eval.lineage as lineage
+    import culturelens.eval.reporting.lineage as lineage
 
     def broken(*a, **k):
         raise RuntimeError("upload refused")
