@@ -35,7 +35,7 @@ class ProbeConfig(StrictModel):
     batch_size: int = Field(16, ge=1, description="prompts per forward pass (hf backend)")
     # Reuse the KV cache of prompt prefixes shared by many prompts (same persona and instructions).
     prefix_sharing: bool = False
-    # "hf": transformers forward passes here; "vllm": an OpenAI-compatible server (see eval/vllm_backend.py)
+    # "hf": transformers forward passes here; "vllm": an OpenAI-compatible server (see eval/backends/vllm_backend.py)
     backend: Literal["hf", "vllm"] = "hf"
     server_url: str = Field("http://localhost:8000/v1", description="vllm: base URL of the OpenAI-compatible server")
     server_concurrency: int = Field(16, ge=1, description="vllm: requests in flight at once")

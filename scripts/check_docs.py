@@ -128,8 +128,8 @@ def architecture_problems(page: Path) -> list[str]:
     package = None
     text = page.read_text()
     for line in text.splitlines():
-        heading = re.match(r"^###\s+(culturelens(?:\.\w+)*)", line)
-        if heading:
+        heading = re.match(r"^###\s+(culturelens(?:\.\w+)*)", line) or re.match(r"^`[\w/]+/` \(`(culturelens(?:\.\w+)*)`\)", line)
+        if heading:  # a package's section, or a sub-package's paragraph: "`eval/backends/` (`culturelens.eval.backends`): ..."
             package = heading.group(1)
             continue
         if line.startswith("#"):

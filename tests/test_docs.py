@@ -81,8 +81,11 @@ def test_good_names_pass(check, tmp_path):
 def test_architecture_module_tables_are_checked(check, tmp_path):
     page = tmp_path / "architecture.md"
     page.write_text("# Architecture\n\n### culturelens.core (`culturelens/core/`)\n| module | job |\n|---|---|\n"
-                    "| `runfolder` | run folders |\n| `gone_module` | nothing |\n\nData flow: core.inputs.resolve_inputs, "
-                    "core.vanished\n")
+                    "| `runfolder` | run folders |\n| `gone_module` | nothing |\n\n`culturelens/core/reference/` "
+                    "(`culturelens.core.reference`): readers\n\n| module | job |\n|---|---|\n| `wvs_csv` | CSV |\n"
+                    "| `runfolder` | not in this sub-package |\n\nData flow: core.inputs.resolve_inputs, core.vanished\n")
     found = check.architecture_problems(page)
     assert any("gone_module" in line for line in found) and any("core.vanished" in line for line in found), found
-    assert not any("runfolder" in line or "resolve_inputs" in line for line in found), found
+    assert any("culturelens.core.reference table lists 'runfolder'" in line for line in found), found
+    assert not any("wvs_csv" in line or "resolve_inputs" in line for line in found), found
+    assert not any("culturelens.core table lists 'runfolder'" in line for line in found), found

@@ -10,7 +10,7 @@ Every translation is checked before it is used (empty, unchanged, placeholders o
 implausible length, wrong script). A failed string is never used: its question (or template) is
 asked in English instead, and `<output stem>_review.md` lists every string with its status for a
 human to review. The output is the translations file `probe.translations_file` reads
-(eval/translations.py); a user-supplied file given as `base_file` wins over the teacher.
+(culturelens/core/translations.py); a user-supplied file given as `base_file` wins over the teacher.
 """
 from __future__ import annotations
 
@@ -268,7 +268,7 @@ def run_translate(cfg: TranslateConfig, progress: bool = True) -> Path:
 
 
 def write_review(out: Path, summary: list[dict], rows: list[dict], source: str) -> None:
-    from culturelens.eval.report import format_table
+    from culturelens.core.formatting import format_table
 
     stem = out.with_name(out.stem + "_review")
     stem.with_suffix(".json").write_text(json.dumps({"summary": summary, "strings": rows}, ensure_ascii=False, indent=1))

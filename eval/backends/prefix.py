@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 import torch
 
-from culturelens.eval.probe import Probe, left_pad, plain_batches
+from culturelens.eval.backends.probe import Probe, left_pad, plain_batches
 
 log = logging.getLogger(__name__)
 PACK_MAX_SUFFIX = 32  # suffixes up to this many tokens are packed (country-last templates); longer ones go as rows
