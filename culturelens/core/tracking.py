@@ -16,11 +16,13 @@ log = logging.getLogger(__name__)
 
 
 class WandbConfig(StrictModel):
-    enabled: bool = False
-    project: str = "culturelens"
-    entity: str | None = None
+    """Weights & Biases tracking of this run."""
+
+    enabled: bool = Field(False, description="log this run to Weights & Biases")
+    project: str = Field("culturelens", description="W&B project")
+    entity: str | None = Field(None, description="W&B entity (user or team); default: your W&B default")
     mode: Literal["online", "offline", "disabled"] | None = None  # default: WANDB_MODE or online
-    tags: list[str] = []
+    tags: list[str] = Field([], description="W&B run tags")
     # where wandb writes its run folder (<dir>/wandb/offline-run-…); default: the experiment folder, so the path
     # printed for `wandb sync` is final from the start (never inside a run folder still being written)
     dir: str | None = None
