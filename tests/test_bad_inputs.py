@@ -613,3 +613,62 @@ def test_culturelens_cache_in_an_unwritable_place(tmp_path, capsys, tiny_model_d
     del data["cache_dir"]
     cfg.write_text(yaml.safe_dump(data))
     assert_error(*cli(["eval", "--config", cfg, "--no-progress"], capsys), "/proc/culturelens", "cannot be written")
+
+
+# ------------------------------------------------------------------------------------------- issue 17: compare
+
+
+@pytest.fixture(scope="module")
+def other_sets(runs, tiny_model_dir):
+    """Runs of experiment t on fewer countries (c), other questions (d) and one option order (e)."""
+    tmp = runs.parent.parent
+    for name, extra in (("c", {"countries": ["DEU", "IRQ"]}), ("d", {"questions": ["Q27", "Q29"]}),
+                        ("e", {"probe": {"templates": ["persona_system"], "orders": ["reversed"], "batch_size": 8}})):
+        assert main(["eval", "--config", str(eval_yaml(tmp, tiny_model_dir, **extra)), f"run_name={name}", "--no-progress"]) == 0
+    return runs
+
+
+def test_compare_states_every_config_difference(runs, tmp_path, capsys):
+    code, err = cli(["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", "10"], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    keys = {d["key"] for d in result["config_differences"]}
+    assert keys == {"model.name_or_path", "run_name"}
+    assert "## Config differences" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+@pytest.mark.parametrize("run, words", [("c", ["different countries", "only in a: MEX", "--common"]),
+                                        ("d", ["different questions", "only in a: Q28", "only in d: Q29", "--common"]),
+                                        ("e", ["different orders", "probe.orders"])])
+def test_compare_refuses_runs_on_different_sets(other_sets, tmp_path, capsys, run, words):
+    assert_error(*cli(["compare", other_sets / "a", other_sets / run, "--out", tmp_path / "cmp", "--n-boot", "10"], capsys), *words)
+    assert not (tmp_path / "cmp" / "comparison.json").exists()
+
+
+def test_compare_common_pairs_on_shared_units_and_says_so(other_sets, tmp_path, capsys):
+    code, err = cli(["compare", other_sets / "a", other_sets / "d", "--common", "--out", tmp_path / "cmp", "--n-boot", "10"], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert any("different questions" in n for n in result["notes"])
+    assert next(d for d in result["diffs"] if d["what"] == "mean per-question r")["n"] == 1  # only Q27 is shared
+    assert "Note: different questions" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+def test_compare_follows_evals_overwrite_policy(runs, tmp_path, capsys):
+    args = ["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", "10"]
+    assert cli(args, capsys)[0] == 0
+    before = digest(tmp_path / "cmp")
+    assert_error(*cli(args, capsys), "already holds a comparison", "--overwrite")
+    assert digest(tmp_path / "cmp") == before
+    assert cli([*args, "--overwrite"], capsys)[0] == 0
+
+
+def test_compare_refuses_a_run_that_measured_no_country(runs, tmp_path, capsys):
+    """A no_persona-only run (written before such configs were refused) is one line, not a KeyError."""
+    bad = copy_run(runs / "b", tmp_path / "b")
+    s = json.loads((bad / "summary.json").read_text())
+    s["per_country"] = []
+    (bad / "summary.json").write_text(json.dumps(s))
+    RunFolder(bad).mark_complete()
+    assert_error(*cli(["compare", runs / "a", bad, "--out", tmp_path / "cmp", "--n-boot", "10"], capsys),
+                 "measured nothing per country", "persona_system")
