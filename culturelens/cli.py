@@ -123,11 +123,10 @@ def _cmd_eval(args) -> None:
 
 
 def _cmd_compare(args) -> None:
-    from culturelens.eval.compare import compare_runs, write_comparison
-    from culturelens.eval.reporting.console import print_comparison
-
     from culturelens.core.errors import DataError
     from culturelens.core.paths import ensure_writable_dir
+    from culturelens.eval.compare import compare_runs, write_comparison
+    from culturelens.eval.reporting.console import print_comparison
 
     out = Path(args.out) if args.out else Path(args.runs[0]).parent / "compare"
     if (out / "comparison.json").exists() and not args.overwrite:  # the same policy as eval's run folders
