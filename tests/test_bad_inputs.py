@@ -672,3 +672,71 @@ def test_compare_refuses_a_run_that_measured_no_country(runs, tmp_path, capsys):
     RunFolder(bad).mark_complete()
     assert_error(*cli(["compare", runs / "a", bad, "--out", tmp_path / "cmp", "--n-boot", "10"], capsys),
                  "measured nothing per country", "persona_system")
+
+
+def test_claims_figure_when_no_claim_has_numbers(tmp_path):
+    """5 or 14 countries on Q27 + Q177, two baseline models: every r is undefined; the figure says 'no data', no TypeError."""
+    from culturelens.experiments.claims.report import claims_figure
+
+    claims = {"1_norms": {"table": [{"model": "a", "norms": None, "systems": None}, {"model": "b", "norms": None, "systems": None}]},
+              "2_western_bias": {"gaps": {"a": {"raw": {"western_r": None, "non_western_r": None}}}, "nearest": {}}}
+    path = claims_figure(claims, tmp_path / "claims.png")
+    assert path.stat().st_size > 1000
+
+
+# ------------------------------------------------------------------------------------------- issue 17: lm-eval import
+# Every field of an imported samples file is checked: one line naming the file, the line and the field.
+
+
+def _edit_first(field_path: tuple, value):
+    def edit(rows: list[dict]) -> list[dict]:
+        node = rows[0]
+        for key in field_path[:-1]:
+            node = node[key]
+        if value is _DELETE:
+            del node[field_path[-1]]
+        else:
+            node[field_path[-1]] = value
+        return rows
+    return edit
+
+
+_DELETE = object()
+
+
+def _duplicate_with_other_answers(rows: list[dict]) -> list[dict]:
+    twin = json.loads(json.dumps(rows[0]))
+    twin["filtered_resps"] = [["-0.5", "False"] for _ in twin["filtered_resps"]]
+    return [*rows, twin]
+
+
+LM_EVAL_CASES = [
+    ("loglikelihood is text", lambda rows: [{**rows[0], "filtered_resps": [["abc", "False"]] * len(rows[0]["filtered_resps"])}, *rows[1:]],
+     [":1", "no number as its log-likelihood"]),
+    ("loglikelihood positive", lambda rows: [{**rows[0], "filtered_resps": [["3.5", "False"]] * len(rows[0]["filtered_resps"])}, *rows[1:]],
+     ["not a log-probability"]),
+    ("document without labels", _edit_first(("doc", "labels"), _DELETE), [":1", "labels", "export the task again"]),
+    ("choice_option out of range", _edit_first(("doc", "choice_option", 0), 9), ["choice_option 9 is not an option index"]),
+    ("mode weird", _edit_first(("doc", "mode"), "weird"), ["mode", "'token' or 'sequence'"]),
+    ("order sideways", _edit_first(("doc", "order"), "sideways"), ["order"]),
+    ("option_index not an order", _edit_first(("doc", "option_index"), [0, 0, 1, 2]), ["option_index", "not an order"]),
+    ("one document twice", _duplicate_with_other_answers, ["already scored on line 1", "one lm_eval run"]),
+]
+
+
+@pytest.mark.parametrize("name, spoil, words", LM_EVAL_CASES, ids=[c[0] for c in LM_EVAL_CASES])
+def test_lm_eval_import_checks_every_field(tmp_path, capsys, name, spoil, words):
+    from culturelens.eval.interop.lm_eval_task import TASK
+
+    doc = {"doc_key": "k1", "qid": "Q27", "country": "DEU", "template": "persona_system", "order": "original", "language": "en",
+           "labels": ["A", "B", "C", "D"], "option_index": [0, 1, 2, 3], "prompt": "p Answer:", "choices": ["A", "B", "C", "D"],
+           "choice_option": [0, 1, 2, 3], "mode": "token", "target": [0]}
+    rows = [{"doc_id": 0, "doc": doc, "filtered_resps": [["-1.0", "False"]] * 4},
+            {"doc_id": 1, "doc": {**doc, "doc_key": "k2"}, "filtered_resps": [["-1.0", "False"]] * 4}]
+    folder = tmp_path / "out" / "m"
+    folder.mkdir(parents=True)
+    samples = folder / f"samples_{TASK}_2026.jsonl"
+    samples.write_text("\n".join(json.dumps(r) for r in spoil(rows)) + "\n")
+    cfg = eval_yaml(tmp_path, "unused")
+    assert_error(*cli(["import", "lm-eval", samples, "--config", cfg], capsys), str(samples), *words)
+    assert not (tmp_path / "runs").exists()
