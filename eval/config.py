@@ -32,7 +32,7 @@ class ProbeConfig(StrictModel):
     answer_cue: str = "Answer:"
     batch_size: int = Field(16, ge=1)
     # Compute every shared prompt prefix once: the prompts' token trie (chat header, question block, persona) is packed
-    # into forward passes with a tree attention mask (eval/prefix.py; exact, ~1e-6 in fp32).
+    # into forward passes with a tree attention mask (eval/backends/prefix.py; exact, ~1e-6 in fp32).
     prefix_sharing: bool = False
     # With prefix_sharing: trie tokens per forward pass (several questions' prompts in one pass; attention over a
     # pack grows with its square). docs/performance.md.
@@ -40,7 +40,7 @@ class ProbeConfig(StrictModel):
     # Intra-op threads of the hf backend: "auto" = the CPUs this process may use (affinity, cgroup quota,
     # OMP_NUM_THREADS), fewer while other processes keep some of them busy; or a fixed number (core/threads.py).
     threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
-    # "hf": transformers forward passes here; "vllm": an OpenAI-compatible server (see eval/vllm_backend.py)
+    # "hf": transformers forward passes here; "vllm": an OpenAI-compatible server (see eval/backends/vllm_backend.py)
     backend: Literal["hf", "vllm"] = "hf"
     server_url: str = "http://localhost:8000/v1"
     server_concurrency: int = Field(16, ge=1)

@@ -1,7 +1,7 @@
 """`culturelens eval`: build prompts, probe the model (cached, resumable), compare with humans, report.
 
 `run_eval` is five steps, one function each: build_items (prompts rendered for the backend),
-probe_prompts (any backend of eval/backends.py behind the probe cache), summarise_run, report, track.
+probe_prompts (any backend of eval/backends/base.py behind the probe cache), summarise_run, report, track.
 """
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ from culturelens.core.prompts import NO_COUNTRY, PromptItem, build_prompts
 from culturelens.core.questions import QuestionBank
 from culturelens.core.runfolder import RunFolder
 from culturelens.core.runstaging import RunStaging
-from culturelens.eval import cultural_map, metrics
 from culturelens.eval.backends import ProbeBackend, ProbeResult, make_backend
-from culturelens.eval.cache import CachingBackend, ProbeCache, ScoreStats
+from culturelens.eval.backends.cache import CachingBackend, ProbeCache, ScoreStats
 from culturelens.eval.config import EvalConfig
-from culturelens.eval.country_knowledge import country_knowledge, merge_into_summary
-from culturelens.eval.orders import order_spread
-from culturelens.eval.report import write_report
+from culturelens.eval.reporting import cultural_map
+from culturelens.eval.reporting.report import write_report
+from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics.country_knowledge import country_knowledge, merge_into_summary
+from culturelens.eval.statistics.orders import order_spread
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def build_items(cfg: EvalConfig, inputs: EvalInputs, backend: ProbeBackend) -> l
     questions = [inputs.bank.get(q) for q in inputs.qids]
     translations = None
     if cfg.probe.language == "native":
-        from culturelens.eval.translations import Translations
+        from culturelens.core.translations import Translations
 
         if not cfg.probe.translations_file:
             raise DataError("probe.language=native needs probe.translations_file (write one with `culturelens translate`)")
@@ -198,7 +199,7 @@ def summarise_metrics(cfg: EvalConfig, inputs: EvalInputs, per_prompt: pd.DataFr
 
 
 def report(run_dir: Path, cfg: EvalConfig, inputs: EvalInputs, summary: dict, model_df: pd.DataFrame, model_name: str) -> list[Path]:
-    """Report step: summary.json, report.md and figures (eval/report.py; the cultural map when the run has its
+    """Report step: summary.json, report.md and figures (eval/reporting/report.py; the cultural map when the run has its
     items), and scores.jsonl."""
     per_pair = model_df[model_df["country"] != NO_COUNTRY].merge(inputs.reference.df[["country", "qid", "mean"]], on=["country", "qid"])
     cmap = cultural_map.cultural_map(inputs.reference.df, {model_name: cultural_map.model_table(model_df)}, inputs.bank)
@@ -216,7 +217,7 @@ def track(cfg: EvalConfig, run_name: str, run_dir: Path, summary: dict, paths: l
     wb = start_run(cfg.wandb, name=run_name, group=cfg.experiment, job_type="eval", config=cfg.model_dump(mode="json"), run_dir=run_dir)
     if wb is None:
         return
-    from culturelens.eval.lineage import declare_scored_model, log_evaluation
+    from culturelens.eval.reporting.lineage import declare_scored_model, log_evaluation
 
     declare_scored_model(wb, cfg.model)  # the model artifact of the adapter (or merged model) scored, if any
     wb.summary.update(flatten_summary(summary))

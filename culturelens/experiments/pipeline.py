@@ -91,7 +91,7 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
 
 def eval_stage(eval_cfg, sft_dir: Path, dpo_dir: Path, progress: bool) -> list[Path]:
     """Eval of the base model and of each adapter that exists (base, SFT, DPO); returns their run folders."""
-    from culturelens.eval.console import print_summary
+    from culturelens.eval.reporting.console import print_summary
     from culturelens.eval.runner import run_eval
 
     run_dirs = []
@@ -110,7 +110,7 @@ def eval_stage(eval_cfg, sft_dir: Path, dpo_dir: Path, progress: bool) -> list[P
 def compare_stage(cfg: PipelineConfig, out: Path, run_dirs: list[Path]) -> Path:
     """Side-by-side comparison of the evals on all, train and held-out questions (`compare/{all,train,heldout}`)."""
     from culturelens.eval.compare import compare_runs, write_comparison
-    from culturelens.eval.console import print_comparison
+    from culturelens.eval.reporting.console import print_comparison
 
     for split in (None, "train", "heldout"):
         result = compare_runs(run_dirs, split=split)
@@ -123,7 +123,7 @@ def compare_stage(cfg: PipelineConfig, out: Path, run_dirs: list[Path]) -> Path:
 def track_pipeline_comparison(cfg: PipelineConfig, result: dict, out: Path, run_dirs: list[Path]) -> None:
     """With the pipeline's wandb section enabled, each comparison (all / train / held-out questions) is a W&B run."""
     from culturelens.core.tracking import WandbConfig
-    from culturelens.eval.compare_tracking import track_comparison
+    from culturelens.eval.reporting.compare_tracking import track_comparison
 
     wb = WandbConfig.model_validate(cfg.wandb) if cfg.wandb else WandbConfig()
     if wb.enabled:

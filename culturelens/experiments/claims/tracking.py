@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from culturelens.core.tracking import WandbConfig, finish, log_images, log_table, start_run
-from culturelens.eval.compare_tracking import section_bar, section_figure
-from culturelens.eval.lineage import declare_evaluations
+from culturelens.eval.reporting.compare_tracking import section_bar, section_figure
+from culturelens.eval.reporting.lineage import declare_evaluations
 from culturelens.experiments.claims.paper_claims import CLAIMS
 
 

@@ -1,0 +1,250 @@
+"""Prefix sharing as a tree: every distinct prefix of the run's prompts is computed once, many prompts per forward pass.
+
+The prompts' token sequences form a trie (a radix tree, as in vLLM's and SGLang's prefix caches): the chat header
+is shared by every prompt; with `country_in_answer`, a question's text by both option orders, the question block and
+instructions by the 24 countries of a (question, order), and a country's few tokens close each path; a `no_persona`
+prompt shares the header and its own preamble and question text with the other order's. Each trie node is one token
+to compute (docs/performance.md has the counts).
+
+Packing: a run of prompts in lexicographic order is a depth-first walk of its sub-trie, so its nodes are laid out as
+one sequence in that order (`pack_tree`). A token attends to its ancestors in the trie only (a boolean [n, n] tree
+mask); its position id is its depth. So every token is computed exactly as in its own prompt, and the logits are
+kept at each prompt's last node only (`logits_to_keep` as indices): results match unshared scoring (fp32, ~1e-6).
+No KV cache is built, copied or written: one forward pass per pack, with no padding.
+
+Batching (`tree_chunks`): the sorted prompts are cut into packs of at most `tokens_per_forward` nodes, at the
+shallowest boundary available (between questions rather than between the countries of one), so the matrices are
+large (several (question, order) groups and the question blocks of several questions per forward pass) while the
+attention, dense over the pack, stays a small share (it grows with the square of the pack: 512 tokens is about
+15% of a 135M model's forward).
+
+Sliding-window models (Gemma 3): when a prompt is longer than the window, the window's layers get their own mask
+(the tree mask restricted to ancestors less than a window away, passed as the per-layer-type mask mapping those
+models take); a model with window layers but no layer types is scored unshared past its window.
+
+`group_by_prefix` is the flat view of the same sharing (groups of prompts with one common prefix), kept to inspect
+how a template shares its prompts; `packed_mask` is the tree mask of suffixes packed after a prefix.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from culturelens.eval.backends.probe import Probe, plain_batches
+
+log = logging.getLogger(__name__)
+
+
+def _lcp(a: list[int], b: list[int], limit: int) -> int:
+    n = min(len(a), len(b), limit)
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: int = 16,
+                    max_group: int = 512) -> list[tuple[int, list[int]]]:
+    """Partition prompts into groups that share a prefix, minimising the tokens run: [(prefix_len, [idx...])].
+
+    Sequences are sorted lexicographically, so every group is a run of neighbours whose common prefix is
+    the minimum of the neighbours' LCPs. A dynamic program over the sorted order picks the runs: a group
+    of k prompts sharing p tokens saves (k - 1) * p tokens and costs `group_cost`. So a deep prefix (a
+    country's persona and instructions, or a question block that comes first) wins over a shallow one that
+    every prompt shares (the chat template's header). Prompts in no group come back as singletons with
+    prefix_len 0. Every suffix keeps >= 1 token. (The flat view of the tree that `tree_batches` computes.)
+    """
+    n = len(encoded)
+    order = sorted(range(n), key=lambda i: encoded[i])
+    lens = [len(encoded[i]) for i in order]
+    adj = [_lcp(encoded[order[k]], encoded[order[k + 1]], min(lens[k], lens[k + 1]) - 1) for k in range(n - 1)]
+    total = [0]
+    for length in lens:
+        total.append(total[-1] + length)
+    best = [0.0] * (n + 1)
+    choice: list[tuple[int, int]] = [(0, 0)] * (n + 1)
+    for j in range(1, n + 1):  # best cost of the first j sorted prompts; the last group ends at j - 1
+        best[j], choice[j] = best[j - 1] + lens[j - 1], (j - 1, 0)
+        p = 1 << 30
+        for i in range(j - 2, max(-1, j - 1 - max_group), -1):
+            p = min(p, adj[i])
+            if p < min_shared:
+                break
+            cost = best[i] + (total[j] - total[i]) - (j - i - 1) * p + group_cost
+            if cost < best[j]:
+                best[j], choice[j] = cost, (i, p)
+    groups: list[tuple[int, list[int]]] = []
+    j = n
+    while j > 0:
+        i, p = choice[j]
+        groups.append((p, [order[k] for k in range(i, j)]))
+        j = i
+    return groups[::-1]
+
+
+def shared_lengths(seqs: list[list[int]]) -> list[int]:
+    """For sequences in lexicographic order: the tokens each shares with the one before (0 for the first), capped so that
+    every sequence keeps at least its last token to itself (its next-token distribution is read there)."""
+    return [0] + [_lcp(seqs[k - 1], seqs[k], len(seqs[k]) - 1) for k in range(1, len(seqs))]
+
+
+def trie_size(seqs: list[list[int]]) -> int:
+    """Tokens computed when the sequences are scored as one tree: the nodes of their trie (one pack, no budget)."""
+    ordered = sorted(seqs)
+    return sum(len(s) - k for s, k in zip(ordered, shared_lengths(ordered)))
+
+
+def tree_chunks(seqs: list[list[int]], budget: int) -> list[range]:
+    """Cut sequences in lexicographic order into runs of at most `budget` trie nodes (a longer sequence is a run of its
+    own). Where a run must end, it ends at the shallowest boundary of its second half: a cut there recomputes the
+    least shared prefix in the next run (the chat header rather than a question block)."""
+    shared = shared_lengths(seqs)
+    runs: list[range] = []
+    start, n = 0, len(seqs)
+    while start < n:
+        nodes, end, filled = len(seqs[start]), start + 1, []  # filled[j]: nodes of the run start..start+j
+        filled.append(nodes)
+        while end < n and nodes + len(seqs[end]) - shared[end] <= budget:
+            nodes += len(seqs[end]) - shared[end]
+            filled.append(nodes)
+            end += 1
+        if end < n:
+            cuts = [b for b in range(start + 1, end + 1) if filled[b - start - 1] * 2 >= nodes] or [end]
+            end = min(cuts, key=lambda b: (shared[b], -b))
+        runs.append(range(start, end))
+        start = end
+    return runs
+
+
+@dataclass
+class PackedTree:
+    """One pack: trie nodes in depth-first order (`tokens`, `positions` = depth) and each sequence's last node (`last`);
+    `spans[i]` = (first new node, end, ancestor nodes it shares with earlier sequences) of sequence i."""
+
+    tokens: list[int]
+    positions: list[int]
+    last: list[int]
+    spans: list[tuple[int, int, list[int]]]
+
+    def allowed(self) -> torch.Tensor:
+        """[n, n] bool: node q may attend to node k (k is q or an ancestor of q in the trie)."""
+        n = len(self.tokens)
+        allowed = torch.zeros((n, n), dtype=torch.bool)
+        tril = torch.ones((0, 0), dtype=torch.bool)
+        for start, end, ancestors in self.spans:
+            if end - start > tril.shape[0]:
+                tril = torch.ones((end - start, end - start), dtype=torch.bool).tril()
+            allowed[start:end, start:end] = tril[: end - start, : end - start]
+            if ancestors:
+                allowed[start:end, ancestors[0] : ancestors[-1] + 1] = _runs_mask(ancestors)
+        return allowed
+
+
+def _runs_mask(ancestors: list[int]) -> torch.Tensor:
+    """Bool row over ancestors[0]..ancestors[-1]: True at the ancestors (they are a few contiguous runs)."""
+    row = torch.zeros(ancestors[-1] - ancestors[0] + 1, dtype=torch.bool)
+    row[torch.tensor(ancestors) - ancestors[0]] = True
+    return row
+
+
+def pack_tree(seqs: list[list[int]]) -> PackedTree:
+    """The trie of sequences given in lexicographic order, laid out depth first (see the module docstring)."""
+    tokens: list[int] = []
+    positions: list[int] = []
+    last: list[int] = []
+    spans: list[tuple[int, int, list[int]]] = []
+    path: list[int] = []  # node index at each depth of the previous sequence
+    for seq, k in zip(seqs, shared_lengths(seqs)):
+        del path[k:]
+        start = len(tokens)
+        ancestors = list(path)
+        for depth in range(k, len(seq)):
+            path.append(len(tokens))
+            tokens.append(seq[depth])
+            positions.append(depth)
+        spans.append((start, len(tokens), ancestors))
+        last.append(len(tokens) - 1)
+    return PackedTree(tokens, positions, last, spans)
+
+
+def additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean may-attend mask as the [1, 1, q, k] additive mask models take (0 = may attend, dtype's min = may not)."""
+    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)[None, None]
+
+
+def packed_mask(prefix_len: int, lengths: list[int], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For suffixes of `lengths` packed after a prefix: the [1, 1, n, prefix_len + n] additive mask (0 = may attend,
+    dtype's min = may not), the position ids [1, n] and the index of each suffix's last token [len(lengths)]: the tree
+    of prefix + suffix sequences, rows below the prefix."""
+    seqs = [list(range(prefix_len)) + [-1 - i] * k for i, k in enumerate(lengths)]  # distinct suffix tokens
+    tree = pack_tree(sorted(seqs, reverse=True))  # -1... sorts descending: suffix 0 first
+    allowed = tree.allowed()[prefix_len:]
+    return additive(allowed, dtype), torch.tensor([tree.positions[prefix_len:]]), torch.tensor(tree.last) - prefix_len
+
+
+def sliding_window(model) -> int | None:
+    """The attention window of a model with sliding-window (or chunked) layers, None when every layer sees everything."""
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    types = getattr(cfg, "layer_types", None) or []
+    window = getattr(cfg, "sliding_window", None) or getattr(cfg, "attention_chunk_size", None)
+    if types and all(t == "full_attention" for t in types) or getattr(cfg, "use_sliding_window", True) is False:
+        return None
+    return window or (1 if types else None)  # layer types other than full attention but no size: treat as unknown
+
+
+def tree_attention_mask(model, tree: PackedTree, dtype: torch.dtype, window: int | None):
+    """The tree mask for the model: one [1, 1, n, n] mask, or {layer type: mask} when a window cuts some prompt's
+    ancestors (window layers then see the ancestors less than `window` positions back, as their causal mask would)."""
+    allowed = tree.allowed()
+    if window is None or max(tree.positions, default=0) < window:
+        return additive(allowed, dtype)
+    pos = torch.tensor(tree.positions)
+    near = allowed & (pos[:, None] - pos[None, :] < window)
+    return {"full_attention": additive(allowed, dtype), "sliding_attention": additive(near, dtype)}
+
+
+def mask_mapping_ok(model, window: int | None) -> bool:
+    """Whether prompts past the window can be packed: the model's layers are typed full or sliding attention only (the
+    models whose forward takes a {layer type: mask} mapping)."""
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    types = set(getattr(cfg, "layer_types", None) or [])
+    return bool(types) and types <= {"full_attention", "sliding_attention"} and window is not None and window > 1
+
+
+@torch.inference_mode()
+def tree_logprobs(probe: Probe, tree: PackedTree, window: int | None) -> torch.Tensor:
+    """Next-token log-probabilities at each packed sequence's last node [len(tree.last), V]: one forward pass."""
+    dtype = next(probe.model.parameters()).dtype
+    device = probe.device
+    mask = tree_attention_mask(probe.model, tree, dtype, window)
+    mask = {k: v.to(device) for k, v in mask.items()} if isinstance(mask, dict) else mask.to(device)
+    out = probe.model(
+        input_ids=torch.tensor([tree.tokens], device=device),
+        attention_mask=mask,
+        position_ids=torch.tensor([tree.positions], device=device),
+        use_cache=False,
+        logits_to_keep=torch.tensor(tree.last, device=device),
+    )
+    return out.logits[0].float().log_softmax(-1)
+
+
+def tree_batches(probe: Probe, items, encoded: dict[str, list[int]]) -> Iterator:
+    """Probe's batching strategy with prefix sharing: yields (items, results) per pack, like `plain_batches`."""
+    window = sliding_window(probe.model)
+    if window is not None and not mask_mapping_ok(probe.model, window):
+        reach = [it for it in items if len(encoded[it.key]) > window]
+        if reach:  # a window that cuts the shared prefix, and no per-layer mask: not exact shared
+            log.warning("%d prompts reach the model's %d-token attention window: scored without prefix sharing", len(reach), window)
+            yield from plain_batches(probe, reach, encoded)
+            items = [it for it in items if len(encoded[it.key]) <= window]
+    ordered = sorted(items, key=lambda it: encoded[it.key])
+    seqs = [encoded[it.key] for it in ordered]
+    for run in tree_chunks(seqs, probe.tokens_per_forward):
+        chunk = ordered[run.start : run.stop]
+        tree = pack_tree(seqs[run.start : run.stop])
+        probe.stats.forwards += 1
+        probe.stats.tokens_computed += len(tree.tokens)
+        yield chunk, probe.token_results(chunk, tree_logprobs(probe, tree, window))
