@@ -32,7 +32,7 @@ class ProbeConfig(StrictModel):
     labels: Literal["letters", "numbers"] = Field("letters", description="option labels: letters (A, B, ...) or numbers (1, 2, ...)")
     # Text the answer starts with (after the chat template's assistant turn, or after the plain prompt).
     answer_cue: str = "Answer:"
-    batch_size: int = Field(16, ge=1, description="prompts per forward pass (hf backend without prefix sharing; with it: tokens_per_forward)")
+    batch_size: int = Field(16, ge=1, description="prompts per forward pass (hf, no prefix sharing; with it: tokens_per_forward)")
     # Compute every shared prompt prefix once: the prompts' token trie (chat header, question block, persona) is packed
     # into forward passes with a tree attention mask (eval/backends/prefix.py; exact, ~1e-6 in fp32).
     prefix_sharing: bool = False
