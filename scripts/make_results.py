@@ -157,9 +157,17 @@ def run_machine(s: Any) -> str:
     parts = [f"culturelens {m.culturelens} at commit `{(git.commit or 'unknown')[:12]}`" + (" (dirty)" if git.dirty else ""),
              f"started {m.started_at}",
              f"{hw.cpu or hw.machine}, {hw.cpu_count} cores" + (f", GPUs {', '.join(hw.gpus)}" if hw.gpus else ""),
-             f"{hw.torch_threads} torch threads" if hw.torch_threads else "",
+             f"torch threads {hw.torch_threads}" if hw.torch_threads else "",
              ("load average {} / {} / {} at the start".format(*load) if load else "load average not recorded")]
     return "; ".join(p for p in parts if p)
+
+
+def timing(run: Any) -> str:
+    """The run's measured wall times; a run served from the probe cache measured no probing."""
+    whole = f"whole run {num(run.total_seconds, 0)} s wall"
+    if run.n_prompts and run.n_cached == run.n_prompts:
+        return f"every prompt came from the probe cache (no probe time measured); {whole}"
+    return f"probe {num(run.probe_seconds, 0)} s wall, {num(run.prompts_per_second, 1)} prompts/s; {whole}"
 
 
 def eval_section(path: Path) -> list[str]:
@@ -175,8 +183,7 @@ def eval_section(path: Path) -> list[str]:
              f"{', '.join(run.templates) or '—'}; option orders {', '.join(run.orders) or '—'}",
              f"- {s.n_countries} countries × {s.n_questions} questions, {run.n_prompts} prompts ({run.n_cached} from the cache); "
              f"mean option mass {num(s.mean_mass)}; bootstrap {s.n_boot} replicates",
-             f"- probe {num(run.probe_seconds, 0)} s wall, {num(run.prompts_per_second, 1)} prompts/s; whole run "
-             f"{num(run.total_seconds, 0)} s wall; {where}",
+             f"- {timing(run)}; {where}",
              ""]
     nulls = _as_dict(s.nulls)
     if not nulls:
