@@ -156,10 +156,10 @@ def test_warmup_ratio_gives_a_warmup_in_the_trainer_schedule(tmp_path, tiny_mode
     from transformers import get_scheduler
     from trl import SFTConfig
 
-    from culturelens.train.common import common_args
+    from culturelens.train.common import trl_args
 
     cfg = sft_cfg(tmp_path, tiny_model_dir, train={"max_steps": 20, "warmup_ratio": 0.1, "learning_rate": 1e-2})
-    args = SFTConfig(**common_args(cfg, tmp_path / "out", ["none"]))
+    args = SFTConfig(**trl_args(cfg, tmp_path / "out", ["none"], False))
     assert args.get_warmup_steps(20) == 2
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
     sched = get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.get_warmup_steps(20), num_training_steps=20)
