@@ -41,13 +41,39 @@ def lock_output(out: Path) -> FolderLock | None:
 # ------------------------------------------------------------------------------------------- data
 
 
+EMPTY_FIX = "loosen the synth filters or add seed questions/countries"
+
+
+def _load_saved(p: Path):
+    """load_from_disk, where a saved split of 0 rows (which datasets cannot read back: IndexError) is left out; an
+    empty train split is a DataError."""
+    from datasets import DatasetDict, load_from_disk
+
+    try:
+        return load_from_disk(str(p))
+    except IndexError:
+        pass
+    splits = []
+    if (p / "dataset_dict.json").is_file():
+        splits = json.loads((p / "dataset_dict.json").read_text()).get("splits", [])
+    parts = {}
+    for split in splits:
+        try:
+            parts[split] = load_from_disk(str(p / split))
+        except IndexError:
+            log.warning("dataset '%s': split '%s' has no rows", p, split)
+    if not splits or ("train" in splits and "train" not in parts):
+        raise DataError(f"dataset '{p}' has no training rows (its train split is empty): {EMPTY_FIX}")
+    return DatasetDict(parts)
+
+
 def _load_local_dir(p: Path):
-    from datasets import load_dataset, load_from_disk
+    from datasets import load_dataset
 
     saved = (p / "dataset_info.json").is_file() or (p / "dataset_dict.json").is_file() or (p / "state.json").is_file()
     try:
         if saved:
-            return load_from_disk(str(p))
+            return _load_saved(p)
         if any(f.is_file() and not f.name.startswith(".") for f in p.rglob("*")):
             return load_dataset(str(p))  # a folder of data files (jsonl / parquet / csv), read as the hub would
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -76,7 +102,7 @@ def _raw_dataset(path: str):
         return _load_local_dir(p)
     if p.exists():
         if p.stat().st_size == 0:
-            raise DataError(f"dataset '{p}' is empty: loosen the synth filters or add seed questions/countries")
+            raise DataError(f"dataset '{p}' is empty: {EMPTY_FIX}")
         check_json_file(p)
         return load_dataset("json", data_files=str(p))
     if is_hub_id(path):
@@ -114,8 +140,7 @@ def load_dataset_any(path: str, required: list[str], eval_split: str | float | N
         raise DataError(f"dataset '{path}' has no column(s) {', '.join(missing)} (it has: {', '.join(ds.column_names)}); "
                         f"this stage needs {', '.join(required)}")
     if len(ds) == 0:
-        raise DataError(f"dataset '{path}' has no training rows (its train split is empty): loosen the synth filters or add "
-                        "seed questions/countries")
+        raise DataError(f"dataset '{path}' has no training rows (its train split is empty): {EMPTY_FIX}")
     if isinstance(eval_split, float):
         n_eval = round(len(ds) * eval_split)
         if n_eval < 1 or n_eval >= len(ds):
