@@ -99,3 +99,28 @@ def battery_clusters(bank, qids: list[str], means, settings) -> tuple[list[list[
     clusters = clusters_from_links(list(wanted), links, nodes)
     in_use = [link for link in links if link["a"] in wanted or link["b"] in wanted]
     return clusters, in_use
+
+
+# The WVS-7 questionnaire's batteries (blocks of items asked under one stem or card), written out by hand from the
+# master questionnaire: stem and correlation links miss a battery whose items start differently (Q142-Q143 and
+# Q146-Q148 are one "how worried are you" card) or sit apart in the numbering.
+WVS7_BATTERIES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(f"Q{i}" for i in range(a, b + 1)) + extra for a, b, extra in (
+        (1, 6, ()), (7, 17, ()), (18, 26, ()), (27, 32, ()), (33, 41, ()), (43, 45, ()), (51, 55, ()),
+        (58, 63, ()), (64, 89, ()), (94, 105, ()), (106, 110, ()), (113, 117, ()), (122, 129, ()),
+        (132, 138, ()), (139, 141, ()), (142, 143, ("Q146", "Q147", "Q148")), (144, 145, ()), (149, 150, ()),
+        (158, 162, ()), (165, 168, ()), (169, 170, ()), (171, 172, ()), (174, 175, ()), (177, 195, ()),
+        (196, 198, ()), (201, 208, ()), (209, 220, ()), (221, 222, ()), (224, 233, ()), (235, 239, ()),
+        (241, 249, ()), (250, 252, ()), (255, 259, ()),
+    )
+)
+
+
+def questionnaire_links(bank, batteries=WVS7_BATTERIES) -> list[dict]:
+    """Every pair of members of each hand-listed battery that the bank has (kind ``battery``)."""
+    have = {q.qid for q in bank}
+    links = []
+    for number, members in enumerate(batteries):
+        present = [q for q in members if q in have]
+        links += [{"a": a, "b": b, "kind": "battery", "battery": number} for a, b in itertools.combinations(present, 2)]
+    return links
