@@ -344,8 +344,9 @@ def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float,
     return out
 
 
-METADATA_KEYS = ("stage", "experiment", "run_name", "base_model", "base_fingerprint", "sft_adapter", "dataset", "n_rows", "world_size",
-                 "global_step", "resumed_from", "train_loss", "first_logged_loss", "last_logged_loss", "eval_loss", "tokens_seen", "seconds")
+METADATA_KEYS = ("stage", "experiment", "run_name", "base_model", "base_fingerprint", "sft_adapter", "dataset", "n_rows",
+                 "world_size", "global_step", "resumed_from", "train_loss", "first_logged_loss", "last_logged_loss", "eval_loss",
+                 "tokens_seen", "seconds")
 
 
 def write_facts(facts: dict, out: Path) -> None:

@@ -91,15 +91,18 @@ def trl_args_model(trl_class: type, name: str, defaults: dict[str, Any]) -> type
     for f in dataclasses.fields(trl_class):
         if not f.init or f.name in OWNED or f.name.startswith("_"):
             continue
+        help_text = " ".join(str(f.metadata.get("help", "")).split())
+        about = help_text.split(". ")[0].rstrip(".")[:160]  # TRL's help, first sentence
         if f.name in defaults:
-            default: Any = defaults[f.name]
+            about = f"{about} (culturelens default; TRL's: {f.default!r})" if f.default is not dataclasses.MISSING else about
+            field = Field(defaults[f.name], description=about)
         elif f.default is not dataclasses.MISSING:
-            default = f.default
+            field = Field(f.default, description=about)
         elif f.default_factory is not dataclasses.MISSING:
-            default = Field(default_factory=f.default_factory)
+            field = Field(default_factory=f.default_factory, description=about)
         else:
             continue
-        fields[f.name] = (_field_type(hints[f.name]), default)
+        fields[f.name] = (_field_type(hints[f.name]), field)
     model = create_model(name, __base__=TRLArgs, __doc__=f"Any field of trl.{trl_class.__name__}", **fields)
     model.trl_class = trl_class
     model.keys_doc = (f"any field of trl.{trl_class.__name__} ({len(fields)} keys; see docs/training.md), e.g. "
