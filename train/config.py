@@ -16,15 +16,18 @@ from culturelens.train.trlargs import DPOArgs, SFTArgs
 
 
 class LoraSettings(StrictModel):
-    r: int = Field(8, ge=1)
-    alpha: int = 16
-    dropout: float = Field(0.05, ge=0, lt=1)
-    target_modules: list[str] | Literal["all-linear"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    """The LoRA adapter (peft LoraConfig)."""
+
+    r: int = Field(8, ge=1, description="LoRA rank")
+    alpha: int = Field(16, description="LoRA alpha (scaling = alpha / r)")
+    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout")
+    target_modules: list[str] | Literal["all-linear"] = Field(["q_proj", "k_proj", "v_proj", "o_proj"],
+                                                              description="modules that get LoRA weights, or all-linear")
 
 
 class SFTRunConfig(StrictModel):
-    experiment: PathName = "default"
-    run_name: PathName = "sft"
+    experiment: PathName = Field("default", description="experiment name: output folder and W&B group")
+    run_name: PathName = Field("sft", description="run name: output folder and W&B run name")
     output_dir: str | None = None  # default: runs/train/<experiment>/<run_name>
     model: ModelConfig
     # a `save_to_disk` folder, a .jsonl/.json file, a folder of data files, or a Hugging Face hub dataset id
@@ -59,7 +62,7 @@ class SFTRunConfig(StrictModel):
 
 
 class DPORunConfig(SFTRunConfig):
-    run_name: PathName = "dpo"
+    run_name: PathName = Field("dpo", description="run name: output folder and W&B run name")
     dataset: str  # prompt / chosen / rejected
     sft_adapter: str | None = None  # start from this SFT adapter (folder or hub id); the SFT policy is then the reference
     train: DPOArgs = Field(default_factory=DPOArgs)  # any field of trl.DPOConfig (beta, loss_type, ...)

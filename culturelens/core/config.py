@@ -109,11 +109,23 @@ def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields) if model is not None else []
 
 
-def validate_config(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+def _override_of(loc: tuple, overrides: list[str]) -> str | None:
+    """The command-line override (KEY=VALUE) that set the value at `loc`, if one did (the last one wins, as in merging)."""
+    where = [str(p) for p in loc]
+    for item in reversed(overrides):
+        parts = item.split("=", 1)[0].strip().split(".")
+        if where[:len(parts)] == parts or parts[:len(where)] == where:  # the key itself, or a check of its section
+            return item
+    return None
+
+
+def validate_config(cls: type[T], data: dict[str, Any], source: str = "config", overrides: list[str] | None = None) -> T:
+    """`cls` from `data`; a ConfigError naming every bad key, and for a value set on the command line the override
+    itself (`override 'probe.batch_sise=3': ...`), not the file."""
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        lines = []
+        lines, from_file = [], False
         for err in exc.errors():
             loc = tuple(err["loc"])
             key = ".".join(str(p) for p in loc)
@@ -124,15 +136,17 @@ def validate_config(cls: type[T], data: dict[str, Any], source: str = "config") 
                 section = _model_at(cls, loc)
                 # a section with a long generated key list (train: = TRL's config) describes its keys instead
                 allowed = getattr(section, "keys_doc", "") or ", ".join(known)
-                lines.append(f"unknown key '{key}'{did}; allowed here: {allowed}")
-            elif err["type"] == "value_error":  # a validator's own message names the key and the fix
-                msg = str(err["msg"]).removeprefix("Value error, ")
-                lines.append(msg if not key or key in msg else f"key '{key}': {msg}")
+                line = f"unknown key '{key}'{did}; allowed here: {allowed}"
             elif err["type"] == "missing":
-                lines.append(f"missing required key '{key}'")
+                line = f"missing required key '{key}'"
             else:
-                lines.append(f"key '{key}': {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+                msg = err["msg"].removeprefix("Value error, ")
+                got = "" if isinstance(err.get("input"), dict) else f" (got {err.get('input')!r})"  # a section: its check says what
+                line = f"key '{key}': {msg}{got}" if key and key not in msg else msg  # a message naming its key says it once
+            item = _override_of(loc, overrides or []) if loc else None
+            from_file = from_file or item is None
+            lines.append(f"override '{item}': {line}" if item else line)
+        raise ConfigError((f"{source}: " if from_file else "") + "; ".join(lines)) from None
 
 
 def read_config_text(p: Path) -> str:
@@ -170,7 +184,7 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | No
             raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
         source = str(p)
     data = deep_merge(data, parse_overrides(overrides))
-    return validate_config(cls, data, source)
+    return validate_config(cls, data, source, overrides)
 
 
 def dump_config(cfg: BaseModel, path: str | Path) -> None:

@@ -9,51 +9,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from culturelens.core.formatting import fmt_ci, fmt_num, is_missing  # noqa: E402
+from culturelens.core.formatting import fmt_ci, fmt_num, format_cell, format_table  # noqa: E402
 from culturelens.core.jsonsafe import json_safe  # noqa: E402
 from culturelens.core.runfolder import Distances, RunFacts, RunFolder, Summary, WesternGap, records  # noqa: E402
-from culturelens.eval import report_nulls  # noqa: E402
+from culturelens.eval.reporting import report_nulls  # noqa: E402
 
 GROUP_COLOURS = {"norms": "#4C72B0", "systems": "#DD8452", "progress": "#55A868"}
 OTHER_COLOUR = "#8C8C8C"
 
 
 # ------------------------------------------------------------------------------------- tables
-
-
-def _cell(v, floatfmt: str) -> str:
-    if is_missing(v):
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return format(v, floatfmt)
-    if hasattr(v, "dtype") and getattr(v.dtype, "kind", "") == "f":
-        return format(float(v), floatfmt)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_cell(x, floatfmt) for x in v) + "]"
-    return str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def format_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    """A GitHub-flavoured markdown table; floats formatted with floatfmt, missing values as '—'."""
-    if df is None or len(df.columns) == 0:
-        return "_(no data)_"
-    cols = [str(c) for c in df.columns]
-    rows = [[_cell(v, floatfmt) for v in row] for row in df.itertuples(index=False, name=None)]
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
-    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
-
-    def line(cells):
-        return "| " + " | ".join(
-            (cell.rjust(w) if num else cell.ljust(w)) for cell, w, num in zip(cells, widths, numeric)
-        ) + " |"
-
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
-    out = [line(cols), sep] + [line(r) for r in rows]
-    if not rows:
-        out.append("| " + " | ".join("" for _ in cols) + " |")
-    return "\n".join(out)
 
 
 def print_rich_table(df: pd.DataFrame, title: str = "", floatfmt: str = ".3f", console=None) -> None:
@@ -67,7 +32,7 @@ def print_rich_table(df: pd.DataFrame, title: str = "", floatfmt: str = ".3f", c
         numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
         t.add_column(str(c), justify="right" if numeric else "left")
     for row in df.itertuples(index=False, name=None):
-        t.add_row(*[_cell(v, floatfmt) for v in row])
+        t.add_row(*[format_cell(v, floatfmt) for v in row])
     console.print(t)
 
 
@@ -271,7 +236,7 @@ def write_report(run_dir: Path, summary: dict | Summary, title: str, per_pair: p
                  cultural_map: dict | None = None) -> list[Path]:
     """Write the summary, report.md and figures/*.png into run_dir; return the written paths.
 
-    `cultural_map`: the result of eval/cultural_map.py's `cultural_map` (None: the run lacks the items, no figure).
+    `cultural_map`: the result of eval/reporting/cultural_map.py's `cultural_map` (None: the run lacks the items, no figure).
     """
     folder = RunFolder(run_dir).create()
     typed = summary if isinstance(summary, Summary) else Summary.model_validate(json_safe(summary))
@@ -284,7 +249,7 @@ def write_report(run_dir: Path, summary: dict | Summary, title: str, per_pair: p
     if per_pair is not None and {"score", "mean", "country"} <= set(per_pair.columns):
         figures.append(_fig_scatter(per_pair, typed, fig_dir / "scatter.png"))
     if cultural_map is not None:
-        from culturelens.eval.cultural_map import plot_map
+        from culturelens.eval.reporting.cultural_map import plot_map
 
         figures.append(plot_map(cultural_map, fig_dir / "cultural_map.png", title=f"Inglehart\u2013Welzel map: {title}"))
     summary_path = folder.write_summary(summary)

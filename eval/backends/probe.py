@@ -8,14 +8,14 @@ before renormalising; a low mass means the model did not take up the answer form
 Labels that are not a single token (e.g. "10" on a digit-splitting tokenizer) are scored as
 sequences, the label *and its end*: p_k is proportional to the sum over both spacings of
 P(label_k tokens | prompt) x P(next token does not extend the label), so "1" no longer counts the
-replies that go on to "10" and the option mass stays <= 1 (eval/label_sequences.py).
+replies that go on to "10" and the option mass stays <= 1 (eval/backends/label_sequences.py).
 
 Prompts are batched by length (longest first) with left padding; position ids follow the padding,
 so a prompt gets the same probabilities at any batch size. Only the last position's logits are
 computed (`logits_to_keep`).
 
-`Probe` is the "hf" backend of eval/backends.py. How prompts are put into batches is a strategy:
-`plain_batches` here, or `shared_prefix_batches` (eval/prefix.py, `prefix_sharing=True`); both
+`Probe` is the "hf" backend of eval/backends/base.py. How prompts are put into batches is a strategy:
+`plain_batches` here, or `shared_prefix_batches` (eval/backends/prefix.py, `prefix_sharing=True`); both
 yield (prompts, results) per batch through the public `score_token_batch` / `token_results`.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ import torch
 from tqdm.auto import tqdm
 
 from culturelens.core.prompts import PromptItem
-from culturelens.eval.backends import ProbeResult, option_distribution
-from culturelens.eval.label_sequences import extending_tokens, label_continuations, score_label_sequences
+from culturelens.eval.backends.base import ProbeResult, option_distribution
+from culturelens.eval.backends.label_sequences import extending_tokens, label_continuations, score_label_sequences
 
 __all__ = ["Probe", "ProbeResult", "left_pad", "plain_batches"]
 
@@ -154,7 +154,7 @@ class Probe:
         return self.token_results(items, self.logprobs_tail(encoded, 1)[:, 0, :].exp())
 
     def score_sequence_item(self, item: PromptItem, prompt_ids: list[int]) -> ProbeResult:
-        """Labels that are not one token: P(label, then a token that ends it), both spacings (eval/label_sequences.py)."""
+        """Labels that are not one token: P(label, then a token that ends it), both spacings (eval/backends/label_sequences.py)."""
         if self._extends is None:
             self._extends = extending_tokens(self.tokenizer, self.model.get_output_embeddings().weight.shape[0])
         conts = [label_continuations(self.tokenizer, lbl, self.label_variants) for lbl in item.labels]
@@ -163,9 +163,9 @@ class Probe:
 
     # ---- public API ---------------------------------------------------------------------------
     def batches(self, token_items: list[PromptItem], encoded: dict[str, list[int]]) -> Iterator:
-        """The batching strategy: shared-prefix groups (eval/prefix.py) or plain length-sorted batches."""
+        """The batching strategy: shared-prefix groups (eval/backends/prefix.py) or plain length-sorted batches."""
         if self.prefix_sharing and token_items:
-            from culturelens.eval.prefix import shared_prefix_batches
+            from culturelens.eval.backends.prefix import shared_prefix_batches
 
             return shared_prefix_batches(self, token_items, encoded)
         return plain_batches(self, token_items, encoded)

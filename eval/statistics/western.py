@@ -3,7 +3,7 @@
 Why not the raw gap: per-country r across questions rewards getting the shared question pattern
 right, and countries whose human scores spread more across questions (on the 55-country ethics
 data the Western ones: mean SD 0.49 vs 0.21) get a higher r from *any* predictor that knows the
-pattern, including one with no knowledge of any country (``eval/baselines.py``: leave_one_out
+pattern, including one with no knowledge of any country (``eval/backends/baselines.py``: leave_one_out
 gets a raw gap of +0.18 with a CI above 0). So the verdict is about the gap in what the model
 scores *beyond its own permutation null*, country by country:
 
@@ -13,7 +13,7 @@ scores *beyond its own permutation null*, country by country:
 i.e. the model's gap minus the null's gap, paired over countries (each country is compared with
 its own null). The CI is a percentile bootstrap over countries, Western and non-Western resampled
 separately, each replicate against one permutation drawn at random on the same countries (so it
-carries the null's own spread too; why, in ``eval/nulls.py``).
+carries the null's own spread too; why, in ``eval/statistics/nulls.py``).
 
 Four per-country measures are reported: r on centred scores (which carries the verdict), r on raw
 scores (the measure of the old rule, now net of the null), MAE on centred scores and W1 on
@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from culturelens.eval import grid as g
-from culturelens.eval.metrics import _percentile_ci, to_jsonable
-from culturelens.eval.nulls import permuted_w1
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics.nulls import permuted_w1
 
 MIN_COUNTRIES = 5
 VERDICTS = ("western", "non-western", "no evidence", "too few countries")

@@ -13,7 +13,7 @@ a label that is not among them is unknown, not 0. For every (label, spacing vari
    line up), keeping the mass it has: never a silent 0.
 
 Labels that are not one token (or, without a local tokenizer, labels that are a prefix of another,
-"1" of "10") are scored like the hf backend's sequence mode (eval/label_sequences.py): P(variant +
+"1" of "10") are scored like the hf backend's sequence mode (eval/backends/label_sequences.py): P(variant +
 label tokens) x P(next token does not extend the label), the end read from the echo request's top-k at
 the position after the label. That top-k is a lower bound of the end probability; when the unread
 remainder, P(label) x (1 - top-k mass), exceeds 1e-3 in total, the prompt is ``incomplete``.

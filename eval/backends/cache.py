@@ -3,12 +3,12 @@
 SQLite in WAL mode, one commit per batch: an interrupted run resumes where it stopped (a kill -9
 loses at most the batch in flight) and a rerun of the same prompts on the same weights is free.
 
-`CachingBackend(backend, ProbeCache(...))` wraps any probe backend (eval/backends.py), the way
+`CachingBackend(backend, ProbeCache(...))` wraps any probe backend (eval/backends/base.py), the way
 lm-evaluation-harness's `CachingLM` wraps an `LM`: `score` looks every prompt up by
 (backend.fingerprint, prompt key), passes only the missing prompts to the backend, and writes each
 batch the backend finishes to the cache before it calls the caller's `on_batch` (the run's
 results.partial.jsonl). What a fingerprint trusts is the backend's business: hf hashes the weights,
-vllm the served model's name and card (eval/vllm_backend.py).
+vllm the served model's name and card (eval/backends/vllm_backend.py).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from culturelens.core.zoo import cache_dir
-from culturelens.eval.backends import OnBatch, ProbeBackend, ProbeResult
+from culturelens.eval.backends.base import OnBatch, ProbeBackend, ProbeResult
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ class CachingBackend:
                 on_batch(done)
 
         start = time.time()
+        self.stats = ScoreStats(n_prompts=len(keys), n_cached=len(cached))  # read by on_batch callers while scoring
         fresh = self.backend.score(todo, on_batch=store, progress=progress, desc=desc)
         self.stats = ScoreStats(n_prompts=len(keys), n_cached=len(cached), probe_seconds=time.time() - start)
         return {**cached, **fresh}

@@ -10,7 +10,7 @@ Conventions
 - Pooled r: Pearson over all (country, question) pairs.
 - CIs are percentile bootstraps: over questions for category/group means, over countries for zone
   means and the Western gap (stratified: each side resampled separately), over pairs for `pooled` (summary.json
-  carries the two-way bootstrap of eval/resample.py instead).
+  carries the two-way bootstrap of eval/statistics/resample.py instead).
 All dict outputs are JSON-safe (Python floats/ints, nan -> None).
 """
 from __future__ import annotations

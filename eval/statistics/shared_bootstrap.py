@@ -8,16 +8,16 @@ replicate draws one set of indices and applies it to every model; the CI then re
 effect would move with another sample of questions/countries, which is what the claim is about.
 
 Conventions: per-question values are (M, Q) arrays (model x question, nan where undefined), per-
-country values (M, C); nulls are (M, P, C) (permutation replicates, ``eval/nulls.py``). CIs are
-percentile CIs; JSON-safe outputs as in ``eval/metrics.py``.
+country values (M, C); nulls are (M, P, C) (permutation replicates, ``eval/statistics/nulls.py``). CIs are
+percentile CIs; JSON-safe outputs as in ``eval/statistics/metrics.py``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from culturelens.eval import grid as g
-from culturelens.eval.metrics import _percentile_ci, to_jsonable
-from culturelens.eval.western import MIN_COUNTRIES, excess_over, gap_verdict
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics.western import MIN_COUNTRIES, excess_over, gap_verdict
 
 
 def shared_indices(n: int, n_boot: int, seed: int = 0) -> np.ndarray:

@@ -3,7 +3,7 @@
 Per prompt: one request with max_tokens=1, temperature 0 and the top log-probs of the next token; the
 option labels' probabilities are read from them. A label the top-k does not list is read from an echo
 request, labels that are not one token are scored with their end, and a prompt the server cannot
-complete is flagged ``mode="incomplete"`` (eval/server_labels.py): a label is never counted as 0
+complete is flagged ``mode="incomplete"`` (eval/backends/server_labels.py): a label is never counted as 0
 silently. Start vLLM with prefix caching so shared persona prefixes are reused:
 
     vllm serve Qwen/Qwen2.5-7B-Instruct --enable-prefix-caching --max-logprobs 40
@@ -30,8 +30,8 @@ import os
 from culturelens.core.errors import ModelLoadError
 from culturelens.core.http import ServerStatusError, auth_headers, request_json
 from culturelens.core.prompts import PromptItem
-from culturelens.eval.backends import ProbeResult, option_distribution
-from culturelens.eval.server_labels import (
+from culturelens.eval.backends.base import ProbeResult, option_distribution
+from culturelens.eval.backends.server_labels import (
     UNREAD_LIMIT,
     VARIANTS,
     continuation_logprob,

@@ -4,7 +4,7 @@ LLMs favour options by position; presenting each question in both orders and ave
 per-prompt probabilities over orders cancels a position bias that is the same in both directions
 (the correction used in the LLM-survey literature). This module reports what the averaging hides:
 per order, the paper's metric and pooled r on that order's answers alone, and per (country,
-question) how far the mean score moves between orders. Conventions as in ``eval/metrics.py``;
+question) how far the mean score moves between orders. Conventions as in ``eval/statistics/metrics.py``;
 ``per_prompt`` has one row per prompt with template, order, country, qid and score (score is
 linear in the probabilities, so the mean of scores is the score of the mean distribution).
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from culturelens.eval import metrics
-from culturelens.eval.metrics import NO_COUNTRY, to_jsonable
+from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics.metrics import NO_COUNTRY, to_jsonable
 
 
 def scores_by_order(per_prompt: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -3,7 +3,7 @@
 A run's probe step is the same for every backend:
   1. the backend says how prompts must be rendered (`tokenizer` with its chat template, `is_chat`);
   2. the runner renders the prompts and hands them to `CachingBackend(backend, ProbeCache)`
-     (eval/cache.py), which looks each prompt up by (backend.fingerprint, prompt key) and passes
+     (eval/backends/cache.py), which looks each prompt up by (backend.fingerprint, prompt key) and passes
      only the missing ones to `backend.score`;
   3. `score` returns {prompt key: ProbeResult} and calls `on_batch(results)` after every finished
      batch, so the cache and results.partial.jsonl grow while the run goes (resume after kill -9).
@@ -14,9 +14,9 @@ over the K options and maps presented positions back to scale order: p_k = raw_k
 uniform when nothing fell on the labels; `mass` = sum(raw) before renormalising.
 
 Backends (one registry line each, in BACKENDS below):
-  hf        eval/probe.py             transformers forward passes here (`Probe`; prefix sharing: eval/prefix.py)
-  vllm      eval/vllm_backend.py      an OpenAI-compatible completions server with log-probs (`ServerProbe`)
-  baseline  eval/baseline_backend.py  `model.name_or_path: baseline:leave_one_out|global_mean|uniform`: a
+  hf        eval/backends/probe.py             transformers forward passes here (`Probe`; prefix sharing: eval/backends/prefix.py)
+  vllm      eval/backends/vllm_backend.py      an OpenAI-compatible completions server with log-probs (`ServerProbe`)
+  baseline  eval/backends/baseline_backend.py  `model.name_or_path: baseline:leave_one_out|global_mean|uniform`: a
                                       reference predictor made from the human data, no forward pass
 
 Adding one: write a small class with the attributes of `ProbeBackend` and its `score`, plus a builder
@@ -69,19 +69,19 @@ def option_distribution(item: PromptItem, raw_presented: list[float], mode: str)
 
 def build_hf(cfg, inputs) -> ProbeBackend:
     from culturelens.core.models import load_model
-    from culturelens.eval.probe import Probe
+    from culturelens.eval.backends.probe import Probe
 
     return Probe.from_loaded(load_model(cfg.model), batch_size=cfg.probe.batch_size, prefix_sharing=cfg.probe.prefix_sharing)
 
 
 def build_server(cfg, inputs) -> ProbeBackend:
-    from culturelens.eval.vllm_backend import ServerProbe
+    from culturelens.eval.backends.vllm_backend import ServerProbe
 
     return ServerProbe.from_config(cfg)
 
 
 def build_baseline(cfg, inputs) -> ProbeBackend:
-    from culturelens.eval.baseline_backend import build_baseline as build
+    from culturelens.eval.backends.baseline_backend import build_baseline as build
 
     return build(cfg, inputs)
 

@@ -20,10 +20,10 @@ more draw from the permutation distribution. So each bootstrap replicate resampl
 compares the model's value on them with the value of ONE permutation replicate, drawn at random,
 on the same units:
 - per-question and per-country metrics (means of unit values): units = questions (per-question r)
-  or countries (per-country measures; the Western gap in ``eval/western.py`` resamples countries
+  or countries (per-country measures; the Western gap in ``eval/statistics/western.py`` resamples countries
   per side);
 - pooled r (not a mean of unit values): questions and countries resampled together
-  (``eval/resample.py``), both pooled r's recomputed on the resampled grid.
+  (``eval/statistics/resample.py``), both pooled r's recomputed on the resampled grid.
 The CI thus carries the sampling of questions/countries AND the null's own spread: a model with no
 country knowledge covers 0 about 95% of the time. Subtracting only the null's mean (a fixed
 number) would make tiny systematic effects of a deterministic country-blind predictor look
@@ -35,9 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from culturelens.eval import grid as g
-from culturelens.eval.metrics import _percentile_ci, to_jsonable
-from culturelens.eval.resample import pooled_minus_null
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics.resample import pooled_minus_null
 
 NULL_NOTE = ("country-permutation null: within each question the model's answers are shuffled across countries; "
              "CI of model - null: bootstrap over questions (per-question r), countries (per-country measures), "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from culturelens.eval.metrics import _as_dist
+from culturelens.eval.statistics.metrics import _as_dist
 
 BASELINES = ("leave_one_out", "global_mean", "uniform")
 COLUMNS = ["country", "qid", "probs", "score"]

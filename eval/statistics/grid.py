@@ -1,13 +1,13 @@
 """Model and human scores as aligned question x country arrays, and the agreement statistics on them.
 
-Conventions (as in ``eval/metrics.py``)
+Conventions (as in ``eval/statistics/metrics.py``)
 ---------------------------------------
 - A ``ScoreGrid`` holds ``model`` and ``human``: arrays of shape (Q, C), row = question, column =
   country, nan where a (country, question) pair is missing on either side. ``valid`` marks the
   pairs present on both sides; every statistic uses only those.
 - Every statistic here takes arrays with any number of leading batch axes (..., Q, C), so the same
-  function scores the model, each permutation of the null (``eval/nulls.py``) and each bootstrap
-  replicate (``eval/resample.py``) without a Python loop.
+  function scores the model, each permutation of the null (``eval/statistics/nulls.py``) and each bootstrap
+  replicate (``eval/statistics/resample.py``) without a Python loop.
 - Per-question r: Pearson across countries within a row (the paper's metric).
   Per-country r: Pearson across questions within a column. Pooled r: Pearson over all valid cells.
 - Centred scores: each question's cross-country mean subtracted, the human mean from human scores
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from culturelens.eval.metrics import NO_COUNTRY, _as_dist, _pairs
+from culturelens.eval.statistics.metrics import NO_COUNTRY, _as_dist, _pairs
 
 CONSTANT_TOL = 1e-12
 

@@ -19,7 +19,7 @@ def _row(label: str, v: NullComparison | None) -> dict:
 
 
 def _table(rows: list[dict]) -> str:
-    from culturelens.eval.report import format_table
+    from culturelens.core.formatting import format_table
 
     df = pd.DataFrame(rows)
     for c in ("model", "null", "model − null", "p (perm.)"):
@@ -58,7 +58,7 @@ def country_measures_section(s: Summary) -> list[str]:
 
 
 def western_section(g: WesternGap) -> list[str]:
-    from culturelens.eval.report import format_table
+    from culturelens.core.formatting import format_table
 
     md = ["### Western vs non-Western, beyond the null", ""]
     if not g.verdict:
@@ -90,7 +90,7 @@ def orders_section(s: Summary) -> list[str]:
     o = (s.robustness.orders or {}) if s.robustness else {}
     if not o.get("by_order") or len(o["by_order"]) < 2:
         return []
-    from culturelens.eval.report import format_table
+    from culturelens.core.formatting import format_table
 
     df = pd.DataFrame([{"order": k, **v} for k, v in o["by_order"].items()])
     shift = o.get("score_shift") or {}

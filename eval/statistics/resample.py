@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from culturelens.eval import grid as g
-from culturelens.eval.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
 
 POOLED_NOTE = ("Pearson r over all (country, question) cells: dominated by between-question differences "
                "(what every country shares), not by country knowledge; CI resamples questions and countries together")
@@ -60,7 +60,7 @@ def pooled_minus_null(model: np.ndarray, human: np.ndarray, perm: np.ndarray, n_
                       level: float = 0.95) -> dict:
     """Pooled r of the model minus the mean pooled r of the permuted models ``perm`` (P, Q, C), with a
     two-way bootstrap CI: every replicate resamples questions and countries and compares the model with one
-    permutation drawn at random, both recomputed on the same resampled grid (see ``eval/nulls.py``)."""
+    permutation drawn at random, both recomputed on the same resampled grid (see ``eval/statistics/nulls.py``)."""
     est = float(g.pooled_r(model, human) - g.nan_mean(g.pooled_r(perm, human), axis=-1))
     lo = hi = float("nan")
     if np.isfinite(est) and n_boot >= 1 and perm.shape[0]:

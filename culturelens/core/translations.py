@@ -33,7 +33,7 @@ class Translations:
         p = Path(path)
         if not p.exists():
             raise DataError(f"translations file '{p}' does not exist: write one with `culturelens translate` or supply your own (see "
-                            "eval/translations.py)")
+                            "culturelens/core/translations.py)")
         try:
             raw = json.loads(p.read_text())
         except json.JSONDecodeError as exc:

@@ -31,7 +31,7 @@ from culturelens.core.config import dump_config
 from culturelens.core.dataset_export import PromptSettings, build_items
 from culturelens.core.inputs import EvalInputs
 from culturelens.core.prompts import NO_COUNTRY, PromptItem
-from culturelens.eval.probe import label_spellings
+from culturelens.eval.backends.probe import label_spellings
 
 TASK = "culturelens_wvs"
 DOCS = f"{TASK}.jsonl"

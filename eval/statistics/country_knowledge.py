@@ -1,25 +1,25 @@
 """What a run's answers know about countries: every cross-country number next to its permutation null.
 
 One entry point, ``country_knowledge``, builds the question x country grid of a run once, draws the
-country permutations once (``eval/nulls.py``) and derives from the same draws:
+country permutations once (``eval/statistics/nulls.py``) and derives from the same draws:
 - ``nulls``: each headline metric (the paper's mean per-question r across countries, overall and
   per WVS section and group; pooled r; mean per-country r; centred r and MAE; W1) as model, null
   mean, null range, permutation p and model minus null with its CI;
 - ``western_gap``: the gap beyond the null per per-country measure and the verdict
-  (``eval/western.py``);
+  (``eval/statistics/western.py``);
 - ``pooled_two_way``: pooled r with the two-way (questions and countries) bootstrap
-  (``eval/resample.py``), labelled for what it is.
-Conventions as in ``eval/metrics.py`` and ``eval/grid.py``; all outputs are JSON-safe.
+  (``eval/statistics/resample.py``), labelled for what it is.
+Conventions as in ``eval/statistics/metrics.py`` and ``eval/statistics/grid.py``; all outputs are JSON-safe.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from culturelens.eval import grid as g
-from culturelens.eval import metrics, nulls, western
-from culturelens.eval.metrics import to_jsonable
-from culturelens.eval.resample import pooled_two_way
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics import metrics, nulls, western
+from culturelens.eval.statistics.metrics import to_jsonable
+from culturelens.eval.statistics.resample import pooled_two_way
 
 DEFAULT_N_PERM = 1000
 

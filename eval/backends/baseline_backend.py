@@ -1,4 +1,4 @@
-"""The reference predictors of ``eval/baselines.py`` as a probe backend: ``model.name_or_path: baseline:<name>``.
+"""The reference predictors of ``eval/backends/baselines.py`` as a probe backend: ``model.name_or_path: baseline:<name>``.
 
 No forward pass: each prompt gets the predictor's option probabilities for its (country, question),
 whatever the template or option order (so the per-order spread of a baseline is 0). Everything
@@ -21,8 +21,8 @@ import pandas as pd
 
 from culturelens.core.errors import ConfigError
 from culturelens.core.prompts import NO_COUNTRY, PromptItem
-from culturelens.eval import baselines
-from culturelens.eval.backends import OnBatch, ProbeResult
+from culturelens.eval.backends import baselines
+from culturelens.eval.backends.base import OnBatch, ProbeResult
 
 PREFIX = "baseline:"
 
@@ -57,7 +57,7 @@ def _fingerprint(name: str, reference) -> str:
 
 
 class BaselineBackend:
-    """A ``ProbeBackend`` (eval/backends.py) that answers from a prediction table."""
+    """A ``ProbeBackend`` (eval/backends/base.py) that answers from a prediction table."""
 
     tokenizer = None
     is_chat = False
@@ -89,7 +89,7 @@ class BaselineBackend:
 
 
 def build_baseline(cfg, inputs) -> BaselineBackend:
-    """The builder for eval/backends.py's registry: ``model.name_or_path: baseline:<name>``."""
+    """The builder for eval/backends/base.py's registry: ``model.name_or_path: baseline:<name>``."""
     if inputs is None:
         raise ConfigError("a baseline backend predicts from the human reference: call make_backend(cfg, inputs)")
     return BaselineBackend.from_inputs(baseline_name(cfg.model.name_or_path), inputs)
