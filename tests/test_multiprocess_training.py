@@ -72,6 +72,7 @@ def max_excess(a: dict, b: dict) -> float:
     return max(float(((a[k] - b[k]).abs() - (ATOL + RTOL * b[k].abs())).max()) for k in a)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["sft", "dpo"])
 def test_two_process_training_equals_one_process_with_the_same_global_batch(tmp_path, tiny_model_dir, stage):
     run, cls = (run_sft, SFTRunConfig) if stage == "sft" else (run_dpo, DPORunConfig)
