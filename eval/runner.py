@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from culturelens.core.batteries import questionnaire_clusters
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
 from culturelens.core.jsonsafe import safe_float as _f
@@ -79,8 +80,9 @@ def summarise(model_df: pd.DataFrame, inputs: EvalInputs, cfg: EvalConfig, qids:
     scores = {q: inputs.bank.get(q).scores for q in inputs.qids}
     countries = {c.alpha3: c for c in inputs.countries}
     summary = metrics.compute_summary(model_df, human, categories, cfg.groups, countries, scores, n_boot=cfg.n_boot, seed=cfg.seed)
+    clusters = {q: i for i, members in enumerate(questionnaire_clusters(inputs.bank, inputs.qids)) for q in members}
     knowledge = country_knowledge(model_df, human, categories, cfg.groups, countries, scores, n_perm=cfg.n_perm,
-                                  n_boot=cfg.n_boot, seed=cfg.seed)
+                                  n_boot=cfg.n_boot, seed=cfg.seed, clusters=clusters)
     return merge_into_summary(summary, knowledge)
 
 
