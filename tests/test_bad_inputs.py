@@ -533,6 +533,123 @@ def test_train_on_bad_data(tmp_path, capsys, tiny_model_dir, make, words):
     assert_error(*cli(["train", "sft", "--config", cfg], capsys), *words)
 
 
+# ------------------------------------------------------------------------------------------- training (issue 17)
+
+
+def _blank_lines(tmp: Path) -> Path:
+    p = tmp / "blank.jsonl"
+    p.write_text("\n\n   \n\n")
+    return p
+
+
+def _conversation(messages) -> dict:
+    return {"messages": messages}
+
+
+def _saved(tmp: Path, splits: dict[str, list[dict]]) -> Path:
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict({k: Dataset.from_list(v) if v else Dataset.from_dict({"messages": []}) for k, v in splits.items()}).save_to_disk(str(tmp / "dd"))
+    return tmp / "dd"
+
+
+GOOD_SFT = [{"role": "user", "content": "q?"}, {"role": "assistant", "content": "Answer: A"}]
+
+
+def _jsonl(tmp: Path, rows: list[dict]) -> Path:
+    p = tmp / "rows.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return p
+
+
+TRAIN_DATA_CASES = [
+    ("dataset of blank lines", "sft", _blank_lines, [], ["no rows", "blank lines"]),
+    ("DatasetDict without train", "sft", lambda tmp: _saved(tmp, {"test": [_conversation(GOOD_SFT)]}), [],
+     ["split(s) test", "no `train` split", "save the training rows as the `train` split"]),
+    ("train split with 0 rows", "sft", lambda tmp: _saved(tmp, {"train": []}), [], ["no training rows", "train split is empty"]),
+    ("one assistant turn", "sft", lambda tmp: _jsonl(tmp, [_conversation([{"role": "assistant", "content": "Answer: A"}])]), [],
+     ["row 0", "no user or system turn"]),
+    ("role robot", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT), _conversation([{"role": "robot", "content": "q?"}] + GOOD_SFT[1:])]),
+     [], ["row 1", "role 'robot'", "system, user, assistant"]),
+    ("empty last answer", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT[:1] + [{"role": "assistant", "content": " "}])]), [],
+     ["row 0", "last assistant turn is empty"]),
+    ("DPO empty prompt/chosen/rejected", "dpo", lambda tmp: _jsonl(tmp, [{"prompt": "", "chosen": "", "rejected": ""}]), [],
+     ["row 0", "`prompt` is empty", "two different non-empty answers"]),
+    ("DPO chosen == rejected", "dpo", lambda tmp: _jsonl(tmp, [{"prompt": "q?", "chosen": "Answer: A", "rejected": "Answer: A"}]), [],
+     ["row 0", "are the same answer"]),
+    ("train.max_steps=0", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.max_steps=0"],
+     ["train.max_steps=0 would train nothing", "positive number of steps"]),
+    ("unknown TRL key", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.lr_scheduler=cosine"],
+     ["unknown key 'train.lr_scheduler'", "did you mean 'lr_scheduler_type'", "trl.SFTConfig"]),
+    ("unknown DPO key", "dpo", lambda tmp: _jsonl(tmp, [{"prompt": "q", "chosen": "a", "rejected": "b"}]), ["train.betta=0.2"],
+     ["unknown key 'train.betta'", "did you mean 'beta'", "trl.DPOConfig"]),
+    ("TRL field culturelens owns", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.output_dir=x"],
+     ["train.output_dir is set by culturelens", "output_dir (top level"]),
+    ("eval_split not a split", "sft", lambda tmp: _saved(tmp, {"train": [_conversation(GOOD_SFT)]}), ["eval_split=validation"],
+     ["eval_split 'validation' is not a split", "it has: train"]),
+    ("eval_split leaves no rows", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)] * 3), ["eval_split=0.1"],
+     ["leaves 0 eval rows", "at least one row on each side"]),
+    ("hub dataset id unreachable", "sft", lambda tmp: "no-such-owner/no-such-dataset", [],
+     ["'no-such-owner/no-such-dataset' is not a local path", "hub", "culturelens synth"]),
+]
+
+
+@pytest.mark.parametrize("name, stage, make, overrides, words", TRAIN_DATA_CASES, ids=[c[0] for c in TRAIN_DATA_CASES])
+def test_train_bad_input(tmp_path, capsys, tiny_model_dir, monkeypatch, name, stage, make, overrides, words):
+    """Each bad training input ends in one error line before the model loads; no adapter is written."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub case must not wait for the network
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"name_or_path": str(tiny_model_dir)}, "dataset": str(make(tmp_path)),
+                                   "output_dir": str(tmp_path / "out"), "train": {"max_steps": 1}}))
+    assert_error(*cli(["train", stage, "--config", cfg, *overrides], capsys), *words)
+    assert not (tmp_path / "out" / "adapter").exists()
+    assert not (tmp_path / "out" / ".culturelens-train.lock").exists()  # the lock is released and removed on errors too
+
+
+def test_second_training_into_the_same_folder_stops_at_once(tmp_path, capsys, tiny_model_dir):
+    """A training holds a lock on its output folder (in another process here): a second one into it is refused at once."""
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from culturelens.core.folderlock import FolderLock; "
+                               f"held = FolderLock({str(out / '.culturelens-train.lock')!r}, 'busy').acquire(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        cfg = tmp_path / "t.yaml"
+        cfg.write_text(yaml.safe_dump({"model": {"name_or_path": str(tiny_model_dir)}, "dataset": str(_jsonl(tmp_path, [_conversation(GOOD_SFT)])),
+                                       "output_dir": str(out), "train": {"max_steps": 1}}))
+        t0 = time.time()
+        assert_error(*cli(["train", "sft", "--config", cfg], capsys), "another training is writing to", "another folder")
+        assert time.time() - t0 < 10 and not (out / "adapter").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_resume_skips_a_half_written_checkpoint(tmp_path, tiny_model_dir, caplog):
+    """What kill -9 during a save leaves (truncated adapter_model.safetensors, no trainer_state.json) in the newest
+    checkpoint: the rerun resumes from the last complete one instead of failing."""
+    from culturelens.train.common import last_checkpoint
+
+    rows = _jsonl(tmp_path, [_conversation([{"role": "user", "content": f"q{i}?"}, {"role": "assistant", "content": "Answer: A"}])
+                             for i in range(8)])
+    cfg = tmp_path / "t.yaml"
+    base = {"model": {"name_or_path": str(tiny_model_dir)}, "dataset": str(rows), "output_dir": str(tmp_path / "out"),
+            "train": {"max_steps": 2, "save_steps": 1, "per_device_train_batch_size": 4, "logging_steps": 1}}
+    cfg.write_text(yaml.safe_dump(base))
+    assert main(["train", "sft", "--config", str(cfg)]) == 0
+    ckpt = tmp_path / "out" / "checkpoint-2"
+    weights = ckpt / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    (ckpt / "trainer_state.json").unlink()
+    assert last_checkpoint(tmp_path / "out", True).endswith("checkpoint-1")
+    assert main(["train", "sft", "--config", str(cfg), "train.max_steps=3"]) == 0
+    facts = json.loads((tmp_path / "out" / "culturelens_train.json").read_text())
+    assert facts["resumed_from"].endswith("checkpoint-1") and facts["global_step"] == 3
+    assert "skipping incomplete checkpoint" in caplog.text
+
+
 # ------------------------------------------------------------------------------------------- issue 17: eval config values
 # Every config value is checked before a model loads (the model path below does not even exist: a check that ran after
 # loading would report the model instead); an error from a command-line override names the override, not the file.
