@@ -730,3 +730,130 @@ def test_culturelens_cache_in_an_unwritable_place(tmp_path, capsys, tiny_model_d
     del data["cache_dir"]
     cfg.write_text(yaml.safe_dump(data))
     assert_error(*cli(["eval", "--config", cfg, "--no-progress"], capsys), "/proc/culturelens", "cannot be written")
+
+
+# ------------------------------------------------------------------------------------------- issue 17: compare
+
+
+@pytest.fixture(scope="module")
+def other_sets(runs, tiny_model_dir):
+    """Runs of experiment t on fewer countries (c), other questions (d) and one option order (e)."""
+    tmp = runs.parent.parent
+    for name, extra in (("c", {"countries": ["DEU", "IRQ"]}), ("d", {"questions": ["Q27", "Q29"]}),
+                        ("e", {"probe": {"templates": ["persona_system"], "orders": ["reversed"], "batch_size": 8}})):
+        assert main(["eval", "--config", str(eval_yaml(tmp, tiny_model_dir, **extra)), f"run_name={name}", "--no-progress"]) == 0
+    return runs
+
+
+def test_compare_states_every_config_difference(runs, tmp_path, capsys):
+    code, err = cli(["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", "10"], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    keys = {d["key"] for d in result["config_differences"]}
+    assert keys == {"model.name_or_path", "run_name"}
+    assert "## Config differences" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+@pytest.mark.parametrize("run, words", [("c", ["different countries", "only in a: MEX", "--common"]),
+                                        ("d", ["different questions", "only in a: Q28", "only in d: Q29", "--common"]),
+                                        ("e", ["different orders", "probe.orders"])])
+def test_compare_refuses_runs_on_different_sets(other_sets, tmp_path, capsys, run, words):
+    assert_error(*cli(["compare", other_sets / "a", other_sets / run, "--out", tmp_path / "cmp", "--n-boot", "10"], capsys), *words)
+    assert not (tmp_path / "cmp" / "comparison.json").exists()
+
+
+def test_compare_common_pairs_on_shared_units_and_says_so(other_sets, tmp_path, capsys):
+    code, err = cli(["compare", other_sets / "a", other_sets / "d", "--common", "--out", tmp_path / "cmp", "--n-boot", "10"], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert any("different questions" in n for n in result["notes"])
+    assert next(d for d in result["diffs"] if d["what"] == "mean per-question r")["n"] == 1  # only Q27 is shared
+    assert "Note: different questions" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+def test_compare_follows_evals_overwrite_policy(runs, tmp_path, capsys):
+    args = ["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", "10"]
+    assert cli(args, capsys)[0] == 0
+    before = digest(tmp_path / "cmp")
+    assert_error(*cli(args, capsys), "already holds a comparison", "--overwrite")
+    assert digest(tmp_path / "cmp") == before
+    assert cli([*args, "--overwrite"], capsys)[0] == 0
+
+
+def test_compare_refuses_a_run_that_measured_no_country(runs, tmp_path, capsys):
+    """A no_persona-only run (written before such configs were refused) is one line, not a KeyError."""
+    bad = copy_run(runs / "b", tmp_path / "b")
+    s = json.loads((bad / "summary.json").read_text())
+    s["per_country"] = []
+    (bad / "summary.json").write_text(json.dumps(s))
+    RunFolder(bad).mark_complete()
+    assert_error(*cli(["compare", runs / "a", bad, "--out", tmp_path / "cmp", "--n-boot", "10"], capsys),
+                 "measured nothing per country", "persona_system")
+
+
+def test_claims_figure_when_no_claim_has_numbers(tmp_path):
+    """5 or 14 countries on Q27 + Q177, two baseline models: every r is undefined; the figure says 'no data', no TypeError."""
+    from culturelens.experiments.claims.report import claims_figure
+
+    claims = {"1_norms": {"table": [{"model": "a", "norms": None, "systems": None}, {"model": "b", "norms": None, "systems": None}]},
+              "2_western_bias": {"gaps": {"a": {"raw": {"western_r": None, "non_western_r": None}}}, "nearest": {}}}
+    path = claims_figure(claims, tmp_path / "claims.png")
+    assert path.stat().st_size > 1000
+
+
+# ------------------------------------------------------------------------------------------- issue 17: lm-eval import
+# Every field of an imported samples file is checked: one line naming the file, the line and the field.
+
+
+def _edit_first(field_path: tuple, value):
+    def edit(rows: list[dict]) -> list[dict]:
+        node = rows[0]
+        for key in field_path[:-1]:
+            node = node[key]
+        if value is _DELETE:
+            del node[field_path[-1]]
+        else:
+            node[field_path[-1]] = value
+        return rows
+    return edit
+
+
+_DELETE = object()
+
+
+def _duplicate_with_other_answers(rows: list[dict]) -> list[dict]:
+    twin = json.loads(json.dumps(rows[0]))
+    twin["filtered_resps"] = [["-0.5", "False"] for _ in twin["filtered_resps"]]
+    return [*rows, twin]
+
+
+LM_EVAL_CASES = [
+    ("loglikelihood is text", lambda rows: [{**rows[0], "filtered_resps": [["abc", "False"]] * len(rows[0]["filtered_resps"])}, *rows[1:]],
+     [":1", "no number as its log-likelihood"]),
+    ("loglikelihood positive", lambda rows: [{**rows[0], "filtered_resps": [["3.5", "False"]] * len(rows[0]["filtered_resps"])}, *rows[1:]],
+     ["not a log-probability"]),
+    ("document without labels", _edit_first(("doc", "labels"), _DELETE), [":1", "labels", "export the task again"]),
+    ("choice_option out of range", _edit_first(("doc", "choice_option", 0), 9), ["choice_option 9 is not an option index"]),
+    ("mode weird", _edit_first(("doc", "mode"), "weird"), ["mode", "'token' or 'sequence'"]),
+    ("order sideways", _edit_first(("doc", "order"), "sideways"), ["order"]),
+    ("option_index not an order", _edit_first(("doc", "option_index"), [0, 0, 1, 2]), ["option_index", "not an order"]),
+    ("one document twice", _duplicate_with_other_answers, ["already scored on line 1", "one lm_eval run"]),
+]
+
+
+@pytest.mark.parametrize("name, spoil, words", LM_EVAL_CASES, ids=[c[0] for c in LM_EVAL_CASES])
+def test_lm_eval_import_checks_every_field(tmp_path, capsys, name, spoil, words):
+    from culturelens.eval.interop.lm_eval_task import TASK
+
+    doc = {"doc_key": "k1", "qid": "Q27", "country": "DEU", "template": "persona_system", "order": "original", "language": "en",
+           "labels": ["A", "B", "C", "D"], "option_index": [0, 1, 2, 3], "prompt": "p Answer:", "choices": ["A", "B", "C", "D"],
+           "choice_option": [0, 1, 2, 3], "mode": "token", "target": [0]}
+    rows = [{"doc_id": 0, "doc": doc, "filtered_resps": [["-1.0", "False"]] * 4},
+            {"doc_id": 1, "doc": {**doc, "doc_key": "k2"}, "filtered_resps": [["-1.0", "False"]] * 4}]
+    folder = tmp_path / "out" / "m"
+    folder.mkdir(parents=True)
+    samples = folder / f"samples_{TASK}_2026.jsonl"
+    samples.write_text("\n".join(json.dumps(r) for r in spoil(rows)) + "\n")
+    cfg = eval_yaml(tmp_path, "unused")
+    assert_error(*cli(["import", "lm-eval", samples, "--config", cfg], capsys), str(samples), *words)
+    assert not (tmp_path / "runs").exists()
