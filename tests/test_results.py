@@ -43,6 +43,9 @@ def test_results_of_a_tiny_run(make_results, tiny_run, tmp_path):
     assert re.search(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d UTC at commit `[0-9a-f]{7,}", text)
     assert "logical cores" in text and "load average" in text
     assert f"python scripts/make_results.py {tiny_run}" in text
+    # the run's own machine, from its manifest: CPU, cores, load average when it started
+    manifest = json.loads((tiny_run / "summary.json").read_text())["manifest"]
+    assert f"{manifest['hardware']['cpu_count']} cores" in text and "at the start" in text
     # the run, read through the typed summary: every null comparison is a row with model, null and model - null [CI]
     summary = json.loads((tiny_run / "summary.json").read_text())
     nulls = summary["nulls"]
@@ -94,6 +97,7 @@ def test_claims_folder(make_results, tmp_path):
                            "gaps": {"m": {"verdict": "no evidence", "verdict_measure": "centred_r",
                                           "measures": {"centred_r": {"gap": -0.089, "ci": [-0.374, 0.17]}}}}},
         "4_size": {"verdict": "not testable with these models", "reason": "no family with two sizes"},
+        "5_synthetic": {"verdict": "not supported", "effect": 0.01, "ci": [-0.05, 0.07], "mde": 0.12},
         "skipped": {"sft": "adapter missing"},
     }
     folder = tmp_path / "claims"
@@ -103,4 +107,5 @@ def test_claims_folder(make_results, tmp_path):
     assert "| 1. Norms are judged closer to humans than social systems and progress |" in text
     assert "+0.014 [-0.130, +0.160] (null 0 by symmetry)" in text
     assert "**fragile**" in text and "not supported; supported" in text and "no family with two sizes" in text
+    assert "minimum detectable effect 0.120" in text
     assert "| m | -0.089 [-0.374, +0.170] | no evidence |" in text and "sft (adapter missing)" in text
