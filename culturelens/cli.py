@@ -1,4 +1,4 @@
-"""The `culturelens` command. Subcommands map to the stages: eval, compare, translate, synth, train, run, claims; plus data and models."""
+"""The `culturelens` command. Subcommands map to the stages: eval, compare, translate, synth, train, run, claims, study; plus data and models."""
 from __future__ import annotations
 
 import argparse
@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("claims", help="test the paper's claims on a set of models and checkpoints")
     _config_args(p)
+
+    p = sub.add_parser("study", help="the training study: synth -> arms x seeds (train, eval) -> effects -> report")
+    _config_args(p)
+    p.add_argument("--smoke", action="store_true", help="apply the config's smoke: section (a minutes-scale run of the same study)")
 
     p = sub.add_parser("data", help="human reference data, questions and countries")
     dsub = p.add_subparsers(dest="action", required=True)
@@ -180,6 +184,13 @@ def _cmd_claims(args) -> None:
 
     out = run_claims(args.config, args.overrides, progress=not args.no_progress)
     print(f"claims report written to {out}")
+
+
+def _cmd_study(args) -> None:
+    from culturelens.experiments.study import run_study
+
+    out = run_study(args.config, args.overrides, progress=not args.no_progress, smoke=args.smoke)
+    print(f"study report written to {out / 'report.md'}")
 
 
 def build_reference_cli(
@@ -321,6 +332,7 @@ COMMANDS = {
     "train": _cmd_train,
     "run": _cmd_run,
     "claims": _cmd_claims,
+    "study": _cmd_study,
     "data": _cmd_data,
     "models": _cmd_models,
     "export": _cmd_export,

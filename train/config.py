@@ -42,6 +42,7 @@ class SFTRunConfig(StrictModel):
     lora: LoraSettings = LoraSettings()
     train: TrainSettings = TrainSettings()
     merge_adapter: bool = False  # also write <output_dir>/merged (base + adapter merged)
+    init_adapter: str | None = None  # SFT: continue training this LoRA adapter instead of a new one
     resume: bool = True  # continue from the last checkpoint-* in output_dir
     wandb: WandbConfig = WandbConfig()
 
