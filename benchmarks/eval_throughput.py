@@ -47,10 +47,10 @@ def dense_flops(model, tokens: int, n_prompts: int) -> float:
 
 
 def tokens_computed(encoded: list[list[int]], prefix_sharing: bool) -> int:
-    """Tokens actually run: with prefix sharing each group's prefix once plus every suffix (eval/prefix.py's grouping)."""
+    """Tokens actually run: with prefix sharing each group's prefix once plus every suffix (eval/backends/prefix.py's grouping)."""
     if not prefix_sharing:
         return sum(map(len, encoded))
-    from culturelens.eval.prefix import group_by_prefix
+    from culturelens.eval.backends.prefix import group_by_prefix
 
     return sum(p + sum(len(encoded[i]) - p for i in idx) for p, idx in group_by_prefix(encoded))
 
@@ -63,7 +63,7 @@ def one(template_set: str, dtype: str, prefix_sharing: bool, batch_size: int, mo
     from culturelens.core.prompts import build_prompts
     from culturelens.core.questions import load_bank
     from culturelens.core.reference import default_reference
-    from culturelens.eval.probe import Probe
+    from culturelens.eval.backends.probe import Probe
 
     torch.manual_seed(0)
     lm = load_model(ModelConfig(name_or_path=model_name, dtype=dtype))

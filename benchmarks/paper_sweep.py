@@ -57,7 +57,7 @@ def paper_prompts(template: str, model_name: str, config: Path):
 def one(template: str, model_name: str, config: Path, every: int, sample: int, threads: int) -> dict:
     import torch
 
-    from culturelens.eval.probe import Probe
+    from culturelens.eval.backends.probe import Probe
 
     torch.manual_seed(0)
     torch.set_num_threads(threads)

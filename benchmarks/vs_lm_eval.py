@@ -41,7 +41,7 @@ def main() -> None:
     from culturelens.core.prompts import build_prompts
     from culturelens.core.questions import load_bank
     from culturelens.core.reference import default_reference
-    from culturelens.eval.probe import Probe
+    from culturelens.eval.backends.probe import Probe
 
     torch.manual_seed(0)
     lm = load_model(ModelConfig(name_or_path=args.model, dtype=args.dtype))

@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_eval(args) -> None:
     from culturelens.core.config import load_config
     from culturelens.eval.config import EvalConfig
-    from culturelens.eval.console import print_summary
+    from culturelens.eval.reporting.console import print_summary
     from culturelens.eval.runner import run_eval
 
     cfg = load_config(EvalConfig, args.config, args.overrides)
@@ -125,7 +125,7 @@ def _cmd_eval(args) -> None:
 
 def _cmd_compare(args) -> None:
     from culturelens.eval.compare import compare_runs, write_comparison
-    from culturelens.eval.console import print_comparison
+    from culturelens.eval.reporting.console import print_comparison
 
     result = compare_runs(args.runs, split=args.split, n_boot=args.n_boot)
     from culturelens.core.paths import ensure_writable_dir
@@ -137,7 +137,7 @@ def _cmd_compare(args) -> None:
     print(f"written: {out}/comparison.md, comparison.json")
     if args.wandb:
         from culturelens.core.tracking import WandbConfig
-        from culturelens.eval.compare_tracking import track_comparison
+        from culturelens.eval.reporting.compare_tracking import track_comparison
 
         wb = WandbConfig(enabled=True, project=args.wandb_project, dir=args.wandb_dir)
         print(f"W&B run: {track_comparison(result, out, wb, args.runs, name=f'compare-{out.name}')}")
@@ -154,7 +154,7 @@ def _cmd_synth(args) -> None:
 
 def _cmd_translate(args) -> None:
     from culturelens.core.config import load_config
-    from culturelens.eval.translate import TranslateConfig, run_translate
+    from culturelens.synth.translate import TranslateConfig, run_translate
 
     out = run_translate(load_config(TranslateConfig, args.config, args.overrides), progress=not args.no_progress)
     print(f"translations written to {out}; review: {out.with_name(out.stem + '_review.md')}")
@@ -295,7 +295,7 @@ def _cmd_data_export(args) -> None:
 def _cmd_export(args) -> None:
     from culturelens.core.config import load_config
     from culturelens.eval.config import EvalConfig
-    from culturelens.eval.lm_eval_task import TASK, export_lm_eval
+    from culturelens.eval.interop.lm_eval_task import TASK, export_lm_eval
 
     out = export_lm_eval(load_config(EvalConfig, args.config, args.overrides), args.out)
     print(f"lm-eval task '{TASK}' written to {out}; run it with: lm_eval --model hf --model_args pretrained=MODEL "
@@ -305,8 +305,8 @@ def _cmd_export(args) -> None:
 def _cmd_import(args) -> None:
     from culturelens.core.config import load_config
     from culturelens.eval.config import EvalConfig
-    from culturelens.eval.console import print_summary
-    from culturelens.eval.lm_eval_import import import_lm_eval
+    from culturelens.eval.interop.lm_eval_import import import_lm_eval
+    from culturelens.eval.reporting.console import print_summary
 
     run_dir = import_lm_eval(args.samples, load_config(EvalConfig, args.config, args.overrides), overwrite=args.overwrite)
     print_summary(run_dir)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from culturelens.core.errors import ConfigError, DataError
-from culturelens.core.formatting import fmt_ci, fmt_interval, fmt_num, is_missing
+from culturelens.core.formatting import fmt_ci, fmt_interval, fmt_num, format_table, is_missing
 from culturelens.core.jsonsafe import write_json
 from culturelens.core.runfolder import Metrics, RunFolder, Summary
-from culturelens.eval import cultural_map, metrics
-from culturelens.eval.report import format_table
+from culturelens.eval.reporting import cultural_map
+from culturelens.eval.statistics import metrics
 
 MIN_BOOT = 10
 

@@ -1,7 +1,7 @@
 """`culturelens eval`: build prompts, probe the model (cached, resumable), compare with humans, report.
 
 `run_eval` is five steps, one function each: build_items (prompts rendered for the backend),
-probe_prompts (any backend of eval/backends.py behind the probe cache), summarise_run, report, track.
+probe_prompts (any backend of eval/backends/base.py behind the probe cache), summarise_run, report, track.
 """
 from __future__ import annotations
 
@@ -17,18 +17,20 @@ import pandas as pd
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
 from culturelens.core.jsonsafe import safe_float as _f
+from culturelens.core.manifest import Manifest, collect_manifest, input_hashes, model_identity
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.prompts import NO_COUNTRY, PromptItem, build_prompts
 from culturelens.core.questions import QuestionBank
 from culturelens.core.runfolder import RunFolder
 from culturelens.core.runstaging import RunStaging
-from culturelens.eval import cultural_map, metrics
 from culturelens.eval.backends import ProbeBackend, ProbeResult, make_backend
-from culturelens.eval.cache import CachingBackend, ProbeCache, ScoreStats
+from culturelens.eval.backends.cache import CachingBackend, ProbeCache, ScoreStats
 from culturelens.eval.config import EvalConfig
-from culturelens.eval.country_knowledge import country_knowledge, merge_into_summary
-from culturelens.eval.orders import order_spread
-from culturelens.eval.report import write_report
+from culturelens.eval.reporting import cultural_map
+from culturelens.eval.reporting.report import write_report
+from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics.country_knowledge import country_knowledge, merge_into_summary
+from culturelens.eval.statistics.orders import order_spread
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ def build_items(cfg: EvalConfig, inputs: EvalInputs, backend: ProbeBackend) -> l
     questions = [inputs.bank.get(q) for q in inputs.qids]
     translations = None
     if cfg.probe.language == "native":
-        from culturelens.eval.translations import Translations
+        from culturelens.core.translations import Translations
 
         if not cfg.probe.translations_file:
             raise DataError("probe.language=native needs probe.translations_file (write one with `culturelens translate`)")
@@ -123,23 +125,33 @@ def build_items(cfg: EvalConfig, inputs: EvalInputs, backend: ProbeBackend) -> l
 
 
 def probe_prompts(cfg: EvalConfig, backend: ProbeBackend, items: list[PromptItem], run_dir: Path,
-                  progress: bool) -> tuple[dict[str, ProbeResult], ScoreStats]:
-    """Probe step: every prompt through the probe cache; finished batches also go to results.partial.jsonl."""
+                  progress: bool, wb=None) -> tuple[dict[str, ProbeResult], ScoreStats]:
+    """Probe step: every prompt through the probe cache; finished batches also go to results.partial.jsonl and, when
+    tracked, the W&B run's live progress (prompts done, prompts/s, cached)."""
+    from culturelens.core.tracking import log_progress
+
     delay = float(os.environ.get("CULTURELENS_DEBUG_BATCH_DELAY", "0"))  # test hook: slow runs down to interrupt them
     cache = ProbeCache(cfg.cache_dir)
     cached = CachingBackend(backend, cache, batch_delay_s=delay)
     partial = RunFolder(run_dir).open_partial()
+    fresh, t_start = 0, time.time()
 
     def write_partial(done: dict[str, ProbeResult]) -> None:
+        nonlocal fresh
         for k, v in done.items():
             partial.write(json.dumps({"prompt_key": k, **dataclasses.asdict(v)}) + "\n")
         partial.flush()
+        fresh += len(done)
+        s = cached.stats
+        log_progress(wb, done=s.n_cached + fresh, total=s.n_prompts, cached=s.n_cached, seconds=time.time() - t_start, fresh=fresh)
 
     try:
         results = cached.score(items, on_batch=write_partial, progress=progress, desc=f"probe {backend.name}")
     finally:
         partial.close()
         cache.close()
+    s = cached.stats
+    log_progress(wb, done=s.n_prompts, total=s.n_prompts, cached=s.n_cached, seconds=s.probe_seconds, fresh=fresh)
     return results, cached.stats
 
 
@@ -198,7 +210,7 @@ def summarise_metrics(cfg: EvalConfig, inputs: EvalInputs, per_prompt: pd.DataFr
 
 
 def report(run_dir: Path, cfg: EvalConfig, inputs: EvalInputs, summary: dict, model_df: pd.DataFrame, model_name: str) -> list[Path]:
-    """Report step: summary.json, report.md and figures (eval/report.py; the cultural map when the run has its
+    """Report step: summary.json, report.md and figures (eval/reporting/report.py; the cultural map when the run has its
     items), and scores.jsonl."""
     per_pair = model_df[model_df["country"] != NO_COUNTRY].merge(inputs.reference.df[["country", "qid", "mean"]], on=["country", "qid"])
     cmap = cultural_map.cultural_map(inputs.reference.df, {model_name: cultural_map.model_table(model_df)}, inputs.bank)
@@ -209,32 +221,64 @@ def report(run_dir: Path, cfg: EvalConfig, inputs: EvalInputs, summary: dict, mo
     return paths
 
 
-def track(cfg: EvalConfig, run_name: str, run_dir: Path, summary: dict, paths: list[Path]) -> None:
-    """Track step: a W&B run (offline or online) with the summary, tables and figures, when enabled."""
-    from culturelens.core.tracking import finish, log_images, log_table, start_run
+def eval_manifest(cfg: EvalConfig, backend: ProbeBackend) -> Manifest:
+    """What produced this run's numbers (core/manifest.py): versions, commit, hardware, command, model, data, seeds."""
+    return collect_manifest(model=model_identity(cfg.model, fingerprint=backend.fingerprint),
+                            data=input_hashes(cfg.reference, cfg.questions_file, cfg.countries_file), seeds={"seed": cfg.seed})
 
-    wb = start_run(cfg.wandb, name=run_name, group=cfg.experiment, job_type="eval", config=cfg.model_dump(mode="json"), run_dir=run_dir)
-    if wb is None:
+
+def start_tracking(cfg: EvalConfig, run_name: str, exp_dir: Path, manifest: Manifest):
+    """The eval's W&B run, started before the probe (so a crash leaves a record); None when tracking is off."""
+    from culturelens.core.tracking import start_run
+
+    config = {**cfg.model_dump(mode="json"), "manifest": manifest.model_dump(mode="json")}
+    wb = start_run(cfg.wandb, name=run_name, group=cfg.experiment, job_type="eval", config=config, run_dir=exp_dir)
+    if wb is not None:
+        from culturelens.eval.reporting.lineage import declare_scored_model
+
+        declare_scored_model(wb, cfg.model)  # the model artifact of the adapter (or merged model) scored, if any
+    return wb
+
+
+def per_prompt_table(per_prompt: pd.DataFrame) -> pd.DataFrame:
+    """Per-prompt results as W&B Table columns (the option probabilities as one JSON text per row)."""
+    table = per_prompt.drop(columns=["probs"]).copy()
+    table["probs"] = [json.dumps([round(float(p), 6) for p in probs]) for probs in per_prompt["probs"]]
+    return table
+
+
+def track(wb, cfg: EvalConfig, run_dir: Path, summary: dict, paths: list[Path], per_prompt: pd.DataFrame) -> None:
+    """Track step, on the finished run folder: the summary, tables (per prompt too) and figures, the `evaluation`
+    artifact (named after the final run name); then the W&B facts go into summary.json. A W&B error is one warning:
+    the run folder is already complete."""
+    from culturelens.core.tracking import finish, log_images, log_table
+    from culturelens.eval.reporting.lineage import log_evaluation
+
+    try:
+        wb.summary.update(flatten_summary(summary))
+        log_table(wb, "by_category", pd.DataFrame(summary["by_category"]))
+        log_table(wb, "by_zone", pd.DataFrame(summary["by_zone"]))
+        log_table(wb, "per_question", pd.DataFrame(summary["per_question"]))
+        log_table(wb, "per_prompt", per_prompt_table(per_prompt))
+        log_images(wb, [p for p in paths if p.suffix == ".png"])
+        evaluation = log_evaluation(wb, cfg.experiment, run_dir, summary)
+        finish(wb)
+    except Exception as exc:  # network, quota, a W&B bug: the eval is finished and stays so
+        log.warning("W&B logging failed (%s: %s); the run folder %s is complete; its W&B run may be partial",
+                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", run_dir)
         return
-    from culturelens.eval.lineage import declare_scored_model, log_evaluation
-
-    declare_scored_model(wb, cfg.model)  # the model artifact of the adapter (or merged model) scored, if any
-    wb.summary.update(flatten_summary(summary))
-    log_table(wb, "by_category", pd.DataFrame(summary["by_category"]))
-    log_table(wb, "by_zone", pd.DataFrame(summary["by_zone"]))
-    log_table(wb, "per_question", pd.DataFrame(summary["per_question"]))
-    log_images(wb, [p for p in paths if p.suffix == ".png"])
-    evaluation = log_evaluation(wb, cfg.experiment, run_dir, summary)
+    folder = RunFolder(run_dir)
     summary["run"]["wandb_artifact"] = evaluation.model_dump(mode="json") if evaluation else None
-    wandb_dir = finish(wb)
-    summary["run"]["wandb_dir"] = str(wandb_dir)
-    RunFolder(run_dir).write_summary(summary)
+    folder.write_summary(summary)
+    folder.mark_complete()  # summary.json changed: the completion marker hashes the final one
 
 
 def start_run_folder(cfg: EvalConfig, inputs: EvalInputs, overwrite: bool) -> tuple[ProbeBackend, RunStaging]:
     """Check the output paths first, then load the backend: output_dir must be writable and, when run_name is
     given, the run folder free (or `overwrite`) before any model loads. Returns the backend and the staged folder."""
     exp_dir = ensure_writable_dir(Path(cfg.output_dir) / slug(cfg.experiment), "output_dir")
+    if cfg.wandb.enabled and cfg.wandb.dir:
+        ensure_writable_dir(cfg.wandb.dir, "wandb.dir")
     staging = RunStaging(exp_dir, cfg.run_name, overwrite).begin() if cfg.run_name else None
     try:
         backend = make_backend(cfg, inputs)
@@ -250,28 +294,38 @@ def run_eval(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) ->
 
     The run is written into a temporary folder and moved into place when complete (core.runstaging); an existing
     run folder of the same name is an error unless `overwrite` (then it is replaced once the new run is complete).
+    The W&B run (when enabled) starts before the probe and logs progress; the results are logged once the run folder
+    is in place, so W&B trouble never loses a finished eval.
     """
+    from culturelens.core.tracking import fail, run_folder
+
     t0 = time.time()
     inputs = resolve_inputs(cfg)
     backend, staging = start_run_folder(cfg, inputs, overwrite)
+    wb = None
     try:
         run_dir = staging.path
         folder = RunFolder(run_dir)
         folder.write_config(cfg)
+        manifest = eval_manifest(cfg, backend)
         items = build_items(cfg, inputs, backend)
         folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
-        results, stats = probe_prompts(cfg, backend, items, run_dir, progress)
+        wb = start_tracking(cfg, staging.name, staging.parent, manifest)
+        results, stats = probe_prompts(cfg, backend, items, run_dir, progress, wb)
         per_prompt = write_results(run_dir, items, results, inputs, backend.name)
         model_df = aggregate(per_prompt, inputs.bank)
         summary = summarise_run(cfg, inputs, backend, per_prompt, model_df, stats, t0)
+        summary["manifest"] = manifest.model_dump(mode="json")
+        summary["run"]["wandb_dir"] = str(run_folder(wb)) if wb is not None else None
         paths = report(run_dir, cfg, inputs, summary, model_df, backend.name)
-        track(cfg, staging.name, run_dir, summary, paths)
-        if summary["run"].get("wandb_dir"):  # recorded inside the temporary folder: say where it will be
-            summary["run"]["wandb_dir"] = staging.relocated(summary["run"]["wandb_dir"])
-            folder.write_summary(summary)
         final = staging.finish()
+    except BaseException as exc:
+        fail(wb, exc)
+        raise
     finally:
         staging.release()
+    if wb is not None:
+        track(wb, cfg, final, summary, [final / p.relative_to(run_dir) for p in paths], per_prompt)
     if backend.fallback_labels:
         log.warning("labels %s were not single tokens: their options were scored as the label and its end", sorted(backend.fallback_labels))
     if summary["run"]["incomplete_prompts"]:

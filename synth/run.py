@@ -103,8 +103,12 @@ def track(cfg: SynthConfig, out: Path, report: dict, filter_report: dict) -> Non
     from culturelens.core.tracking import ARTIFACT_FILE, finish, log_artifact, save_ref, start_run
 
     (out / ARTIFACT_FILE).unlink(missing_ok=True)  # a rerun without the artifact must not point at the old one
+    from culturelens.core.manifest import collect_manifest, sha256_path
+
+    manifest = collect_manifest(data={f: sha256_path(out / f) for f in ("sft.jsonl", "dpo.jsonl", "split.json")},
+                                seeds={"split.seed": cfg.split.seed})
     run = start_run(cfg.wandb, name=f"synth-{cfg.experiment}", group=cfg.experiment, job_type="synth",
-                    config=cfg.model_dump(mode="json"), run_dir=out)
+                    config={**cfg.model_dump(mode="json"), "manifest": manifest.model_dump(mode="json")}, run_dir=out)
     if run is None:
         return
     counts = {f"filter/{k}": v for k, v in filter_report.items() if isinstance(v, int)}

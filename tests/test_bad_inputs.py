@@ -241,7 +241,7 @@ def test_rerun_killed_midway_keeps_the_old_run_and_resumes(runs, tmp_path, tiny_
     env = {**os.environ, "CULTURELENS_DEBUG_BATCH_DELAY": "0.5"}
     proc = subprocess.Popen([sys.executable, "-m", "culturelens", "eval", "--config", str(cfg), "run_name=a", "--overwrite",
                              "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    from culturelens.eval.cache import ProbeCache
+    from culturelens.eval.backends.cache import ProbeCache
 
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:

@@ -8,8 +8,8 @@ import pytest
 
 from culturelens.cli import main
 from culturelens.core.reference import default_reference
-from culturelens.eval import baselines
-from culturelens.eval.baseline_backend import baseline_name, prediction_table
+from culturelens.eval.backends import baselines
+from culturelens.eval.backends.baseline_backend import baseline_name, prediction_table
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.runner import run_eval
 

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from culturelens.core.errors import ConfigError
-from culturelens.eval import baselines, metrics
+from culturelens.eval.backends import baselines
+from culturelens.eval.statistics import metrics
 
 VALS = [-1.0, 0.0, 1.0]
 

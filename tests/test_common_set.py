@@ -1,7 +1,7 @@
 """One data source and a complete country x question block for group comparisons."""
 import pandas as pd
 
-from culturelens.eval.common_set import common_block, kinds, source_kind
+from culturelens.eval.statistics.common_set import common_block, kinds, source_kind
 
 
 def frame(cells, source="wvs7:x.csv"):

@@ -6,8 +6,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from culturelens.core.countries import resolve_country
 from culturelens.core.prompts import build_prompts
 from culturelens.core.questions import load_bank
-from culturelens.eval.prefix import group_by_prefix
-from culturelens.eval.probe import Probe
+from culturelens.eval.backends.prefix import group_by_prefix
+from culturelens.eval.backends.probe import Probe
 
 COUNTRIES = ("DEU", "IRQ", "MEX", "NGA", "USA")
 
@@ -65,7 +65,7 @@ def test_prefix_sharing_is_exact_on_gemma3_past_its_sliding_window(tiny_gemma_di
 
 
 def test_packed_mask_lets_a_suffix_see_the_prefix_and_its_own_earlier_tokens_only():
-    from culturelens.eval.prefix import packed_mask
+    from culturelens.eval.backends.prefix import packed_mask
 
     mask, positions, last = packed_mask(2, [2, 1], torch.float32)
     allowed = (mask[0, 0] == 0).int().tolist()

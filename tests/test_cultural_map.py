@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from culturelens.core.questions import Option, Question, QuestionBank, linear_scores
-from culturelens.eval import cultural_map as cm
+from culturelens.eval.reporting import cultural_map as cm
 
 
 def _q(qid: str, k: int) -> Question:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from culturelens.cli import main
-from culturelens.eval.cache import ProbeCache
+from culturelens.eval.backends.cache import ProbeCache
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.runner import run_eval
 

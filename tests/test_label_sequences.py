@@ -9,8 +9,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from culturelens.core.countries import resolve_country
 from culturelens.core.prompts import build_prompts
 from culturelens.core.questions import load_bank
-from culturelens.eval.label_sequences import extending_tokens, label_continuations
-from culturelens.eval.probe import Probe
+from culturelens.eval.backends.label_sequences import extending_tokens, label_continuations
+from culturelens.eval.backends.probe import Probe
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,9 @@ def site(tmp_path_factory):
 
 
 def test_the_layout_is_the_installed_one(site):
-    for package in ("culturelens/core/reference", "culturelens/eval", "culturelens/synth", "culturelens/train"):
+    for package in ("culturelens/core/reference", "culturelens/eval", "culturelens/eval/statistics", "culturelens/synth", "culturelens/train"):
         assert (site / package / "__init__.py").is_file(), package
-    assert (site / "culturelens" / "eval" / "metrics.py").read_text() == (ROOT / "eval" / "metrics.py").read_text()
+    assert (site / "culturelens" / "eval" / "statistics" / "metrics.py").read_text() == (ROOT / "eval" / "statistics" / "metrics.py").read_text()
 
 
 def test_layer_contract_is_kept(site):
@@ -42,9 +42,9 @@ def test_layer_contract_is_kept(site):
 
 
 @pytest.mark.parametrize("module, bad_import", [
-    ("culturelens/core/zoo.py", "import culturelens.eval.metrics"),  # core imports a stage
+    ("culturelens/core/zoo.py", "import culturelens.eval.statistics.metrics"),  # core imports a stage
     ("synth/build.py", "from culturelens.eval import metrics"),  # a stage imports a sibling stage
-    ("eval/metrics.py", "import culturelens.experiments.claims"),  # a stage imports the orchestration above it
+    ("eval/statistics/metrics.py", "import culturelens.experiments.claims"),  # a stage imports the orchestration above it
 ])
 def test_layer_contract_catches_a_violation(site, module, bad_import):
     target = site / module if module.startswith("culturelens/") else site / "culturelens" / module
@@ -80,7 +80,7 @@ def top_level_stage_imports(tree: ast.AST) -> list[tuple[int, str]]:
 
 def test_the_scan_finds_top_level_stage_imports():
     code = ("import eval.metrics\nfrom synth import build\nimport importlib\nimportlib.import_module('train.sft')\n"
-            "import culturelens.eval.metrics\nfrom culturelens.synth import build\nfrom . import sibling\n"
+            "import culturelens.eval.statistics.metrics\nfrom culturelens.synth import build\nfrom . import sibling\n"
             "import evaluate\n")
     assert [m for _, m in top_level_stage_imports(ast.parse(code))] == ["eval.metrics", "synth", "train.sft"]
 

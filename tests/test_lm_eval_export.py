@@ -18,10 +18,10 @@ import yaml
 from culturelens.cli import main
 from culturelens.core.config import load_config
 from culturelens.core.errors import DataError
+from culturelens.eval.backends.probe import label_spellings
 from culturelens.eval.config import EvalConfig
-from culturelens.eval.lm_eval_import import import_lm_eval
-from culturelens.eval.lm_eval_task import TASK
-from culturelens.eval.probe import label_spellings
+from culturelens.eval.interop.lm_eval_import import import_lm_eval
+from culturelens.eval.interop.lm_eval_task import TASK
 from culturelens.eval.runner import run_eval
 
 QUESTIONS = ["Q27", "Q185"]  # 4 and 10 options

@@ -10,7 +10,7 @@ from scipy.spatial.distance import jensenshannon
 
 from culturelens.core.countries import Country
 from culturelens.core.questions import DEFAULT_GROUPS, linear_scores
-from culturelens.eval import metrics
+from culturelens.eval.statistics import metrics
 
 ZONES = ["English-speaking", "Protestant Europe", "Confucian", "African-Islamic"]
 CATS = ["Social Values, Norms, Stereotypes", "Economic Values", "Perceptions about Science and Technology"]

@@ -9,8 +9,8 @@ from scipy import stats
 
 from culturelens.core.countries import Country
 from culturelens.core.questions import linear_scores
-from culturelens.eval import grid as g
-from culturelens.eval import metrics, nulls, resample, western
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics import metrics, nulls, resample, western
 
 
 def frames(model: np.ndarray, human: np.ndarray):
@@ -256,7 +256,7 @@ def loo_grid(human):
 
 
 def test_leave_one_out_is_not_western_beyond_the_null_though_the_old_rule_says_so():
-    from culturelens.eval import baselines
+    from culturelens.eval.backends import baselines
 
     human, countries = spread_world()
     mdf_h = frames(human, human)[1]
@@ -277,7 +277,7 @@ def test_leave_one_out_is_not_western_beyond_the_null_though_the_old_rule_says_s
     assert measures["centred_r"]["model_gap"] == pytest.approx(0.0, abs=1e-9)  # centred r = -1 for every country
     summary = western.western_gap_summary(measures)
     assert summary["verdict"] == "no evidence" and summary["verdict_measure"] == "centred_r"
-    # raw per-country r: the null removes almost all of the old gap (0.13 -> 0.004), see eval/western.py
+    # raw per-country r: the null removes almost all of the old gap (0.13 -> 0.004), see eval/statistics/western.py
     assert abs(measures["r"]["gap"]) < 0.02 < old["gap"] / 5
 
 
@@ -322,7 +322,7 @@ def test_country_knowledge_of_a_run():
     from test_metrics import make_data
 
     from culturelens.core.questions import DEFAULT_GROUPS
-    from culturelens.eval.country_knowledge import country_knowledge
+    from culturelens.eval.statistics.country_knowledge import country_knowledge
 
     model_df, human_df, categories, countries, scores = make_data(n_countries=12, n_questions=15, noise=0.1)
     out = country_knowledge(model_df, human_df, categories, DEFAULT_GROUPS, countries, scores, n_perm=100, n_boot=200, seed=0)
@@ -347,7 +347,7 @@ def test_merge_into_summary_keeps_the_raw_gap_and_labels_pooled():
     from test_metrics import make_data
 
     from culturelens.core.questions import DEFAULT_GROUPS
-    from culturelens.eval.country_knowledge import country_knowledge, merge_into_summary
+    from culturelens.eval.statistics.country_knowledge import country_knowledge, merge_into_summary
 
     model_df, human_df, categories, countries, scores = make_data(n_countries=12, n_questions=10, noise=0.2)
     summary = metrics.compute_summary(model_df, human_df, categories, DEFAULT_GROUPS, countries, scores, n_boot=100)

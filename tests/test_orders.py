@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from culturelens.eval import metrics, orders
+from culturelens.eval.statistics import metrics, orders
 
 
 def per_prompt_frame(seed=0, n_c=6, n_q=5):

@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from culturelens.core.countries import resolve_country
 from culturelens.core.prompts import build_prompts
 from culturelens.core.questions import load_bank
-from culturelens.eval.probe import Probe
+from culturelens.eval.backends.probe import Probe
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_plain_prompts_for_base_models(tiny):
 
 
 def test_prefix_sharing_matches_plain_scoring(tiny):
-    from culturelens.eval.prefix import group_by_prefix
+    from culturelens.eval.backends.prefix import group_by_prefix
 
     model, tok = tiny
     items = prompts(tok, orders=("original", "reversed"))
@@ -139,7 +139,7 @@ def test_prefix_sharing_matches_plain_scoring(tiny):
 
 @pytest.mark.parametrize("chat", [True, False])
 def test_question_first_templates_share_the_question_block(tiny, chat):
-    from culturelens.eval.prefix import group_by_prefix
+    from culturelens.eval.backends.prefix import group_by_prefix
 
     model, tok = tiny
     templates = ("question_first", "question_first_third", "question_first_citizen")
@@ -158,7 +158,7 @@ def test_question_first_templates_share_the_question_block(tiny, chat):
 
 def test_caching_backend_scores_only_what_is_missing(tiny, tmp_path):
     from culturelens.eval.backends import ProbeBackend
-    from culturelens.eval.cache import CachingBackend, ProbeCache
+    from culturelens.eval.backends.cache import CachingBackend, ProbeCache
 
     model, tok = tiny
     items = prompts(tok, qids=("Q27", "Q33"), countries=("DEU",))

@@ -7,8 +7,8 @@ import pandas as pd
 
 from culturelens.core.countries import Country
 from culturelens.core.questions import DEFAULT_GROUPS, linear_scores
-from culturelens.eval import metrics
-from culturelens.eval.report import format_table, print_rich_table, write_report
+from culturelens.eval.reporting.report import format_table, print_rich_table, write_report
+from culturelens.eval.statistics import metrics
 
 CATS = ["Social Values, Norms, Stereotypes", "Perceptions of Corruption", "Perceptions about Science and Technology"]
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from culturelens.eval import shared_bootstrap as sb
+from culturelens.eval.statistics import shared_bootstrap as sb
 
 
 def test_group_contrast_by_hand_and_one_draw_for_all_models():

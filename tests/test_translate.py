@@ -7,10 +7,10 @@ import pytest
 
 from culturelens.cli import main
 from culturelens.core.errors import ConfigError
+from culturelens.core.translations import Translations
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.runner import run_eval
-from culturelens.eval.translate import TranslateChecks, TranslateConfig, check, run_translate
-from culturelens.eval.translations import Translations
+from culturelens.synth.translate import TranslateChecks, TranslateConfig, check, run_translate
 
 QUESTIONS = ["Q177", "Q178", "Q182"]
 COUNTRIES = ["DEU", "IRQ", "MEX"]  # de, ar, es

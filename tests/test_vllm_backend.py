@@ -8,7 +8,7 @@ import pytest
 
 from culturelens.core.errors import ModelLoadError
 from culturelens.core.prompts import PromptItem
-from culturelens.eval.vllm_backend import ServerProbe, build_request, parse_response
+from culturelens.eval.backends.vllm_backend import ServerProbe, build_request, parse_response
 
 
 def item(order="original"):

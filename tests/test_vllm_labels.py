@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from culturelens.core.prompts import PromptItem
-from culturelens.eval.vllm_backend import ServerProbe
+from culturelens.eval.backends.vllm_backend import ServerProbe
 
 CUE = {" A": 0.30, " B": 0.15, " C": 0.10, " D": 0.05, "A": 0.02, "B": 0.01,
        " 1": 0.08, " 2": 0.06, " 3": 0.03, " 4": 0.02, " 5": 0.02, " 6": 0.01, " 7": 0.01, " 8": 0.01, " 9": 0.01,

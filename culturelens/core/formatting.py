@@ -38,3 +38,39 @@ def fmt_ci(lo, hi, nd: int = 3, signed: bool = False) -> str:
 def fmt_interval(ci: Sequence | None, nd: int = 3, signed: bool = False) -> str:
     """`fmt_ci` of a [lo, hi] pair as stored in JSON (None or [] -> a dash)."""
     return fmt_ci(*ci, nd=nd, signed=signed) if ci and len(ci) == 2 else MISSING
+
+
+def format_cell(v, floatfmt: str = ".3f") -> str:
+    """One table cell as text: floats with floatfmt, missing as '—', booleans yes/no, lists bracketed."""
+    if is_missing(v):
+        return MISSING
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return format(v, floatfmt)
+    if hasattr(v, "dtype") and getattr(v.dtype, "kind", "") == "f":
+        return format(float(v), floatfmt)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(format_cell(x, floatfmt) for x in v) + "]"
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def format_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A GitHub-flavoured markdown table; floats formatted with floatfmt, missing values as '—'."""
+    if df is None or len(df.columns) == 0:
+        return "_(no data)_"
+    cols = [str(c) for c in df.columns]
+    rows = [[format_cell(v, floatfmt) for v in row] for row in df.itertuples(index=False, name=None)]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
+
+    def line(cells):
+        return "| " + " | ".join(
+            (cell.rjust(w) if num else cell.ljust(w)) for cell, w, num in zip(cells, widths, numeric)
+        ) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2)) for w, num in zip(widths, numeric)) + "|"
+    out = [line(cols), sep] + [line(r) for r in rows]
+    if not rows:
+        out.append("| " + " | ".join("" for _ in cols) + " |")
+    return "\n".join(out)

@@ -160,7 +160,7 @@ def build_prompts(
 ) -> list[PromptItem]:
     """All prompts of a run. `pairs` limits persona prompts to (country, qid) pairs with human data.
 
-    With `translations` (eval/translations.py), persona prompts are asked in each country's main
+    With `translations` (culturelens/core/translations.py), persona prompts are asked in each country's main
     language where the file covers it (English otherwise); the no-persona prompt stays in English.
     """
     items: list[PromptItem] = []

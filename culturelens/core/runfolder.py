@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from culturelens.core.errors import DataError
 from culturelens.core.jsonl import open_append
 from culturelens.core.jsonsafe import json_safe, write_json
+from culturelens.core.manifest import Manifest
 
 CONFIG = "config.yaml"
 PER_PROMPT = "results.parquet"
@@ -116,7 +117,7 @@ class Pooled(Record):
 
 
 class NullComparison(Record):
-    """A metric next to its country-permutation null (eval/nulls.py)."""
+    """A metric next to its country-permutation null (eval/statistics/nulls.py)."""
 
     model: float | None = None
     null_mean: float | None = None
@@ -145,7 +146,7 @@ class Nulls(Record):
 
 
 class WesternGap(Record):
-    """summary.json -> western_gap: the verdict on the gap beyond the permutation null (eval/western.py).
+    """summary.json -> western_gap: the verdict on the gap beyond the permutation null (eval/statistics/western.py).
 
     ``gap``/``gap_ci``: the verdict measure's Western minus non-Western gain over the null; ``western_r`` /
     ``non_western_r``: mean raw per-country r per side; ``raw``: the old rule's gap (no null) for comparison."""
@@ -186,7 +187,7 @@ class Variant(Record):
 
 class Robustness(Record):
     variants: list[Variant] = []
-    orders: dict | None = None  # eval/orders.py order_spread: per-order metric, the score shift between orders
+    orders: dict | None = None  # eval/statistics/orders.py order_spread: per-order metric, the score shift between orders
     pooled_r_range: list[float | None] | None = None
     score_std_per_question: dict[str, float | None] = {}
     mean_score_std: float | None = None
@@ -204,7 +205,7 @@ class RunFacts(Record):
     prompts_per_second: float | None = None
     total_seconds: float | None = None
     fallback_labels: list[str] = []
-    incomplete_prompts: int = 0  # mode="incomplete": not every label log-prob could be read (eval/server_labels.py)
+    incomplete_prompts: int = 0  # mode="incomplete": not every label log-prob could be read (eval/backends/server_labels.py)
     templates: list[str] = []
     prompt_languages: dict[str, int] = {}
     orders: list[str] = []
@@ -254,6 +255,7 @@ class Summary(Metrics):
     robustness: Robustness | None = None
     splits: dict[str, Metrics] = {}
     run: RunFacts = RunFacts()
+    manifest: Manifest | None = None  # what produced the numbers (core/manifest.py)
 
 
 def records(rows: Iterable[BaseModel] | None) -> list[dict]:

@@ -20,12 +20,12 @@ Stage = Literal["synth", "sft", "dpo", "eval", "compare"]
 
 
 class PipelineConfig(StrictModel):
-    experiment: PathName = "synthetic_sft_dpo"
-    output_dir: str = "runs"
-    stages: list[Stage] = ["synth", "sft", "dpo", "eval", "compare"]
-    synth: dict = Field(default_factory=dict)
-    sft: dict = Field(default_factory=dict)
-    dpo: dict = Field(default_factory=dict)
+    experiment: PathName = Field("synthetic_sft_dpo", description="experiment name: every stage writes under output_dir/<experiment>/")
+    output_dir: str = Field("runs", description="root folder of the pipeline's runs")
+    stages: list[Stage] = Field(["synth", "sft", "dpo", "eval", "compare"], description="stages to run, in this order")
+    synth: dict = Field(default_factory=dict, description="SynthConfig keys of the synth stage")
+    sft: dict = Field(default_factory=dict, description="SFTRunConfig keys of the SFT stage (its model is the student)")
+    dpo: dict = Field(default_factory=dict, description="DPORunConfig keys of the DPO stage (starts from the SFT adapter)")
     eval: dict = Field(default_factory=dict)  # shared eval settings; the model comes from sft.model
     wandb: dict = Field(default_factory=dict)  # applied to every stage
 
@@ -91,7 +91,7 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
 
 def eval_stage(eval_cfg, sft_dir: Path, dpo_dir: Path, progress: bool) -> list[Path]:
     """Eval of the base model and of each adapter that exists (base, SFT, DPO); returns their run folders."""
-    from culturelens.eval.console import print_summary
+    from culturelens.eval.reporting.console import print_summary
     from culturelens.eval.runner import run_eval
 
     run_dirs = []
@@ -110,7 +110,7 @@ def eval_stage(eval_cfg, sft_dir: Path, dpo_dir: Path, progress: bool) -> list[P
 def compare_stage(cfg: PipelineConfig, out: Path, run_dirs: list[Path]) -> Path:
     """Side-by-side comparison of the evals on all, train and held-out questions (`compare/{all,train,heldout}`)."""
     from culturelens.eval.compare import compare_runs, write_comparison
-    from culturelens.eval.console import print_comparison
+    from culturelens.eval.reporting.console import print_comparison
 
     for split in (None, "train", "heldout"):
         result = compare_runs(run_dirs, split=split)
@@ -123,7 +123,7 @@ def compare_stage(cfg: PipelineConfig, out: Path, run_dirs: list[Path]) -> Path:
 def track_pipeline_comparison(cfg: PipelineConfig, result: dict, out: Path, run_dirs: list[Path]) -> None:
     """With the pipeline's wandb section enabled, each comparison (all / train / held-out questions) is a W&B run."""
     from culturelens.core.tracking import WandbConfig
-    from culturelens.eval.compare_tracking import track_comparison
+    from culturelens.eval.reporting.compare_tracking import track_comparison
 
     wb = WandbConfig.model_validate(cfg.wandb) if cfg.wandb else WandbConfig()
     if wb.enabled:

@@ -2,7 +2,7 @@
 beyond the country-permutation null, with the per-country measures and permutations it stands on.
 
 ``bias_gap`` builds the question x country grid of one model's scores on the bias questions, draws
-the permutations (``eval/nulls.py``), and keeps, for the verdict measure (``western.PRIMARY``), the
+the permutations (``eval/statistics/nulls.py``), and keeps, for the verdict measure (``western.PRIMARY``), the
 per-country values and their permutation values, so that two models can be compared on the same
 resampled countries (``shared_bootstrap.gap_difference_beyond_null``). The raw gap of the old rule
 (``metrics.western_gap``) is kept next to it for comparison.
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from culturelens.eval import grid as g
-from culturelens.eval import metrics, nulls, western
-from culturelens.eval.shared_bootstrap import gap_difference_beyond_null
+from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics import metrics, nulls, western
+from culturelens.eval.statistics.shared_bootstrap import gap_difference_beyond_null
 
 N_PERM = 1000
 

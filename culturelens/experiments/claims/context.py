@@ -17,8 +17,8 @@ import pandas as pd
 
 from culturelens.core.inputs import EvalInputs
 from culturelens.core.runfolder import RunFolder, Summary
-from culturelens.eval import metrics
-from culturelens.eval.orders import variant_scores
+from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics.orders import variant_scores
 from culturelens.experiments.claims.bias import BiasGap, bias_gap
 from culturelens.experiments.claims.config import ClaimsConfig, ModelEntry, ModelFacts
 from culturelens.experiments.claims.results import AdapterDiff, PairedDiff

@@ -7,8 +7,8 @@ also tested on each view of the same runs (each option order alone, each persona
 `ClaimsContext.views`); a verdict that differs between views is "fragile", never "supported".
 
 Statistics: where a claim averages or compares models, one draw of questions (and countries) per
-bootstrap replicate is shared by every model (`eval/shared_bootstrap.py`); the Western-bias claims
-stand on the gap beyond the country-permutation null (`eval/western.py`), not on the raw gap.
+bootstrap replicate is shared by every model (`eval/statistics/shared_bootstrap.py`); the Western-bias claims
+stand on the gap beyond the country-permutation null (`eval/statistics/western.py`), not on the raw gap.
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from culturelens.core.jsonsafe import safe_float
-from culturelens.eval import metrics
-from culturelens.eval.common_set import common_block, kinds
-from culturelens.eval.shared_bootstrap import group_contrast
-from culturelens.eval.western import MIN_COUNTRIES
+from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics.common_set import common_block, kinds
+from culturelens.eval.statistics.shared_bootstrap import group_contrast
+from culturelens.eval.statistics.western import MIN_COUNTRIES
 from culturelens.experiments.claims.bias import gap_reduction
 from culturelens.experiments.claims.context import AVERAGED, ClaimsContext
 from culturelens.experiments.claims.results import (
@@ -120,7 +120,7 @@ def _nearest(ctx: ClaimsContext) -> dict[str, Nearest]:
 
 def claim_western_bias(ctx: ClaimsContext) -> WesternBiasResult:
     """2. Judgments are biased toward Western countries: every base model's Western gap BEYOND the
-    country-permutation null (eval/western.py) has a CI above 0."""
+    country-permutation null (eval/statistics/western.py) has a CI above 0."""
     gaps = ctx.bias_gaps
     n_west = sum(1 for c in ctx.countries.values() if c.western)
     base = [m for m in ctx.base_models if m in gaps]

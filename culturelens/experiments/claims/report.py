@@ -9,9 +9,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from culturelens.core.formatting import fmt_interval, fmt_num  # noqa: E402
+from culturelens.core.formatting import (  # noqa: E402
+    fmt_interval,
+    fmt_num,
+    format_table,  # noqa: E402
+)
 from culturelens.core.jsonsafe import json_safe, write_json  # noqa: E402
-from culturelens.eval.report import format_table  # noqa: E402
 
 
 def _f(x) -> str:

@@ -9,8 +9,8 @@ from culturelens.core.config import deep_merge, validate_config
 from culturelens.core.errors import ConfigError
 from culturelens.core.prompts import NO_COUNTRY
 from culturelens.core.runfolder import RunFolder
-from culturelens.eval import metrics
 from culturelens.eval.config import EvalConfig
+from culturelens.eval.statistics import metrics
 from culturelens.experiments.claims.bias import bias_gap, gap_reduction
 from culturelens.experiments.claims.config import ModelEntry, eval_config_for
 from culturelens.experiments.claims.context import ClaimsContext

@@ -1,0 +1,102 @@
+"""report.md sections for the numbers that stand next to a null: the paper's metric first, the per-country
+measures, the Western-gap verdict, pooled r (labelled), and the per-option-order view."""
+from __future__ import annotations
+
+import pandas as pd
+
+from culturelens.core.formatting import fmt_interval, fmt_num
+from culturelens.core.runfolder import NullComparison, Summary, WesternGap
+
+NULL_SENTENCE = ("Null: the model's own answers shuffled across countries within each question ({n} permutations); it keeps "
+                 "everything about the answers except which country got which, so model − null is what country knowledge adds. "
+                 "CI of model − null: bootstrap over the units named, each replicate against a random permutation.")
+
+
+def _row(label: str, v: NullComparison | None) -> dict:
+    v = v or NullComparison()
+    return {"": label, "model": v.model, "null": v.null_mean, "model − null": v.model_minus_null,
+            "95% CI": fmt_interval(v.ci, signed=True), "p (perm.)": v.p_perm, "units": v.units or "", "n": v.n_units}
+
+
+def _table(rows: list[dict]) -> str:
+    from culturelens.core.formatting import format_table
+
+    df = pd.DataFrame(rows)
+    for c in ("model", "null", "model − null", "p (perm.)"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    df["n"] = pd.to_numeric(df["n"], errors="coerce").astype("Int64")
+    return format_table(df)
+
+
+def paper_metric_section(s: Summary) -> list[str]:
+    """Mean per-question r across countries (the paper's metric), overall, per group and per section, with the null."""
+    n = s.nulls
+    if n is None or n.mean_question_r is None:
+        return []
+    rows = [_row("all questions", n.mean_question_r)]
+    rows += [_row(f"group: {k}", v) for k, v in n.mean_question_r_by_group.items()]
+    rows += [_row(k, v) for k, v in n.mean_question_r_by_category.items()]
+    return ["## The paper's metric: mean per-question r across countries, next to the null", "",
+            "Per question, Pearson r across countries of model score vs human mean; averaged over questions. "
+            + NULL_SENTENCE.format(n=n.n_perm), "", _table(rows), ""]
+
+
+def country_measures_section(s: Summary) -> list[str]:
+    n = s.nulls
+    if n is None:
+        return []
+    rows = [_row("mean per-country r across questions", n.mean_country_r),
+            _row("mean per-country r on centred scores", n.mean_centred_country_r),
+            _row("mean per-country MAE on centred scores (lower is better)", n.mean_centred_mae)]
+    if n.mean_w1 is not None:
+        rows.append(_row("mean per-country Wasserstein-1 (lower is better)", n.mean_w1))
+    rows.append(_row("pooled r over (country, question) pairs", n.pooled_r))
+    return ["## Per-country measures and pooled r, next to the null", "",
+            "Centred: each question's cross-country mean subtracted (human from human, the model's own from the model), so "
+            "only what distinguishes countries is left. Per-country r and pooled r are mostly between-question agreement, "
+            "which the null keeps.", "", _table(rows), ""]
+
+
+def western_section(g: WesternGap) -> list[str]:
+    from culturelens.core.formatting import format_table
+
+    md = ["### Western vs non-Western, beyond the null", ""]
+    if not g.verdict:
+        return md + ["_(not available)_", ""]
+    rows = [{"measure": name, "Western − non-Western gain over null": m.get("gap"), "95% CI": fmt_interval(m.get("ci"), signed=True),
+             "verdict": m.get("verdict"), "raw gap (model)": m.get("model_gap"), "null's gap": m.get("null_gap"),
+             "excess": m.get("excess")} for name, m in g.measures.items()]
+    df = pd.DataFrame(rows)
+    raw = g.raw or {}
+    rest = (g.said or "")[len(g.verdict):] if (g.said or "").startswith(g.verdict) else f" — {g.said}"
+    return md + [f"**Verdict: {g.verdict}**{rest}.", "", format_table(df), "",
+                 f"Raw gap of the old rule (mean per-country r, Western {fmt_num(raw.get('western_r'))} minus non-Western "
+                 f"{fmt_num(raw.get('non_western_r'))}, no null): {fmt_num(raw.get('gap'), signed=True)} 95% CI "
+                 f"{fmt_interval(raw.get('gap_ci'), signed=True)}. A predictor with no country knowledge gets a positive raw gap "
+                 "wherever Western countries' answers spread more across questions; the verdict is on the gain over the null. "
+                 f"CI: countries resampled within each side, each replicate against a random permutation; fewer than "
+                 "5 countries on a side: no CI.", ""]
+
+
+def pooled_section(s: Summary) -> list[str]:
+    p = s.pooled
+    return ["## Pooled r (mostly between-question agreement)", "",
+            f"Pearson r over all (country, question) pairs: {fmt_num(p.r)} 95% CI {fmt_interval([p.ci_lo, p.ci_hi])} "
+            f"(questions and countries resampled together), n = {p.n_pairs} pairs. It rewards getting each question's overall "
+            "level right, which every country shares: compare it with its null above, not with 0.", ""]
+
+
+def orders_section(s: Summary) -> list[str]:
+    o = (s.robustness.orders or {}) if s.robustness else {}
+    if not o.get("by_order") or len(o["by_order"]) < 2:
+        return []
+    from culturelens.core.formatting import format_table
+
+    df = pd.DataFrame([{"order": k, **v} for k, v in o["by_order"].items()])
+    shift = o.get("score_shift") or {}
+    return ["## Option order", "",
+            "The numbers above average each prompt's option probabilities over both option orders (cancels a position bias "
+            "that is the same in both directions). Each order alone:", "", format_table(df), "",
+            f"Mean per-question r spread between orders: {fmt_num(o.get('mean_question_r_spread'))}; a (country, question) "
+            f"score moves by {fmt_num(shift.get('mean_abs_shift'))} on average between orders "
+            f"(max {fmt_num(shift.get('max_abs_shift'))}).", ""]

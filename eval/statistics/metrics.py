@@ -1,0 +1,395 @@
+"""Agreement between model and human answers: correlations, bootstrap CIs, distribution distances.
+
+Conventions
+-----------
+- ``model_df``: one row per (country, qid) with ``score`` (model mean score in [-1, 1]), ``probs``
+  (option probabilities in scale order) and ``mass``; country "NONE" is the no-persona prompt.
+- ``human_df``: one row per (country, qid) with ``n``, ``mean`` and ``dist`` (option shares or None).
+- Per-question r: Pearson across countries (model score vs human mean) for one question.
+- Per-country r: Pearson across questions for one country.
+- Pooled r: Pearson over all (country, question) pairs.
+- CIs are percentile bootstraps: over questions for category/group means, over countries for zone
+  means and the Western gap (stratified: each side resampled separately), over pairs for `pooled` (summary.json
+  carries the two-way bootstrap of eval/statistics/resample.py instead).
+All dict outputs are JSON-safe (Python floats/ints, nan -> None).
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from culturelens.core.jsonsafe import json_safe, safe_float
+from culturelens.core.prompts import NO_COUNTRY
+
+GROUP_ORDER = ("norms", "systems", "progress")
+BOOTSTRAP_NOTE = ("questions resampled for category/group CIs; countries for zone/gap CIs; questions and countries together "
+                  "for pooled r (summary.json -> pooled; ci_pairs: pairs resampled, too narrow)")
+
+
+# ----------------------------------------------------------------------------------------- helpers
+
+
+_f = safe_float  # short local names used throughout this module
+to_jsonable = json_safe
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return to_jsonable(df.to_dict(orient="records"))
+
+
+def _clean(values) -> np.ndarray:
+    arr = np.asarray(pd.to_numeric(pd.Series(values, dtype=object), errors="coerce"), dtype=float)
+    return arr[np.isfinite(arr)]
+
+
+def _apply_stat(stat: Callable, samples: np.ndarray) -> np.ndarray:
+    """stat over each row of samples (n_boot, n); vectorised when stat accepts axis=."""
+    try:
+        out = np.asarray(stat(samples, axis=1), dtype=float)
+        if out.shape == (samples.shape[0],):
+            return out
+    except TypeError:
+        pass
+    return np.array([stat(row) for row in samples], dtype=float)
+
+
+def _percentile_ci(boot: np.ndarray, level: float) -> tuple[float, float]:
+    boot = boot[np.isfinite(boot)]
+    if boot.size == 0:
+        return float("nan"), float("nan")
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.percentile(boot, [100 * alpha, 100 * (1 - alpha)])
+    return float(lo), float(hi)
+
+
+def _batches(n_boot: int, n: int, max_cells: int = 2_000_000) -> Iterable[int]:
+    size = max(1, min(n_boot, max_cells // max(n, 1)))
+    done = 0
+    while done < n_boot:
+        b = min(size, n_boot - done)
+        yield b
+        done += b
+
+
+def _pairs(model_df: pd.DataFrame, human_df: pd.DataFrame, persona_only: bool = True) -> pd.DataFrame:
+    """Model score and human mean per (country, qid) present in both (duplicate model rows averaged)."""
+    m = model_df
+    if persona_only:
+        m = m[m["country"] != NO_COUNTRY]
+    m = m.groupby(["country", "qid"], as_index=False, sort=False)["score"].mean()
+    h = human_df[["country", "qid", "mean"]].drop_duplicates(["country", "qid"])
+    out = m.merge(h, on=["country", "qid"], how="inner")
+    out["score"] = pd.to_numeric(out["score"], errors="coerce").astype(float)
+    out["mean"] = pd.to_numeric(out["mean"], errors="coerce").astype(float)
+    return out.dropna(subset=["score", "mean"]).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------ core stats
+
+
+def pearson(x, y) -> float:
+    """Pearson r via scipy; nan when fewer than 3 finite pairs or either side has zero variance."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.pearsonr(x, y).statistic)
+
+
+def bootstrap_ci(values, stat: Callable = np.mean, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """(estimate, lo, hi): percentile bootstrap of stat over units; nans dropped; nan CI with < 2 units."""
+    v = _clean(values)
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    est = float(stat(v))
+    if v.size < 2 or n_boot < 1:
+        return est, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    boot = []
+    for b in _batches(n_boot, v.size):
+        idx = rng.integers(0, v.size, size=(b, v.size))
+        boot.append(_apply_stat(stat, v[idx]))
+    lo, hi = _percentile_ci(np.concatenate(boot), level)
+    return est, lo, hi
+
+
+def _bootstrap_pearson(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
+    """Percentile CI of Pearson r, resampling pairs (vectorised scipy.stats.pearsonr with axis=1)."""
+    n = x.size
+    if n < 3 or n_boot < 1:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    boot = []
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        for b in _batches(n_boot, n):
+            idx = rng.integers(0, n, size=(b, n))
+            xs, ys = x[idx], y[idx]
+            r = np.asarray(stats.pearsonr(xs, ys, axis=1).statistic, dtype=float)
+            degenerate = (np.ptp(xs, axis=1) == 0) | (np.ptp(ys, axis=1) == 0)
+            r[degenerate] = np.nan
+            boot.append(r)
+    return _percentile_ci(np.concatenate(boot), level)
+
+
+# ---------------------------------------------------------------------------- correlation tables
+
+
+def _correlate_by(model_df: pd.DataFrame, human_df: pd.DataFrame, key: str, n_col: str) -> pd.DataFrame:
+    """Pearson r of model score vs human mean within each group of `key` (no-persona rows excluded)."""
+    pairs = _pairs(model_df, human_df)
+    rows = [{key: k, "r": pearson(g["score"], g["mean"]), n_col: int(len(g))} for k, g in pairs.groupby(key, sort=False)]
+    return pd.DataFrame(rows, columns=[key, "r", n_col])
+
+
+def per_question(model_df: pd.DataFrame, human_df: pd.DataFrame) -> pd.DataFrame:
+    """Per question: Pearson r across countries of model score vs human mean."""
+    return _correlate_by(model_df, human_df, "qid", "n_countries")
+
+
+def per_country(model_df: pd.DataFrame, human_df: pd.DataFrame) -> pd.DataFrame:
+    """Per country: Pearson r across questions of model score vs human mean."""
+    return _correlate_by(model_df, human_df, "country", "n_questions")
+
+
+def _section_order(cat: str) -> int:
+    from culturelens.core.questions import WVS_SECTIONS
+
+    return WVS_SECTIONS.index(cat) if cat in WVS_SECTIONS else len(WVS_SECTIONS)
+
+
+def _group_order(group) -> int:
+    return GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER)
+
+
+def by_category(perq: pd.DataFrame, categories: dict, groups: dict, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Mean per-question r per WVS section, with a bootstrap CI over the section's questions."""
+    cols = ["category", "group", "mean_r", "ci_lo", "ci_hi", "n_questions"]
+    df = perq.assign(category=perq["qid"].map(categories)).dropna(subset=["category"])
+    rows = []
+    for cat, g in df.groupby("category", sort=False):
+        est, lo, hi = bootstrap_ci(g["r"], n_boot=n_boot, seed=seed)
+        rows.append({"category": cat, "group": groups.get(cat), "mean_r": est, "ci_lo": lo, "ci_hi": hi,
+                     "n_questions": int(np.isfinite(g["r"].astype(float)).sum())})
+    rows.sort(key=lambda r: (_group_order(r["group"]), _section_order(r["category"]), r["category"]))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _mean_r_per(df: pd.DataFrame, key: str, n_col: str, n_boot: int, seed: int) -> list[dict]:
+    """Mean r per value of ``key`` with its bootstrap CI over the rows (questions or countries) of that value."""
+    rows = []
+    for name, g in df.dropna(subset=[key]).groupby(key, sort=False):
+        est, lo, hi = bootstrap_ci(g["r"], n_boot=n_boot, seed=seed)
+        rows.append({key: name, "mean_r": est, "ci_lo": lo, "ci_hi": hi, n_col: int(np.isfinite(g["r"].astype(float)).sum())})
+    return rows
+
+
+def by_group(perq: pd.DataFrame, categories: dict, groups: dict, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Mean per-question r per group (norms/systems/progress), bootstrap CI over the group's questions."""
+    cols = ["group", "mean_r", "ci_lo", "ci_hi", "n_questions"]
+    grp = perq["qid"].map(categories).map(lambda c: groups.get(c) if isinstance(c, str) else None)
+    rows = _mean_r_per(perq.assign(group=grp), "group", "n_questions", n_boot, seed)
+    rows.sort(key=lambda r: (_group_order(r["group"]), r["group"]))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def by_zone(perc: pd.DataFrame, countries: dict, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Mean per-country r per Inglehart-Welzel cultural zone, bootstrap CI over the zone's countries."""
+    from culturelens.core.countries import ZONES
+
+    cols = ["zone", "mean_r", "ci_lo", "ci_hi", "n_countries"]
+    zone = perc["country"].map(lambda c: countries[c].zone if c in countries else None)
+    rows = _mean_r_per(perc.assign(zone=zone), "zone", "n_countries", n_boot, seed)
+    rows.sort(key=lambda r: (ZONES.index(r["zone"]) if r["zone"] in ZONES else len(ZONES), r["zone"]))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def western_gap(perc: pd.DataFrame, countries: dict, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Mean r(Western) - mean r(non-Western) countries; CI by a stratified bootstrap over countries."""
+    known = perc[perc["country"].isin(list(countries))]
+    is_w = known["country"].map(lambda c: bool(countries[c].western))
+    w = _clean(known.loc[is_w, "r"])
+    nw = _clean(known.loc[~is_w, "r"])
+    w_est, w_lo, w_hi = bootstrap_ci(w, n_boot=n_boot, seed=seed, level=level)
+    nw_est, nw_lo, nw_hi = bootstrap_ci(nw, n_boot=n_boot, seed=seed + 1, level=level)
+    gap = w_est - nw_est if w.size and nw.size else float("nan")
+    gap_lo = gap_hi = float("nan")
+    if w.size >= 2 and nw.size >= 2 and n_boot >= 1:
+        rng = np.random.default_rng(seed)
+        bw = w[rng.integers(0, w.size, size=(n_boot, w.size))].mean(axis=1)
+        bn = nw[rng.integers(0, nw.size, size=(n_boot, nw.size))].mean(axis=1)
+        gap_lo, gap_hi = _percentile_ci(bw - bn, level)
+    return to_jsonable({
+        "western_r": w_est, "western_ci": [w_lo, w_hi],
+        "non_western_r": nw_est, "non_western_ci": [nw_lo, nw_hi],
+        "gap": gap, "gap_ci": [gap_lo, gap_hi],
+        "n_western": int(w.size), "n_non_western": int(nw.size),
+    })
+
+
+def pooled(model_df: pd.DataFrame, human_df: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Pearson r over all (country, question) pairs (no-persona rows excluded), bootstrap CI over pairs."""
+    pairs = _pairs(model_df, human_df)
+    x, y = pairs["score"].to_numpy(float), pairs["mean"].to_numpy(float)
+    r = pearson(x, y)
+    lo, hi = _bootstrap_pearson(x, y, n_boot, seed) if np.isfinite(r) else (float("nan"), float("nan"))
+    return to_jsonable({"r": r, "ci_lo": lo, "ci_hi": hi, "n_pairs": int(len(pairs))})
+
+
+# ------------------------------------------------------------------------------ distributions
+
+
+def _as_dist(v) -> np.ndarray | None:
+    if v is None or isinstance(v, (str, float, int)):
+        return None
+    try:
+        a = np.asarray(list(v), dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if a.size < 2 or not np.all(np.isfinite(a)) or np.any(a < 0) or a.sum() <= 0:
+        return None
+    return a / a.sum()
+
+
+def distribution_metrics(model_df: pd.DataFrame, human_df: pd.DataFrame, scores: dict) -> pd.DataFrame:
+    """Per (country, qid) with a human distribution: 1 - Jensen-Shannon distance (scipy's jensenshannon, base 2:
+    the square root of the JS divergence, in [0, 1]; 1 - distance is a similarity, 1 = identical) and Wasserstein-1 on
+    the option scale values (in [0, 2]). Pairs whose option counts disagree are skipped."""
+    from culturelens.core.questions import linear_scores
+
+    cols = ["country", "qid", "one_minus_js_distance", "wasserstein"]
+    if "dist" not in human_df.columns or "probs" not in model_df.columns:
+        return pd.DataFrame(columns=cols)
+    m = model_df[model_df["country"] != NO_COUNTRY][["country", "qid", "probs"]].drop_duplicates(["country", "qid"])
+    h = human_df[["country", "qid", "dist"]].drop_duplicates(["country", "qid"])
+    rows = []
+    for country, qid, probs, dist in m.merge(h, on=["country", "qid"]).itertuples(index=False):
+        p, q = _as_dist(probs), _as_dist(dist)
+        if p is None or q is None or p.size != q.size:
+            continue
+        vals = np.asarray(scores.get(qid) or linear_scores(p.size), dtype=float)
+        if vals.size != p.size:
+            continue
+        rows.append({
+            "country": country, "qid": qid,
+            "one_minus_js_distance": 1.0 - float(jensenshannon(p, q, base=2)),
+            "wasserstein": float(stats.wasserstein_distance(vals, vals, p, q)),
+        })
+    return pd.DataFrame(rows, columns=cols)
+
+
+def summarise_distribution(dm: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict | None:
+    """Mean and bootstrap CI (over pairs) of 1 - Jensen-Shannon distance and Wasserstein-1; None without pairs."""
+    if dm is None or dm.empty:
+        return None
+    out: dict = {"n_pairs": int(len(dm))}
+    for col in ("one_minus_js_distance", "wasserstein"):
+        est, lo, hi = bootstrap_ci(dm[col], n_boot=n_boot, seed=seed)
+        out[col] = {"mean": est, "ci_lo": lo, "ci_hi": hi}
+    return to_jsonable(out)
+
+
+# ------------------------------------------------------------------------------- other analyses
+
+
+def nearest_countries(model_df: pd.DataFrame, human_df: pd.DataFrame) -> pd.DataFrame:
+    """Correlate the no-persona model scores across questions with each country's human means.
+
+    Returns every country sorted by r descending (nan last); callers take the head they show.
+    """
+    cols = ["country", "r", "n_questions"]
+    none = model_df[model_df["country"] == NO_COUNTRY]
+    if none.empty:
+        return pd.DataFrame(columns=cols)
+    s = none.groupby("qid")["score"].mean()
+    h = human_df[["country", "qid", "mean"]].copy()
+    h["score"] = h["qid"].map(s)
+    h = h.dropna(subset=["score", "mean"])
+    rows = [
+        {"country": c, "r": pearson(g["score"], g["mean"]), "n_questions": int(len(g))}
+        for c, g in h.groupby("country", sort=False)
+    ]
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values("r", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def paired_bootstrap_diff(a: pd.Series, b: pd.Series, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """mean(a) - mean(b) over units present (finite) in both, CI by resampling units jointly."""
+    a = pd.to_numeric(pd.Series(a), errors="coerce").astype(float)
+    b = pd.to_numeric(pd.Series(b), errors="coerce").astype(float)
+    a = a[~a.index.duplicated()]
+    b = b[~b.index.duplicated()]
+    both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna()
+    n = int(len(both))
+    if n == 0:
+        return to_jsonable({"mean_a": None, "mean_b": None, "diff": None, "ci_lo": None, "ci_hi": None, "n": 0})
+    av, bv = both["a"].to_numpy(), both["b"].to_numpy()
+    d = av - bv
+    lo = hi = float("nan")
+    if n >= 2 and n_boot >= 1:
+        rng = np.random.default_rng(seed)
+        boot = [d[rng.integers(0, n, size=(bs, n))].mean(axis=1) for bs in _batches(n_boot, n)]
+        lo, hi = _percentile_ci(np.concatenate(boot), level)
+    return to_jsonable({"mean_a": av.mean(), "mean_b": bv.mean(), "diff": d.mean(), "ci_lo": lo, "ci_hi": hi, "n": n})
+
+
+# ---------------------------------------------------------------------------------------- summary
+
+
+def compute_summary(
+    model_df: pd.DataFrame,
+    human_df: pd.DataFrame,
+    categories: dict,
+    groups: dict,
+    countries: dict,
+    scores: dict,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict:
+    """Every metric of one run as a JSON-serialisable dict (see module docstring)."""
+    perq = per_question(model_df, human_df)
+    perc = per_country(model_df, human_df)
+    dm = distribution_metrics(model_df, human_df, scores)
+    near = nearest_countries(model_df, human_df)
+    pairs = _pairs(model_df, human_df)
+
+    perq_out = perq.assign(
+        category=perq["qid"].map(lambda q: categories.get(q)),
+        group=perq["qid"].map(lambda q: groups.get(categories.get(q)) if categories.get(q) else None),
+    ).sort_values("r", ascending=False, na_position="last", kind="stable")
+    perc_out = perc.assign(
+        name=perc["country"].map(lambda c: countries[c].name if c in countries else None),
+        zone=perc["country"].map(lambda c: countries[c].zone if c in countries else None),
+        western=perc["country"].map(lambda c: bool(countries[c].western) if c in countries else None),
+    ).sort_values("r", ascending=False, na_position="last", kind="stable")
+    if not near.empty:
+        near = near.assign(name=near["country"].map(lambda c: countries[c].name if c in countries else None))
+
+    mass = pd.to_numeric(model_df["mass"], errors="coerce") if "mass" in model_df.columns else pd.Series(dtype=float)
+    summary = {
+        "pooled": pooled(model_df, human_df, n_boot=n_boot, seed=seed),
+        "by_category": _records(by_category(perq, categories, groups, n_boot=n_boot, seed=seed)),
+        "by_group": _records(by_group(perq, categories, groups, n_boot=n_boot, seed=seed)),
+        "by_zone": _records(by_zone(perc, countries, n_boot=n_boot, seed=seed)),
+        "western_gap": western_gap(perc, countries, n_boot=n_boot, seed=seed),
+        "mean_question_r": _f(perq["r"].mean()) if len(perq) else None,
+        "mean_country_r": _f(perc["r"].mean()) if len(perc) else None,
+        "per_question": _records(perq_out),
+        "per_country": _records(perc_out),
+        "distribution": summarise_distribution(dm, n_boot=n_boot, seed=seed),
+        "nearest_countries": _records(near) if not near.empty else None,
+        "mean_mass": _f(mass.mean()) if len(mass) else None,
+        "n_countries": int(pairs["country"].nunique()),
+        "n_questions": int(pairs["qid"].nunique()),
+        "bootstrap": BOOTSTRAP_NOTE,
+        "n_boot": int(n_boot),
+        "seed": int(seed),
+    }
+    return to_jsonable(summary)
