@@ -1,4 +1,5 @@
-"""The `culturelens` command. Subcommands map to the stages: eval, compare, translate, synth, train, run, claims, study; plus data and models."""
+"""The `culturelens` command. Subcommands map to the stages: eval, compare, translate, synth, train, run, claims, study;
+plus data and models."""
 from __future__ import annotations
 
 import argparse

@@ -11,7 +11,7 @@ from culturelens.core.questions import load_bank
 from culturelens.core.reference import load_reference
 from culturelens.core.tokenizer import load_tokenizer
 from culturelens.core.models import ModelConfig
-from culturelens.eval.translations import Translations
+from culturelens.core.translations import Translations
 from culturelens.experiments.study.config import DataSection
 from culturelens.synth.study_data import allocate, build_arm_rows, human_cells, induced
 

@@ -45,7 +45,7 @@ def study_split(cfg: StudyConfig, root: Path, bank, reference, table) -> dict:
 def load_translations(path: str | None):
     if not path:
         return None
-    from culturelens.eval.translations import Translations  # the experiments layer may read a stage's file format
+    from culturelens.core.translations import Translations
 
     return Translations.load(path)
 
