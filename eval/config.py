@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from culturelens.core.config import PathName, StrictModel
 from culturelens.core.models import ModelConfig
@@ -47,6 +47,30 @@ class ProbeConfig(StrictModel):
     language: Literal["en", "native"] = "en"  # "native": each country's main language (needs translations_file)
     translations_file: str | None = Field(None, description="prompt translations for language: native "
                                           "(from `culturelens translate`, or your own)")
+
+    @field_validator("templates", "orders")
+    @classmethod
+    def _listed_once(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError("is empty: list at least one (e.g. persona_system for templates, original for orders)")
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise ValueError(f"lists {', '.join(twice)} more than once (each prompt would be scored twice): list each once")
+        return values
+
+    @field_validator("templates")
+    @classmethod
+    def _asks_a_country(cls, values: list[str]) -> list[str]:
+        if values == ["no_persona"]:
+            raise ValueError("no_persona alone asks no country, so nothing would be measured per country: add a persona "
+                             "template, e.g. templates=[persona_system,no_persona]")
+        return values
+
+    @model_validator(mode="after")
+    def _native_needs_translations(self) -> ProbeConfig:
+        if self.language == "native" and not self.translations_file:
+            raise ValueError("probe.language=native needs probe.translations_file (write one with `culturelens translate`)")
+        return self
 
 
 class SplitConfig(StrictModel):

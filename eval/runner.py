@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from culturelens.core.batteries import questionnaire_clusters
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
 from culturelens.core.jsonsafe import safe_float as _f
@@ -79,8 +80,9 @@ def summarise(model_df: pd.DataFrame, inputs: EvalInputs, cfg: EvalConfig, qids:
     scores = {q: inputs.bank.get(q).scores for q in inputs.qids}
     countries = {c.alpha3: c for c in inputs.countries}
     summary = metrics.compute_summary(model_df, human, categories, cfg.groups, countries, scores, n_boot=cfg.n_boot, seed=cfg.seed)
+    clusters = {q: i for i, members in enumerate(questionnaire_clusters(inputs.bank, inputs.qids)) for q in members}
     knowledge = country_knowledge(model_df, human, categories, cfg.groups, countries, scores, n_perm=cfg.n_perm,
-                                  n_boot=cfg.n_boot, seed=cfg.seed)
+                                  n_boot=cfg.n_boot, seed=cfg.seed, clusters=clusters)
     return merge_into_summary(summary, knowledge)
 
 
@@ -200,7 +202,7 @@ def summarise_metrics(cfg: EvalConfig, inputs: EvalInputs, per_prompt: pd.DataFr
     summary = summarise(model_df, inputs, cfg)
     summary["robustness"] = robustness(per_prompt, inputs, inputs.bank)
     if cfg.split.file:
-        split = json.loads(Path(cfg.split.file).read_text())
+        split = read_split(cfg.split.file)
         summary["splits"] = {
             name: summarise(model_df, inputs, cfg, [q for q in split.get(name, []) if q in inputs.qids])
             for name in ("train", "heldout")
@@ -273,12 +275,45 @@ def track(wb, cfg: EvalConfig, run_dir: Path, summary: dict, paths: list[Path], 
     folder.mark_complete()  # summary.json changed: the completion marker hashes the final one
 
 
+def check_files(cfg: EvalConfig) -> None:
+    """Every path of the config that the run reads or writes after the model loads, checked before it loads: the
+    probe cache and W&B folders are writable, the split and translations files read."""
+    from culturelens.eval.backends.cache import default_cache_dir
+
+    ensure_writable_dir(cfg.cache_dir or default_cache_dir(), "cache_dir (the probe cache; or set CULTURELENS_CACHE)")
+    if cfg.wandb.enabled and cfg.wandb.dir:
+        ensure_writable_dir(cfg.wandb.dir, "wandb.dir")
+    if cfg.split.file:
+        read_split(cfg.split.file)
+    if cfg.probe.language == "native":
+        from culturelens.core.translations import Translations
+
+        Translations.load(cfg.probe.translations_file)
+
+
+def read_split(path: str) -> dict[str, list[str]]:
+    """split.file: {"train": [qids], "heldout": [qids]} (written by `culturelens synth`); a DataError otherwise."""
+    fix = "pass the split.json written by `culturelens synth`"
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"split.file '{path}' does not exist: {fix}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"split.file '{path}' cannot be read as JSON ({type(exc).__name__}): {fix}") from None
+    if not isinstance(data, dict) or not any(k in data for k in ("train", "heldout")):
+        raise DataError(f"split.file '{path}' has no 'train' or 'heldout' list: {fix}")
+    for key in ("train", "heldout"):
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
+            raise DataError(f"split.file '{path}': '{key}' must be a list of question ids: {fix}")
+    return data
+
+
 def start_run_folder(cfg: EvalConfig, inputs: EvalInputs, overwrite: bool) -> tuple[ProbeBackend, RunStaging]:
     """Check the output paths first, then load the backend: output_dir must be writable and, when run_name is
     given, the run folder free (or `overwrite`) before any model loads. Returns the backend and the staged folder."""
     exp_dir = ensure_writable_dir(Path(cfg.output_dir) / slug(cfg.experiment), "output_dir")
-    if cfg.wandb.enabled and cfg.wandb.dir:
-        ensure_writable_dir(cfg.wandb.dir, "wandb.dir")
+    check_files(cfg)
     staging = RunStaging(exp_dir, cfg.run_name, overwrite).begin() if cfg.run_name else None
     try:
         backend = make_backend(cfg, inputs)

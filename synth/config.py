@@ -16,7 +16,7 @@ class SplitSettings(StrictModel):
     heldout_fraction: float = Field(0.3, ge=0, lt=1, description="share of seed questions held out (never sent to the teacher)")
     seed: int = Field(0, description="seed of the split")
     file: str | None = None  # reuse an existing split.json instead of drawing one
-    # whole battery clusters go to one side (synth/batteries.py); by_battery=false splits question by question
+    # whole battery clusters go to one side (core/batteries.py); by_battery=false splits question by question
     by_battery: bool = True
     min_stem_words: int = Field(5, ge=1)  # questionnaire neighbours with the same options and this many leading words in common
     correlation_threshold: float = Field(0.9, gt=0, le=1)  # |r| of human cross-country means that links two questions

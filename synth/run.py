@@ -6,12 +6,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from culturelens.core.batteries import battery_clusters
 from culturelens.core.config import dump_config
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import resolve_inputs
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.teacher import make_teacher
-from culturelens.synth.batteries import battery_clusters
 from culturelens.synth.build import build_rows
 from culturelens.synth.config import SynthConfig
 from culturelens.synth.filters import EmbeddingSimilarity, filter_variants
@@ -20,7 +20,7 @@ from culturelens.synth.split import load_split, save_split, split_questions
 
 
 def draw_split(cfg: SynthConfig, bank, reference, qids: list[str]) -> dict:
-    """The seeded split; with ``split.by_battery`` whole battery clusters (synth/batteries.py) go to one side."""
+    """The seeded split; with ``split.by_battery`` whole battery clusters (core/batteries.py) go to one side."""
     clusters, links = battery_clusters(bank, qids, reference.means(), cfg.split) if cfg.split.by_battery else (None, None)
     if clusters is not None and len(clusters) == 1 < len(qids) and cfg.split.heldout_fraction > 0:
         raise DataError(f"all {len(qids)} seed questions form one battery cluster, so none can be held out without a "

@@ -26,6 +26,7 @@ suffixes runs on a copy of it; each suffix's last-position distribution is read 
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 from collections.abc import Iterator
 
@@ -112,6 +113,17 @@ def can_pack(model) -> bool:
     return sliding_window(model) is None
 
 
+def _cache_arg(model) -> str:
+    """The forward argument that takes a KV cache: `cache` in newer transformers (where `past_key_values` is deprecated
+    with a FutureWarning that would print inside the progress bar), `past_key_values` before."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model forwards **kwargs
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def _returned_cache(out):
+    return out["cache"] if "cache" in out else out["past_key_values"]
+
+
 @torch.inference_mode()
 def _rows_logprobs(probe: Probe, prefix_ids: list[int], suffixes: list[list[int]], prefix_cache) -> torch.Tensor:
     """Next-token log-probabilities after each suffix [len(suffixes), V]: one left-padded row per suffix after a
@@ -125,7 +137,7 @@ def _rows_logprobs(probe: Probe, prefix_ids: list[int], suffixes: list[list[int]
     if batch > 1:
         cache.batch_repeat_interleave(batch)
     out = probe.model(input_ids=input_ids.to(probe.device), attention_mask=attention.to(probe.device),
-                      position_ids=position_ids.to(probe.device), past_key_values=cache, use_cache=True, logits_to_keep=1)
+                      position_ids=position_ids.to(probe.device), use_cache=True, logits_to_keep=1, **{_cache_arg(probe.model): cache})
     return out.logits[:, -1, :].float().log_softmax(-1)
 
 
@@ -139,9 +151,9 @@ def _packed_logprobs(probe: Probe, prefix_ids: list[int], suffixes: list[list[in
         input_ids=torch.tensor([[t for s in suffixes for t in s]], device=device),
         attention_mask=mask.to(device),
         position_ids=position_ids.to(device),
-        past_key_values=copy.deepcopy(prefix_cache),
         use_cache=True,
         logits_to_keep=last.to(device),
+        **{_cache_arg(probe.model): copy.deepcopy(prefix_cache)},
     )
     return out.logits[0].float().log_softmax(-1)
 
@@ -150,7 +162,7 @@ def _packed_logprobs(probe: Probe, prefix_ids: list[int], suffixes: list[list[in
 def _prefix_cache(probe: Probe, prefix_ids: list[int]):
     ids = torch.tensor([prefix_ids], device=probe.device)
     out = probe.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
-    return out.past_key_values
+    return _returned_cache(out)
 
 
 def shared_prefix_batches(probe: Probe, items, encoded: dict[str, list[int]], min_shared: int = 8) -> Iterator:
