@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from culturelens.core.countries import load_countries
+from culturelens.core.models import ModelConfig
 from culturelens.core.questions import load_bank
 from culturelens.core.reference import load_reference
 from culturelens.core.tokenizer import load_tokenizer
-from culturelens.core.models import ModelConfig
 from culturelens.core.translations import Translations
 from culturelens.experiments.study.config import DataSection
 from culturelens.synth.study_data import allocate, build_arm_rows, human_cells, induced
@@ -102,8 +102,8 @@ def test_dpo_pairs_are_country_discriminative(built):
     for p in pairs[:50]:
         excess = np.asarray(cells[(p["qid"], p["country"])]) - mean[p["qid"]]
         k = len(excess)
-        letter = lambda i: chr(ord("A") + (i if p["order"] == "original" else k - 1 - i))  # noqa: E731
-        assert p["chosen"] == f" {letter(int(np.argmax(excess)))}" and p["rejected"] == f" {letter(int(np.argmin(excess)))}"
+        hi, lo = (int(f(excess)) if p["order"] == "original" else k - 1 - int(f(excess)) for f in (np.argmax, np.argmin))
+        assert p["chosen"] == f" {chr(ord('A') + hi)}" and p["rejected"] == f" {chr(ord('A') + lo)}"
     assert facts["dpo_pairs_same_chosen_in_every_country"] < 1.0
     assert [p["prompt"] for p in arms["dpo_shuffled"]] == [p["prompt"] for p in pairs]
 

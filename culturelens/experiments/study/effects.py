@@ -11,10 +11,15 @@ draws), shared by every arm so contrasts are paired on questions and countries. 
 - ``western_pull``: the Western gap of the engine's fidelity slope (Western minus non-Western mean per-country
   slope of the model's answers on the human answers, both relative to their side's mean); > 0 = the model
   reproduces Western countries' distinctiveness better. Equal noise for every country leaves it at 0.
-Decision rule (calibrated in ``benchmarks/calibration.py``): two-sided bootstrap p = 2 min(P*(d <= 0), P*(d >= 0));
-Holm across the primary endpoints; ``supported`` when the adjusted p < alpha in the predicted direction,
-``contradicted`` when < alpha the other way, else ``no evidence`` with the minimum detectable effect
-(z_{1-alpha/2} + z_power) x bootstrap sd; ``not testable`` when an arm has no runs.
+Decision rule (calibrated in ``benchmarks/study_calibration.py``, run by ``benchmarks/calibration.py``): the training
+seed is the independent replicate, so the verdict's test is Welch's t between the arms' per-seed metrics (each on the
+whole block; the engine's ``western_slope.welch``), two-sided; Holm across the primary endpoints; ``supported`` when
+the adjusted p < alpha in the predicted direction, ``contradicted`` when < alpha the other way, else ``no evidence``
+with the minimum detectable effect ((t_{1-alpha/2} + t_power) x se); ``not testable`` with fewer than 2 seeds in an arm.
+The CI that resamples seeds x battery clusters x countries is reported beside it (``ci_resampled``) as the effect's
+generalisation interval: under SHUFFLED vs SHUFFLED its standard error is ~3x the true spread (a random country pattern
+correlates with questions of opposite sign and cancels in the mean over questions, which resampling clusters and
+countries as independent units does not see), so a verdict from it would never reject (0 of 40 simulated nulls).
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from culturelens.core.runfolder import RunFolder
 from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import multiple
 from culturelens.eval.statistics import weighted as wt
+from culturelens.eval.statistics.western_slope import welch
 from culturelens.experiments.study.config import StudyConfig
 
 OVER = "training seeds x battery clusters x countries (Western / non-Western strata), drawn together"
@@ -143,8 +149,10 @@ class Resampler:
         return bs.unit_weights(n_seeds, self.n_boot, g)
 
 
-def arm_values(grids: dict, res: Resampler, arm: str, metric: str, questions: str, countries: str) -> tuple[float, np.ndarray]:
-    """(estimate: the mean over seeds, (B,) replicates) of one arm's metric on one block."""
+def arm_values(grids: dict, res: Resampler, arm: str, metric: str, questions: str, countries: str,
+               per_seed: list | None = None) -> tuple[float, np.ndarray]:
+    """(estimate: the mean over seeds, (B,) replicates) of one arm's metric on one block; ``per_seed`` receives the
+    per-seed values."""
     runs = grids["runs"].get(arm) or {}
     rows, cols = _block(grids, questions, countries)
     w = res.weights(questions, countries)
@@ -155,12 +163,15 @@ def arm_values(grids: dict, res: Resampler, arm: str, metric: str, questions: st
     west = grids["western"][cols]
     seeds = sorted(runs)
     point = [float(fn(runs[s][np.ix_(rows, cols)], human, western=west)) for s in seeds]
+    if per_seed is not None:
+        per_seed.extend(point)
     reps = np.stack([fn(runs[s][np.ix_(rows, cols)], human, w[0], w[1], west) for s in seeds], axis=-1)  # (B, S)
     ws = res.seed_weights(arm, len(seeds))
     return float(np.nanmean(point)), wt.mean(reps, ws, axis=-1)
 
 
 def summarise(estimate: float, reps: np.ndarray, alpha: float, power: float) -> dict:
+    """Estimate with its resampled CI (seeds x battery clusters x countries), bootstrap p and MDE (descriptive rows)."""
     ok = reps[np.isfinite(reps)]
     if not np.isfinite(estimate) or ok.size < 10:
         return {"estimate": None, "ci": [None, None], "p": None, "mde": None, "se": None}
@@ -172,10 +183,31 @@ def summarise(estimate: float, reps: np.ndarray, alpha: float, power: float) -> 
             "mde": round(float(mde), 4), "se": round(se, 4)}
 
 
+def seed_test(a: list[float], b: list[float], alpha: float, power: float) -> dict:
+    """Welch's t between two arms' per-seed values: the verdict's test (module docstring)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if min(a.size, b.size) < 2:
+        return {"p": None, "ci": [None, None], "mde": None, "se": None, "test": f"not testable: {a.size} and {b.size} seeds (need 2 each)"}
+    diff, lo, hi, p, mde = (float(x) for x in welch(a, b, level=1 - alpha))
+    if not np.isfinite(p):  # identical seeds on both sides (e.g. SEED-ONLY without a teacher): no difference to test
+        p, lo, hi, mde = 1.0, diff, diff, 0.0
+    from scipy import stats as st
+
+    se = (hi - lo) / (2 * st.t.ppf(1 - alpha / 2, max(1.0, (a.size + b.size - 2)))) if hi > lo else 0.0
+    return {"p": round(p, 4), "ci": [round(lo, 4), round(hi, 4)], "mde": round(mde, 4), "se": round(se, 4),
+            "test": f"Welch's t over seeds ({a.size} vs {b.size})"}
+
+
 def contrast(grids, res, arm: str, control: str, metric: str, questions: str, countries: str, alpha: float, power: float) -> dict:
-    ea, ra = arm_values(grids, res, arm, metric, questions, countries)
-    ec, rc = arm_values(grids, res, control, metric, questions, countries)
-    out = summarise(ea - ec, ra - rc, alpha, power)
+    """arm - control on one block: the estimate, the seed-level test (verdict) and the resampled CI (generalisation)."""
+    sa: list[float] = []
+    sc: list[float] = []
+    ea, ra = arm_values(grids, res, arm, metric, questions, countries, sa)
+    ec, rc = arm_values(grids, res, control, metric, questions, countries, sc)
+    resampled = summarise(ea - ec, ra - rc, alpha, power)
+    out = {"estimate": resampled["estimate"], **seed_test(sa, sc, alpha, power), "ci_resampled": resampled["ci"],
+           "p_resampled": resampled["p"], "se_resampled": resampled["se"]}
     return {"arm": arm, "control": control, "metric": metric, "questions": questions, "countries": countries,
             "arm_estimate": None if not np.isfinite(ea) else round(ea, 4),
             "control_estimate": None if not np.isfinite(ec) else round(ec, 4), **out}
