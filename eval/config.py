@@ -1,7 +1,7 @@
 """Configuration of an evaluation run (`culturelens eval --config configs/eval/*.yaml`)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -32,9 +32,16 @@ class ProbeConfig(StrictModel):
     labels: Literal["letters", "numbers"] = Field("letters", description="option labels: letters (A, B, ...) or numbers (1, 2, ...)")
     # Text the answer starts with (after the chat template's assistant turn, or after the plain prompt).
     answer_cue: str = "Answer:"
-    batch_size: int = Field(16, ge=1, description="prompts per forward pass (hf backend)")
-    # Reuse the KV cache of prompt prefixes shared by many prompts (same persona and instructions).
+    batch_size: int = Field(16, ge=1, description="prompts per forward pass (hf, no prefix sharing; with it: tokens_per_forward)")
+    # Compute every shared prompt prefix once: the prompts' token trie (chat header, question block, persona) is packed
+    # into forward passes with a tree attention mask (eval/backends/prefix.py; exact, ~1e-6 in fp32).
     prefix_sharing: bool = False
+    # With prefix_sharing: trie tokens per forward pass (several questions' prompts in one pass; attention over a
+    # pack grows with its square). docs/performance.md.
+    tokens_per_forward: int = Field(512, ge=8)
+    # Intra-op threads of the hf backend: "auto" = the CPUs this process may use (affinity, cgroup quota,
+    # OMP_NUM_THREADS), fewer while other processes keep some of them busy; or a fixed number (core/threads.py).
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
     # "hf": transformers forward passes here; "vllm": an OpenAI-compatible server (see eval/backends/vllm_backend.py)
     backend: Literal["hf", "vllm"] = "hf"
     server_url: str = Field("http://localhost:8000/v1", description="vllm: base URL of the OpenAI-compatible server")

@@ -137,12 +137,37 @@ def null_rows(nulls: dict, label_prefix: str = "") -> list[list[str]]:
             rows.append([f"{label_prefix}{name}", num(value.get("model")), num(_null_value(value)),
                          f"{num(value.get('model_minus_null'), signed=True)} {interval(_diff_ci(value))}",
                          num(value.get("p_perm")), str(value.get("better") or "")])
-    for name, value in nulls.items():  # per group / per section: dicts of comparisons
+    breakdowns = sorted(nulls.items(), key=lambda kv: ("_by_group" not in kv[0], kv[0]))  # groups before sections
+    for name, value in breakdowns:  # per group / per section: dicts of comparisons
         if isinstance(value, dict) and value and all(_is_null_comparison(v) for v in value.values()):
             by = name.rsplit("_by_", 1)[-1] if "_by_" in name else name
             metric = name.rsplit("_by_", 1)[0] if "_by_" in name else name
             rows += null_rows({f"{metric} [{by}: {key}]": v for key, v in value.items()}, label_prefix)
     return rows
+
+
+def run_machine(s: Any) -> str:
+    """Where and from what a run's numbers came: its manifest (commit, CPU, cores, threads, load average at the start)."""
+    m = getattr(s, "manifest", None)
+    if m is None:
+        return "machine and load average not recorded in the run (an older culturelens): time measured on an unknown machine"
+    hw = m.hardware
+    load = getattr(hw, "load_average", None)
+    git = m.git
+    parts = [f"culturelens {m.culturelens} at commit `{(git.commit or 'unknown')[:12]}`" + (" (dirty)" if git.dirty else ""),
+             f"started {m.started_at}",
+             f"{hw.cpu or hw.machine}, {hw.cpu_count} cores" + (f", GPUs {', '.join(hw.gpus)}" if hw.gpus else ""),
+             f"torch threads {hw.torch_threads}" if hw.torch_threads else "",
+             ("load average {} / {} / {} at the start".format(*load) if load else "load average not recorded")]
+    return "; ".join(p for p in parts if p)
+
+
+def timing(run: Any) -> str:
+    """The run's measured wall times; a run served from the probe cache measured no probing."""
+    whole = f"whole run {num(run.total_seconds, 0)} s wall"
+    if run.n_prompts and run.n_cached == run.n_prompts:
+        return f"every prompt came from the probe cache (no probe time measured); {whole}"
+    return f"probe {num(run.probe_seconds, 0)} s wall, {num(run.prompts_per_second, 1)} prompts/s; {whole}"
 
 
 def eval_section(path: Path) -> list[str]:
@@ -152,16 +177,13 @@ def eval_section(path: Path) -> list[str]:
     s = folder.summary()
     run = s.run
     finished = json.loads(folder.file(COMPLETE).read_text()).get("finished_at", "unknown")
-    extras = run.model_extra or {}
-    where = ", ".join(f"{k}: {extras[k]}" for k in extras if any(w in k for w in ("machine", "cpu", "load", "host", "device")))
+    where = run_machine(s)
     lines = [f"### {run.model or path.name} — `{_display(path)}`", "",
              f"- finished {finished}; experiment `{run.experiment}`, reference `{run.reference}`; templates "
              f"{', '.join(run.templates) or '—'}; option orders {', '.join(run.orders) or '—'}",
              f"- {s.n_countries} countries × {s.n_questions} questions, {run.n_prompts} prompts ({run.n_cached} from the cache); "
              f"mean option mass {num(s.mean_mass)}; bootstrap {s.n_boot} replicates",
-             f"- probe {num(run.probe_seconds, 0)} s wall, {num(run.prompts_per_second, 1)} prompts/s; whole run "
-             f"{num(run.total_seconds, 0)} s wall; " + (where or "machine and load average not recorded in the run (time measured on a "
-                                                       "possibly shared machine)"),
+             f"- {timing(run)}; {where}",
              ""]
     nulls = _as_dict(s.nulls)
     if not nulls:
@@ -249,7 +271,11 @@ def benchmark_section(path: Path) -> list[str]:
         if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
             flats = [_flat(x) for x in value]
             columns = list(dict.fromkeys(c for f in flats for c in f))
-            lines += [f"{key}:", ""] + table(columns, [[_value(f.get(c)) for c in columns] for f in flats])
+            same = [c for c in columns if len(flats) > 1 and len({_value(f.get(c)) for f in flats}) == 1]
+            columns = [c for c in columns if c not in same]
+            lines += [f"{key}" + (" (the same in every row: " + "; ".join(f"{c} {_value(flats[0].get(c))}" for c in same) + ")"
+                                  if same else "") + ":", ""]
+            lines += table(columns, [[_value(f.get(c)) for c in columns] for f in flats])
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
             flats = {name: _flat(v) for name, v in value.items()}
             columns = list(dict.fromkeys(c for f in flats.values() for c in f))

@@ -43,6 +43,9 @@ def test_results_of_a_tiny_run(make_results, tiny_run, tmp_path):
     assert re.search(r"Generated \d{4}-\d\d-\d\d \d\d:\d\d UTC at commit `[0-9a-f]{7,}", text)
     assert "logical cores" in text and "load average" in text
     assert f"python scripts/make_results.py {tiny_run}" in text
+    # the run's own machine, from its manifest: CPU, cores, load average when it started
+    manifest = json.loads((tiny_run / "summary.json").read_text())["manifest"]
+    assert f"{manifest['hardware']['cpu_count']} cores" in text and "at the start" in text
     # the run, read through the typed summary: every null comparison is a row with model, null and model - null [CI]
     summary = json.loads((tiny_run / "summary.json").read_text())
     nulls = summary["nulls"]

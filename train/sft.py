@@ -12,13 +12,15 @@ import time
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.train.common import (
     check_targets,
-    common_args,
+    keep_columns,
     load_dataset_any,
     load_for_training,
+    lock_output,
     lora_config,
     output_dir,
     setup_tracking,
     train_and_save,
+    trl_args,
 )
 from culturelens.train.config import SFTRunConfig
 from culturelens.train.datachecks import check_conversations
@@ -36,21 +38,37 @@ def run_sft(cfg: SFTRunConfig):
     started = time.time()
     out = output_dir(cfg)
     ensure_writable_dir(out, "output_dir")  # paths first: before the dataset and the model load
-    ds = load_dataset_any(cfg.dataset, [])
-    if "messages" in ds.column_names or not {"prompt", "completion"} <= set(ds.column_names):
-        ds = load_dataset_any(cfg.dataset, ["messages"])
-        check_conversations(ds, cfg.dataset)
-        ds = ds.map(to_prompt_completion, remove_columns=ds.column_names)
-    else:
-        ds = ds.remove_columns([c for c in ds.column_names if c not in ("prompt", "completion")])
-    base = cfg.model.model_copy(update={"adapter": None})
-    if cfg.init_adapter:
-        lm, model, tok = load_for_training(base, adapter=cfg.init_adapter, trainable_adapter=True)
-        peft_config = None
-    else:
-        lm, model, tok = load_for_training(base)
-        check_targets(model, cfg.lora.target_modules)
-        peft_config = lora_config(cfg)
-    args = SFTConfig(**common_args(cfg, out, setup_tracking(cfg, out)), completion_only_loss=True)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config)
-    return train_and_save(trainer, cfg, out, lm, "sft", len(ds), started)
+    lock = lock_output(out)
+    try:
+        ds, evaluation = load_dataset_any(cfg.dataset, [], cfg.eval_split, cfg.train.seed)
+        ds, evaluation = (None if d is None else as_prompt_completion(d, name) for d, name in
+                          ((ds, cfg.dataset), (evaluation, f"{cfg.dataset} (eval split)")))
+        base = cfg.model.model_copy(update={"adapter": None})
+        if cfg.init_adapter:  # continue an existing adapter (its LoRA settings), e.g. matched extra SFT steps
+            lm, model, tok = load_for_training(base, adapter=cfg.init_adapter, trainable_adapter=True)
+            peft_config = None
+        else:
+            lm, model, tok = load_for_training(base)
+            check_targets(model, cfg.lora.target_modules)
+            peft_config = lora_config(cfg)
+        args = SFTConfig(**trl_args(cfg, out, setup_tracking(cfg, out), evaluation is not None))
+        trainer = SFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation, processing_class=tok,
+                             peft_config=peft_config)
+        return train_and_save(trainer, cfg, out, lm, "sft", len(ds), started)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def as_prompt_completion(ds, name: str):
+    """Rows with text ``prompt`` and ``completion`` (the training study's) as they are; conversations (``messages``)
+    checked and split into prompt / completion."""
+    from culturelens.core.errors import DataError
+
+    if "messages" not in ds.column_names and {"prompt", "completion"} <= set(ds.column_names):
+        return keep_columns(ds, ["prompt", "completion"])
+    if "messages" not in ds.column_names:
+        raise DataError(f"dataset '{name}' has no column messages (nor prompt and completion) (it has: {', '.join(ds.column_names)}); "
+                        "SFT needs conversations in `messages` or text `prompt` + `completion`")
+    check_conversations(ds, name)
+    return keep_columns(ds, ["messages"]).map(to_prompt_completion, remove_columns=["messages"])

@@ -61,6 +61,7 @@ class Hardware(BaseModel):
     cpu_count: int | None = None
     gpus: list[str] = []
     torch_threads: int | None = None
+    load_average: list[float] | None = None  # 1, 5 and 15-minute load average when the run started (wall times need it)
 
 
 class Manifest(BaseModel):
@@ -155,8 +156,12 @@ def hardware() -> Hardware:
                 gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         except Exception:  # a broken CUDA setup must not fail the run it describes
             gpus = []
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not available on this platform
+        load = None
     return Hardware(platform=platform.platform(), machine=platform.machine(), cpu=_cpu_name(), cpu_count=os.cpu_count(),
-                    gpus=gpus, torch_threads=threads)
+                    gpus=gpus, torch_threads=threads, load_average=load)
 
 
 def _hub_commit(repo: str, revision: str | None) -> str | None:

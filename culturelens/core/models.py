@@ -122,6 +122,26 @@ def _looks_like_repo_id(s: str) -> bool:
     return True
 
 
+def is_hub_id(s: str) -> bool:
+    """True when `s` reads as a Hugging Face hub id (owner/name), not as a local path."""
+    return _looks_like_repo_id(s.strip())
+
+
+def fetch_hub_folder(repo_id: str, what: str, repo_type: str = "model") -> Path:
+    """A local snapshot of hub repo `repo_id` (the local cache only when offline or the hub is unreachable), or a
+    ModelLoadError naming `what` (e.g. "adapter") and the fix."""
+    from huggingface_hub import snapshot_download
+
+    local_only = _offline() or not _hub_reachable()
+    try:
+        return Path(snapshot_download(repo_id, repo_type=repo_type, local_files_only=local_only))
+    except Exception as e:
+        where = "the local Hugging Face cache (offline or no network)" if local_only else "the Hugging Face hub"
+        raise ModelLoadError(f"{what} '{repo_id}' is not a local folder and could not be fetched from {where} ({_first_line(e)}): "
+                             "check the path or the hub id, or download it first (`huggingface-cli download "
+                             f"{repo_id}`)") from None
+
+
 def resolve_source(cfg: ModelConfig, progress: bool = True) -> _Source:
     from culturelens.core import zoo
 
@@ -290,7 +310,9 @@ def load_model(cfg: ModelConfig, progress: bool = True) -> LoadedModel:
         model, adapter_state = apply_adapter(model, cfg, src)
         _update_tensors(hasher, "adapter", adapter_state.items())
         if not cfg.label:
-            name = f"{src.name}+{Path(cfg.adapter).expanduser().resolve().name}"
+            from culturelens.core.adapters import adapter_name
+
+            name = f"{src.name}+{adapter_name(cfg.adapter)}"
         _place(model, device)
     model.eval()
 

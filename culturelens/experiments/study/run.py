@@ -51,7 +51,7 @@ def train_dir(root: Path, arm: str, seed: int) -> Path:
 
 def batch_size(tcfg) -> int:
     t = tcfg.train
-    size = getattr(t, "per_device_train_batch_size", None) or t.per_device_batch_size
+    size = t.per_device_train_batch_size
     return int(size) * int(getattr(t, "gradient_accumulation_steps", 1) or 1)
 
 
@@ -85,7 +85,7 @@ def dpo_steps(cfg: StudyConfig, root: Path, seed: int) -> int:
     if dcfg.train.max_steps and dcfg.train.max_steps > 0:
         return int(dcfg.train.max_steps)
     rows = sum(1 for _ in open(dcfg.dataset, encoding="utf-8"))
-    return math.ceil(rows / batch_size(dcfg)) * math.ceil(getattr(dcfg.train, "epochs", None) or getattr(dcfg.train, "num_train_epochs", 1))
+    return math.ceil(rows / batch_size(dcfg)) * math.ceil(dcfg.train.num_train_epochs)
 
 
 def trained(path: Path) -> bool:
