@@ -115,3 +115,25 @@ if __name__ == "__main__":
     result = run(args.sims, args.n_boot)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+
+
+def _rate(hits: float, n: int) -> dict:
+    return {"rate": hits, "n": n, "se": float(np.sqrt(hits * (1 - hits) / n))}
+
+
+def study_block(n_sims: int, seed: int = 0, n_boot: int = 200) -> dict:
+    """The study's rule as a block of benchmarks/calibration.py (nulls must lie in the band, effects are power)."""
+    s = setting()
+    null = simulate(s, n_sims, effect=False, n_boot=n_boot, seed=seed)
+    second = simulate(s, n_sims, effect=False, g=0.0, n_boot=n_boot, seed=seed + 7)
+    strong = simulate(s, n_sims, effect=True, n_boot=n_boot, seed=seed + 1)
+    weak = simulate(s, n_sims, effect=True, g=0.2, n_boot=n_boot, seed=seed + 2)
+    return {"alpha": 0.05, "band": [0.025, 0.075],
+            "what": "training study: arm - control, Welch's t over 3 seeds per arm (two-sided 5 %), on the CPU config's "
+                    "held-out questions x seen countries; beside it the CI resampling seeds x battery clusters x countries",
+            "nulls": {"SHUFFLED vs a second SHUFFLED (another permutation per seed), g=0.5": _rate(null["rejection_rate"], n_sims),
+                      "two arms of the base model + seed noise only (g=0)": _rate(second["rejection_rate"], n_sims)},
+            "effects": {"REAL vs SHUFFLED, g=0.5": _rate(strong["rejection_rate"], n_sims),
+                        "REAL vs SHUFFLED, g=0.2": _rate(weak["rejection_rate"], n_sims)},
+            "resampled_ci_excludes_0": {"null g=0.5": null["resampled_ci_excludes_0"], "effect g=0.5": strong["resampled_ci_excludes_0"]},
+            "sd_estimate_vs_resampled_se": {"null g=0.5": [null["sd_estimate"], null["mean_se_resampled"]]}}

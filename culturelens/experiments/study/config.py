@@ -96,6 +96,9 @@ class StudyConfig(StrictModel):
     sft: dict = Field(default_factory=dict)  # train stage keys (model, dataset, output_dir are filled in)
     dpo: dict = Field(default_factory=dict)  # DPO after REAL / SHUFFLED (sft_adapter filled in)
     extra_sft: dict = Field(default_factory=dict)  # REAL + matched extra SFT steps; default: sft's keys, dpo's step count
+    # run each training as `<train_launcher> -m culturelens train sft|dpo --config <its config>` (e.g. "accelerate launch
+    # --config_file configs/accelerate/multi_gpu.yaml" for several GPUs); unset: in this process
+    train_launcher: str | None = None
     eval: dict = Field(default_factory=dict)  # eval stage keys (model, questions, countries, split filled in)
     # "heldout": skip the train questions at evaluation (CPU time)
     eval_questions: Literal["heldout", "all"] = "all"

@@ -101,8 +101,32 @@ def train_arm(cfg: StudyConfig, root: Path, arm: str, seed: int) -> Path:
         return out
     steps = dpo_steps(cfg, root, seed) if arm == "extra_sft" else None
     tcfg = train_config(cfg, root, arm, seed, steps)
-    (run_dpo if arm.startswith("dpo_") else run_sft)(tcfg)
+    if cfg.train_launcher:
+        launch(cfg.train_launcher, "dpo" if arm.startswith("dpo_") else "sft", tcfg, out)
+    else:
+        (run_dpo if arm.startswith("dpo_") else run_sft)(tcfg)
     return out
+
+
+def launch(launcher: str, stage: str, tcfg, out: Path) -> None:
+    """One training as its own command (e.g. under `accelerate launch` on several GPUs), its config written first."""
+    import shlex
+    import subprocess
+    import sys
+
+    from culturelens.core.config import dump_config
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "study_train.yaml"
+    dump_config(tcfg, path)
+    command = shlex.split(launcher)
+    if command and command[0] in ("python", "python3"):
+        command[0] = sys.executable
+    command += ["-m", "culturelens", "train", stage, "--config", str(path)]
+    done = subprocess.run(command, check=False)
+    if done.returncode != 0:
+        raise ConfigError(f"training {out} failed under `{launcher}` (exit {done.returncode}): see its output above; fix and "
+                          "rerun the study (finished arms are kept)")
 
 
 def eval_config(cfg: StudyConfig, root: Path, name: str, adapter: Path | None, split: dict, native: bool = False):
