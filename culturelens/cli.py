@@ -1,4 +1,5 @@
-"""The `culturelens` command. Subcommands map to the stages: eval, compare, translate, synth, train, run, claims; plus data and models."""
+"""The `culturelens` command. Subcommands map to the stages: eval, compare, translate, synth, train, run, claims, study;
+plus data and models."""
 from __future__ import annotations
 
 import argparse
@@ -103,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(show)
     show.add_argument("--kind", choices=sorted(CONFIG_KINDS), default=None,
                       help="which stage's config (default: the first kind the file validates as)")
+
+    p = sub.add_parser("study", help="the training study: synth -> arms x seeds (train, eval) -> effects -> report")
+    _config_args(p)
+    p.add_argument("--smoke", action="store_true", help="apply the config's smoke: section (a minutes-scale run of the same study)")
 
     p = sub.add_parser("data", help="human reference data, questions and countries")
     dsub = p.add_subparsers(dest="action", required=True)
@@ -255,6 +260,13 @@ def _cmd_claims(args) -> None:
         return
     out = run_claims(args.config, args.overrides, progress=not args.no_progress)
     print(f"claims report written to {out}")
+
+
+def _cmd_study(args) -> None:
+    from culturelens.experiments.study import run_study
+
+    out = run_study(args.config, args.overrides, progress=not args.no_progress, smoke=args.smoke)
+    print(f"study report written to {out / 'report.md'}")
 
 
 def build_reference_cli(
@@ -426,6 +438,7 @@ COMMANDS = {
     "train": _cmd_train,
     "run": _cmd_run,
     "claims": _cmd_claims,
+    "study": _cmd_study,
     "data": _cmd_data,
     "models": _cmd_models,
     "config": _cmd_config,
