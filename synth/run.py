@@ -19,8 +19,8 @@ from culturelens.synth.filters import EmbeddingSimilarity, filter_variants
 from culturelens.synth.generate import clean_output, make_jobs, run_jobs
 from culturelens.synth.split import load_split, save_split, split_questions
 
-
 log = logging.getLogger(__name__)
+
 
 def draw_split(cfg: SynthConfig, bank, reference, qids: list[str]) -> dict:
     """The seeded split; with ``split.by_battery`` whole battery clusters (core/batteries.py) go to one side."""
@@ -79,7 +79,7 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
         if len(texts) <= 1:  # every answer empty or the same text: the teacher is broken, not merely weak
             raise DataError(f"{message}: check the teacher (model, server_model, max_new_tokens)")
         log.warning("%s; the datasets hold the seed questions only: use a stronger teacher or loosen the filters", message)
-    if cfg.variants.include_seed:    if cfg.variants.include_seed:
+    if cfg.variants.include_seed:
         variants += [{"qid": q.qid, "country": "ALL", "kind": "seed", "text": q.text} for q in train_q]
     if not variants:
         worst = max((k for k in filter_report if isinstance(filter_report[k], int) and k != "kept"), key=filter_report.get)
