@@ -27,6 +27,7 @@ from pydantic import BaseModel
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO / "benchmarks" / "results"
 NO_NULL_NOTE = "(null 0 by symmetry)"
+NULL_HEADER = ["metric", "model", "null", "model − null [95% CI]", "p", "q (BH)", "better"]
 
 
 # ----------------------------------------------------------------------------------------------- facts about the run
@@ -130,13 +131,14 @@ def _diff_ci(c: dict) -> Any:
 
 
 def null_rows(nulls: dict, label_prefix: str = "") -> list[list[str]]:
-    """One row per metric that stands beside its null: metric, model, null, model − null [95% CI], permutation p, better."""
+    """One row per metric that stands beside its null: metric, model, null, model − null [95% CI], permutation p,
+    BH q-value (where the summary has one), better."""
     rows = []
     for name, value in nulls.items():
         if _is_null_comparison(value):
             rows.append([f"{label_prefix}{name}", num(value.get("model")), num(_null_value(value)),
                          f"{num(value.get('model_minus_null'), signed=True)} {interval(_diff_ci(value))}",
-                         num(value.get("p_perm")), str(value.get("better") or "")])
+                         num(value.get("p_perm")), num(value.get("q_bh")), str(value.get("better") or "")])
     breakdowns = sorted(nulls.items(), key=lambda kv: ("_by_group" not in kv[0], kv[0]))  # groups before sections
     for name, value in breakdowns:  # per group / per section: dicts of comparisons
         if isinstance(value, dict) and value and all(_is_null_comparison(v) for v in value.values()):
@@ -190,8 +192,9 @@ def eval_section(path: Path) -> list[str]:
         return lines + ["This summary has no nulls (written by an older culturelens): rerun the eval to get its numbers "
                         "beside their nulls.", ""]
     lines += [f"Against the country-permutation null ({nulls.get('n_perm')} permutations): model, the null's mean, "
-              "model − null with its 95% CI, and the permutation p.", ""]
-    lines += table(["metric", "model", "null", "model − null [95% CI]", "p", "better"], null_rows(nulls))
+              "model − null with its 95% CI, the permutation p and, where the summary has one, the Benjamini–Hochberg q "
+              "within its table.", ""]
+    lines += table(NULL_HEADER, null_rows(nulls))
     gap = s.western_gap
     if gap.verdict:
         lines += [f"Western gap beyond the null ({gap.n_western} Western, {gap.n_non_western} non-Western countries, measure "
@@ -200,7 +203,7 @@ def eval_section(path: Path) -> list[str]:
         split_nulls = _as_dict(metrics.nulls)
         if split_nulls:
             lines += [f"On the {split} questions ({metrics.n_questions}):", ""]
-            lines += table(["metric", "model", "null", "model − null [95% CI]", "p", "better"], null_rows(split_nulls))
+            lines += table(NULL_HEADER, null_rows(split_nulls))
     return lines
 
 
@@ -222,9 +225,13 @@ def claims_section(path: Path) -> list[str]:
         if key.startswith("1_") and c.effect is not None:
             effect += f" {NO_NULL_NOTE}"  # a difference of mean per-question r: the permutation null of each is 0
         views = sorted({v for v in c.verdict_by_view.values()})
+        extras = c.model_extra or {}
+        mde = next((extras[k] for k in extras if "mde" in k.lower() or "detectable" in k.lower()), None)
+        note = "; ".join(x for x in (c.reason or "", f"minimum detectable effect {num(mde)}" if isinstance(mde, (int, float)) else "") if x)
         rows.append([CLAIM_STATEMENTS.get(key, key), c.effect_name or "—", effect, f"**{c.verdict}**",
-                     "; ".join(views) if len(views) > 1 else "same on every view", c.reason or ""])
-    lines += table(["claim", "effect", "effect [95% CI]", "verdict", "verdicts by view (order, template)", "reason"], rows)
+                     "; ".join(views) if len(views) > 1 else "same on every view", note])
+    lines += table(["claim", "effect", "effect [95% CI]", "verdict", "verdicts by view (order, template)",
+                    "reason, minimum detectable effect"], rows)
     bias = data.get("2_western_bias") or {}
     gap_rows = []
     for model, g in (bias.get("gaps") or {}).items():

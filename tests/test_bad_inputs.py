@@ -859,3 +859,33 @@ def test_lm_eval_import_checks_every_field(tmp_path, capsys, name, spoil, words)
     cfg = eval_yaml(tmp_path, "unused")
     assert_error(*cli(["import", "lm-eval", samples, "--config", cfg], capsys), str(samples), *words)
     assert not (tmp_path / "runs").exists()
+
+
+# ------------------------------------------------------------------------------------------- issue 17: small selections
+
+
+def test_two_countries_say_why_r_is_missing(tmp_path, capsys, tiny_model_dir):
+    """countries=[DEU,TUR] questions=[Q27]: the paper's metric cannot be computed; the console, report.md and figure say why."""
+    cfg = eval_yaml(tmp_path, tiny_model_dir, countries=["DEU", "TUR"], questions=["Q27"])
+    code, _ = cli(["eval", "--config", cfg, "--no-progress", "run_name=small"], capsys)
+    assert code == 0
+    report = (tmp_path / "runs" / "t" / "small" / "report.md").read_text()
+    assert "needs at least 3 countries; this run has 2" in report
+
+
+def test_thin_cis_carry_a_warning(tmp_path, capsys, tiny_model_dir):
+    """5 countries x 2 questions: the model - null CI of the paper's metric rests on 2 questions: a warning says so."""
+    from culturelens.eval.reporting.caveats import caveats
+
+    cfg = eval_yaml(tmp_path, tiny_model_dir, countries=["DEU", "TUR", "MEX", "IRQ", "CHN"], questions=["Q27", "Q28"])
+    assert cli(["eval", "--config", cfg, "--no-progress", "run_name=thin"], capsys)[0] == 0
+    s = RunFolder(tmp_path / "runs" / "t" / "thin").summary()
+    notes = caveats(s)
+    assert any("mean per-question r - null rests on 2" in n and "unreliable" in n for n in notes), notes
+    assert "unreliable" in (tmp_path / "runs" / "t" / "thin" / "report.md").read_text()
+
+
+def test_compare_warns_about_thin_difference_cis(runs, tmp_path, capsys):
+    assert cli(["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", "10"], capsys)[0] == 0
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert any("mean per-question r (n=2)" in w and "fewer than 5" in w for w in result["warnings"]), result["warnings"]
