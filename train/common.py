@@ -86,12 +86,19 @@ def _load_local_dir(p: Path):
 def _load_hub(name: str):
     from datasets import load_dataset
 
+    quiet = [logging.getLogger(n) for n in ("huggingface_hub", "datasets", "httpx", "urllib3")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:  # a failed hub lookup is reported below in one line, not as the libraries' retry tracebacks
+        lg.setLevel(logging.CRITICAL)
     try:
         return load_dataset(name)
     except Exception as exc:  # offline, unknown id, gated: one line either way
         raise DataError(f"dataset '{name}' is not a local path and could not be loaded from the Hugging Face hub "
                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}): run `culturelens synth` "
                         "first, or point `dataset` at a folder, a .jsonl or a reachable hub dataset id") from None
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
 
 
 def _raw_dataset(path: str):
