@@ -889,3 +889,36 @@ def test_compare_warns_about_thin_difference_cis(runs, tmp_path, capsys):
     assert cli(["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", "10"], capsys)[0] == 0
     result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert any("mean per-question r (n=2)" in w and "fewer than 5" in w for w in result["warnings"]), result["warnings"]
+
+
+def test_data_export_into_a_non_empty_folder(tmp_path, capsys):
+    """An old data/mine.parquet must not stay beside a new export: a non-empty --out is refused; --overwrite replaces an
+    earlier export (and only an export)."""
+    out = tmp_path / "ds"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "mine.parquet").write_text("old")
+    assert_error(*cli(["data", "export", "--out", out], capsys), "is not empty", "--overwrite")
+    assert_error(*cli(["data", "export", "--out", out, "--overwrite"], capsys), "holds no earlier export")
+    assert (out / "data" / "mine.parquet").exists()
+    fresh = tmp_path / "ds2"
+    assert cli(["data", "export", "--out", fresh], capsys)[0] == 0
+    (fresh / "data" / "mine.parquet").write_text("old")
+    assert cli(["data", "export", "--out", fresh, "--overwrite"], capsys)[0] == 0
+    assert not (fresh / "data" / "mine.parquet").exists() and (fresh / "dataset_dict.json").exists()
+
+
+@pytest.mark.parametrize("content", [b"null", b'"ok"'], ids=["content null", "content ok"])
+def test_teacher_that_contributes_nothing(tmp_path, capsys, content):
+    """A teacher answering `content: null` or "ok" to every request: one line saying so, not a dataset of seed rows."""
+    server = _Server(_body(b'{"choices": [{"message": {"content": %s}}]}' % content))
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "output_dir": str(tmp_path / "synth"), "questions": ["Q27", "Q28"], "countries": ["DEU"],
+        "teacher": {"backend": "openai", "base_url": server.url, "server_model": "m", "timeout_s": 5, "retries": 0},
+        "variants": {"paraphrases": 1, "scenarios": 0}, "split": {"heldout_fraction": 0}}))
+    try:
+        code, err = cli(["synth", "--config", cfg, "--no-progress"], capsys)
+    finally:
+        server.close()
+    assert_error(code, err, "the teacher contributed nothing", "raw.jsonl")
+    assert not (tmp_path / "synth" / "sft.jsonl").exists()

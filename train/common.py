@@ -227,7 +227,7 @@ def training_manifest(cfg, lm):
     model's hub commit and content fingerprint (and the SFT adapter DPO starts from), the dataset's sha256, seeds."""
     from culturelens.core.manifest import collect_manifest, model_identity, sha256_path
 
-    model = cfg.model.model_copy(update={"adapter": getattr(cfg, "sft_adapter", None)})
+    model = cfg.model.model_copy(update={"adapter": getattr(cfg, "sft_adapter", None) or getattr(cfg, "init_adapter", None)})
     return collect_manifest(model=model_identity(model, fingerprint=lm.fingerprint), data={"dataset": sha256_path(cfg.dataset)},
                             seeds={"seed": cfg.train.seed, "data_seed": cfg.train.data_seed})
 
@@ -247,6 +247,8 @@ def setup_tracking(cfg, out: Path, manifest=None) -> list[str]:
     declare_input(run, dataset_ref(cfg.dataset), "dataset")  # the synth artifact the dataset folder came from
     if getattr(cfg, "sft_adapter", None):
         declare_input(run, model_ref(cfg.sft_adapter), "sft_model")
+    if getattr(cfg, "init_adapter", None):
+        declare_input(run, model_ref(cfg.init_adapter), "init_model")
     return ["wandb"]
 
 
