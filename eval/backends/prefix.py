@@ -10,7 +10,8 @@ Packing: a run of prompts in lexicographic order is a depth-first walk of its su
 one sequence in that order (`pack_tree`). A token attends to its ancestors in the trie only (a boolean [n, n] tree
 mask); its position id is its depth. So every token is computed exactly as in its own prompt, and the logits are
 kept at each prompt's last node only (`logits_to_keep` as indices): results match unshared scoring (fp32, ~1e-6).
-No KV cache is built, copied or written: one forward pass per pack, with no padding.
+Nothing is padded; the only KV cache is the one of the prefix every prompt shares (the chat header), computed once
+per job and copied into each pack's pass (`root_cache`, models without window layers).
 
 Batching (`tree_chunks`): the sorted prompts are cut into packs of at most `tokens_per_forward` nodes, at the
 shallowest boundary available (between questions rather than between the countries of one), so the matrices are
