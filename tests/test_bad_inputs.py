@@ -903,3 +903,20 @@ def test_data_export_into_a_non_empty_folder(tmp_path, capsys):
     (fresh / "data" / "mine.parquet").write_text("old")
     assert cli(["data", "export", "--out", fresh, "--overwrite"], capsys)[0] == 0
     assert not (fresh / "data" / "mine.parquet").exists() and (fresh / "dataset_dict.json").exists()
+
+
+@pytest.mark.parametrize("content", [b"null", b'"ok"'], ids=["content null", "content ok"])
+def test_teacher_that_contributes_nothing(tmp_path, capsys, content):
+    """A teacher answering `content: null` or "ok" to every request: one line saying so, not a dataset of seed rows."""
+    server = _Server(_body(b'{"choices": [{"message": {"content": %s}}]}' % content))
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "output_dir": str(tmp_path / "synth"), "questions": ["Q27", "Q28"], "countries": ["DEU"],
+        "teacher": {"backend": "openai", "base_url": server.url, "server_model": "m", "timeout_s": 5, "retries": 0},
+        "variants": {"paraphrases": 1, "scenarios": 0}, "split": {"heldout_fraction": 0}}))
+    try:
+        code, err = cli(["synth", "--config", cfg, "--no-progress"], capsys)
+    finally:
+        server.close()
+    assert_error(code, err, "the teacher contributed nothing", "raw.jsonl")
+    assert not (tmp_path / "synth" / "sft.jsonl").exists()

@@ -104,7 +104,8 @@ def markdown(cfg: StudyConfig, effects: dict, figures: list[Path], root: Path) -
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_effect_row(r) for r in effects["secondary"]]
     lines += ["", *[f"![{p.stem}]({p.relative_to(root)})" for p in figures], "", "## Arms", "",
-              "| arm | seeds | metric | questions × countries | estimate | 95% CI |", "|---|---|---|---|---|---|"]
+              "| arm | seeds | metric | questions × countries | estimate | 95% CI (seeds × clusters × countries) |",
+              "|---|---|---|---|---|---|"]
     lines += [f"| {NAMES.get(r['arm'], r['arm'])} | {r['seeds']} | {r['metric']} | {r['questions']} × {r['countries']} | "
               f"{fmt_num(r['estimate'], signed=True)} | {fmt_interval(r['ci'], signed=True)} |" for r in effects["arms"]]
     seeds = d.get("seeds", {})

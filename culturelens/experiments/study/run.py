@@ -191,7 +191,7 @@ def run_study(config_path: str, overrides: list[str] | None = None, progress: bo
     plan = make_plan(cfg, root, facts, split, tok)
     print_plan(plan)
     write_json(root / "plan.json", plan)
-    prog = Progress(plan)
+    prog = Progress(plan, root / "timings.json")
     runs: dict[str, dict[int, Path]] = {}
     if "base" in cfg.references:
         runs["base"] = {0: prog.step("eval base", lambda: evaluate(cfg, root, "base", None, split, progress))}
