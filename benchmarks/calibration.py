@@ -226,7 +226,7 @@ def run(n_sims: int, n_perm: int, seed: int = 0) -> dict:
             s = Sim(main, seed + 10_000 + i)
             a, b = make(s, base(s))
             hits.append(paired_rule(s, a, b, n_perm, "greater", 0.025, "swap"))
-        finetune[{"null": "nulls", "effect": "effects"}.get(kind, "at_most_alpha")][label] = rate(hits)
+        finetune.setdefault({"null": "nulls", "effect": "effects"}.get(kind, "at_most_alpha"), {})[label] = rate(hits)
     from study_calibration import study_block  # the training study's rule (benchmarks/study_calibration.py)
 
     res["study"] = study_block(n_sims, seed)
