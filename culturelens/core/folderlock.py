@@ -21,7 +21,7 @@ class FolderLock:
 
     def acquire(self) -> FolderLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
+        for _ in range(100):
             fh = open(self.path, "a+")
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -36,6 +36,7 @@ class FolderLock:
                 self._fh = fh
                 return self
             fh.close()  # the holder removed the file between our open and our lock: lock the new one
+        raise DataError(f"could not take the lock {self.path}: writers of this folder keep starting; retry")
 
     def release(self) -> None:
         if self._fh is None:
