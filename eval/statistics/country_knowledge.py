@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from culturelens.core.jsonsafe import json_safe
 from culturelens.eval.statistics import grid as g
 from culturelens.eval.statistics import metrics, nulls, western
-from culturelens.eval.statistics.metrics import to_jsonable
 from culturelens.eval.statistics.resample import pooled_two_way
 
 DEFAULT_N_PERM = 1000
@@ -41,8 +41,8 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
     by_section = nulls.null_question_r_by(grid, perm, section, n_boot, seed)
     by_group = nulls.null_question_r_by(grid, perm, group, n_boot, seed)
     null_block["mean_question_r_by_category"] = {c: by_section[c] for c in sorted(by_section, key=lambda c: (
-        metrics._group_order(groups.get(c)), metrics._section_order(c), c))}
-    null_block["mean_question_r_by_group"] = {k: by_group[k] for k in sorted(by_group, key=lambda k: (metrics._group_order(k), k))}
+        metrics.group_order(groups.get(c)), metrics.section_order(c), c))}
+    null_block["mean_question_r_by_group"] = {k: by_group[k] for k in sorted(by_group, key=lambda k: (metrics.group_order(k), k))}
     known = np.array([c in countries for c in grid.countries])
     if not known.all():  # the Western flag needs country metadata: countries without it are left out of the gap
         grid = grid.columns(known)
@@ -50,7 +50,7 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
         perm = nulls.permuted_scores(grid.model, idx)
     is_western = np.array([bool(countries[c].western) for c in grid.countries])
     measures = western.western_gap_measures(grid, perm, idx, is_western, n_boot, seed)
-    return to_jsonable({
+    return json_safe({
         "nulls": null_block,
         "western_gap": western.western_gap_summary(measures),
         "pooled_two_way": pooled,
@@ -76,4 +76,4 @@ def merge_into_summary(summary: dict, knowledge: dict) -> dict:
     old = summary.get("pooled") or {}
     out["pooled"] = {**knowledge["pooled_two_way"], "ci_pairs": [old.get("ci_lo"), old.get("ci_hi")]}
     out["nulls"] = knowledge["nulls"]
-    return to_jsonable(out)
+    return json_safe(out)

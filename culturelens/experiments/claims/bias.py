@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from culturelens.core.jsonsafe import json_safe
+from culturelens.core.prompts import NO_COUNTRY
 from culturelens.eval.statistics import grid as g
 from culturelens.eval.statistics import metrics, nulls, western
 from culturelens.eval.statistics.shared_bootstrap import gap_difference_beyond_null
@@ -45,7 +47,7 @@ class BiasGap:
         return self.block["measures"][western.PRIMARY]["ci"]
 
     def as_dict(self) -> dict:
-        return metrics.to_jsonable({**self.block, "raw": self.raw, "mean_question_r": self.mean_question_r})
+        return json_safe({**self.block, "raw": self.raw, "mean_question_r": self.mean_question_r})
 
 
 def _primary_units(grid: g.ScoreGrid, perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +59,7 @@ def _primary_units(grid: g.ScoreGrid, perm: np.ndarray) -> tuple[np.ndarray, np.
 def bias_gap(scores: pd.DataFrame, human: pd.DataFrame, countries: dict, qids: list[str], n_boot: int, seed: int,
              n_perm: int = N_PERM) -> BiasGap:
     """The Western gap beyond the null of one model's scores on the questions ``qids`` (countries with metadata)."""
-    s = scores[scores["qid"].isin(qids) & scores["country"].isin(list(countries) + [metrics.NO_COUNTRY])]
+    s = scores[scores["qid"].isin(qids) & scores["country"].isin(list(countries) + [NO_COUNTRY])]
     h = human[human["qid"].isin(qids)]
     grid = g.score_grid(s, h)
     raw = metrics.western_gap(metrics.per_country(s, h), countries, n_boot=n_boot, seed=seed)
