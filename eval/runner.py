@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from culturelens.core.batteries import questionnaire_clusters
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
 from culturelens.core.jsonsafe import safe_float as _f
+from culturelens.core.manifest import Manifest, collect_manifest, input_hashes, model_identity
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.prompts import NO_COUNTRY, PromptItem, build_prompts
 from culturelens.core.questions import QuestionBank
@@ -78,8 +80,9 @@ def summarise(model_df: pd.DataFrame, inputs: EvalInputs, cfg: EvalConfig, qids:
     scores = {q: inputs.bank.get(q).scores for q in inputs.qids}
     countries = {c.alpha3: c for c in inputs.countries}
     summary = metrics.compute_summary(model_df, human, categories, cfg.groups, countries, scores, n_boot=cfg.n_boot, seed=cfg.seed)
+    clusters = {q: i for i, members in enumerate(questionnaire_clusters(inputs.bank, inputs.qids)) for q in members}
     knowledge = country_knowledge(model_df, human, categories, cfg.groups, countries, scores, n_perm=cfg.n_perm,
-                                  n_boot=cfg.n_boot, seed=cfg.seed)
+                                  n_boot=cfg.n_boot, seed=cfg.seed, clusters=clusters)
     return merge_into_summary(summary, knowledge)
 
 
@@ -124,23 +127,33 @@ def build_items(cfg: EvalConfig, inputs: EvalInputs, backend: ProbeBackend) -> l
 
 
 def probe_prompts(cfg: EvalConfig, backend: ProbeBackend, items: list[PromptItem], run_dir: Path,
-                  progress: bool) -> tuple[dict[str, ProbeResult], ScoreStats]:
-    """Probe step: every prompt through the probe cache; finished batches also go to results.partial.jsonl."""
+                  progress: bool, wb=None) -> tuple[dict[str, ProbeResult], ScoreStats]:
+    """Probe step: every prompt through the probe cache; finished batches also go to results.partial.jsonl and, when
+    tracked, the W&B run's live progress (prompts done, prompts/s, cached)."""
+    from culturelens.core.tracking import log_progress
+
     delay = float(os.environ.get("CULTURELENS_DEBUG_BATCH_DELAY", "0"))  # test hook: slow runs down to interrupt them
     cache = ProbeCache(cfg.cache_dir)
     cached = CachingBackend(backend, cache, batch_delay_s=delay)
     partial = RunFolder(run_dir).open_partial()
+    fresh, t_start = 0, time.time()
 
     def write_partial(done: dict[str, ProbeResult]) -> None:
+        nonlocal fresh
         for k, v in done.items():
             partial.write(json.dumps({"prompt_key": k, **dataclasses.asdict(v)}) + "\n")
         partial.flush()
+        fresh += len(done)
+        s = cached.stats
+        log_progress(wb, done=s.n_cached + fresh, total=s.n_prompts, cached=s.n_cached, seconds=time.time() - t_start, fresh=fresh)
 
     try:
         results = cached.score(items, on_batch=write_partial, progress=progress, desc=f"probe {backend.name}")
     finally:
         partial.close()
         cache.close()
+    s = cached.stats
+    log_progress(wb, done=s.n_prompts, total=s.n_prompts, cached=s.n_cached, seconds=s.probe_seconds, fresh=fresh)
     return results, cached.stats
 
 
@@ -189,7 +202,7 @@ def summarise_metrics(cfg: EvalConfig, inputs: EvalInputs, per_prompt: pd.DataFr
     summary = summarise(model_df, inputs, cfg)
     summary["robustness"] = robustness(per_prompt, inputs, inputs.bank)
     if cfg.split.file:
-        split = json.loads(Path(cfg.split.file).read_text())
+        split = read_split(cfg.split.file)
         summary["splits"] = {
             name: summarise(model_df, inputs, cfg, [q for q in split.get(name, []) if q in inputs.qids])
             for name in ("train", "heldout")
@@ -210,32 +223,97 @@ def report(run_dir: Path, cfg: EvalConfig, inputs: EvalInputs, summary: dict, mo
     return paths
 
 
-def track(cfg: EvalConfig, run_name: str, run_dir: Path, summary: dict, paths: list[Path]) -> None:
-    """Track step: a W&B run (offline or online) with the summary, tables and figures, when enabled."""
-    from culturelens.core.tracking import finish, log_images, log_table, start_run
+def eval_manifest(cfg: EvalConfig, backend: ProbeBackend) -> Manifest:
+    """What produced this run's numbers (core/manifest.py): versions, commit, hardware, command, model, data, seeds."""
+    return collect_manifest(model=model_identity(cfg.model, fingerprint=backend.fingerprint),
+                            data=input_hashes(cfg.reference, cfg.questions_file, cfg.countries_file), seeds={"seed": cfg.seed})
 
-    wb = start_run(cfg.wandb, name=run_name, group=cfg.experiment, job_type="eval", config=cfg.model_dump(mode="json"), run_dir=run_dir)
-    if wb is None:
+
+def start_tracking(cfg: EvalConfig, run_name: str, exp_dir: Path, manifest: Manifest):
+    """The eval's W&B run, started before the probe (so a crash leaves a record); None when tracking is off."""
+    from culturelens.core.tracking import start_run
+
+    config = {**cfg.model_dump(mode="json"), "manifest": manifest.model_dump(mode="json")}
+    wb = start_run(cfg.wandb, name=run_name, group=cfg.experiment, job_type="eval", config=config, run_dir=exp_dir)
+    if wb is not None:
+        from culturelens.eval.reporting.lineage import declare_scored_model
+
+        declare_scored_model(wb, cfg.model)  # the model artifact of the adapter (or merged model) scored, if any
+    return wb
+
+
+def per_prompt_table(per_prompt: pd.DataFrame) -> pd.DataFrame:
+    """Per-prompt results as W&B Table columns (the option probabilities as one JSON text per row)."""
+    table = per_prompt.drop(columns=["probs"]).copy()
+    table["probs"] = [json.dumps([round(float(p), 6) for p in probs]) for probs in per_prompt["probs"]]
+    return table
+
+
+def track(wb, cfg: EvalConfig, run_dir: Path, summary: dict, paths: list[Path], per_prompt: pd.DataFrame) -> None:
+    """Track step, on the finished run folder: the summary, tables (per prompt too) and figures, the `evaluation`
+    artifact (named after the final run name); then the W&B facts go into summary.json. A W&B error is one warning:
+    the run folder is already complete."""
+    from culturelens.core.tracking import finish, log_images, log_table
+    from culturelens.eval.reporting.lineage import log_evaluation
+
+    try:
+        wb.summary.update(flatten_summary(summary))
+        log_table(wb, "by_category", pd.DataFrame(summary["by_category"]))
+        log_table(wb, "by_zone", pd.DataFrame(summary["by_zone"]))
+        log_table(wb, "per_question", pd.DataFrame(summary["per_question"]))
+        log_table(wb, "per_prompt", per_prompt_table(per_prompt))
+        log_images(wb, [p for p in paths if p.suffix == ".png"])
+        evaluation = log_evaluation(wb, cfg.experiment, run_dir, summary)
+        finish(wb)
+    except Exception as exc:  # network, quota, a W&B bug: the eval is finished and stays so
+        log.warning("W&B logging failed (%s: %s); the run folder %s is complete; its W&B run may be partial",
+                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", run_dir)
         return
-    from culturelens.eval.reporting.lineage import declare_scored_model, log_evaluation
-
-    declare_scored_model(wb, cfg.model)  # the model artifact of the adapter (or merged model) scored, if any
-    wb.summary.update(flatten_summary(summary))
-    log_table(wb, "by_category", pd.DataFrame(summary["by_category"]))
-    log_table(wb, "by_zone", pd.DataFrame(summary["by_zone"]))
-    log_table(wb, "per_question", pd.DataFrame(summary["per_question"]))
-    log_images(wb, [p for p in paths if p.suffix == ".png"])
-    evaluation = log_evaluation(wb, cfg.experiment, run_dir, summary)
+    folder = RunFolder(run_dir)
     summary["run"]["wandb_artifact"] = evaluation.model_dump(mode="json") if evaluation else None
-    wandb_dir = finish(wb)
-    summary["run"]["wandb_dir"] = str(wandb_dir)
-    RunFolder(run_dir).write_summary(summary)
+    folder.write_summary(summary)
+    folder.mark_complete()  # summary.json changed: the completion marker hashes the final one
+
+
+def check_files(cfg: EvalConfig) -> None:
+    """Every path of the config that the run reads or writes after the model loads, checked before it loads: the
+    probe cache and W&B folders are writable, the split and translations files read."""
+    from culturelens.eval.backends.cache import default_cache_dir
+
+    ensure_writable_dir(cfg.cache_dir or default_cache_dir(), "cache_dir (the probe cache; or set CULTURELENS_CACHE)")
+    if cfg.wandb.enabled and cfg.wandb.dir:
+        ensure_writable_dir(cfg.wandb.dir, "wandb.dir")
+    if cfg.split.file:
+        read_split(cfg.split.file)
+    if cfg.probe.language == "native":
+        from culturelens.core.translations import Translations
+
+        Translations.load(cfg.probe.translations_file)
+
+
+def read_split(path: str) -> dict[str, list[str]]:
+    """split.file: {"train": [qids], "heldout": [qids]} (written by `culturelens synth`); a DataError otherwise."""
+    fix = "pass the split.json written by `culturelens synth`"
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"split.file '{path}' does not exist: {fix}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"split.file '{path}' cannot be read as JSON ({type(exc).__name__}): {fix}") from None
+    if not isinstance(data, dict) or not any(k in data for k in ("train", "heldout")):
+        raise DataError(f"split.file '{path}' has no 'train' or 'heldout' list: {fix}")
+    for key in ("train", "heldout"):
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(q, str) for q in value):
+            raise DataError(f"split.file '{path}': '{key}' must be a list of question ids: {fix}")
+    return data
 
 
 def start_run_folder(cfg: EvalConfig, inputs: EvalInputs, overwrite: bool) -> tuple[ProbeBackend, RunStaging]:
     """Check the output paths first, then load the backend: output_dir must be writable and, when run_name is
     given, the run folder free (or `overwrite`) before any model loads. Returns the backend and the staged folder."""
     exp_dir = ensure_writable_dir(Path(cfg.output_dir) / slug(cfg.experiment), "output_dir")
+    check_files(cfg)
     staging = RunStaging(exp_dir, cfg.run_name, overwrite).begin() if cfg.run_name else None
     try:
         backend = make_backend(cfg, inputs)
@@ -251,28 +329,38 @@ def run_eval(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) ->
 
     The run is written into a temporary folder and moved into place when complete (core.runstaging); an existing
     run folder of the same name is an error unless `overwrite` (then it is replaced once the new run is complete).
+    The W&B run (when enabled) starts before the probe and logs progress; the results are logged once the run folder
+    is in place, so W&B trouble never loses a finished eval.
     """
+    from culturelens.core.tracking import fail, run_folder
+
     t0 = time.time()
     inputs = resolve_inputs(cfg)
     backend, staging = start_run_folder(cfg, inputs, overwrite)
+    wb = None
     try:
         run_dir = staging.path
         folder = RunFolder(run_dir)
         folder.write_config(cfg)
+        manifest = eval_manifest(cfg, backend)
         items = build_items(cfg, inputs, backend)
         folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
-        results, stats = probe_prompts(cfg, backend, items, run_dir, progress)
+        wb = start_tracking(cfg, staging.name, staging.parent, manifest)
+        results, stats = probe_prompts(cfg, backend, items, run_dir, progress, wb)
         per_prompt = write_results(run_dir, items, results, inputs, backend.name)
         model_df = aggregate(per_prompt, inputs.bank)
         summary = summarise_run(cfg, inputs, backend, per_prompt, model_df, stats, t0)
+        summary["manifest"] = manifest.model_dump(mode="json")
+        summary["run"]["wandb_dir"] = str(run_folder(wb)) if wb is not None else None
         paths = report(run_dir, cfg, inputs, summary, model_df, backend.name)
-        track(cfg, staging.name, run_dir, summary, paths)
-        if summary["run"].get("wandb_dir"):  # recorded inside the temporary folder: say where it will be
-            summary["run"]["wandb_dir"] = staging.relocated(summary["run"]["wandb_dir"])
-            folder.write_summary(summary)
         final = staging.finish()
+    except BaseException as exc:
+        fail(wb, exc)
+        raise
     finally:
         staging.release()
+    if wb is not None:
+        track(wb, cfg, final, summary, [final / p.relative_to(run_dir) for p in paths], per_prompt)
     if backend.fallback_labels:
         log.warning("labels %s were not single tokens: their options were scored as the label and its end", sorted(backend.fallback_labels))
     if summary["run"]["incomplete_prompts"]:

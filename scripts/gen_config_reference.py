@@ -17,6 +17,7 @@ import io
 import json
 import pkgutil
 import sys
+import textwrap
 import tokenize
 import types
 import typing
@@ -129,7 +130,7 @@ def reachable(root: type[BaseModel]) -> set[type[BaseModel]]:
 def _source_comments(model: type[BaseModel]) -> dict[str, str]:
     """field name -> the comment on its line, else the comment lines just above it, in the class body."""
     try:
-        source = inspect.getsource(model)
+        source = textwrap.dedent(inspect.getsource(model))
     except (OSError, TypeError):
         return {}
     lines = source.splitlines()

@@ -6,12 +6,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from culturelens.core.batteries import battery_clusters
 from culturelens.core.config import dump_config
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import resolve_inputs
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.teacher import make_teacher
-from culturelens.synth.batteries import battery_clusters
 from culturelens.synth.build import build_rows
 from culturelens.synth.config import SynthConfig
 from culturelens.synth.filters import EmbeddingSimilarity, filter_variants
@@ -20,7 +20,7 @@ from culturelens.synth.split import load_split, require_no_heldout, save_split, 
 
 
 def draw_split(cfg: SynthConfig, bank, reference, qids: list[str]) -> dict:
-    """The seeded split; with ``split.by_battery`` whole battery clusters (synth/batteries.py) go to one side."""
+    """The seeded split; with ``split.by_battery`` whole battery clusters (core/batteries.py) go to one side."""
     clusters, links = battery_clusters(bank, qids, reference.means(), cfg.split) if cfg.split.by_battery else (None, None)
     if clusters is not None and len(clusters) == 1 < len(qids) and cfg.split.heldout_fraction > 0:
         raise DataError(f"all {len(qids)} seed questions form one battery cluster, so none can be held out without a "
@@ -103,8 +103,12 @@ def track(cfg: SynthConfig, out: Path, report: dict, filter_report: dict) -> Non
     from culturelens.core.tracking import ARTIFACT_FILE, finish, log_artifact, save_ref, start_run
 
     (out / ARTIFACT_FILE).unlink(missing_ok=True)  # a rerun without the artifact must not point at the old one
+    from culturelens.core.manifest import collect_manifest, sha256_path
+
+    manifest = collect_manifest(data={f: sha256_path(out / f) for f in ("sft.jsonl", "dpo.jsonl", "split.json")},
+                                seeds={"split.seed": cfg.split.seed})
     run = start_run(cfg.wandb, name=f"synth-{cfg.experiment}", group=cfg.experiment, job_type="synth",
-                    config=cfg.model_dump(mode="json"), run_dir=out)
+                    config={**cfg.model_dump(mode="json"), "manifest": manifest.model_dump(mode="json")}, run_dir=out)
     if run is None:
         return
     counts = {f"filter/{k}": v for k, v in filter_report.items() if isinstance(v, int)}

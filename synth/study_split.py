@@ -26,9 +26,9 @@ from pathlib import Path
 
 from pydantic import Field
 
+from culturelens.core.batteries import clusters_from_links, correlation_links, id_key, questionnaire_links, stem_links
 from culturelens.core.config import StrictModel
 from culturelens.core.errors import DataError
-from culturelens.synth.batteries import clusters_from_links, correlation_links, id_key, questionnaire_links, stem_links
 from culturelens.synth.split import split_clusters
 
 

@@ -51,21 +51,24 @@ SHARED = {"instruction": INSTRUCTION, "question": "Question", "options": "Option
 
 
 class TranslateChecks(StrictModel):
+    """Checks every translated string must pass to be used."""
+
     min_length_ratio: float = 0.3  # translation chars / source chars (x 0.3 for zh, ja, ko)
-    max_length_ratio: float = 3.5
+    max_length_ratio: float = Field(3.5, description="translation chars / source chars above which a translation is rejected")
     min_script_share: float = 0.5  # share of letters in the language's script (non-Latin languages)
 
 
 class TranslateConfig(StrictModel):
     teacher: TeacherConfig
-    output: str = "runs/translations/translations.json"
+    output: str = Field("runs/translations/translations.json",
+                        description="translations file to write (a cache of teacher answers sits next to it)")
     languages: list[str] | None = None  # ISO 639-1 codes; default: the main language of every country in `countries`
     countries: list[str] | None = None  # default: every country of the reference
-    reference: str = "default"
+    reference: str = Field("default", description="human reference: which countries and questions exist")
     questions: list[str] | None = None  # default: every bank question the reference has
-    questions_file: str | None = None
-    templates: list[str] = Field(default_factory=lambda: ["persona_system", "persona_inline"])
-    answer_cue: str = "Answer:"
+    questions_file: str | None = Field(None, description="extra questions, as in eval")
+    templates: list[str] = Field(default_factory=lambda: ["persona_system", "persona_inline"], description="persona templates to translate")
+    answer_cue: str = Field("Answer:", description="answer cue to translate")
     base_file: str | None = None  # a user-supplied translations file: what it has is kept, only the rest is translated
     checks: TranslateChecks = TranslateChecks()
 

@@ -531,3 +531,85 @@ def test_train_on_bad_data(tmp_path, capsys, tiny_model_dir, make, words):
     cfg = tmp_path / "t.yaml"
     cfg.write_text(f"model: {{name_or_path: {tiny_model_dir}}}\ndataset: {make(tmp_path)}\noutput_dir: {tmp_path / 'out'}\n")
     assert_error(*cli(["train", "sft", "--config", cfg], capsys), *words)
+
+
+# ------------------------------------------------------------------------------------------- issue 17: eval config values
+# Every config value is checked before a model loads (the model path below does not even exist: a check that ran after
+# loading would report the model instead); an error from a command-line override names the override, not the file.
+
+EVAL_VALUE_CASES = [
+    ("probe.templates=[]", ["override 'probe.templates=[]'", "is empty"]),
+    ("probe.orders=[reversed,reversed]", ["override 'probe.orders=[reversed,reversed]'", "reversed more than once"]),
+    ("probe.templates=[persona_system,persona_system]", ["persona_system more than once"]),
+    ("probe.templates=[no_persona]", ["no_persona alone asks no country", "persona_system"]),
+    ("probe.language=native", ["probe.language=native needs probe.translations_file"]),
+    ("probe.batch_size=0", ["override 'probe.batch_size=0'", "greater than or equal to 1"]),
+    ("n_boot=abc", ["override 'n_boot=abc'", "valid integer"]),
+    ("wandb.mode=weird", ["override 'wandb.mode=weird'", "online", "offline"]),
+    ("wandb.init_timeout_s=0", ["wandb.init_timeout_s", "greater than 0"]),
+    ("model.dtype=float8", ["override 'model.dtype=float8'", "float32"]),
+]
+
+
+@pytest.mark.parametrize("override, words", EVAL_VALUE_CASES, ids=[c[0] for c in EVAL_VALUE_CASES])
+def test_eval_config_values_checked_before_the_model(tmp_path, capsys, override, words):
+    cfg = eval_yaml(tmp_path, tmp_path / "no-such-model")
+    line = assert_error(*cli(["eval", "--config", cfg, override, "--no-progress"], capsys), *words)
+    assert str(cfg) not in line  # the override is named, not the file that did not cause it
+    assert not (tmp_path / "runs").exists()
+
+
+def test_config_file_error_still_names_the_file(tmp_path, capsys):
+    cfg = eval_yaml(tmp_path, tmp_path / "m", probe={"templates": []})
+    assert_error(*cli(["eval", "--config", cfg], capsys), str(cfg), "probe.templates", "is empty")
+
+
+def _split_missing(tmp: Path) -> tuple[list[str], list[str]]:
+    return ["split.file=" + str(tmp / "nope.json")], ["split.file", "does not exist"]
+
+
+def _split_not_json(tmp: Path) -> tuple[list[str], list[str]]:
+    (tmp / "s.json").write_text("{oops")
+    return ["split.file=" + str(tmp / "s.json")], ["split.file", "cannot be read as JSON"]
+
+
+def _split_wrong_shape(tmp: Path) -> tuple[list[str], list[str]]:
+    (tmp / "s.json").write_text('{"train": "Q27"}')
+    return ["split.file=" + str(tmp / "s.json")], ["'train' must be a list of question ids"]
+
+
+def _translations_missing(tmp: Path) -> tuple[list[str], list[str]]:
+    return ["probe.language=native", "probe.translations_file=" + str(tmp / "t.json")], ["translations file", "does not exist"]
+
+
+def _cache_dir_under_a_file(tmp: Path) -> tuple[list[str], list[str]]:
+    (tmp / "f").write_text("x")
+    return ["cache_dir=" + str(tmp / "f" / "cache")], ["cache_dir", "cannot be written"]
+
+
+PATH_CASES = [_split_missing, _split_not_json, _split_wrong_shape, _translations_missing, _cache_dir_under_a_file]
+
+
+@pytest.mark.parametrize("case", PATH_CASES, ids=[c.__name__[1:] for c in PATH_CASES])
+def test_eval_paths_checked_before_the_model_loads(tmp_path, capsys, tiny_model_dir, monkeypatch, case):
+    import culturelens.eval.runner as runner
+
+    def never(*a, **k):
+        raise AssertionError("the model was loaded before the paths were checked")
+
+    monkeypatch.setattr(runner, "make_backend", never)
+    overrides, words = case(tmp_path)
+    assert_error(*cli(["eval", "--config", eval_yaml(tmp_path, tiny_model_dir), *overrides, "--no-progress"], capsys), *words)
+
+
+@pytest.mark.parametrize("model", ["embedded", "folder"])
+def test_culturelens_cache_in_an_unwritable_place(tmp_path, capsys, tiny_model_dir, monkeypatch, model):
+    """CULTURELENS_CACHE=/proc/culturelens: one line naming the cache, for an embedded model (pulled into it) and for
+    a model folder (its probe cache is there)."""
+    monkeypatch.setenv("CULTURELENS_CACHE", "/proc/culturelens")
+    name = "smollm2-135m-instruct" if model == "embedded" else str(tiny_model_dir)
+    cfg = eval_yaml(tmp_path, name)
+    data = yaml.safe_load(cfg.read_text())
+    del data["cache_dir"]
+    cfg.write_text(yaml.safe_dump(data))
+    assert_error(*cli(["eval", "--config", cfg, "--no-progress"], capsys), "/proc/culturelens", "cannot be written")

@@ -48,7 +48,7 @@ def test_every_baseline_runs_and_compares(tmp_path):
     dirs = [run_eval(cfg_for(tmp_path, name), progress=False) for name in baselines.BASELINES]
     assert main(["compare", *map(str, dirs), "--out", str(tmp_path / "cmp")]) == 0
     table = json.loads((tmp_path / "cmp" / "comparison.json").read_text())["table"]
-    assert [row["run"] for row in table] == ["baseline-leave_one_out", "baseline-global_mean", "baseline-uniform"]
+    assert [row["run"] for row in table] == [f"baseline-{name}" for name in baselines.BASELINES]
     assert table[1]["mean_question_r"] is None  # constant across countries: r undefined, never invented
 
 
@@ -68,6 +68,12 @@ def test_unknown_baseline_is_a_config_error(tmp_path, capsys):
     assert main(["eval", "--config", str(ROOT / "configs/eval/ethics55.yaml"), "model.name_or_path=baseline:loo",
                  f"output_dir={tmp_path}", f"cache_dir={tmp_path / 'cache'}"]) == 2
     assert "unknown baseline 'loo'" in capsys.readouterr().err
+    for bad, said in (("west_pull:g=1", "bad parameter 'g=1'"), ("west_pull:f=2", "bad value 2 for f"),
+                      ("human_noise:sd=x", "bad value 'x' for sd"), ("uniform:sd=1", "takes no parameters")):
+        assert main(["eval", "--config", str(ROOT / "configs/eval/ethics55.yaml"), f"model.name_or_path=baseline:{bad}",
+                     f"output_dir={tmp_path}", f"cache_dir={tmp_path / 'cache'}"]) == 2
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_ethics55_leave_one_out_is_neither_western_nor_non_western(tmp_path):

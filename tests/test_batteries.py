@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from culturelens.core.batteries import battery_clusters, common_stem, stem_links
 from culturelens.core.questions import load_bank
 from culturelens.core.reference import default_reference
-from culturelens.synth.batteries import battery_clusters, common_stem, stem_links
 from culturelens.synth.config import SplitSettings
 from culturelens.synth.filters import filter_variants
 from culturelens.synth.split import split_questions

@@ -9,6 +9,7 @@ from scipy import stats
 
 from culturelens.core.countries import Country
 from culturelens.core.questions import linear_scores
+from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import grid as g
 from culturelens.eval.statistics import metrics, nulls, resample, western
 
@@ -354,9 +355,10 @@ def test_merge_into_summary_keeps_the_raw_gap_and_labels_pooled():
     know = country_knowledge(model_df, human_df, categories, DEFAULT_GROUPS, countries, scores, n_perm=50, n_boot=100)
     out = merge_into_summary(summary, know)
     assert out["western_gap"]["raw"]["gap"] == summary["western_gap"]["gap"]
-    assert out["western_gap"]["gap"] == know["western_gap"]["measures"]["centred_r"]["gap"]
+    assert out["western_gap"]["gap"] == know["western_gap"]["gap"]  # the fidelity-slope verdict measure
+    assert out["western_gap"]["verdict_measure"] == "fidelity_slope"
     assert out["western_gap"]["verdict"] in western.VERDICTS
     assert out["pooled"]["r"] == pytest.approx(summary["pooled"]["r"])
-    assert out["pooled"]["ci_pairs"] == [summary["pooled"]["ci_lo"], summary["pooled"]["ci_hi"]]
-    assert out["pooled"]["resampling"] == "questions and countries together"
+    assert "ci_pairs" not in out["pooled"]  # one CI per number: the two-way one
+    assert out["pooled"]["resampling"] == bs.TWO_WAY
     assert out["nulls"]["mean_question_r"]["model"] == pytest.approx(summary["mean_question_r"])

@@ -4,10 +4,10 @@ import itertools
 import numpy as np
 import pytest
 
+from culturelens.core.batteries import WVS7_BATTERIES
 from culturelens.core.countries import load_countries
 from culturelens.core.questions import load_bank
 from culturelens.core.reference import load_reference
-from culturelens.synth.batteries import WVS7_BATTERIES
 from culturelens.synth.study_split import StudySplitSettings, draw_study_split
 
 

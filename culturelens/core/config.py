@@ -104,11 +104,23 @@ def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def validate_config(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+def _override_of(loc: tuple, overrides: list[str]) -> str | None:
+    """The command-line override (KEY=VALUE) that set the value at `loc`, if one did (the last one wins, as in merging)."""
+    where = [str(p) for p in loc]
+    for item in reversed(overrides):
+        parts = item.split("=", 1)[0].strip().split(".")
+        if where[:len(parts)] == parts or parts[:len(where)] == where:  # the key itself, or a check of its section
+            return item
+    return None
+
+
+def validate_config(cls: type[T], data: dict[str, Any], source: str = "config", overrides: list[str] | None = None) -> T:
+    """`cls` from `data`; a ConfigError naming every bad key, and for a value set on the command line the override
+    itself (`override 'probe.batch_sise=3': ...`), not the file."""
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        lines = []
+        lines, from_file = [], False
         for err in exc.errors():
             loc = tuple(err["loc"])
             key = ".".join(str(p) for p in loc)
@@ -116,12 +128,17 @@ def validate_config(cls: type[T], data: dict[str, Any], source: str = "config") 
                 known = _fields_at(cls, loc)
                 hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
                 did = f" (did you mean '{hint[0]}'?)" if hint else ""
-                lines.append(f"unknown key '{key}'{did}; allowed here: {', '.join(known)}")
+                line = f"unknown key '{key}'{did}; allowed here: {', '.join(known)}"
             elif err["type"] == "missing":
-                lines.append(f"missing required key '{key}'")
+                line = f"missing required key '{key}'"
             else:
-                lines.append(f"key '{key}': {err['msg']} (got {err.get('input')!r})")
-        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+                msg = err["msg"].removeprefix("Value error, ")
+                got = "" if isinstance(err.get("input"), dict) else f" (got {err.get('input')!r})"  # a section: its check says what
+                line = f"key '{key}': {msg}{got}" if key else msg
+            item = _override_of(loc, overrides or []) if loc else None
+            from_file = from_file or item is None
+            lines.append(f"override '{item}': {line}" if item else line)
+        raise ConfigError((f"{source}: " if from_file else "") + "; ".join(lines)) from None
 
 
 def read_config_text(p: Path) -> str:
@@ -159,7 +176,7 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | No
             raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
         source = str(p)
     data = deep_merge(data, parse_overrides(overrides))
-    return validate_config(cls, data, source)
+    return validate_config(cls, data, source, overrides)
 
 
 def dump_config(cfg: BaseModel, path: str | Path) -> None:

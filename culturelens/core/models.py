@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from culturelens.core.errors import ModelLoadError, first_line
 
@@ -25,16 +25,19 @@ FINGERPRINT_SAMPLES = 256
 
 
 class ModelConfig(BaseModel):
+    """The model to load: a hub id, a local folder, a GGUF file or an embedded model, optionally with a LoRA adapter."""
+
     model_config = ConfigDict(extra="forbid")
 
     # Hugging Face hub id, local model folder, path to a .gguf file, or an embedded model name (culturelens.core.zoo).
     name_or_path: str
     adapter: str | None = None  # a peft LoRA adapter folder
     gguf_file: str | None = None  # a .gguf file name inside the folder / hub repo `name_or_path`
-    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field(
+        "float32", description="weights dtype: float32 for reported numbers, bfloat16 for fast sweeps")
     device: str = "cpu"  # cpu, cuda, cuda:0, auto (cuda if available)
     revision: str | None = None  # hub branch / tag / commit
-    trust_remote_code: bool = False
+    trust_remote_code: bool = Field(False, description="allow the hub repo's own model code (transformers trust_remote_code)")
     chat: Literal["auto", True, False] = "auto"  # use the chat template (auto: if the tokenizer has one)
     label: str | None = None  # display name in reports
 

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from culturelens.core.errors import DataError
 from culturelens.core.jsonl import open_append
 from culturelens.core.jsonsafe import json_safe, write_json
+from culturelens.core.manifest import Manifest
 
 CONFIG = "config.yaml"
 PER_PROMPT = "results.parquet"
@@ -254,6 +255,7 @@ class Summary(Metrics):
     robustness: Robustness | None = None
     splits: dict[str, Metrics] = {}
     run: RunFacts = RunFacts()
+    manifest: Manifest | None = None  # what produced the numbers (core/manifest.py)
 
 
 def records(rows: Iterable[BaseModel] | None) -> list[dict]:

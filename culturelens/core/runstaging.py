@@ -1,7 +1,8 @@
 """Writing an eval run folder safely: a lock, a temporary folder, a completion marker, one move into place.
 
     <output_dir>/<experiment>/
-        .<name>.lock           held (flock) while a run named <name> is written: a second one stops at once
+        .<name>.lock           held (flock) while a run named <name> is written: a second one stops at once;
+                               removed when the run ends
         .<name>.tmp-<pid>      the run being written (config.yaml, partial results, ..., summary.json, report)
         <name>/                the finished run, moved here when complete (complete.json inside)
 
@@ -59,16 +60,31 @@ class RunStaging:
         self.path.mkdir(parents=True)
         return self
 
+    @property
+    def lock_path(self) -> Path:
+        return self.parent / f".{self.name}.lock"
+
     def _take_lock(self) -> None:
+        """flock the lock file; it is removed again on release, so a lock we got on a file another run has just
+        removed (its inode no longer at the path) is retried on the new file."""
         self.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.parent / f".{self.name}.lock", "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        for _ in range(100):
+            fh = open(self.lock_path, "a+")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.close()
+                raise DataError(f"another eval is writing run folder '{self.final}' right now: wait for it to finish, "
+                                "or choose another run_name") from None
+            try:
+                same = os.stat(self.lock_path).st_ino == os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._lock = fh
+                return
             fh.close()
-            raise DataError(f"another eval is writing run folder '{self.final}' right now: wait for it to finish, "
-                            "or choose another run_name") from None
-        self._lock = fh
+        raise DataError(f"could not take the lock {self.lock_path}: runs of this name keep starting; retry")
 
     def relocated(self, text: str | None) -> str | None:
         """A path recorded during the run (e.g. the W&B folder) as it reads once the run is moved into place."""
@@ -91,6 +107,7 @@ class RunStaging:
 
     def release(self) -> None:
         if self._lock is not None:
+            self.lock_path.unlink(missing_ok=True)  # while still held: no lock file is left in the experiment folder
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None

@@ -15,19 +15,22 @@ from culturelens.core.models import ModelConfig
 
 
 class TeacherConfig(StrictModel):
-    backend: Literal["local", "openai"] = "local"
+    """The teacher model that writes text: a local model or an OpenAI-compatible server."""
+
+    backend: Literal["local", "openai"] = Field("local",
+                                                description="local: a model culturelens loads; openai: an OpenAI-compatible server")
     model: ModelConfig | None = None  # local: any model culturelens loads
     base_url: str | None = None  # openai: e.g. http://localhost:8000/v1 (vLLM serve, llama.cpp server, TGI, hosted APIs)
     server_model: str | None = None  # openai: the model name the server knows
-    api_key_env: str = "OPENAI_API_KEY"
-    max_new_tokens: int = 96
-    temperature: float = 0.8
-    top_p: float = 0.95
-    batch_size: int = Field(8, ge=1)
-    concurrency: int = Field(8, ge=1)
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable that holds the API key (unset: no key sent)")
+    max_new_tokens: int = Field(96, description="longest answer the teacher may write")
+    temperature: float = Field(0.8, description="sampling temperature")
+    top_p: float = Field(0.95, description="nucleus sampling p")
+    batch_size: int = Field(8, ge=1, description="local: prompts generated together")
+    concurrency: int = Field(8, ge=1, description="openai: requests in flight at once")
     timeout_s: float = Field(60, gt=0)  # total deadline of one request (connect + the whole answer)
     retries: int = Field(3, ge=0)  # more tries after a failed one (each logged as a warning)
-    seed: int = 0
+    seed: int = Field(0, description="sampling seed")
 
 
 def render_plain(messages: list[dict]) -> str:

@@ -4,43 +4,93 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from culturelens.core.config import StrictModel
+from culturelens.core.errors import DataError
+from culturelens.core.paths import ensure_writable_dir
 
 log = logging.getLogger(__name__)
 
 
 class WandbConfig(StrictModel):
-    enabled: bool = False
-    project: str = "culturelens"
-    entity: str | None = None
-    mode: str | None = None  # "online" | "offline" | "disabled"; default: WANDB_MODE or online
-    tags: list[str] = []
-    dir: str | None = None  # where wandb writes its run folder (default: the run's output folder)
+    """Weights & Biases tracking of this run."""
+
+    enabled: bool = Field(False, description="log this run to Weights & Biases")
+    project: str = Field("culturelens", description="W&B project")
+    entity: str | None = Field(None, description="W&B entity (user or team); default: your W&B default")
+    mode: Literal["online", "offline", "disabled"] | None = None  # default: WANDB_MODE or online
+    tags: list[str] = Field([], description="W&B run tags")
+    # where wandb writes its run folder (<dir>/wandb/offline-run-…); default: the experiment folder, so the path
+    # printed for `wandb sync` is final from the start (never inside a run folder still being written)
+    dir: str | None = None
+    # seconds an online run may take to start; then culturelens falls back to an offline run (and says so)
+    init_timeout_s: float = Field(30, gt=0)
 
 
 def start_run(cfg: WandbConfig, *, name: str, group: str, job_type: str, config: dict[str, Any], run_dir: Path):
-    """Start a W&B run, or return None when tracking is disabled."""
+    """Start a W&B run, or return None when tracking is disabled. Its config always holds a `manifest`
+    (core/manifest.py): the caller's (with the model, data and seeds) or, if it gave none, the process's.
+
+    An online run that cannot start (no API key, no network, a server error) falls back to an offline run with one
+    warning naming the reason and the `wandb sync` command; an offline run that cannot start is a DataError."""
     if not cfg.enabled:
         return None
     import wandb
 
     mode = cfg.mode or os.environ.get("WANDB_MODE") or "online"
     wandb_dir = Path(cfg.dir) if cfg.dir else run_dir
-    wandb_dir.mkdir(parents=True, exist_ok=True)
-    return wandb.init(
-        project=cfg.project,
-        entity=cfg.entity,
-        name=name,
-        group=group,
-        job_type=job_type,
-        tags=cfg.tags,
-        config=config,
-        dir=str(wandb_dir),
-        mode=mode,
-        reinit="finish_previous",
-    )
+    ensure_writable_dir(wandb_dir, "wandb.dir")
+    if "manifest" not in config:
+        from culturelens.core.manifest import collect_manifest
+
+        config = {**config, "manifest": collect_manifest().model_dump(mode="json")}
+
+    def init(run_mode: str):
+        return wandb.init(project=cfg.project, entity=cfg.entity, name=name, group=group, job_type=job_type, tags=cfg.tags,
+                          config=config, dir=str(wandb_dir), mode=run_mode, reinit="finish_previous",
+                          settings=wandb.Settings(init_timeout=cfg.init_timeout_s, silent=True))
+
+    try:
+        return init(mode)
+    except Exception as exc:  # wandb raises UsageError, CommError, AuthenticationError, ... : all one story here
+        reason = _first_line(exc)
+        if mode == "offline":
+            raise DataError(f"W&B could not start an offline run in {wandb_dir} ({reason}): set wandb.dir to a writable "
+                            "folder, or wandb.enabled=false") from None
+    log.warning("W&B %s run could not start (%s): tracking offline in %s/wandb instead; upload it later with `wandb sync "
+                "<that run folder>`", mode, reason, wandb_dir)
+    try:
+        return init("offline")
+    except Exception as exc:
+        raise DataError(f"W&B could not start an offline run in {wandb_dir} either ({_first_line(exc)}): "
+                        "set wandb.enabled=false") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip(": ")
+
+
+def log_progress(run, *, done: int, total: int, cached: int, seconds: float, fresh: int) -> None:
+    """Live progress of a long step (prompts done, prompts/s, cached), so a crashed run leaves how far it got."""
+    if run is None:
+        return
+    run.log({"progress/prompts_done": done, "progress/prompts_total": total, "progress/cached": cached,
+             "progress/prompts_per_s": fresh / seconds if seconds > 0 else 0.0, "progress/fraction": done / max(total, 1)})
+
+
+def fail(run, exc: BaseException) -> None:
+    """End a run that crashed (exit code 1, the error in its summary): W&B keeps the record of how far it got."""
+    if run is None:
+        return
+    try:
+        run.summary["error"] = _first_line(exc)
+        finish(run, exit_code=130 if isinstance(exc, KeyboardInterrupt) else 1)
+    except Exception as inner:  # the crash is what the user must see, not a second W&B error
+        log.warning("W&B run could not be closed after the error (%s)", _first_line(inner))
 
 
 def log_table(run, key: str, df) -> None:
@@ -55,12 +105,17 @@ def log_images(run, paths: list[Path]) -> None:
     run.log({f"figures/{p.stem}": wandb.Image(str(p)) for p in paths if p.suffix == ".png"})
 
 
-def finish(run) -> Path | None:
+def run_folder(run) -> Path | None:
+    """The local folder of a W&B run (…/wandb/offline-run-… or run-…): what `wandb sync` takes."""
+    return Path(run.dir).parent if run is not None else None  # run.dir is <run folder>/files
+
+
+def finish(run, exit_code: int = 0) -> Path | None:
     """Finish the run and return its local run folder (…/wandb/offline-run-… or run-…)."""
     if run is None:
         return None
-    run_path = Path(run.dir).parent  # run.dir is <run folder>/files
-    run.finish()
+    run_path = run_folder(run)
+    run.finish(exit_code=exit_code)
     wait_until_written(run_path)
     return run_path
 
@@ -68,7 +123,6 @@ def finish(run) -> Path | None:
 def wait_until_written(run_path: Path, timeout_s: float = 30.0) -> None:
     """`run.finish()` can return before W&B's service has written the run's .wandb file to the end; wait for its exit
     record so that whoever reads the run folder after culturelens returns sees all of it."""
-    from culturelens.core.errors import DataError
     from culturelens.core.wandb_log import read_run
 
     try:

@@ -172,8 +172,9 @@ def _verify(path: Path, expected: str, what: str) -> None:
 @contextlib.contextmanager
 def _lock(name: str):
     """Serialise concurrent pulls of one model (POSIX only; elsewhere a no-op)."""
-    lock_path = cache_dir() / "models" / f".{name}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    from culturelens.core.paths import ensure_writable_dir
+
+    lock_path = ensure_writable_dir(cache_dir() / "models", "model cache (CULTURELENS_CACHE)") / f".{name}.lock"
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows

@@ -20,12 +20,12 @@ Stage = Literal["synth", "sft", "dpo", "eval", "compare"]
 
 
 class PipelineConfig(StrictModel):
-    experiment: PathName = "synthetic_sft_dpo"
-    output_dir: str = "runs"
-    stages: list[Stage] = ["synth", "sft", "dpo", "eval", "compare"]
-    synth: dict = Field(default_factory=dict)
-    sft: dict = Field(default_factory=dict)
-    dpo: dict = Field(default_factory=dict)
+    experiment: PathName = Field("synthetic_sft_dpo", description="experiment name: every stage writes under output_dir/<experiment>/")
+    output_dir: str = Field("runs", description="root folder of the pipeline's runs")
+    stages: list[Stage] = Field(["synth", "sft", "dpo", "eval", "compare"], description="stages to run, in this order")
+    synth: dict = Field(default_factory=dict, description="SynthConfig keys of the synth stage")
+    sft: dict = Field(default_factory=dict, description="SFTRunConfig keys of the SFT stage (its model is the student)")
+    dpo: dict = Field(default_factory=dict, description="DPORunConfig keys of the DPO stage (starts from the SFT adapter)")
     eval: dict = Field(default_factory=dict)  # shared eval settings; the model comes from sft.model
     wandb: dict = Field(default_factory=dict)  # applied to every stage
 

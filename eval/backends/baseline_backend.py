@@ -28,10 +28,13 @@ PREFIX = "baseline:"
 
 
 def baseline_name(name_or_path: str) -> str:
-    """'baseline:leave_one_out' -> 'leave_one_out' (ConfigError for an unknown name)."""
+    """'baseline:leave_one_out' -> 'leave_one_out', 'baseline:west_pull:f=0.4' -> 'west_pull:f=0.4' (ConfigError for an
+    unknown name or bad parameters)."""
     name = name_or_path[len(PREFIX):] if name_or_path.startswith(PREFIX) else name_or_path
-    if name not in baselines.BASELINES:
-        raise ConfigError(f"unknown baseline '{name}' in model.name_or_path: use baseline:{' | baseline:'.join(baselines.BASELINES)}")
+    try:
+        baselines.parse_spec(name)
+    except ConfigError as e:
+        raise ConfigError(f"{e} (in model.name_or_path)") from None
     return name
 
 
@@ -39,9 +42,9 @@ def _as_probs(row_probs, score: float, values: list[float]) -> list[float]:
     return list(row_probs) if row_probs is not None else baselines.distribution_with_mean(values, score)
 
 
-def prediction_table(name: str, reference, scores: dict) -> dict[tuple[str, str], list[float]]:
+def prediction_table(name: str, reference, scores: dict, western: dict | None = None) -> dict[tuple[str, str], list[float]]:
     """(country, qid) -> option probabilities in scale order; country NONE = the all-country mean."""
-    pred = baselines.predict(name, reference, scores)
+    pred = baselines.predict(name, reference, scores, western)
     table = {(c, q): _as_probs(p, s, scores[q]) for c, q, p, s in pred[["country", "qid", "probs", "score"]].itertuples(index=False)
              if pd.notna(s)}
     everyone = baselines.predict("uniform" if name == "uniform" else "global_mean", reference, scores)
@@ -73,7 +76,8 @@ class BaselineBackend:
     @classmethod
     def from_inputs(cls, name: str, inputs) -> BaselineBackend:
         scores = {q: list(inputs.bank.get(q).scores) for q in inputs.qids}
-        return cls(name, prediction_table(name, inputs.reference, scores), _fingerprint(name, inputs.reference))
+        western = {c.alpha3: bool(c.western) for c in inputs.countries}
+        return cls(name, prediction_table(name, inputs.reference, scores, western), _fingerprint(name, inputs.reference))
 
     def score(self, items: Sequence[PromptItem], on_batch: OnBatch | None = None, progress: bool = True,
               desc: str = "probe") -> dict[str, ProbeResult]:

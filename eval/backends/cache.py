@@ -137,6 +137,7 @@ class CachingBackend:
                 on_batch(done)
 
         start = time.time()
+        self.stats = ScoreStats(n_prompts=len(keys), n_cached=len(cached))  # read by on_batch callers while scoring
         fresh = self.backend.score(todo, on_batch=store, progress=progress, desc=desc)
         self.stats = ScoreStats(n_prompts=len(keys), n_cached=len(cached), probe_seconds=time.time() - start)
         return {**cached, **fresh}

@@ -1,44 +1,45 @@
-"""Shared-prefix reuse: prompts that start with the same tokens (same persona and instructions, or the
-same question block) compute that prefix's KV cache once; only the suffixes are run, packed.
+"""Prefix sharing as a tree: every distinct prefix of the run's prompts is computed once, many prompts per forward pass.
 
-Grouping is generic: the token sequences are sorted lexicographically and swept; a prompt joins the
-current group while the group's longest common prefix stays at least `min_shared` tokens long.
+The prompts' token sequences form a trie (a radix tree, as in vLLM's and SGLang's prefix caches): the chat header
+is shared by every prompt; with `country_in_answer`, a question's text by both option orders, the question block and
+instructions by the 24 countries of a (question, order), and a country's few tokens close each path; a `no_persona`
+prompt shares the header and its own preamble and question text with the other order's. Each trie node is one token
+to compute (docs/performance.md has the counts).
 
-Suffixes are packed, not padded: a batch of a group's suffixes is concatenated into one sequence that
-follows the prefix's KV cache (batch 1: the cache is neither repeated nor padded). A 4D additive
-attention mask lets every suffix token see the whole prefix and the earlier tokens of its own suffix
-only; its position ids restart at the prefix length for each suffix; the logits are kept at each
-suffix's last token only. So every suffix is computed exactly as if it followed the prefix alone, and
-results match unshared scoring (fp32, ~1e-6). With country-last templates a suffix is a few tokens,
-and packing avoids the copies and padded attention of one cache row per suffix; suffixes longer
-than PACK_MAX_SUFFIX tokens (persona-first templates) go as rows, since packed attention grows
-with the square of the packed length. Models with
-sliding-window layers (Gemma 3) keep only part of the prefix in those layers' caches, so one mask
-does not fit every layer: there each suffix is a left-padded row after a repeated copy of the cache
-(`_rows_logprobs`; the attention mask hides the padding, positions continue from the prefix), and
-prompts that reach the window are scored unshared (a window that cuts the prefix would not be exact).
+Packing: a run of prompts in lexicographic order is a depth-first walk of its sub-trie, so its nodes are laid out as
+one sequence in that order (`pack_tree`). A token attends to its ancestors in the trie only (a boolean [n, n] tree
+mask); its position id is its depth. So every token is computed exactly as in its own prompt, and the logits are
+kept at each prompt's last node only (`logits_to_keep` as indices): results match unshared scoring (fp32, ~1e-6).
+No KV cache is built, copied or written: one forward pass per pack, with no padding.
 
-This is the batching strategy `Probe` uses with `prefix_sharing=True` (`shared_prefix_batches`):
-per group, one forward pass over the prefix keeps its KV cache; each packed batch of that group's
-suffixes runs on a copy of it; each suffix's last-position distribution is read by the probe's own
-`token_results`, as in the plain path.
+Batching (`tree_chunks`): the sorted prompts are cut into packs of at most `tokens_per_forward` nodes, at the
+shallowest boundary available (between questions rather than between the countries of one), so the matrices are
+large (several (question, order) groups and the question blocks of several questions per forward pass) while the
+attention, dense over the pack, stays a small share (it grows with the square of the pack: 512 tokens is about
+15% of a 135M model's forward).
+
+Sliding-window models (Gemma 3): when a prompt is longer than the window, the window's layers get their own mask
+(the tree mask restricted to ancestors less than a window away, passed as the per-layer-type mask mapping those
+models take); a model with window layers but no layer types is scored unshared past its window.
+
+`group_by_prefix` is the flat view of the same sharing (groups of prompts with one common prefix), kept to inspect
+how a template shares its prompts; `packed_mask` is the tree mask of suffixes packed after a prefix.
 """
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 
-from culturelens.eval.backends.batches import left_pad, plain_batches
+from culturelens.eval.backends.batches import plain_batches
 
 if TYPE_CHECKING:
     from culturelens.eval.backends.probe import Probe
 
 log = logging.getLogger(__name__)
-PACK_MAX_SUFFIX = 32  # suffixes up to this many tokens are packed (country-last templates); longer ones go as rows
 
 
 def _lcp(a: list[int], b: list[int], limit: int) -> int:
@@ -55,10 +56,10 @@ def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: i
 
     Sequences are sorted lexicographically, so every group is a run of neighbours whose common prefix is
     the minimum of the neighbours' LCPs. A dynamic program over the sorted order picks the runs: a group
-    of k prompts sharing p tokens saves (k - 1) * p tokens and costs `group_cost` (its own prefix pass
-    and smaller batches). So a deep prefix (a country's persona and instructions, or a question block
-    that comes first) wins over a shallow one that every prompt shares (the chat template's header).
-    Prompts in no group come back as singletons with prefix_len 0. Every suffix keeps >= 1 token.
+    of k prompts sharing p tokens saves (k - 1) * p tokens and costs `group_cost`. So a deep prefix (a
+    country's persona and instructions, or a question block that comes first) wins over a shallow one that
+    every prompt shares (the chat template's header). Prompts in no group come back as singletons with
+    prefix_len 0. Every suffix keeps >= 1 token. (The flat view of the tree that `tree_batches` computes.)
     """
     n = len(encoded)
     order = sorted(range(n), key=lambda i: encoded[i])
@@ -88,16 +89,104 @@ def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: i
     return groups[::-1]
 
 
+def shared_lengths(seqs: list[list[int]]) -> list[int]:
+    """For sequences in lexicographic order: the tokens each shares with the one before (0 for the first), capped so that
+    every sequence keeps at least its last token to itself (its next-token distribution is read there)."""
+    return [0] + [_lcp(seqs[k - 1], seqs[k], len(seqs[k]) - 1) for k in range(1, len(seqs))]
+
+
+def trie_size(seqs: list[list[int]]) -> int:
+    """Tokens computed when the sequences are scored as one tree: the nodes of their trie (one pack, no budget)."""
+    ordered = sorted(seqs)
+    return sum(len(s) - k for s, k in zip(ordered, shared_lengths(ordered)))
+
+
+def tree_chunks(seqs: list[list[int]], budget: int) -> list[range]:
+    """Cut sequences in lexicographic order into runs of at most `budget` trie nodes (a longer sequence is a run of its
+    own). Where a run must end, it ends at the shallowest boundary of its second half: a cut there recomputes the
+    least shared prefix in the next run (the chat header rather than a question block)."""
+    shared = shared_lengths(seqs)
+    runs: list[range] = []
+    start, n = 0, len(seqs)
+    while start < n:
+        nodes, end, filled = len(seqs[start]), start + 1, []  # filled[j]: nodes of the run start..start+j
+        filled.append(nodes)
+        while end < n and nodes + len(seqs[end]) - shared[end] <= budget:
+            nodes += len(seqs[end]) - shared[end]
+            filled.append(nodes)
+            end += 1
+        if end < n:
+            cuts = [b for b in range(start + 1, end + 1) if filled[b - start - 1] * 2 >= nodes] or [end]
+            end = min(cuts, key=lambda b: (shared[b], -b))
+        runs.append(range(start, end))
+        start = end
+    return runs
+
+
+@dataclass
+class PackedTree:
+    """One pack: trie nodes in depth-first order (`tokens`, `positions` = depth) and each sequence's last node (`last`);
+    `spans[i]` = (first new node, end, ancestor nodes it shares with earlier sequences) of sequence i."""
+
+    tokens: list[int]
+    positions: list[int]
+    last: list[int]
+    spans: list[tuple[int, int, list[int]]]
+
+    def allowed(self) -> torch.Tensor:
+        """[n, n] bool: node q may attend to node k (k is q or an ancestor of q in the trie)."""
+        n = len(self.tokens)
+        allowed = torch.zeros((n, n), dtype=torch.bool)
+        tril = torch.ones((0, 0), dtype=torch.bool)
+        for start, end, ancestors in self.spans:
+            if end - start > tril.shape[0]:
+                tril = torch.ones((end - start, end - start), dtype=torch.bool).tril()
+            allowed[start:end, start:end] = tril[: end - start, : end - start]
+            if ancestors:
+                allowed[start:end, ancestors[0] : ancestors[-1] + 1] = _runs_mask(ancestors)
+        return allowed
+
+
+def _runs_mask(ancestors: list[int]) -> torch.Tensor:
+    """Bool row over ancestors[0]..ancestors[-1]: True at the ancestors (they are a few contiguous runs)."""
+    row = torch.zeros(ancestors[-1] - ancestors[0] + 1, dtype=torch.bool)
+    row[torch.tensor(ancestors) - ancestors[0]] = True
+    return row
+
+
+def pack_tree(seqs: list[list[int]]) -> PackedTree:
+    """The trie of sequences given in lexicographic order, laid out depth first (see the module docstring)."""
+    tokens: list[int] = []
+    positions: list[int] = []
+    last: list[int] = []
+    spans: list[tuple[int, int, list[int]]] = []
+    path: list[int] = []  # node index at each depth of the previous sequence
+    for seq, k in zip(seqs, shared_lengths(seqs)):
+        del path[k:]
+        start = len(tokens)
+        ancestors = list(path)
+        for depth in range(k, len(seq)):
+            path.append(len(tokens))
+            tokens.append(seq[depth])
+            positions.append(depth)
+        spans.append((start, len(tokens), ancestors))
+        last.append(len(tokens) - 1)
+    return PackedTree(tokens, positions, last, spans)
+
+
+def additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean may-attend mask as the [1, 1, q, k] additive mask models take (0 = may attend, dtype's min = may not)."""
+    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)[None, None]
+
+
 def packed_mask(prefix_len: int, lengths: list[int], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For suffixes of `lengths` packed after a prefix: the [1, 1, n, prefix_len + n] additive mask (0 = may attend,
-    dtype's min = may not), the position ids [1, n] and the index of each suffix's last token [len(lengths)]."""
-    segment = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
-    offset = torch.cat([torch.arange(k) for k in lengths])
-    own = (segment[:, None] == segment[None, :]) & (offset[None, :] <= offset[:, None])  # same suffix, causal
-    allowed = torch.cat([torch.ones(len(segment), prefix_len, dtype=torch.bool), own], dim=1)
-    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill(~allowed, torch.finfo(dtype).min)
-    last = torch.cumsum(torch.tensor(lengths), 0) - 1
-    return mask[None, None], (prefix_len + offset)[None], last
+    dtype's min = may not), the position ids [1, n] and the index of each suffix's last token [len(lengths)]: the tree
+    of prefix + suffix sequences, rows below the prefix."""
+    seqs = [list(range(prefix_len)) + [-1 - i] * k for i, k in enumerate(lengths)]  # distinct suffix tokens
+    tree = pack_tree(sorted(seqs, reverse=True))  # -1... sorts descending: suffix 0 first
+    allowed = tree.allowed()[prefix_len:]
+    return additive(allowed, dtype), torch.tensor([tree.positions[prefix_len:]]), torch.tensor(tree.last) - prefix_len
 
 
 def sliding_window(model) -> int | None:
@@ -110,76 +199,56 @@ def sliding_window(model) -> int | None:
     return window or (1 if types else None)  # layer types other than full attention but no size: treat as unknown
 
 
-def can_pack(model) -> bool:
-    """Packing needs one causal mask for every layer: models with sliding-window (or chunked) attention layers keep
-    only part of the prefix in those layers' caches, so their suffixes are batched as rows instead."""
-    return sliding_window(model) is None
+def tree_attention_mask(model, tree: PackedTree, dtype: torch.dtype, window: int | None):
+    """The tree mask for the model: one [1, 1, n, n] mask, or {layer type: mask} when a window cuts some prompt's
+    ancestors (window layers then see the ancestors less than `window` positions back, as their causal mask would)."""
+    allowed = tree.allowed()
+    if window is None or max(tree.positions, default=0) < window:
+        return additive(allowed, dtype)
+    pos = torch.tensor(tree.positions)
+    near = allowed & (pos[:, None] - pos[None, :] < window)
+    return {"full_attention": additive(allowed, dtype), "sliding_attention": additive(near, dtype)}
+
+
+def mask_mapping_ok(model, window: int | None) -> bool:
+    """Whether prompts past the window can be packed: the model's layers are typed full or sliding attention only (the
+    models whose forward takes a {layer type: mask} mapping)."""
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    types = set(getattr(cfg, "layer_types", None) or [])
+    return bool(types) and types <= {"full_attention", "sliding_attention"} and window is not None and window > 1
 
 
 @torch.inference_mode()
-def _rows_logprobs(probe: Probe, prefix_ids: list[int], suffixes: list[list[int]], prefix_cache) -> torch.Tensor:
-    """Next-token log-probabilities after each suffix [len(suffixes), V]: one left-padded row per suffix after a
-    repeated copy of the prefix cache (the attention mask hides the padding, positions continue from the prefix)."""
-    batch = len(suffixes)
-    input_ids, suffix_mask = left_pad(suffixes, probe.pad_id)
-    p = len(prefix_ids)
-    attention = torch.cat([torch.ones((batch, p), dtype=torch.long), suffix_mask], dim=1)
-    position_ids = p + (suffix_mask.cumsum(-1) - 1).clamp(min=0)
-    cache = copy.deepcopy(prefix_cache)
-    if batch > 1:
-        cache.batch_repeat_interleave(batch)
-    out = probe.model(input_ids=input_ids.to(probe.device), attention_mask=attention.to(probe.device),
-                      position_ids=position_ids.to(probe.device), past_key_values=cache, use_cache=True, logits_to_keep=1)
-    return out.logits[:, -1, :].float().log_softmax(-1)
-
-
-@torch.inference_mode()
-def _packed_logprobs(probe: Probe, prefix_ids: list[int], suffixes: list[list[int]], prefix_cache) -> torch.Tensor:
-    """Next-token log-probabilities after each suffix [len(suffixes), V], all suffixes packed in one forward pass."""
-    device = probe.device
+def tree_logprobs(probe: Probe, tree: PackedTree, window: int | None) -> torch.Tensor:
+    """Next-token log-probabilities at each packed sequence's last node [len(tree.last), V]: one forward pass."""
     dtype = next(probe.model.parameters()).dtype
-    mask, position_ids, last = packed_mask(len(prefix_ids), [len(s) for s in suffixes], dtype)
+    device = probe.device
+    mask = tree_attention_mask(probe.model, tree, dtype, window)
+    mask = {k: v.to(device) for k, v in mask.items()} if isinstance(mask, dict) else mask.to(device)
     out = probe.model(
-        input_ids=torch.tensor([[t for s in suffixes for t in s]], device=device),
-        attention_mask=mask.to(device),
-        position_ids=position_ids.to(device),
-        past_key_values=copy.deepcopy(prefix_cache),
-        use_cache=True,
-        logits_to_keep=last.to(device),
+        input_ids=torch.tensor([tree.tokens], device=device),
+        attention_mask=mask,
+        position_ids=torch.tensor([tree.positions], device=device),
+        use_cache=False,
+        logits_to_keep=torch.tensor(tree.last, device=device),
     )
     return out.logits[0].float().log_softmax(-1)
 
 
-@torch.inference_mode()
-def _prefix_cache(probe: Probe, prefix_ids: list[int]):
-    ids = torch.tensor([prefix_ids], device=probe.device)
-    out = probe.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
-    return out.past_key_values
-
-
-def shared_prefix_batches(probe: Probe, items, encoded: dict[str, list[int]], min_shared: int = 8) -> Iterator:
-    """Probe's batching strategy with prefix sharing: yields (items, results) per batch, like `plain_batches`."""
-    seqs = [encoded[it.key] for it in items]
+def tree_batches(probe: Probe, items, encoded: dict[str, list[int]]) -> Iterator:
+    """Probe's batching strategy with prefix sharing: yields (items, results) per pack, like `plain_batches`."""
     window = sliding_window(probe.model)
-    if window is not None and max(map(len, seqs), default=0) >= window:  # a window cuts the shared prefix: not exact
-        log.warning("prompts reach the model's %d-token attention window: prefix sharing is off for this batch", window)
-        yield from plain_batches(probe, items, encoded)
-        return
-    groups = group_by_prefix(seqs, min_shared)
-    packs = can_pack(probe.model)
-    alone = sorted((items[i] for p, idx in groups if p == 0 for i in idx), key=lambda it: len(encoded[it.key]))
-    yield from plain_batches(probe, alone, encoded)  # prompts that share nothing: plain length-sorted batches
-    for prefix_len, idx in groups:
-        if prefix_len == 0:
-            continue
-        group = [items[i] for i in idx]
-        prefix = seqs[idx[0]][:prefix_len]
-        cache = _prefix_cache(probe, prefix)
-        group.sort(key=lambda it: -len(encoded[it.key]))
-        for start in range(0, len(group), probe.batch_size):
-            chunk = group[start : start + probe.batch_size]
-            suffixes = [encoded[it.key][prefix_len:] for it in chunk]
-            # packed attention grows with the square of the packed length: long suffixes go as rows
-            pack = packs and max(map(len, suffixes)) <= PACK_MAX_SUFFIX
-            logprobs = (_packed_logprobs if pack else _rows_logprobs)(probe, prefix, suffixes, cache)
-            yield chunk, probe.token_results(chunk, logprobs.exp())
+    if window is not None and not mask_mapping_ok(probe.model, window):
+        reach = [it for it in items if len(encoded[it.key]) > window]
+        if reach:  # a window that cuts the shared prefix, and no per-layer mask: not exact shared
+            log.warning("%d prompts reach the model's %d-token attention window: scored without prefix sharing", len(reach), window)
+            yield from plain_batches(probe, reach, encoded)
+            items = [it for it in items if len(encoded[it.key]) <= window]
+    ordered = sorted(items, key=lambda it: encoded[it.key])
+    seqs = [encoded[it.key] for it in ordered]
+    for run in tree_chunks(seqs, probe.tokens_per_forward):
+        chunk = ordered[run.start : run.stop]
+        tree = pack_tree(seqs[run.start : run.stop])
+        probe.stats.forwards += 1
+        probe.stats.tokens_computed += len(tree.tokens)
+        yield chunk, probe.token_results(chunk, tree_logprobs(probe, tree, window))

@@ -15,9 +15,11 @@ from culturelens.eval.backends.base import ProbeBackend
 
 def build_hf(cfg, inputs) -> ProbeBackend:
     from culturelens.core.models import load_model
+    from culturelens.core.threads import ThreadPolicy
     from culturelens.eval.backends.probe import Probe
 
-    return Probe.from_loaded(load_model(cfg.model), batch_size=cfg.probe.batch_size, prefix_sharing=cfg.probe.prefix_sharing)
+    return Probe.from_loaded(load_model(cfg.model), batch_size=cfg.probe.batch_size, prefix_sharing=cfg.probe.prefix_sharing,
+                             tokens_per_forward=cfg.probe.tokens_per_forward, threads=ThreadPolicy(cfg.probe.threads))
 
 
 def build_server(cfg, inputs) -> ProbeBackend:

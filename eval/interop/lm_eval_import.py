@@ -148,31 +148,42 @@ def write_run_folder(cfg, inputs: EvalInputs, items: list[PromptItem], results: 
     """The run folder through `culturelens eval`'s own steps after probing (results, summarise, report, track), written
     into a temporary folder and moved into place when complete, like an eval (core.runstaging)."""
     from culturelens.core.inputs import slug
+    from culturelens.core.manifest import ModelIdentity, collect_manifest, input_hashes, sha256_path
     from culturelens.core.paths import ensure_writable_dir
     from culturelens.core.runfolder import RunFolder
     from culturelens.core.runstaging import RunStaging
-    from culturelens.eval.runner import aggregate, report, summarise_metrics, track, write_results
+    from culturelens.core.tracking import fail, run_folder
+    from culturelens.eval.runner import aggregate, report, start_tracking, summarise_metrics, track, write_results
 
     name = cfg.model.label or f"{Path(str(facts['name'])).name}@lm-eval"
     exp_dir = ensure_writable_dir(Path(cfg.output_dir) / slug(cfg.experiment), "output_dir")
     staging = RunStaging(exp_dir, cfg.run_name or slug(name), overwrite).begin()
+    manifest = collect_manifest(model=ModelIdentity(name_or_path=str(facts["name"]), fingerprint=facts["fingerprint"]),
+                                data={**input_hashes(cfg.reference, cfg.questions_file, cfg.countries_file),
+                                      "lm_eval_samples": sha256_path(facts["samples_file"])}, seeds={"seed": cfg.seed})
+    wb = None
     try:
         folder = RunFolder(staging.path)
         folder.write_config(cfg)
         folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
+        wb = start_tracking(cfg, staging.name, exp_dir, manifest)
         per_prompt = write_results(folder.path, items, results, inputs, name)
         model_df = aggregate(per_prompt, inputs.bank)
         summary = summarise_metrics(cfg, inputs, per_prompt, model_df)
         summary["run"] = run_record(cfg, items, per_prompt, facts, name)
+        summary["run"]["wandb_dir"] = str(run_folder(wb)) if wb is not None else None
+        summary["manifest"] = manifest.model_dump(mode="json")
         paths = report(folder.path, cfg, inputs, summary, model_df, f"{name} (scored by lm-evaluation-harness)")
-        track(cfg, staging.name, folder.path, summary, paths)
-        if summary["run"].get("wandb_dir"):  # recorded inside the temporary folder: say where it will be
-            summary["run"]["wandb_dir"] = staging.relocated(summary["run"]["wandb_dir"])
-            folder.write_summary(summary)
         copy_lm_eval_files(facts, folder.path)
-        return staging.finish()
+        final = staging.finish()
+    except BaseException as exc:
+        fail(wb, exc)
+        raise
     finally:
         staging.release()
+    if wb is not None:
+        track(wb, cfg, final, summary, [final / p.relative_to(folder.path) for p in paths], per_prompt)
+    return final
 
 
 def copy_lm_eval_files(facts: dict, run_dir: Path) -> None:

@@ -77,8 +77,12 @@ def track_comparison(result: dict, out: Path, wandb_cfg: WandbConfig, run_dirs: 
     folders = [RunFolder(d) for d in run_dirs]
     summaries = {f.name: f.summary() for f in folders}
     group = group or next(iter(summaries.values())).run.experiment or "compare"
+    from culturelens.core.manifest import collect_manifest
+
+    manifest = collect_manifest(models={label: s.manifest.model for label, s in summaries.items() if s.manifest and s.manifest.model})
     run = start_run(wandb_cfg, name=name, group=group, job_type="compare",
-                    config={"runs": result["runs"], "split": result["split"], "run_dirs": [str(f.path) for f in folders]}, run_dir=out)
+                    config={"runs": result["runs"], "split": result["split"], "run_dirs": [str(f.path) for f in folders],
+                            "manifest": manifest.model_dump(mode="json")}, run_dir=out)
     if run is None:
         return None
     declare_evaluations(run, summaries)

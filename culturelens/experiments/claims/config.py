@@ -17,7 +17,9 @@ ETHICS_QIDS = [f"Q{i}" for i in range(177, 196)]
 
 
 class ModelFacts(StrictModel):
-    family: str
+    """Training facts of a model entry, which the claims compare."""
+
+    family: str = Field(description="model family (claims compare sizes and alignment within a family)")
     params: float  # parameter count
     corpus: Literal["english", "multilingual"] | None = None  # None only for stage "reference"
     aligned: bool  # instruction/preference tuned (by its makers or by a culturelens DPO adapter)
@@ -35,7 +37,9 @@ class ModelFacts(StrictModel):
 
 
 class ModelEntry(StrictModel):
-    label: str
+    """One model (or adapter, or reference predictor) in the claims study."""
+
+    label: str = Field(description="the entry's name in every table (also its run folder name)")
     model: ModelConfig
     facts: ModelFacts
 
@@ -44,30 +48,31 @@ class LanguageSettings(StrictModel):
     """English vs each country's main language, on the bias questions (every country has them)."""
 
     translations_file: str  # from `culturelens translate`, or supplied by the user (configs/translations/)
-    templates: list[str] = Field(default_factory=lambda: ["persona_system"])
+    templates: list[str] = Field(default_factory=lambda: ["persona_system"], description="persona templates asked in both languages")
     models: list[str] | None = None  # entry labels; default: every entry without an adapter
 
 
 class RobustnessSettings(StrictModel):
     """Claim 2 under every template x option order, on the bias questions (every country has them)."""
 
-    templates: list[str] = Field(default_factory=lambda: ["persona_system", "persona_inline", "persona_third"])
-    orders: list[str] = Field(default_factory=lambda: ["original", "reversed"])
+    templates: list[str] = Field(default_factory=lambda: ["persona_system", "persona_inline", "persona_third"],
+                                 description="persona templates to re-test under")
+    orders: list[str] = Field(default_factory=lambda: ["original", "reversed"], description="option orders to re-test under")
     models: list[str] | None = None  # entry labels; default: every entry without an adapter
 
 
 class ClaimsConfig(StrictModel):
-    experiment: PathName = "claims"
-    output_dir: str = "runs"
+    experiment: PathName = Field("claims", description="experiment name: the runs and claims.md go to output_dir/<experiment>/")
+    output_dir: str = Field("runs", description="root folder of the runs")
     eval: dict = Field(default_factory=dict)  # EvalConfig keys shared by every model (not `model`)
     models: list[ModelEntry]
     bias_questions: list[str] = ETHICS_QIDS  # questions every country has, for the Western-bias claims
     split_file: str | None = None  # held-out questions (from `culturelens synth`) for claims 5 and 6
     languages: LanguageSettings | None = None  # also ask in each country's main language and report the change
     robustness: RobustnessSettings | None = None  # re-test the Western gap under each template and option order
-    skip_missing_adapters: bool = True
-    n_boot: int = 2000
-    seed: int = 0
+    skip_missing_adapters: bool = Field(True, description="skip (and report) entries whose adapter folder does not exist; false: an error")
+    n_boot: int = Field(2000, description="bootstrap replicates of every CI")
+    seed: int = Field(0, description="seed of the bootstraps and permutations")
     wandb: WandbConfig = WandbConfig()  # the claims run itself (default: eval.wandb, the evaluations' settings)
 
 

@@ -26,8 +26,14 @@ def sections_of(runs: dict) -> pd.DataFrame:
 
 def track_claims(cfg, out: Path, claims: dict, runs: dict) -> Path | None:
     """`runs`: label -> claims.context.ModelRun; `claims`: the claims.json content."""
+    from culturelens.core.manifest import collect_manifest
+
+    summaries = {label: r.summary for label, r in runs.items()}
+    manifest = collect_manifest(models={k: s.manifest.model for k, s in summaries.items() if s.manifest and s.manifest.model},
+                                seeds={"seed": getattr(cfg, "seed", None)})
     run = start_run(claims_wandb(cfg), name=f"claims-{cfg.experiment}", group=cfg.experiment, job_type="claims",
-                    config={"models": list(runs), "bias_questions": cfg.bias_questions, "n_boot": cfg.n_boot}, run_dir=out)
+                    config={"models": list(runs), "bias_questions": cfg.bias_questions, "n_boot": cfg.n_boot,
+                            "manifest": manifest.model_dump(mode="json")}, run_dir=out)
     if run is None:
         return None
     declare_evaluations(run, {label: r.summary for label, r in runs.items()})

@@ -124,3 +124,13 @@ def questionnaire_links(bank, batteries=WVS7_BATTERIES) -> list[dict]:
         present = [q for q in members if q in have]
         links += [{"a": a, "b": b, "kind": "battery", "battery": number} for a, b in itertools.combinations(present, 2)]
     return links
+
+
+def questionnaire_clusters(bank, qids: list[str], min_stem_words: int = 5) -> list[list[str]]:
+    """Clusters of ``qids`` joined by questionnaire links only (shared stem, hand-listed WVS-7 batteries): the question
+    units a bootstrap over questions resamples whole (eval/statistics). Correlation links are left out on purpose: on
+    the embedded reference they join almost every question through the one dominant cultural dimension, and that
+    shared country pattern is what resampling countries together with the questions covers."""
+    links = stem_links(bank, min_stem_words) + questionnaire_links(bank)
+    nodes = sorted(set(qids) | {q.qid for q in bank}, key=id_key)
+    return clusters_from_links(list(qids), links, nodes)

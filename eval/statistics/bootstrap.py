@@ -1,0 +1,178 @@
+"""Every random draw of the statistics: bootstrap weights and indices, joint country permutations, and the one CI type.
+
+This module is the only place that turns a seed into random numbers for resampling; everything else
+takes the draws it makes. Conventions:
+
+- A grid is question x country (Q, C), nan where a pair is missing (``eval/statistics/grid.py``).
+- **Bootstrap as weights.** A replicate is a pair of count vectors: ``rows`` (B, Q), how often each
+  question was drawn, and ``cols`` (B, C), how often each country was drawn. A statistic computed
+  with these weights equals the statistic on the resampled grid (a question drawn twice counts
+  twice), so every statistic is one vectorised call over all replicates.
+- **Two-way**: questions are drawn by *battery cluster* (a cluster of questions that belong to one
+  questionnaire battery or move together across countries, ``culturelens.core.batteries``): each
+  replicate draws as many clusters as there are, with replacement, and a question's weight is the
+  count of its cluster; countries are drawn together with them, optionally within strata (Western /
+  non-Western). Clustered questions are not independent units: resampling them one by one
+  overstates n.
+- **Joint country permutation** (the null): one shuffle of the country labels, applied to every
+  question. A question that lacks some countries gets the permutation *induced* on the countries it
+  has (follow the shuffle from a country until it lands on one the question has: the first-return
+  map, a uniform permutation of that subset). A model whose answers carry a country-consistent
+  quirk without knowledge keeps that quirk under the shuffle, so the null covers it.
+- ``CI``: the one interval type (percentile bootstrap unless ``method`` says otherwise).
+"""
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from culturelens.core.seeded import rng
+
+LEVEL = 0.95
+
+
+class CI(BaseModel):
+    """A confidence interval: bounds (None when undefined), its level, what was resampled, how it was made."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lo: float | None = None
+    hi: float | None = None
+    level: float = LEVEL
+    over: str = ""  # what the replicates resample, e.g. "battery clusters x countries"
+    method: str = "percentile bootstrap"
+
+    @property
+    def defined(self) -> bool:
+        return self.lo is not None and self.hi is not None
+
+    def excludes_zero(self) -> int:
+        """+1 when wholly above 0, -1 when wholly below, 0 otherwise (or undefined)."""
+        if not self.defined:
+            return 0
+        return 1 if self.lo > 0 else -1 if self.hi < 0 else 0
+
+    def shifted(self, by: float) -> CI:
+        """The same interval minus ``by`` (a fixed number, e.g. the null's mean)."""
+        if not self.defined or not np.isfinite(by):
+            return self.model_copy(update={"lo": None, "hi": None})
+        return self.model_copy(update={"lo": self.lo - by, "hi": self.hi - by})
+
+    def as_list(self) -> list[float | None]:
+        return [self.lo, self.hi]
+
+
+def _finite(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def percentile_ci(boot: np.ndarray, level: float = LEVEL, over: str = "", axis: int = 0) -> CI | np.ndarray:
+    """The percentile interval of bootstrap replicates (nan replicates dropped). With a 1-d input, a ``CI``;
+    with more dimensions, an array (2, ...) of bounds along ``axis`` (for vectorised simulation)."""
+    boot = np.asarray(boot, dtype=float)
+    alpha = (1.0 - level) / 2.0
+    if boot.ndim > 1:
+        return np.nanpercentile(boot, [100 * alpha, 100 * (1 - alpha)], axis=axis)
+    boot = boot[np.isfinite(boot)]
+    if boot.size < 2:
+        return CI(level=level, over=over)
+    lo, hi = np.percentile(boot, [100 * alpha, 100 * (1 - alpha)])
+    return CI(lo=_finite(lo), hi=_finite(hi), level=level, over=over)
+
+
+# ------------------------------------------------------------------------------------ bootstrap
+
+
+def indices(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n) unit indices drawn with replacement; the same draw can serve several models (paired)."""
+    return rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def stratified_indices(strata: list[np.ndarray], n_boot: int, seed: int = 0) -> list[np.ndarray]:
+    """Per stratum (an index array), (n_boot, len) indices resampled within it, one draw per replicate."""
+    g = rng(seed)
+    return [m[g.integers(0, m.size, size=(n_boot, m.size))] for m in strata]
+
+
+def counts(draws: np.ndarray, n: int) -> np.ndarray:
+    """(B, k) drawn indices in [0, n) -> (B, n) how often each index was drawn."""
+    b = draws.shape[0]
+    out = np.zeros((b, n), dtype=np.int32)
+    np.add.at(out, (np.repeat(np.arange(b), draws.shape[1]), draws.ravel()), 1)
+    return out
+
+
+def cluster_weights(clusters: np.ndarray, n_boot: int, g: np.random.Generator) -> np.ndarray:
+    """(B, Q) question weights: draw the clusters with replacement; a question counts as often as its cluster."""
+    labels, inverse = np.unique(np.asarray(clusters), return_inverse=True)
+    drawn = counts(g.integers(0, labels.size, size=(n_boot, labels.size)), labels.size)
+    return drawn[:, inverse]
+
+
+def unit_weights(n: int, n_boot: int, g: np.random.Generator, strata: np.ndarray | None = None) -> np.ndarray:
+    """(B, n) unit weights, resampled within each stratum (a label per unit) when given."""
+    if strata is None:
+        return counts(g.integers(0, n, size=(n_boot, n)), n)
+    out = np.zeros((n_boot, n), dtype=np.int32)
+    for s in np.unique(strata):
+        members = np.flatnonzero(strata == s)
+        out += counts(members[g.integers(0, members.size, size=(n_boot, members.size))], n)
+    return out
+
+
+def two_way_weights(clusters: np.ndarray, n_countries: int, n_boot: int, seed: int = 0,
+                    strata: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(rows (B, Q), cols (B, C)): battery clusters and countries drawn together, one draw per replicate."""
+    g = rng(seed)
+    return cluster_weights(clusters, n_boot, g), unit_weights(n_countries, n_boot, g, strata)
+
+
+TWO_WAY = "battery clusters of questions and countries, drawn together"
+
+
+# ---------------------------------------------------------------------------------- permutations
+
+
+def country_shuffles(n_countries: int, n_perm: int, seed: int = 0) -> np.ndarray:
+    """(P, C): one uniform shuffle of the country labels per permutation."""
+    return rng(seed).permuted(np.broadcast_to(np.arange(n_countries), (n_perm, n_countries)), axis=1)
+
+
+def induced(shuffles: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(P, Q, C) column indices: on question q, country c (valid there) takes the answer of the first country
+    along the shuffle's cycle from c that q has (the induced permutation of the question's countries);
+    countries q lacks map to themselves."""
+    p, c = shuffles.shape
+    q = valid.shape[0]
+    cur = np.broadcast_to(shuffles[:, None, :], (p, q, c)).copy()
+    rows = np.arange(q)[None, :, None]
+    ok = valid[rows, cur]
+    for _ in range(c):
+        if ok.all():
+            break
+        nxt = np.take_along_axis(np.broadcast_to(shuffles[:, None, :], (p, q, c)), cur, axis=-1)
+        cur = np.where(ok, cur, nxt)
+        ok = valid[rows, cur]
+    return np.where(valid[None], cur, np.arange(c)[None, None, :])
+
+
+def joint_permutations(valid: np.ndarray, n_perm: int, seed: int = 0) -> np.ndarray:
+    """(P, Q, C) indices of the joint country-permutation null (see the module docstring)."""
+    return induced(country_shuffles(valid.shape[1], n_perm, seed), np.asarray(valid, dtype=bool))
+
+
+def label_permutations(labels: np.ndarray, n_perm: int, seed: int = 0) -> np.ndarray:
+    """(P, n): the labels shuffled across units, n_perm times."""
+    return rng(seed).permuted(np.broadcast_to(np.asarray(labels), (n_perm, len(labels))), axis=1)
+
+
+def permutation_p(model_value, null_values: np.ndarray, higher_is_better: bool = True, axis: int = 0):
+    """One-sided permutation p: (1 + #null at least as good as the model) / (1 + #null); nan null values dropped."""
+    null_values = np.asarray(null_values, dtype=float)
+    model_value = np.asarray(model_value, dtype=float)
+    m = np.expand_dims(model_value, axis)
+    beats = null_values >= m if higher_is_better else null_values <= m
+    n = np.isfinite(null_values).sum(axis=axis)
+    p = (1 + (beats & np.isfinite(null_values)).sum(axis=axis)) / (1 + n)
+    return np.where(np.isfinite(model_value) & (n > 0), p, np.nan)
