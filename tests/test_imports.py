@@ -189,3 +189,15 @@ def test_a_private_import_is_found(tmp_path):
     assert any("culturelens.core.errors._hidden" in b for b in bad)
     assert any("private module culturelens.core.reference._common" in b for b in bad)
     assert any("culturelens.eval.statistics.metrics._clean" in b for b in bad)
+
+
+def test_only_core_tracking_imports_wandb():
+    """Production code talks to W&B through culturelens.core.tracking alone (tests read runs with tests/wandb_log.py)."""
+    users = []
+    for name, path in production_modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            if any(n == "wandb" or n.startswith("wandb.") for n in names):
+                users.append(name)
+    assert sorted(set(users)) == ["culturelens.core.tracking"]

@@ -180,13 +180,12 @@ def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float,
         if cfg.wandb.enabled:
             log_model_artifacts(cfg, out, adapter_dir, facts)
     if cfg.wandb.enabled:
-        import wandb
+        from culturelens.core.tracking import active_run
+        from culturelens.core.tracking import finish as finish_run
 
-        if wandb.run is not None:
-            from culturelens.core.tracking import finish as finish_run
-
-            wandb.run.summary.update({"culturelens/train_loss": train_result.training_loss, "culturelens/stage": stage})
-            finish_run(wandb.run)
+        if (run := active_run()) is not None:
+            run.summary.update({"culturelens/train_loss": train_result.training_loss, "culturelens/stage": stage})
+            finish_run(run)
     return out
 
 
@@ -208,19 +207,18 @@ def write_facts(facts: dict, out: Path) -> None:
 def log_model_artifacts(cfg, out: Path, adapter_dir: Path, facts: dict) -> None:
     """The adapter (and the merged model when written) as W&B `model` artifacts with the training facts as metadata;
     their refs are added to culturelens_train.json, where `eval` of the adapter finds them."""
-    import wandb
+    from culturelens.core.tracking import ADAPTER_ARTIFACT_KEY, MERGED_ARTIFACT_KEY, active_run, dataset_ref, log_artifact
 
-    from culturelens.core.tracking import ADAPTER_ARTIFACT_KEY, MERGED_ARTIFACT_KEY, dataset_ref, log_artifact
-
-    if wandb.run is None:
+    run = active_run()
+    if run is None:
         return
     meta = {k: facts.get(k) for k in METADATA_KEYS}
     meta["lora"] = cfg.lora.model_dump(mode="json")
     data = dataset_ref(cfg.dataset)
     meta["dataset_artifact"] = data.model_dump(mode="json") if data else None
     name = f"{cfg.experiment}-{cfg.run_name}"
-    facts[ADAPTER_ARTIFACT_KEY] = log_artifact(wandb.run, f"adapter-{name}", "model", [adapter_dir], meta).model_dump(mode="json")
+    facts[ADAPTER_ARTIFACT_KEY] = log_artifact(run, f"adapter-{name}", "model", [adapter_dir], meta).model_dump(mode="json")
     if (out / "merged").exists() and cfg.merge_adapter:
-        ref = log_artifact(wandb.run, f"merged-{name}", "model", [out / "merged"], {**meta, "merged": True})
+        ref = log_artifact(run, f"merged-{name}", "model", [out / "merged"], {**meta, "merged": True})
         facts[MERGED_ARTIFACT_KEY] = ref.model_dump(mode="json")
     write_facts(facts, out)

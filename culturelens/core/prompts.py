@@ -183,7 +183,7 @@ def build_prompts(
                                                    (e.get("question", "Question"), e.get("options", "Options")))
                         t = e["templates"][name]
                         ttemplate = Template(t.get("system"), t["user"], t["plain"], template.persona, t.get("answer", template.answer))
-                        cname = e.get("countries", {}).get(code, country.name)
+                        cname = e.get("countries", {}).get(code, country.name)  # type: ignore[union-attr]  # lang != 'en' only with a country
                         text = render(tokenizer, ttemplate, cname, tblock, e.get("answer_cue", cue), chat, labels,
                                       e.get("instruction", INSTRUCTION))
                         items.append(PromptItem(name, order, code, question.qid, text, labels, index, language=lang))

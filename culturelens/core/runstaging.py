@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import IO
 
 from culturelens.core.errors import DataError
 from culturelens.core.paths import child_inside
@@ -42,7 +43,7 @@ class RunStaging:
         self.name = self.final.name
         self.path = self.parent / f".{self.name}.tmp-{os.getpid()}"
         self.overwrite = overwrite
-        self._lock = None
+        self._lock: IO[str] | None = None
 
     def begin(self) -> RunStaging:
         self._take_lock()

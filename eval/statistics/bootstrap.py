@@ -48,13 +48,13 @@ class CI(BaseModel):
 
     def excludes_zero(self) -> int:
         """+1 when wholly above 0, -1 when wholly below, 0 otherwise (or undefined)."""
-        if not self.defined:
+        if self.lo is None or self.hi is None:
             return 0
         return 1 if self.lo > 0 else -1 if self.hi < 0 else 0
 
     def shifted(self, by: float) -> CI:
         """The same interval minus ``by`` (a fixed number, e.g. the null's mean)."""
-        if not self.defined or not np.isfinite(by):
+        if self.lo is None or self.hi is None or not np.isfinite(by):
             return self.model_copy(update={"lo": None, "hi": None})
         return self.model_copy(update={"lo": self.lo - by, "hi": self.hi - by})
 

@@ -16,6 +16,8 @@ Conventions as in ``eval/statistics/grid.py``; all outputs are JSON-safe.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -49,13 +51,13 @@ def _w1_test(grid: g.ScoreGrid, draws: engine.Draws) -> engine.NullTest | None:
     from culturelens.eval.statistics.nulls import permuted_w1
 
     model_w1, perm_w1 = grid.model_w1, permuted_w1(grid.w1, draws.perm)
-    ones = np.where(np.isfinite(model_w1), 1.0, np.nan)
+    ones = np.where(np.isfinite(model_w1), 1.0, np.nan)  # type: ignore[arg-type]  # model_w1 is set whenever w1 is
 
     def mean_w1(w1, human, wq, wc, rows):
         per_country = engine.wt.mean(w1, np.asarray(engine.question_weights(wq, rows))[..., :, None], axis=-2)
         return engine.wt.mean(per_country, wc, axis=-1)
 
-    return engine.null_test(mean_w1, False, model_w1, ones, perm_w1, draws, units="countries")
+    return engine.null_test(mean_w1, False, model_w1, ones, perm_w1, draws, units="countries")  # type: ignore[arg-type]
 
 
 def zone_tests(data: engine.GridData, draws: engine.Draws, zones: list[str | None]) -> list[dict]:
@@ -72,7 +74,7 @@ def zone_tests(data: engine.GridData, draws: engine.Draws, zones: list[str | Non
         null = engine.wt.mean(r_null, cols)
         ci = bs.percentile_ci(engine.wt.mean(r_boot, draws.cols * cols))
         finite = null[np.isfinite(null)]
-        rows.append({"zone": zone, "mean_r": value, "ci_lo": ci.lo, "ci_hi": ci.hi,
+        rows.append({"zone": zone, "mean_r": value, "ci_lo": ci.lo, "ci_hi": ci.hi,  # type: ignore[union-attr]  # a 1-d input gives a CI
                      "n_countries": int(np.isfinite(r_model[z == zone]).sum()),
                      "null_mean": float(finite.mean()) if finite.size else None, "p_perm": float(bs.permutation_p(value, finite))})
     q = bh([r["p_perm"] for r in rows])
@@ -100,7 +102,7 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
     group = [groups.get(c) if c is not None else None for c in section]
     by_section = _with_q(engine.by_label(data, draws, section))
     by_group = _with_q(engine.by_label(data, draws, group))
-    null_block = {name: t.model_dump() for name, t in tests.items()}
+    null_block: dict[str, Any] = {name: t.model_dump() for name, t in tests.items()}
     w1 = _w1_test(grid, draws)
     null_block["mean_w1"] = w1.model_dump() if w1 is not None else None
     null_block["mean_question_r_by_category"] = _dump({c: by_section[c] for c in sorted(by_section, key=lambda c: (
@@ -114,8 +116,8 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
     zones = zone_tests(data, draws, [countries[c].zone if c in countries else None for c in grid.countries])
     pooled = tests["pooled_r"]
     pooled_ci = engine.NullTest(**pooled.model_dump()).ci
-    pooled_two_way = {"r": pooled.model, "ci_lo": None if pooled_ci[0] is None else pooled_ci[0] + pooled.null_mean,
-                      "ci_hi": None if pooled_ci[1] is None else pooled_ci[1] + pooled.null_mean,
+    pooled_two_way = {"r": pooled.model, "ci_lo": None if pooled_ci[0] is None else pooled_ci[0] + pooled.null_mean,  # type: ignore[index,operator]  # the pooled test always has a CI
+                      "ci_hi": None if pooled_ci[1] is None else pooled_ci[1] + pooled.null_mean,  # type: ignore[index,operator]
                       "n_pairs": int(grid.valid.sum()), "n_questions": int(grid.valid.any(axis=1).sum()),
                       "n_countries": int(grid.valid.any(axis=0).sum()), "resampling": bs.TWO_WAY, "what": POOLED_NOTE}
 

@@ -184,12 +184,12 @@ def null_test(fn: Metric, higher: bool, model: np.ndarray, human: np.ndarray, pe
     null = null[np.isfinite(null)]
     null_mean = float(null.mean()) if null.size else float("nan")
     boot = np.asarray(fn(model, human, draws.rows, draws.cols, rows), dtype=float)
-    ci = bs.percentile_ci(boot).shifted(null_mean)
+    ci = bs.percentile_ci(boot).shifted(null_mean)  # type: ignore[union-attr]  # a 1-d input gives a CI
     p = float(bs.permutation_p(value, null, higher)) if null.size else float("nan")
     n_units = int((np.isfinite(human) & np.isfinite(model))[rows].any(axis=1).sum()) if units == "questions" else \
         int((np.isfinite(human) & np.isfinite(model))[rows].any(axis=0).sum())
     return NullTest(
-        model=_f(value), null_mean=_f(null_mean), null_range=bs.percentile_ci(null).as_list(), p_perm=_f(p),
+        model=_f(value), null_mean=_f(null_mean), null_range=bs.percentile_ci(null).as_list(), p_perm=_f(p),  # type: ignore[union-attr]  # a 1-d input gives a CI
         model_minus_null=_f(value - null_mean), ci=ci.as_list(), better="higher" if higher else "lower", units=units,
         n_units=n_units, verdict=(BEATS if p < alpha else NO_EVIDENCE) if np.isfinite(p) else None,
     )

@@ -116,8 +116,8 @@ def w1_cross(model_df: pd.DataFrame, human_df: pd.DataFrame, qids: list[str], co
         hj = [j for j, d in enumerate(h) if d is not None and d.size == k]
         if not mi or not hj:
             continue
-        pm = np.stack([m[i] for i in mi])[:, None, :]
-        ph = np.stack([h[j] for j in hj])[None, :, :]
+        pm = np.stack([m[i] for i in mi])[:, None, :]  # type: ignore[misc]  # the indices mi / hj select the non-None entries
+        ph = np.stack([h[j] for j in hj])[None, :, :]  # type: ignore[misc]
         out[qi][np.ix_(mi, hj)] = wasserstein_1(pm, ph, vals)
     return out if np.isfinite(out).any() else None
 

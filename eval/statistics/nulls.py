@@ -145,7 +145,7 @@ def null_w1(grid: g.ScoreGrid, idx: np.ndarray, n_boot: int = 1000, seed: int = 
     """Mean per-country W1 vs the null (lower is better); CI over countries; None without distributions."""
     if grid.w1 is None:
         return None
-    model_units = g.country_w1(grid.model_w1)
+    model_units = g.country_w1(grid.model_w1)  # type: ignore[arg-type]  # model_w1 is set whenever w1 is
     out = _unit_metric(model_units, g.country_w1(permuted_w1(grid.w1, idx)), False, n_boot, seed)
     return {**out, "units": "countries"}
 

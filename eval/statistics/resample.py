@@ -46,7 +46,7 @@ def pooled_two_way(model: np.ndarray, human: np.ndarray, n_boot: int = 1000, see
     valid = np.isfinite(model) & np.isfinite(human)
     lo = hi = float("nan")
     if np.isfinite(r) and n_boot >= 1:
-        rows, cols = two_way_indices(*model.shape, n_boot=n_boot, seed=seed)
+        rows, cols = two_way_indices(model.shape[0], model.shape[1], n_boot=n_boot, seed=seed)
         boot = [g.pooled_r(resampled(model, rows[s], cols[s]), resampled(human, rows[s], cols[s]))
                 for s in _chunks(rows, cols, model.size)]
         lo, hi = percentile_ci(np.concatenate(boot), level)
@@ -65,7 +65,7 @@ def pooled_minus_null(model: np.ndarray, human: np.ndarray, perm: np.ndarray, n_
     est = float(g.pooled_r(model, human) - g.nan_mean(g.pooled_r(perm, human), axis=-1))
     lo = hi = float("nan")
     if np.isfinite(est) and n_boot >= 1 and perm.shape[0]:
-        rows, cols = two_way_indices(*model.shape, n_boot=n_boot, seed=seed)
+        rows, cols = two_way_indices(model.shape[0], model.shape[1], n_boot=n_boot, seed=seed)
         draws = np.random.default_rng(seed + 1).integers(0, perm.shape[0], size=n_boot)
         boot = []
         for s in _chunks(rows, cols, 3 * model.size):

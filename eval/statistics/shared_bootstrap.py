@@ -13,6 +13,8 @@ percentile CIs; JSON-safe outputs as in ``eval/statistics/metrics.py``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from culturelens.core.jsonsafe import json_safe
@@ -75,7 +77,7 @@ def gap_difference_beyond_null(units: np.ndarray, nulls: np.ndarray, is_western:
     mean_null = g.nan_mean(nulls, axis=1)  # (2, C)
     ok = np.isfinite(excess_over(units, mean_null, kind)).all(axis=0)
     w, r = np.flatnonzero(ok & is_western), np.flatnonzero(ok & ~is_western)
-    out = {"diff": None, "ci": [None, None], "n_western": int(w.size), "n_non_western": int(r.size)}
+    out: dict[str, Any] = {"diff": None, "ci": [None, None], "n_western": int(w.size), "n_non_western": int(r.size)}
     if w.size and r.size:
         ex = excess_over(units, mean_null, kind)
         gaps = ex[:, w].mean(axis=1) - ex[:, r].mean(axis=1)

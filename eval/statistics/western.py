@@ -126,7 +126,7 @@ def western_gap_measures(grid: g.ScoreGrid, perm: np.ndarray, idx: np.ndarray, i
         "centred_mae": (g.centred_country_mae(grid.model, grid.human), g.centred_country_mae(perm, grid.human)),
     }
     if grid.w1 is not None:
-        units["w1"] = (g.country_w1(grid.model_w1), g.country_w1(permuted_w1(grid.w1, idx)))
+        units["w1"] = (g.country_w1(grid.model_w1), g.country_w1(permuted_w1(grid.w1, idx)))  # type: ignore[arg-type]  # model_w1 is set whenever w1 is
     out = {}
     for name, (model_units, null_units) in units.items():
         what, kind = MEASURES[name]
