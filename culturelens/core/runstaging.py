@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from culturelens.core.errors import DataError
-from culturelens.core.paths import child_inside
+from culturelens.core.paths import child_inside, swap_into_place
 from culturelens.core.runfolder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -96,13 +96,7 @@ class RunStaging:
     def finish(self) -> Path:
         """Mark the run complete and move it into place (replacing an old run when `overwrite`); returns it."""
         RunFolder(self.path).mark_complete()
-        old = None
-        if self.final.exists():
-            old = self.parent / f".{self.name}.old-{os.getpid()}"
-            self.final.rename(old)
-        self.path.rename(self.final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(self.path, self.final, self.parent / f".{self.name}.old-{os.getpid()}")
         self.release()
         return self.final
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from culturelens.core.errors import ModelLoadError, first_line
+from culturelens.core.paths import swap_into_place
 
 MARKER = "culturelens_model.json"
 
@@ -330,11 +331,7 @@ def pull(name: str, force: bool = False, progress: bool = True) -> Path:
                 **info,
             }
             (staged / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-            if final.exists():  # a stale / partial folder, or force=True
-                old = final.parent / f".{name}-old-{os.getpid()}"
-                os.replace(final, old)
-                shutil.rmtree(old, ignore_errors=True)
-            os.replace(staged, final)
+            swap_into_place(staged, final, final.parent / f".{name}-old-{os.getpid()}")  # replaces a stale folder (or force=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         _log(f"{name} ready at {final} ({time.time() - t0:.0f} s)", progress)
