@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run folders written by `culturelens eval`")
     p.add_argument("--out", default=None, help="output folder (default: <first run>/../compare)")
     p.add_argument("--split", choices=["train", "heldout"], default=None, help="compare on one question split")
+    p.add_argument("--common", action="store_true", help="allow runs on different countries or questions: differences are "
+                   "paired on what they share (without it such runs are refused)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier comparison in the output folder")
     p.add_argument("--n-boot", type=int, default=2000)
     p.add_argument("--wandb", action="store_true", help="also log the comparison as a W&B run (tables, per-section bar chart, figures)")
     p.add_argument("--wandb-project", default="culturelens")
@@ -120,16 +123,22 @@ def _cmd_eval(args) -> None:
 
 
 def _cmd_compare(args) -> None:
+    from culturelens.core.errors import DataError
+    from culturelens.core.paths import ensure_writable_dir
     from culturelens.eval.compare import compare_runs, write_comparison
     from culturelens.eval.reporting.console import print_comparison
 
-    result = compare_runs(args.runs, split=args.split, n_boot=args.n_boot)
-    from culturelens.core.paths import ensure_writable_dir
-
     out = Path(args.out) if args.out else Path(args.runs[0]).parent / "compare"
+    if (out / "comparison.json").exists() and not args.overwrite:  # the same policy as eval's run folders
+        raise DataError(f"'{out}' already holds a comparison: pass --overwrite to replace it, or --out <another folder>")
     ensure_writable_dir(out, "--out")
+    result = compare_runs(args.runs, split=args.split, n_boot=args.n_boot, common=args.common)
     write_comparison(result, out)
     print_comparison(result)
+    for d in result["config_differences"]:
+        print(f"config differs: {d['key']}: " + ", ".join(f"{run}={v!r}" for run, v in d["values"].items()))
+    for note in result["notes"]:
+        print(f"note: {note}")
     print(f"written: {out}/comparison.md, comparison.json")
     if args.wandb:
         from culturelens.core.tracking import WandbConfig

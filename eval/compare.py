@@ -80,7 +80,60 @@ def _diffs_vs_base(label: str, s: Metrics, base_label: str, base: Metrics, n_boo
     return diffs
 
 
-def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: int = 2000, seed: int = 0) -> dict:
+def _flat(data, prefix: str = "") -> dict:
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: data}
+
+
+def config_differences(labels: list[str], folders: list[RunFolder]) -> list[dict]:
+    """Every config.yaml key whose value is not the same in all runs: {key, values: {run: value}}."""
+    flats = [_flat(f.config()) for f in folders]
+    keys = sorted(set().union(*flats))
+    return [{"key": k, "values": {label: flat.get(k) for label, flat in zip(labels, flats)}}
+            for k in keys if len({repr(flat.get(k)) for flat in flats}) > 1]
+
+
+def _units(s: Metrics, summary: Summary) -> dict[str, list[str]]:
+    return {"countries": sorted(c.country for c in s.per_country), "questions": sorted(q.qid for q in s.per_question),
+            "orders": sorted(summary.run.orders)}
+
+
+def check_comparable(labels: list[str], folders: list[RunFolder], scoped: list[Metrics], summaries: list[Summary],
+                     common: bool) -> list[str]:
+    """Runs must cover the same countries, questions and option orders; with `common` they may differ and the
+    comparison pairs them on what they share (returned as notes). A run that measured no country is refused."""
+    for label, folder, s in zip(labels, folders, scoped):
+        if not s.per_country:
+            raise DataError(f"run '{folder.path}' measured nothing per country (templates {summaries[labels.index(label)].run.templates}"
+                            "): rerun it with a persona template such as persona_system")
+    units = [_units(s, summary) for s, summary in zip(scoped, summaries)]
+    notes = []
+    for what in ("countries", "questions", "orders"):
+        base = units[0][what]
+        for label, u in zip(labels[1:], units[1:]):
+            if u[what] == base:
+                continue
+            only_base, only_other = sorted(set(base) - set(u[what])), sorted(set(u[what]) - set(base))
+            detail = (f"{what}: {labels[0]} has {len(base)}, {label} has {len(u[what])}"
+                      + (f"; only in {labels[0]}: {', '.join(only_base[:6])}" if only_base else "")
+                      + (f"; only in {label}: {', '.join(only_other[:6])}" if only_other else ""))
+            if not common:
+                fix = ("rerun them with the same probe.orders" if what == "orders" else
+                       f"pass --common to compare on the {what} they share, or rerun them on the same {what}")
+                raise DataError(f"runs '{labels[0]}' and '{label}' were evaluated on different {detail}: {fix}")
+            notes.append(f"different {detail} (--common: differences are paired on the shared {what}; each run's overview "
+                         "numbers are over its own set)")
+    return notes
+
+
+def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: int = 2000, seed: int = 0,
+                 common: bool = False) -> dict:
+    """Several runs side by side (the first is the baseline). The runs must cover the same countries, questions and
+    option orders unless `common`; every config difference between them is listed (`config_differences`)."""
     if len(run_dirs) < 1:
         raise DataError("compare needs at least one run folder")
     if n_boot < MIN_BOOT:
@@ -88,6 +141,8 @@ def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: i
     runs = [load_run(d) for d in run_dirs]
     scoped = [_scope(folder, summary, split) for folder, summary in runs]
     labels = run_labels([folder for folder, _ in runs])
+    folders = [folder for folder, _ in runs]
+    notes = check_comparable(labels, folders, scoped, [summary for _, summary in runs], common)
     category_rows = [{"run": label, "category": c.category, "mean_r": c.mean_r, "ci_lo": c.ci_lo, "ci_hi": c.ci_hi}
                      for label, s in zip(labels, scoped) for c in s.by_category]
     zone_rows = [{"run": label, "zone": z.zone, "mean_r": z.mean_r, "ci_lo": z.ci_lo, "ci_hi": z.ci_hi}
@@ -96,6 +151,8 @@ def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: i
     return {
         "runs": labels,
         "split": split or "all",
+        "config_differences": config_differences(labels, folders),
+        "notes": notes,
         "table": pd.DataFrame([_overview_row(label, s) for label, s in zip(labels, scoped)]).to_dict(orient="records"),
         "by_category": category_rows,
         "by_zone": zone_rows,
@@ -128,7 +185,14 @@ def write_comparison(result: dict, out_dir: str | Path) -> Path:
     cats = pd.DataFrame(result["by_category"])
     zones = pd.DataFrame(result["by_zone"])
     md = [f"# Comparison ({result['split']} questions)", "", "Baseline: " + result["runs"][0], ""]
+    md += [f"Note: {n}" for n in result.get("notes", [])] + ([""] if result.get("notes") else [])
     md += ["## Overview", "", format_table(pd.DataFrame(result["table"])), ""]
+    md += ["## Config differences", ""]
+    if result.get("config_differences"):
+        rows = [{"key": d["key"], **{run: repr(v) for run, v in d["values"].items()}} for d in result["config_differences"]]
+        md += [format_table(pd.DataFrame(rows)), ""]
+    else:
+        md += ["The runs' configs are identical.", ""]
     if not cats.empty:
         md += ["## r per category (95% CI over questions)", "", format_table(_with_ci(cats, "category", result["runs"])), ""]
     if not zones.empty:

@@ -6,7 +6,8 @@
 Descriptions come from `Field(description=...)`, else from the comment on the field's line (or the comment lines
 just above it) in the model's source, else from the docstring of the field's model. The config classes are found by
 name anywhere under `culturelens`, so moving a module does not break the generator; a new top-level config (a
-`StrictModel` named `*Config` that no config below contains) is an error until it is added to ROOTS.
+`StrictModel` named `*Config` that no config in ROOTS contains) is documented after them, with its module's docstring
+as the "read by" line until it is added to ROOTS with its command.
 """
 from __future__ import annotations
 
@@ -269,13 +270,19 @@ def render(models: dict[str, type[BaseModel]]) -> str:
         covered |= reachable(models[name])
     from culturelens.core.config import StrictModel
 
+    # A new top-level config that no root contains is documented too (below the roots), so the page never misses a
+    # key; give it its command in ROOTS for a better "read by" line.
     orphans = sorted(n for n, m in models.items() if n.endswith("Config") and issubclass(m, StrictModel) and m not in covered)
-    if orphans:
-        raise SystemExit(f"error: config models {orphans} are in no documented config: add them to ROOTS in "
-                         f"scripts/{Path(__file__).name} (with the command that reads them)")
+    roots = list(ROOTS)
+    for name in orphans:
+        if models[name] not in covered:
+            module = sys.modules.get(models[name].__module__)
+            first = ((module.__doc__ if module else None) or "").strip().split("\n")[0].rstrip(".")
+            roots.append((name, first or f"read by `{models[name].__module__}`"))
+            covered |= reachable(models[name])
     parts = [HEADER, "| config | read by |\n|---|---|\n"]
-    parts += [f"| [{name}](#{name.lower()}) | {usage} |\n" for name, usage in ROOTS]
-    for name, usage in ROOTS:
+    parts += [f"| [{name}](#{name.lower()}) | {usage} |\n" for name, usage in roots]
+    for name, usage in roots:
         model = models[name]
         parts.append(f"\n## {name}\n\n{usage}. Defined in `{model.__module__}`.")
         doc = _short_doc(model)

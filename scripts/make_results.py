@@ -27,6 +27,7 @@ from pydantic import BaseModel
 REPO = Path(__file__).resolve().parent.parent
 BENCHMARKS = REPO / "benchmarks" / "results"
 NO_NULL_NOTE = "(null 0 by symmetry)"
+NULL_HEADER = ["metric", "model", "null", "model − null [95% CI]", "p", "q (BH)", "better"]
 
 
 # ----------------------------------------------------------------------------------------------- facts about the run
@@ -130,13 +131,14 @@ def _diff_ci(c: dict) -> Any:
 
 
 def null_rows(nulls: dict, label_prefix: str = "") -> list[list[str]]:
-    """One row per metric that stands beside its null: metric, model, null, model − null [95% CI], permutation p, better."""
+    """One row per metric that stands beside its null: metric, model, null, model − null [95% CI], permutation p,
+    BH q-value (where the summary has one), better."""
     rows = []
     for name, value in nulls.items():
         if _is_null_comparison(value):
             rows.append([f"{label_prefix}{name}", num(value.get("model")), num(_null_value(value)),
                          f"{num(value.get('model_minus_null'), signed=True)} {interval(_diff_ci(value))}",
-                         num(value.get("p_perm")), str(value.get("better") or "")])
+                         num(value.get("p_perm")), num(value.get("q_bh")), str(value.get("better") or "")])
     breakdowns = sorted(nulls.items(), key=lambda kv: ("_by_group" not in kv[0], kv[0]))  # groups before sections
     for name, value in breakdowns:  # per group / per section: dicts of comparisons
         if isinstance(value, dict) and value and all(_is_null_comparison(v) for v in value.values()):
@@ -157,9 +159,17 @@ def run_machine(s: Any) -> str:
     parts = [f"culturelens {m.culturelens} at commit `{(git.commit or 'unknown')[:12]}`" + (" (dirty)" if git.dirty else ""),
              f"started {m.started_at}",
              f"{hw.cpu or hw.machine}, {hw.cpu_count} cores" + (f", GPUs {', '.join(hw.gpus)}" if hw.gpus else ""),
-             f"{hw.torch_threads} torch threads" if hw.torch_threads else "",
+             f"torch threads {hw.torch_threads}" if hw.torch_threads else "",
              ("load average {} / {} / {} at the start".format(*load) if load else "load average not recorded")]
     return "; ".join(p for p in parts if p)
+
+
+def timing(run: Any) -> str:
+    """The run's measured wall times; a run served from the probe cache measured no probing."""
+    whole = f"whole run {num(run.total_seconds, 0)} s wall"
+    if run.n_prompts and run.n_cached == run.n_prompts:
+        return f"every prompt came from the probe cache (no probe time measured); {whole}"
+    return f"probe {num(run.probe_seconds, 0)} s wall, {num(run.prompts_per_second, 1)} prompts/s; {whole}"
 
 
 def eval_section(path: Path) -> list[str]:
@@ -175,16 +185,16 @@ def eval_section(path: Path) -> list[str]:
              f"{', '.join(run.templates) or '—'}; option orders {', '.join(run.orders) or '—'}",
              f"- {s.n_countries} countries × {s.n_questions} questions, {run.n_prompts} prompts ({run.n_cached} from the cache); "
              f"mean option mass {num(s.mean_mass)}; bootstrap {s.n_boot} replicates",
-             f"- probe {num(run.probe_seconds, 0)} s wall, {num(run.prompts_per_second, 1)} prompts/s; whole run "
-             f"{num(run.total_seconds, 0)} s wall; {where}",
+             f"- {timing(run)}; {where}",
              ""]
     nulls = _as_dict(s.nulls)
     if not nulls:
         return lines + ["This summary has no nulls (written by an older culturelens): rerun the eval to get its numbers "
                         "beside their nulls.", ""]
     lines += [f"Against the country-permutation null ({nulls.get('n_perm')} permutations): model, the null's mean, "
-              "model − null with its 95% CI, and the permutation p.", ""]
-    lines += table(["metric", "model", "null", "model − null [95% CI]", "p", "better"], null_rows(nulls))
+              "model − null with its 95% CI, the permutation p and, where the summary has one, the Benjamini–Hochberg q "
+              "within its table.", ""]
+    lines += table(NULL_HEADER, null_rows(nulls))
     gap = s.western_gap
     if gap.verdict:
         lines += [f"Western gap beyond the null ({gap.n_western} Western, {gap.n_non_western} non-Western countries, measure "
@@ -193,7 +203,7 @@ def eval_section(path: Path) -> list[str]:
         split_nulls = _as_dict(metrics.nulls)
         if split_nulls:
             lines += [f"On the {split} questions ({metrics.n_questions}):", ""]
-            lines += table(["metric", "model", "null", "model − null [95% CI]", "p", "better"], null_rows(split_nulls))
+            lines += table(NULL_HEADER, null_rows(split_nulls))
     return lines
 
 
@@ -215,9 +225,13 @@ def claims_section(path: Path) -> list[str]:
         if key.startswith("1_") and c.effect is not None:
             effect += f" {NO_NULL_NOTE}"  # a difference of mean per-question r: the permutation null of each is 0
         views = sorted({v for v in c.verdict_by_view.values()})
+        extras = c.model_extra or {}
+        mde = next((extras[k] for k in extras if "mde" in k.lower() or "detectable" in k.lower()), None)
+        note = "; ".join(x for x in (c.reason or "", f"minimum detectable effect {num(mde)}" if isinstance(mde, (int, float)) else "") if x)
         rows.append([CLAIM_STATEMENTS.get(key, key), c.effect_name or "—", effect, f"**{c.verdict}**",
-                     "; ".join(views) if len(views) > 1 else "same on every view", c.reason or ""])
-    lines += table(["claim", "effect", "effect [95% CI]", "verdict", "verdicts by view (order, template)", "reason"], rows)
+                     "; ".join(views) if len(views) > 1 else "same on every view", note])
+    lines += table(["claim", "effect", "effect [95% CI]", "verdict", "verdicts by view (order, template)",
+                    "reason, minimum detectable effect"], rows)
     bias = data.get("2_western_bias") or {}
     gap_rows = []
     for model, g in (bias.get("gaps") or {}).items():

@@ -533,6 +533,123 @@ def test_train_on_bad_data(tmp_path, capsys, tiny_model_dir, make, words):
     assert_error(*cli(["train", "sft", "--config", cfg], capsys), *words)
 
 
+# ------------------------------------------------------------------------------------------- training (issue 17)
+
+
+def _blank_lines(tmp: Path) -> Path:
+    p = tmp / "blank.jsonl"
+    p.write_text("\n\n   \n\n")
+    return p
+
+
+def _conversation(messages) -> dict:
+    return {"messages": messages}
+
+
+def _saved(tmp: Path, splits: dict[str, list[dict]]) -> Path:
+    from datasets import Dataset, DatasetDict
+
+    DatasetDict({k: Dataset.from_list(v) if v else Dataset.from_dict({"messages": []}) for k, v in splits.items()}).save_to_disk(str(tmp / "dd"))
+    return tmp / "dd"
+
+
+GOOD_SFT = [{"role": "user", "content": "q?"}, {"role": "assistant", "content": "Answer: A"}]
+
+
+def _jsonl(tmp: Path, rows: list[dict]) -> Path:
+    p = tmp / "rows.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return p
+
+
+TRAIN_DATA_CASES = [
+    ("dataset of blank lines", "sft", _blank_lines, [], ["no rows", "blank lines"]),
+    ("DatasetDict without train", "sft", lambda tmp: _saved(tmp, {"test": [_conversation(GOOD_SFT)]}), [],
+     ["split(s) test", "no `train` split", "save the training rows as the `train` split"]),
+    ("train split with 0 rows", "sft", lambda tmp: _saved(tmp, {"train": []}), [], ["no training rows", "train split is empty"]),
+    ("one assistant turn", "sft", lambda tmp: _jsonl(tmp, [_conversation([{"role": "assistant", "content": "Answer: A"}])]), [],
+     ["row 0", "no user or system turn"]),
+    ("role robot", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT), _conversation([{"role": "robot", "content": "q?"}] + GOOD_SFT[1:])]),
+     [], ["row 1", "role 'robot'", "system, user, assistant"]),
+    ("empty last answer", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT[:1] + [{"role": "assistant", "content": " "}])]), [],
+     ["row 0", "last assistant turn is empty"]),
+    ("DPO empty prompt/chosen/rejected", "dpo", lambda tmp: _jsonl(tmp, [{"prompt": "", "chosen": "", "rejected": ""}]), [],
+     ["row 0", "`prompt` is empty", "two different non-empty answers"]),
+    ("DPO chosen == rejected", "dpo", lambda tmp: _jsonl(tmp, [{"prompt": "q?", "chosen": "Answer: A", "rejected": "Answer: A"}]), [],
+     ["row 0", "are the same answer"]),
+    ("train.max_steps=0", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.max_steps=0"],
+     ["train.max_steps=0 would train nothing", "positive number of steps"]),
+    ("unknown TRL key", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.lr_scheduler=cosine"],
+     ["unknown key 'train.lr_scheduler'", "did you mean 'lr_scheduler_type'", "trl.SFTConfig"]),
+    ("unknown DPO key", "dpo", lambda tmp: _jsonl(tmp, [{"prompt": "q", "chosen": "a", "rejected": "b"}]), ["train.betta=0.2"],
+     ["unknown key 'train.betta'", "did you mean 'beta'", "trl.DPOConfig"]),
+    ("TRL field culturelens owns", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.output_dir=x"],
+     ["train.output_dir is set by culturelens", "output_dir (top level"]),
+    ("eval_split not a split", "sft", lambda tmp: _saved(tmp, {"train": [_conversation(GOOD_SFT)]}), ["eval_split=validation"],
+     ["eval_split 'validation' is not a split", "it has: train"]),
+    ("eval_split leaves no rows", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)] * 3), ["eval_split=0.1"],
+     ["leaves 0 eval rows", "at least one row on each side"]),
+    ("hub dataset id unreachable", "sft", lambda tmp: "no-such-owner/no-such-dataset", [],
+     ["'no-such-owner/no-such-dataset' is not a local path", "hub", "culturelens synth"]),
+]
+
+
+@pytest.mark.parametrize("name, stage, make, overrides, words", TRAIN_DATA_CASES, ids=[c[0] for c in TRAIN_DATA_CASES])
+def test_train_bad_input(tmp_path, capsys, tiny_model_dir, monkeypatch, name, stage, make, overrides, words):
+    """Each bad training input ends in one error line before the model loads; no adapter is written."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub case must not wait for the network
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"name_or_path": str(tiny_model_dir)}, "dataset": str(make(tmp_path)),
+                                   "output_dir": str(tmp_path / "out"), "train": {"max_steps": 1}}))
+    assert_error(*cli(["train", stage, "--config", cfg, *overrides], capsys), *words)
+    assert not (tmp_path / "out" / "adapter").exists()
+    assert not (tmp_path / "out" / ".culturelens-train.lock").exists()  # the lock is released and removed on errors too
+
+
+def test_second_training_into_the_same_folder_stops_at_once(tmp_path, capsys, tiny_model_dir):
+    """A training holds a lock on its output folder (in another process here): a second one into it is refused at once."""
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from culturelens.core.folderlock import FolderLock; "
+                               f"held = FolderLock({str(out / '.culturelens-train.lock')!r}, 'busy').acquire(); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        cfg = tmp_path / "t.yaml"
+        cfg.write_text(yaml.safe_dump({"model": {"name_or_path": str(tiny_model_dir)}, "dataset": str(_jsonl(tmp_path, [_conversation(GOOD_SFT)])),
+                                       "output_dir": str(out), "train": {"max_steps": 1}}))
+        t0 = time.time()
+        assert_error(*cli(["train", "sft", "--config", cfg], capsys), "another training is writing to", "another folder")
+        assert time.time() - t0 < 10 and not (out / "adapter").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_resume_skips_a_half_written_checkpoint(tmp_path, tiny_model_dir, caplog):
+    """What kill -9 during a save leaves (truncated adapter_model.safetensors, no trainer_state.json) in the newest
+    checkpoint: the rerun resumes from the last complete one instead of failing."""
+    from culturelens.train.common import last_checkpoint
+
+    rows = _jsonl(tmp_path, [_conversation([{"role": "user", "content": f"q{i}?"}, {"role": "assistant", "content": "Answer: A"}])
+                             for i in range(8)])
+    cfg = tmp_path / "t.yaml"
+    base = {"model": {"name_or_path": str(tiny_model_dir)}, "dataset": str(rows), "output_dir": str(tmp_path / "out"),
+            "train": {"max_steps": 2, "save_steps": 1, "per_device_train_batch_size": 4, "logging_steps": 1}}
+    cfg.write_text(yaml.safe_dump(base))
+    assert main(["train", "sft", "--config", str(cfg)]) == 0
+    ckpt = tmp_path / "out" / "checkpoint-2"
+    weights = ckpt / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    (ckpt / "trainer_state.json").unlink()
+    assert last_checkpoint(tmp_path / "out", True).endswith("checkpoint-1")
+    assert main(["train", "sft", "--config", str(cfg), "train.max_steps=3"]) == 0
+    facts = json.loads((tmp_path / "out" / "culturelens_train.json").read_text())
+    assert facts["resumed_from"].endswith("checkpoint-1") and facts["global_step"] == 3
+    assert "skipping incomplete checkpoint" in caplog.text
+
+
 # ------------------------------------------------------------------------------------------- issue 17: eval config values
 # Every config value is checked before a model loads (the model path below does not even exist: a check that ran after
 # loading would report the model instead); an error from a command-line override names the override, not the file.
@@ -613,3 +730,130 @@ def test_culturelens_cache_in_an_unwritable_place(tmp_path, capsys, tiny_model_d
     del data["cache_dir"]
     cfg.write_text(yaml.safe_dump(data))
     assert_error(*cli(["eval", "--config", cfg, "--no-progress"], capsys), "/proc/culturelens", "cannot be written")
+
+
+# ------------------------------------------------------------------------------------------- issue 17: compare
+
+
+@pytest.fixture(scope="module")
+def other_sets(runs, tiny_model_dir):
+    """Runs of experiment t on fewer countries (c), other questions (d) and one option order (e)."""
+    tmp = runs.parent.parent
+    for name, extra in (("c", {"countries": ["DEU", "IRQ"]}), ("d", {"questions": ["Q27", "Q29"]}),
+                        ("e", {"probe": {"templates": ["persona_system"], "orders": ["reversed"], "batch_size": 8}})):
+        assert main(["eval", "--config", str(eval_yaml(tmp, tiny_model_dir, **extra)), f"run_name={name}", "--no-progress"]) == 0
+    return runs
+
+
+def test_compare_states_every_config_difference(runs, tmp_path, capsys):
+    code, err = cli(["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", "10"], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    keys = {d["key"] for d in result["config_differences"]}
+    assert keys == {"model.name_or_path", "run_name"}
+    assert "## Config differences" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+@pytest.mark.parametrize("run, words", [("c", ["different countries", "only in a: MEX", "--common"]),
+                                        ("d", ["different questions", "only in a: Q28", "only in d: Q29", "--common"]),
+                                        ("e", ["different orders", "probe.orders"])])
+def test_compare_refuses_runs_on_different_sets(other_sets, tmp_path, capsys, run, words):
+    assert_error(*cli(["compare", other_sets / "a", other_sets / run, "--out", tmp_path / "cmp", "--n-boot", "10"], capsys), *words)
+    assert not (tmp_path / "cmp" / "comparison.json").exists()
+
+
+def test_compare_common_pairs_on_shared_units_and_says_so(other_sets, tmp_path, capsys):
+    code, err = cli(["compare", other_sets / "a", other_sets / "d", "--common", "--out", tmp_path / "cmp", "--n-boot", "10"], capsys)
+    assert code == 0, err
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert any("different questions" in n for n in result["notes"])
+    assert next(d for d in result["diffs"] if d["what"] == "mean per-question r")["n"] == 1  # only Q27 is shared
+    assert "Note: different questions" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+def test_compare_follows_evals_overwrite_policy(runs, tmp_path, capsys):
+    args = ["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", "10"]
+    assert cli(args, capsys)[0] == 0
+    before = digest(tmp_path / "cmp")
+    assert_error(*cli(args, capsys), "already holds a comparison", "--overwrite")
+    assert digest(tmp_path / "cmp") == before
+    assert cli([*args, "--overwrite"], capsys)[0] == 0
+
+
+def test_compare_refuses_a_run_that_measured_no_country(runs, tmp_path, capsys):
+    """A no_persona-only run (written before such configs were refused) is one line, not a KeyError."""
+    bad = copy_run(runs / "b", tmp_path / "b")
+    s = json.loads((bad / "summary.json").read_text())
+    s["per_country"] = []
+    (bad / "summary.json").write_text(json.dumps(s))
+    RunFolder(bad).mark_complete()
+    assert_error(*cli(["compare", runs / "a", bad, "--out", tmp_path / "cmp", "--n-boot", "10"], capsys),
+                 "measured nothing per country", "persona_system")
+
+
+def test_claims_figure_when_no_claim_has_numbers(tmp_path):
+    """5 or 14 countries on Q27 + Q177, two baseline models: every r is undefined; the figure says 'no data', no TypeError."""
+    from culturelens.experiments.claims.report import claims_figure
+
+    claims = {"1_norms": {"table": [{"model": "a", "norms": None, "systems": None}, {"model": "b", "norms": None, "systems": None}]},
+              "2_western_bias": {"gaps": {"a": {"raw": {"western_r": None, "non_western_r": None}}}, "nearest": {}}}
+    path = claims_figure(claims, tmp_path / "claims.png")
+    assert path.stat().st_size > 1000
+
+
+# ------------------------------------------------------------------------------------------- issue 17: lm-eval import
+# Every field of an imported samples file is checked: one line naming the file, the line and the field.
+
+
+def _edit_first(field_path: tuple, value):
+    def edit(rows: list[dict]) -> list[dict]:
+        node = rows[0]
+        for key in field_path[:-1]:
+            node = node[key]
+        if value is _DELETE:
+            del node[field_path[-1]]
+        else:
+            node[field_path[-1]] = value
+        return rows
+    return edit
+
+
+_DELETE = object()
+
+
+def _duplicate_with_other_answers(rows: list[dict]) -> list[dict]:
+    twin = json.loads(json.dumps(rows[0]))
+    twin["filtered_resps"] = [["-0.5", "False"] for _ in twin["filtered_resps"]]
+    return [*rows, twin]
+
+
+LM_EVAL_CASES = [
+    ("loglikelihood is text", lambda rows: [{**rows[0], "filtered_resps": [["abc", "False"]] * len(rows[0]["filtered_resps"])}, *rows[1:]],
+     [":1", "no number as its log-likelihood"]),
+    ("loglikelihood positive", lambda rows: [{**rows[0], "filtered_resps": [["3.5", "False"]] * len(rows[0]["filtered_resps"])}, *rows[1:]],
+     ["not a log-probability"]),
+    ("document without labels", _edit_first(("doc", "labels"), _DELETE), [":1", "labels", "export the task again"]),
+    ("choice_option out of range", _edit_first(("doc", "choice_option", 0), 9), ["choice_option 9 is not an option index"]),
+    ("mode weird", _edit_first(("doc", "mode"), "weird"), ["mode", "'token' or 'sequence'"]),
+    ("order sideways", _edit_first(("doc", "order"), "sideways"), ["order"]),
+    ("option_index not an order", _edit_first(("doc", "option_index"), [0, 0, 1, 2]), ["option_index", "not an order"]),
+    ("one document twice", _duplicate_with_other_answers, ["already scored on line 1", "one lm_eval run"]),
+]
+
+
+@pytest.mark.parametrize("name, spoil, words", LM_EVAL_CASES, ids=[c[0] for c in LM_EVAL_CASES])
+def test_lm_eval_import_checks_every_field(tmp_path, capsys, name, spoil, words):
+    from culturelens.eval.interop.lm_eval_task import TASK
+
+    doc = {"doc_key": "k1", "qid": "Q27", "country": "DEU", "template": "persona_system", "order": "original", "language": "en",
+           "labels": ["A", "B", "C", "D"], "option_index": [0, 1, 2, 3], "prompt": "p Answer:", "choices": ["A", "B", "C", "D"],
+           "choice_option": [0, 1, 2, 3], "mode": "token", "target": [0]}
+    rows = [{"doc_id": 0, "doc": doc, "filtered_resps": [["-1.0", "False"]] * 4},
+            {"doc_id": 1, "doc": {**doc, "doc_key": "k2"}, "filtered_resps": [["-1.0", "False"]] * 4}]
+    folder = tmp_path / "out" / "m"
+    folder.mkdir(parents=True)
+    samples = folder / f"samples_{TASK}_2026.jsonl"
+    samples.write_text("\n".join(json.dumps(r) for r in spoil(rows)) + "\n")
+    cfg = eval_yaml(tmp_path, "unused")
+    assert_error(*cli(["import", "lm-eval", samples, "--config", cfg], capsys), str(samples), *words)
+    assert not (tmp_path / "runs").exists()

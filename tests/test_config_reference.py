@@ -57,14 +57,23 @@ def test_every_field_has_a_description(gen, models):
     assert not empty, f"config keys without a description: {empty}: add Field(description=...) and regenerate"
 
 
-def test_a_config_outside_the_documented_roots_is_an_error(gen, models):
+def test_a_new_config_outside_the_roots_is_documented_too(gen, models):
+    from pydantic import Field
+
     from culturelens.core.config import StrictModel
 
-    class NewFeatureConfig(StrictModel):
-        knob: int = 1
+    class KnobSettings(StrictModel):
+        """Knob settings."""
 
-    with pytest.raises(SystemExit, match="NewFeatureConfig.*ROOTS"):
-        gen.render({**models, "NewFeatureConfig": NewFeatureConfig})
+        turns: int = Field(3, description="how far")
+
+    class NewFeatureConfig(StrictModel):
+        knob: KnobSettings = KnobSettings()
+        level: float = 0.5  # how high
+
+    text = gen.render({**models, "NewFeatureConfig": NewFeatureConfig})
+    assert "| [NewFeatureConfig](#newfeatureconfig) |" in text and "\n## NewFeatureConfig\n" in text
+    assert "| `knob.turns` | int | `3` | how far |" in text and "| `level` | float | `0.5` | how high |" in text
 
 
 def test_comment_fallback_and_types(gen):

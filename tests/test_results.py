@@ -97,6 +97,7 @@ def test_claims_folder(make_results, tmp_path):
                            "gaps": {"m": {"verdict": "no evidence", "verdict_measure": "centred_r",
                                           "measures": {"centred_r": {"gap": -0.089, "ci": [-0.374, 0.17]}}}}},
         "4_size": {"verdict": "not testable with these models", "reason": "no family with two sizes"},
+        "5_synthetic": {"verdict": "not supported", "effect": 0.01, "ci": [-0.05, 0.07], "mde": 0.12},
         "skipped": {"sft": "adapter missing"},
     }
     folder = tmp_path / "claims"
@@ -106,4 +107,5 @@ def test_claims_folder(make_results, tmp_path):
     assert "| 1. Norms are judged closer to humans than social systems and progress |" in text
     assert "+0.014 [-0.130, +0.160] (null 0 by symmetry)" in text
     assert "**fragile**" in text and "not supported; supported" in text and "no family with two sizes" in text
+    assert "minimum detectable effect 0.120" in text
     assert "| m | -0.089 [-0.374, +0.170] | no evidence |" in text and "sft (adapter missing)" in text

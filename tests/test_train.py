@@ -1,6 +1,7 @@
 """LoRA SFT and DPO with TRL on tiny models: training runs, adapters load, DPO from SFT uses the SFT
 policy as reference, resume continues, W&B offline, bad input."""
 import json
+import math
 
 import pytest
 import torch
@@ -156,10 +157,10 @@ def test_warmup_ratio_gives_a_warmup_in_the_trainer_schedule(tmp_path, tiny_mode
     from transformers import get_scheduler
     from trl import SFTConfig
 
-    from culturelens.train.common import common_args
+    from culturelens.train.common import trl_args
 
     cfg = sft_cfg(tmp_path, tiny_model_dir, train={"max_steps": 20, "warmup_ratio": 0.1, "learning_rate": 1e-2})
-    args = SFTConfig(**common_args(cfg, tmp_path / "out", ["none"]))
+    args = SFTConfig(**trl_args(cfg, tmp_path / "out", ["none"], False))
     assert args.get_warmup_steps(20) == 2
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
     sched = get_scheduler(args.lr_scheduler_type, opt, num_warmup_steps=args.get_warmup_steps(20), num_training_steps=20)
@@ -176,3 +177,79 @@ def test_warmup_ratio_of_one_or_more_is_rejected():
 
     with pytest.raises(ConfigError, match="train.warmup_ratio"):
         validate_config(SFTRunConfig, {"model": {"name_or_path": "x"}, "dataset": "d", "train": {"warmup_ratio": 1.5}})
+
+
+def test_trl_fields_pass_through_with_an_eval_split_and_a_folder_of_data_files(tmp_path, tiny_model_dir):
+    """`train:` takes TRL's own field names (a scheduler, weight decay, an optimizer); `eval_split` holds out rows whose
+    loss is logged; a folder of .jsonl files is read through `datasets.load_dataset`, the code path of hub ids."""
+    folder = tmp_path / "data-files"
+    folder.mkdir()
+    (folder / "part-0.jsonl").write_text("".join(json.dumps({"messages": r["messages"]}) + "\n" for r in sft_rows(16)))
+    cfg = sft_cfg(tmp_path, tiny_model_dir, dataset=str(folder), eval_split=0.25,
+                  train={"max_steps": 4, "per_device_train_batch_size": 4, "logging_steps": 1, "learning_rate": 1e-2,
+                         "lr_scheduler_type": "cosine", "weight_decay": 0.1, "optim": "adamw_torch", "save_steps": 2})
+    out = run_sft(cfg)
+    facts = json.loads((out / "culturelens_train.json").read_text())
+    assert facts["n_rows"] == 12 and facts["eval_loss"] is not None and facts["eval_loss"] == facts["eval_loss"]
+    evals = [h for h in facts["log_history"] if "eval_loss" in h]
+    assert [h["step"] for h in evals][:2] == [2, 4]  # eval at every checkpoint (eval_steps = save_steps), then at the end
+    lrs = [h["learning_rate"] for h in facts["log_history"] if "loss" in h]
+    cosine = [1e-2 * 0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)]
+    assert lrs == pytest.approx(cosine, abs=1e-9)  # the cosine schedule, not the default linear one
+    import yaml
+
+    saved = yaml.safe_load((out / "config.yaml").read_text())["train"]
+    assert saved["lr_scheduler_type"] == "cosine" and saved["weight_decay"] == 0.1 and saved["optim"] == "adamw_torch"
+    assert len(saved) > 100  # the resolved config records every TRL field, defaults included
+
+
+def test_train_section_is_trls_config(tmp_path):
+    """Every field of the installed TRL's SFTConfig / DPOConfig is a key of `train:` (except those culturelens sets),
+    the old culturelens names still work, and trl_kwargs builds TRL's own config."""
+    import dataclasses
+
+    from trl import DPOConfig, SFTConfig
+
+    from culturelens.core.config import validate_config
+    from culturelens.train.trlargs import OWNED
+
+    for run_cls, trl_cls in ((SFTRunConfig, SFTConfig), (DPORunConfig, DPOConfig)):
+        section = run_cls.model_fields["train"].annotation
+        assert {f.name for f in dataclasses.fields(trl_cls) if f.init} - set(OWNED) == set(section.model_fields)
+    old = validate_config(SFTRunConfig, {"model": {"name_or_path": "x"}, "dataset": "d",
+                                         "train": {"epochs": 2, "per_device_batch_size": 3, "warmup_ratio": 0.1}})
+    assert (old.train.num_train_epochs, old.train.per_device_train_batch_size, old.train.warmup_steps) == (2, 3, 0.1)
+    dpo = validate_config(DPORunConfig, {"model": {"name_or_path": "x"}, "dataset": "d", "beta": 0.3,
+                                         "train": {"loss_type": ["ipo"], "max_steps": 2}})
+    args = DPOConfig(**dpo.train.trl_kwargs(), output_dir=str(tmp_path))
+    assert args.beta == 0.3 and args.loss_type == ["ipo"] and args.learning_rate == 5e-5 and args.max_steps == 2
+
+
+@pytest.mark.parametrize("path", ["configs/train/sft_smollm2.yaml", "configs/train/dpo_smollm2.yaml"])
+def test_shipped_training_configs_validate(path):
+    from pathlib import Path
+
+    from culturelens.core.config import load_config
+
+    cls = SFTRunConfig if "sft" in path else DPORunConfig
+    cfg = load_config(cls, Path(__file__).resolve().parents[1] / path)
+    assert cfg.train.max_steps > 0
+
+
+def test_adapter_hub_id_code_path_offline(monkeypatch):
+    """An owner/name that is no local folder is fetched from the hub (here offline: one clear error)."""
+    from culturelens.core.adapters import adapter_folder
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="adapter 'someone/no-such-adapter' is not a local folder.*local Hugging Face cache"):
+        adapter_folder("someone/no-such-adapter")
+
+
+def test_sft_and_dpo_adapters_get_distinct_default_eval_names(tmp_path, sft_run):
+    """Both stages save <out>/adapter; the eval name comes from the training facts (its run name), not the folder."""
+    sft_out, base_dir = sft_run
+    cfg = DPORunConfig.model_validate({"experiment": "t", "output_dir": str(tmp_path / "dpo"), "model": {"name_or_path": str(base_dir)},
+                                       "dataset": save(dpo_rows(), tmp_path / "d"), "train": {"max_steps": 1, "per_device_batch_size": 4}})
+    dpo_out = run_dpo(cfg)
+    names = {load_model(ModelConfig(name_or_path=str(base_dir), adapter=str(o / "adapter"))).name for o in (sft_out, dpo_out)}
+    assert names == {f"{base_dir.name}+sft", f"{base_dir.name}+dpo"}

@@ -1,7 +1,11 @@
-"""What SFT and DPO share: loading the model for training, checking data and LoRA targets, W&B, saving."""
+"""What SFT and DPO share: the dataset (local or hub, with its eval split), loading the model for training,
+checking LoRA targets, the TRL arguments, a lock on the output folder, W&B, resuming from the last complete
+checkpoint, and saving (rank 0 alone under `accelerate launch`)."""
 from __future__ import annotations
 
 import json
+import logging
+import os
 import time
 from pathlib import Path
 
@@ -9,42 +13,155 @@ import torch
 
 from culturelens.core.config import dump_config
 from culturelens.core.errors import ConfigError, DataError, first_line
+from culturelens.core.folderlock import FolderLock
+from culturelens.core.hub import is_hub_id
 from culturelens.core.models import ModelConfig, load_model
 from culturelens.train.datachecks import check_json_file
+
+log = logging.getLogger(__name__)
+LOCK_FILE = ".culturelens-train.lock"
 
 
 def output_dir(cfg) -> Path:
     return Path(cfg.output_dir or Path("runs") / "train" / cfg.experiment / cfg.run_name)
 
 
-def load_dataset_any(path: str, required: list[str]):
-    """A `datasets.Dataset` from a save_to_disk folder or a .jsonl/.json file, with the required columns."""
-    from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+def is_main_process() -> bool:
+    """Rank 0 of an `accelerate launch` / torchrun job (read from the launcher's environment), or a plain run."""
+    return int(os.environ.get("RANK", "0")) == 0
 
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"dataset '{p}' does not exist: run `culturelens synth` first or point `dataset` at a folder or .jsonl")
-    if p.is_dir():
+
+def lock_output(out: Path) -> FolderLock | None:
+    """Rank 0 holds a lock on `out` for the whole training: a second training into the same folder stops at once."""
+    if not is_main_process():
+        return None
+    return FolderLock(out / LOCK_FILE, f"another training is writing to '{out}' right now: wait for it to finish, or set "
+                                       "output_dir (or run_name) to another folder").acquire()
+
+
+# ------------------------------------------------------------------------------------------- data
+
+
+EMPTY_FIX = "loosen the synth filters or add seed questions/countries"
+
+
+def _load_saved(p: Path):
+    """load_from_disk, where a saved split of 0 rows (which datasets cannot read back: IndexError) is left out; an
+    empty train split is a DataError."""
+    from datasets import DatasetDict, load_from_disk
+
+    try:
+        return load_from_disk(str(p))
+    except IndexError:
+        pass
+    splits = []
+    if (p / "dataset_dict.json").is_file():
+        splits = json.loads((p / "dataset_dict.json").read_text()).get("splits", [])
+    parts = {}
+    for split in splits:
         try:
-            ds = load_from_disk(str(p))
-        except (FileNotFoundError, ValueError, OSError) as exc:
-            raise DataError(f"dataset folder '{p}' is not a saved dataset ({first_line(exc, limit=100, with_type=False)}): point `dataset` "
-                            "at a folder written by `culturelens synth` (e.g. <synth out>/sft) or at a .jsonl") from None
-        if isinstance(ds, DatasetDict):
-            ds = ds["train"]
-    elif p.stat().st_size == 0:
-        raise DataError(f"dataset '{p}' is empty: loosen the synth filters or add seed questions/countries")
-    else:
+            parts[split] = load_from_disk(str(p / split))
+        except IndexError:
+            log.warning("dataset '%s': split '%s' has no rows", p, split)
+    if not splits or ("train" in splits and "train" not in parts):
+        raise DataError(f"dataset '{p}' has no training rows (its train split is empty): {EMPTY_FIX}")
+    return DatasetDict(parts)
+
+
+def _load_local_dir(p: Path):
+    from datasets import load_dataset
+
+    saved = (p / "dataset_info.json").is_file() or (p / "dataset_dict.json").is_file() or (p / "state.json").is_file()
+    try:
+        if saved:
+            return _load_saved(p)
+        if any(f.is_file() and not f.name.startswith(".") for f in p.rglob("*")):
+            return load_dataset(str(p))  # a folder of data files (jsonl / parquet / csv), read as the hub would
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise DataError(f"dataset folder '{p}' is not a saved dataset ({first_line(exc, limit=100, with_type=False)}): point `dataset` "
+                        "at a folder written by `culturelens synth` (e.g. <synth out>/sft) or at a .jsonl") from None
+    raise DataError(f"dataset folder '{p}' is not a saved dataset (it holds no data files): point `dataset` at a folder written by "
+                    "`culturelens synth` (e.g. <synth out>/sft) or at a .jsonl")
+
+
+def _load_hub(name: str):
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(name)
+    except Exception as exc:  # offline, unknown id, gated: one line either way
+        raise DataError(f"dataset '{name}' is not a local path and could not be loaded from the Hugging Face hub "
+                        f"({first_line(exc, limit=120)}): run `culturelens synth` "
+                        "first, or point `dataset` at a folder, a .jsonl or a reachable hub dataset id") from None
+
+
+def _raw_dataset(path: str):
+    from datasets import load_dataset
+
+    p = Path(path).expanduser()
+    if p.is_dir():
+        return _load_local_dir(p)
+    if p.exists():
+        if p.stat().st_size == 0:
+            raise DataError(f"dataset '{p}' is empty: {EMPTY_FIX}")
         check_json_file(p)
-        ds = load_dataset("json", data_files=str(p), split="train")
+        return load_dataset("json", data_files=str(p))
+    if is_hub_id(path):
+        return _load_hub(path)
+    raise DataError(f"dataset '{p}' does not exist: run `culturelens synth` first or point `dataset` at a folder, a .jsonl "
+                    "or a hub dataset id (owner/name)")
+
+
+def load_dataset_any(path: str, required: list[str], eval_split: str | float | None = None, seed: int = 0):
+    """(train rows, eval rows or None) from a save_to_disk folder, a .jsonl/.json file, a folder of data files or
+    a hub dataset id; `eval_split` names a split of the dataset or holds out a fraction of the rows."""
+    from datasets import Dataset, DatasetDict
+
+    raw = _raw_dataset(path)
+    evaluation = None
+    if isinstance(raw, DatasetDict):
+        splits = list(raw)
+        if "train" not in raw:
+            raise DataError(f"dataset '{path}' has the split(s) {', '.join(splits) or 'none'} but no `train` split: save the "
+                            "training rows as the `train` split (DatasetDict({'train': ...})) or save a single Dataset")
+        if isinstance(eval_split, str):
+            if eval_split not in raw:
+                raise DataError(f"eval_split '{eval_split}' is not a split of dataset '{path}' (it has: {', '.join(splits)}): "
+                                "name one of them, or give a fraction such as eval_split=0.1")
+            evaluation = raw[eval_split]
+        ds = raw["train"]
+    else:
+        ds = raw
+        if isinstance(eval_split, str):
+            raise DataError(f"eval_split '{eval_split}' names a split, but dataset '{path}' has one set of rows: give a fraction "
+                            "such as eval_split=0.1, or save a DatasetDict with that split")
     assert isinstance(ds, Dataset)
     missing = [c for c in required if c not in ds.column_names]
     if missing:
-        raise DataError(f"dataset '{p}' has no column(s) {', '.join(missing)} (it has: {', '.join(ds.column_names)}); "
+        raise DataError(f"dataset '{path}' has no column(s) {', '.join(missing)} (it has: {', '.join(ds.column_names)}); "
                         f"this stage needs {', '.join(required)}")
     if len(ds) == 0:
-        raise DataError(f"dataset '{p}' is empty: loosen the synth filters or add seed questions/countries")
-    return ds
+        raise DataError(f"dataset '{path}' has no training rows (its train split is empty): {EMPTY_FIX}")
+    if isinstance(eval_split, float):
+        n_eval = round(len(ds) * eval_split)
+        if n_eval < 1 or n_eval >= len(ds):
+            raise DataError(f"eval_split={eval_split} of {len(ds)} rows leaves {n_eval} eval rows and {len(ds) - n_eval} train rows: "
+                            "choose a fraction that leaves at least one row on each side, or more data")
+        parts = ds.train_test_split(test_size=n_eval, seed=seed)
+        ds, evaluation = parts["train"], parts["test"]
+    if evaluation is not None:
+        gone = [c for c in required if c not in evaluation.column_names]
+        if gone or len(evaluation) == 0:
+            raise DataError(f"eval split '{eval_split}' of dataset '{path}' is empty or lacks {', '.join(gone) or 'rows'}: "
+                            "fix the split or drop eval_split")
+    return ds, evaluation
+
+
+def keep_columns(ds, keep: list[str]):
+    return None if ds is None else ds.remove_columns([c for c in ds.column_names if c not in keep])
+
+
+# ------------------------------------------------------------------------------------------- model
 
 
 def linear_module_names(model) -> list[str]:
@@ -63,8 +180,8 @@ def check_targets(model, targets) -> None:
 
 
 def load_for_training(model_cfg: ModelConfig, adapter: str | None = None, trainable_adapter: bool = False):
-    """Base model (fp32 unless configured) + tokenizer; with `adapter`, the LoRA adapter is loaded (and checked
-    against the base by culturelens.core.models) and made trainable when `trainable_adapter`."""
+    """Base model (fp32 unless configured) + tokenizer; with `adapter` (a folder or hub id), the LoRA adapter is
+    loaded (and checked against the base by culturelens.core.models) and made trainable when `trainable_adapter`."""
     cfg = model_cfg.model_copy(update={"adapter": adapter})
     lm = load_model(cfg)
     model, tok = lm.model, lm.tokenizer
@@ -76,10 +193,33 @@ def load_for_training(model_cfg: ModelConfig, adapter: str | None = None, traina
     return lm, model, tok
 
 
+def lora_config(cfg):
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+
+
+# ------------------------------------------------------------------------------------------- TRL arguments and tracking
+
+
+def trl_args(cfg, out: Path, report_to: list[str], has_eval: bool) -> dict:
+    """Keyword arguments of TRL's SFTConfig / DPOConfig: the `train:` section as written (plus culturelens' defaults)
+    and the fields culturelens owns."""
+    kw = cfg.train.trl_kwargs()
+    kw.update(output_dir=str(out), run_name=f"{cfg.experiment}/{cfg.run_name}", report_to=report_to)
+    if "use_cpu" not in cfg.train.model_fields_set:
+        kw["use_cpu"] = not torch.cuda.is_available()
+    if has_eval and "eval_strategy" not in cfg.train.model_fields_set:
+        kw["eval_strategy"] = "steps"  # the eval split's loss at every checkpoint (and once at the end)
+        kw.setdefault("eval_steps", kw.get("save_steps", cfg.train.save_steps))
+    return kw
+
+
 def setup_tracking(cfg, out: Path) -> list[str]:
-    """Start the W&B run ourselves (project, group = experiment, dir, mode from the config): the Trainer's
-    W&B callback then logs into it. Environment variables alone are not enough once wandb was set up in the process."""
-    if not cfg.wandb.enabled:
+    """Start the W&B run ourselves on rank 0 (project, group = experiment, dir, mode from the config): the Trainer's
+    W&B callback then logs into it. Other ranks report to nothing."""
+    if not cfg.wandb.enabled or not is_main_process():
         return ["none"]
     from culturelens.core.tracking import dataset_ref, declare_input, model_ref, start_run
 
@@ -91,59 +231,65 @@ def setup_tracking(cfg, out: Path) -> list[str]:
     return ["wandb"]
 
 
+# ------------------------------------------------------------------------------------------- checkpoints, training, saving
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint-N folder cannot be resumed from (what kill -9 during a save leaves), or None."""
+    state = folder / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json"
+    try:
+        json.loads(state.read_text())
+    except (OSError, ValueError):
+        return "trainer_state.json is unreadable"
+    from safetensors import safe_open
+
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights and not any(folder.glob("*.bin")):
+        return "no weights"
+    for f in weights:
+        try:
+            with safe_open(str(f), framework="pt") as fh:
+                for key in fh.keys():
+                    fh.get_slice(key)
+        except Exception as exc:
+            return f"{f.name} is unreadable ({type(exc).__name__})"
+    return None
+
+
 def last_checkpoint(out: Path, resume: bool) -> str | None:
-    if not resume or not out.exists():
+    """The newest complete checkpoint-N in `out`; incomplete ones (a save cut short) are skipped with a warning."""
+    if not resume or not out.is_dir():
         return None
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-    return get_last_checkpoint(str(out))
-
-
-def common_args(cfg, out: Path, report_to: list[str]) -> dict:
-    t = cfg.train
-    return dict(
-        output_dir=str(out),
-        run_name=f"{cfg.experiment}/{cfg.run_name}",
-        num_train_epochs=t.epochs,
-        max_steps=t.max_steps,
-        learning_rate=t.learning_rate,
-        per_device_train_batch_size=t.per_device_batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
-        logging_steps=t.logging_steps,
-        save_steps=t.save_steps,
-        save_total_limit=t.save_total_limit,
-        seed=t.seed,
-        bf16=t.bf16,
-        gradient_checkpointing=t.gradient_checkpointing,
-        warmup_steps=t.warmup_ratio,  # transformers >= 5 (pinned): a float in [0, 1) is a fraction of the total steps
-        report_to=report_to,
-        max_length=t.max_length,
-        use_cpu=not torch.cuda.is_available(),
-        save_only_model=False,
-        dataloader_num_workers=0,
-    )
-
-
-def lora_config(cfg):
-    from peft import LoraConfig
-
-    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
+    found = []
+    for d in out.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        step = d.name.rsplit("-", 1)[-1]
+        if d.is_dir() and step.isdigit():
+            found.append((int(step), d))
+    for _, d in sorted(found, reverse=True):
+        problem = checkpoint_problem(d)
+        if problem is None:
+            return str(d)
+        log.warning("skipping incomplete checkpoint %s (%s): resuming from an earlier one", d, problem)
+    return None
 
 
 def train_and_save(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float) -> Path:
-    """Train (resuming from the last checkpoint in `out` when cfg.resume), then save with `finish`."""
+    """Train (resuming from the last complete checkpoint in `out` when cfg.resume), then save with `finish`."""
     resume = last_checkpoint(out, cfg.resume)
     if resume:
-        import logging
-
-        logging.getLogger(__name__).warning("resuming %s from %s", stage, resume)
+        log.warning("resuming %s from %s", stage, resume)
     result = trainer.train(resume_from_checkpoint=resume)
-    return finish(trainer, cfg, out, lm, stage, n_rows, started, result, resume)
+    eval_metrics = trainer.evaluate() if trainer.eval_dataset is not None else None
+    return finish(trainer, cfg, out, lm, stage, n_rows, started, result, resume, eval_metrics)
 
 
-def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float, train_result, resumed_from: str | None = None) -> Path:
-    """Save the adapter (only the trained one), its config and facts; rank 0 writes the files."""
+def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float, train_result, resumed_from: str | None = None,
+           eval_metrics: dict | None = None) -> Path:
+    """Save the adapter (only the trained one), its config and facts; rank 0 alone writes the files."""
     adapter_dir = out / "adapter"
     trainer.accelerator.wait_for_everyone()
     if trainer.is_world_process_zero():
@@ -155,21 +301,26 @@ def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float,
         logs = [h for h in trainer.state.log_history if "loss" in h]
         facts = {
             "stage": stage,
+            "experiment": cfg.experiment,
+            "run_name": cfg.run_name,
             "base_model": cfg.model.name_or_path,
             "base_fingerprint": lm.fingerprint,
             "sft_adapter": getattr(cfg, "sft_adapter", None),
             "dataset": cfg.dataset,
             "n_rows": n_rows,
+            "world_size": trainer.accelerator.num_processes,
             "global_step": trainer.state.global_step,
             "resumed_from": resumed_from,
             "train_loss": train_result.training_loss,
             "first_logged_loss": logs[0]["loss"] if logs else None,
             "last_logged_loss": logs[-1]["loss"] if logs else None,
+            "eval_loss": (eval_metrics or {}).get("eval_loss"),
             # TRL logs the cumulative non-padding tokens as num_tokens (counted since this run's start or resume)
             "tokens_seen": trainer.state.num_input_tokens_seen or next(
                 (h["num_tokens"] for h in reversed(trainer.state.log_history) if "num_tokens" in h), None),
             "seconds": time.time() - started,
             "metrics": train_result.metrics,
+            "eval_metrics": eval_metrics,
             "log_history": trainer.state.log_history,
         }
         if cfg.merge_adapter:
@@ -179,18 +330,23 @@ def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float,
         write_facts(facts, out)
         if cfg.wandb.enabled:
             log_model_artifacts(cfg, out, adapter_dir, facts)
-    if cfg.wandb.enabled:
+    if cfg.wandb.enabled and trainer.is_world_process_zero():
         from culturelens.core.tracking import active_run
         from culturelens.core.tracking import finish as finish_run
 
         if (run := active_run()) is not None:
-            run.summary.update({"culturelens/train_loss": train_result.training_loss, "culturelens/stage": stage})
+            summary = {"culturelens/train_loss": train_result.training_loss, "culturelens/stage": stage}
+            if eval_metrics and eval_metrics.get("eval_loss") is not None:
+                summary["culturelens/eval_loss"] = eval_metrics["eval_loss"]
+            run.summary.update(summary)
             finish_run(run)
+    trainer.accelerator.wait_for_everyone()
     return out
 
 
-METADATA_KEYS = ("stage", "base_model", "base_fingerprint", "sft_adapter", "dataset", "n_rows", "global_step", "resumed_from",
-                 "train_loss", "first_logged_loss", "last_logged_loss", "tokens_seen", "seconds")
+METADATA_KEYS = ("stage", "experiment", "run_name", "base_model", "base_fingerprint", "sft_adapter", "dataset", "n_rows",
+                 "world_size", "global_step", "resumed_from", "train_loss", "first_logged_loss", "last_logged_loss", "eval_loss",
+                 "tokens_seen", "seconds")
 
 
 def write_facts(facts: dict, out: Path) -> None:

@@ -1,13 +1,18 @@
-"""Configs of the training recipes (`culturelens train sft|dpo --config configs/train/*.yaml`)."""
+"""Configs of the training recipes (`culturelens train sft|dpo --config configs/train/*.yaml`).
+
+`train:` takes any field of TRL's SFTConfig / DPOConfig (train/trlargs.py); the rest of the config says what
+to train (model, dataset, LoRA), where to write it and how to track it.
+"""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from culturelens.core.config import PathName, StrictModel
 from culturelens.core.models import ModelConfig
 from culturelens.core.tracking import WandbConfig
+from culturelens.train.trlargs import DPOArgs, SFTArgs
 
 
 class LoraSettings(StrictModel):
@@ -20,42 +25,63 @@ class LoraSettings(StrictModel):
                                                               description="modules that get LoRA weights, or all-linear")
 
 
-class TrainSettings(StrictModel):
-    """Optimisation settings, passed to TRL's SFTConfig / DPOConfig."""
-
-    epochs: float = Field(1.0, description="passes over the dataset (when max_steps is -1)")
-    max_steps: int = Field(-1, description="optimizer steps; -1: run `epochs` epochs")
-    learning_rate: float = Field(2e-4, description="peak learning rate")
-    per_device_batch_size: int = Field(4, ge=1, description="rows per device per step")
-    gradient_accumulation_steps: int = Field(1, ge=1, description="steps whose gradients are summed before an update")
-    max_length: int = Field(512, description="longest tokenized row; longer rows are truncated")
-    logging_steps: int = Field(5, description="log the loss every this many steps")
-    save_steps: int = Field(50, description="write a checkpoint every this many steps (resume starts from the last)")
-    save_total_limit: int = Field(2, description="checkpoints kept")
-    seed: int = Field(0, description="training seed (data order, LoRA init)")
-    bf16: bool = Field(False, description="train in bfloat16 mixed precision (GPUs that support it)")
-    gradient_checkpointing: bool = Field(False, description="recompute activations to save memory")
-    warmup_ratio: float = Field(0.0, ge=0, lt=1)  # fraction of the training steps; >= 1 would be read as a step count
-
-
 class SFTRunConfig(StrictModel):
     experiment: PathName = Field("default", description="experiment name: output folder and W&B group")
     run_name: PathName = Field("sft", description="run name: output folder and W&B run name")
     output_dir: str | None = None  # default: runs/train/<experiment>/<run_name>
     model: ModelConfig
-    dataset: str  # a `save_to_disk` folder or a .jsonl with a `messages` column
+    # a `save_to_disk` folder, a .jsonl/.json file, a folder of data files, or a Hugging Face hub dataset id
+    # (owner/name), with a `messages` column (DPO: prompt / chosen / rejected)
+    dataset: str
+    # rows to evaluate on during training (loss on them every eval_steps): a split name of the dataset
+    # (e.g. test or validation) or a fraction of the rows held out (seeded by train.seed); none by default
+    eval_split: str | float | None = None
     lora: LoraSettings = LoraSettings()
-    train: TrainSettings = TrainSettings()
+    train: SFTArgs = Field(default_factory=SFTArgs)  # any field of trl.SFTConfig
     merge_adapter: bool = False  # also write <output_dir>/merged (base + adapter merged)
-    resume: bool = True  # continue from the last checkpoint-* in output_dir
+    resume: bool = True  # continue from the last complete checkpoint-* in output_dir
     wandb: WandbConfig = WandbConfig()
+
+    @field_validator("eval_split")
+    @classmethod
+    def _eval_split(cls, v):
+        if isinstance(v, float) and not 0 < v < 1:
+            raise ValueError("a fraction of the rows must be in (0, 1): e.g. eval_split=0.1, or a split name such as test")
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("name a split of the dataset, e.g. eval_split=test, or give a fraction such as 0.1")
+        return v
+
+    @model_validator(mode="after")
+    def _steps(self):
+        if self.train.max_steps == 0:
+            raise ValueError("train.max_steps=0 would train nothing (TRL would still take one step): set train.max_steps to a "
+                             "positive number of steps, or -1 to train train.num_train_epochs epochs")
+        if self.train.max_steps < 0 and self.train.num_train_epochs <= 0:
+            raise ValueError("train.num_train_epochs must be > 0 when train.max_steps is -1: set one of them")
+        return self
 
 
 class DPORunConfig(SFTRunConfig):
     run_name: PathName = Field("dpo", description="run name: output folder and W&B run name")
     dataset: str  # prompt / chosen / rejected
-    beta: float = Field(0.1, description="DPO beta: how far the policy may move from the reference")
-    sft_adapter: str | None = None  # start from this SFT adapter; the SFT policy is then the reference
-    precompute_ref_log_probs: bool = Field(False,
-                                           description="compute the reference model's log-probs once before training (TRL DPOConfig)")
-    train: TrainSettings = TrainSettings(learning_rate=5e-5)
+    sft_adapter: str | None = None  # start from this SFT adapter (folder or hub id); the SFT policy is then the reference
+    train: DPOArgs = Field(default_factory=DPOArgs)  # any field of trl.DPOConfig (beta, loss_type, ...)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _top_level_dpo_keys(cls, data: Any) -> Any:
+        """`beta` and `precompute_ref_log_probs` were top-level keys before `train:` took any DPOConfig field."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key in ("beta", "precompute_ref_log_probs"):
+            if key in data:
+                train = dict(data.get("train") or {})
+                if key in train:
+                    raise ValueError(f"{key} is set twice (top level and train.{key}): keep train.{key}")
+                train[key] = data.pop(key)
+                data["train"] = train
+        return data
+
+
+__all__ = ["DPORunConfig", "LoraSettings", "SFTRunConfig"]

@@ -12,15 +12,20 @@ import time
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.train.common import (
     check_targets,
-    common_args,
+    keep_columns,
     load_dataset_any,
     load_for_training,
+    lock_output,
     lora_config,
     output_dir,
     setup_tracking,
     train_and_save,
+    trl_args,
 )
 from culturelens.train.config import DPORunConfig
+from culturelens.train.datachecks import check_preferences
+
+COLUMNS = ["prompt", "chosen", "rejected"]
 
 
 def run_dpo(cfg: DPORunConfig):
@@ -29,17 +34,25 @@ def run_dpo(cfg: DPORunConfig):
     started = time.time()
     out = output_dir(cfg)
     ensure_writable_dir(out, "output_dir")  # paths first: before the dataset and the model load
-    ds = load_dataset_any(cfg.dataset, ["prompt", "chosen", "rejected"])
-    keep = ["prompt", "chosen", "rejected"]
-    ds = ds.remove_columns([c for c in ds.column_names if c not in keep])
-    if cfg.sft_adapter:
-        lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}), adapter=cfg.sft_adapter, trainable_adapter=True)
-        peft_config = None
-    else:
-        lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}))
-        check_targets(model, cfg.lora.target_modules)
-        peft_config = lora_config(cfg)
-    args = DPOConfig(**common_args(cfg, out, setup_tracking(cfg, out)), beta=cfg.beta,
-                     precompute_ref_log_probs=cfg.precompute_ref_log_probs)
-    trainer = DPOTrainer(model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config)
-    return train_and_save(trainer, cfg, out, lm, "dpo", len(ds), started)
+    lock = lock_output(out)
+    try:
+        ds, evaluation = load_dataset_any(cfg.dataset, COLUMNS, cfg.eval_split, cfg.train.seed)
+        ds, evaluation = keep_columns(ds, COLUMNS), keep_columns(evaluation, COLUMNS)
+        for part, name in ((ds, cfg.dataset), (evaluation, f"{cfg.dataset} (eval split)")):
+            if part is not None:
+                check_preferences(part, name)
+        if cfg.sft_adapter:
+            lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}), adapter=cfg.sft_adapter,
+                                               trainable_adapter=True)
+            peft_config = None
+        else:
+            lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}))
+            check_targets(model, cfg.lora.target_modules)
+            peft_config = lora_config(cfg)
+        args = DPOConfig(**trl_args(cfg, out, setup_tracking(cfg, out), evaluation is not None))
+        trainer = DPOTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation, processing_class=tok,
+                             peft_config=peft_config)
+        return train_and_save(trainer, cfg, out, lm, "dpo", len(ds), started)
+    finally:
+        if lock is not None:
+            lock.release()

@@ -8,14 +8,37 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from culturelens.core.errors import ModelLoadError, first_line
+from culturelens.core.hub import fetch_hub_folder, is_hub_id
 
 log = logging.getLogger(__name__)
 
 ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 
-def _read_adapter(adapter: str) -> tuple[Path, dict, dict]:
+def adapter_folder(adapter: str) -> Path:
+    """The local folder of `adapter`: the path itself, or (an owner/name that is no local path) its hub snapshot."""
     path = Path(adapter).expanduser()
+    if not path.exists() and is_hub_id(adapter):
+        return fetch_hub_folder(adapter, "adapter")
+    return path
+
+
+def adapter_name(adapter: str) -> str:
+    """The adapter's part of a default run name: from its training facts (culturelens_train.json: the training's
+    run name, else its stage), so SFT and DPO adapters saved as <out>/adapter get distinct names; else the folder name."""
+    from culturelens.core.tracking import TRAIN_FACTS_FILE
+
+    path = Path(adapter).expanduser()
+    try:
+        facts = json.loads((path / TRAIN_FACTS_FILE).read_text())
+    except (OSError, ValueError):
+        facts = {}
+    named = facts.get("run_name") or facts.get("stage") if isinstance(facts, dict) else None
+    return str(named) if named else path.resolve().name
+
+
+def _read_adapter(adapter: str) -> tuple[Path, dict, dict]:
+    path = adapter_folder(adapter)
     if not path.exists():
         raise ModelLoadError(f"adapter path '{adapter}' does not exist: pass a folder written by peft's save_pretrained (with "
                              "adapter_config.json)")

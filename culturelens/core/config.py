@@ -85,9 +85,8 @@ def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
     return None, False
 
 
-def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of the (nested) model that `loc` points into, for 'did you mean' hints. List indices and
-    mapping keys in `loc` stay on the item model."""
+def _model_at(cls: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The (nested) model that `loc` points into. List indices and mapping keys in `loc` stay on the item model."""
     model: type[BaseModel] = cls
     skip_key = False
     for part in loc[:-1]:
@@ -96,12 +95,18 @@ def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
             continue
         field = model.model_fields.get(str(part))
         if field is None:
-            return []
+            return None
         found, skip_key = _model_in(field.annotation)
         if found is None:
-            return []
+            return None
         model = found
-    return list(model.model_fields)
+    return model
+
+
+def _fields_at(cls: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (nested) model that `loc` points into, for 'did you mean' hints."""
+    model = _model_at(cls, loc)
+    return list(model.model_fields) if model is not None else []
 
 
 def _override_of(loc: tuple, overrides: list[str]) -> str | None:
@@ -128,13 +133,16 @@ def validate_config(cls: type[T], data: dict[str, Any], source: str = "config", 
                 known = _fields_at(cls, loc)
                 hint = difflib.get_close_matches(str(loc[-1]), known, n=1)
                 did = f" (did you mean '{hint[0]}'?)" if hint else ""
-                line = f"unknown key '{key}'{did}; allowed here: {', '.join(known)}"
+                section = _model_at(cls, loc)
+                # a section with a long generated key list (train: = TRL's config) describes its keys instead
+                allowed = getattr(section, "keys_doc", "") or ", ".join(known)
+                line = f"unknown key '{key}'{did}; allowed here: {allowed}"
             elif err["type"] == "missing":
                 line = f"missing required key '{key}'"
             else:
                 msg = err["msg"].removeprefix("Value error, ")
                 got = "" if isinstance(err.get("input"), dict) else f" (got {err.get('input')!r})"  # a section: its check says what
-                line = f"key '{key}': {msg}{got}" if key else msg
+                line = f"key '{key}': {msg}{got}" if key and key not in msg else msg  # a message naming its key says it once
             item = _override_of(loc, overrides or []) if loc else None
             from_file = from_file or item is None
             lines.append(f"override '{item}': {line}" if item else line)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from culturelens.core.errors import ModelLoadError, first_line
+from culturelens.core.hub import hub_offline, hub_reachable, is_hub_id
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,6 @@ def _fix_hint() -> str:
     return f"pass a Hugging Face id, a local model folder, a .gguf file or an embedded model name ({_embedded_names()})"
 
 
-def hub_offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
 def torch_dtype(name: str):
     import torch
 
@@ -99,18 +95,6 @@ class ModelSource:
     gguf_file: str | None
     name: str  # derived display name
     embedded: str | None = None
-
-
-def _looks_like_repo_id(s: str) -> bool:
-    if s.startswith((".", "/", "~", "\\")) or "\\" in s or s.count("/") > 1 or s.lower().endswith(".gguf"):
-        return False
-    try:
-        from huggingface_hub.utils import validate_repo_id
-
-        validate_repo_id(s)
-    except Exception:
-        return False
-    return True
 
 
 def resolve_source(cfg: ModelConfig, progress: bool = True) -> ModelSource:
@@ -159,7 +143,7 @@ def resolve_source(cfg: ModelConfig, progress: bool = True) -> ModelSource:
                                  "the weights into it or pass another folder")
         return ModelSource("local", str(path), None, path.name)
 
-    if not _looks_like_repo_id(raw):
+    if not is_hub_id(raw):
         raise ModelLoadError(f"model path '{raw}' does not exist: {_fix_hint()}")
     return ModelSource("gguf" if cfg.gguf_file else "hub", raw, cfg.gguf_file, raw)
 
@@ -190,21 +174,6 @@ def _from_pretrained(src: ModelSource, cfg: ModelConfig, device: str):
 
 def _is_remote(src: ModelSource) -> bool:
     return src.kind == "hub" or (src.kind == "gguf" and not Path(src.path).is_dir())
-
-
-def hub_reachable() -> bool:
-    """Quick check that the hub's host name resolves (skipped behind a proxy, where DNS may be the proxy's job)."""
-    import socket
-    from urllib.parse import urlparse
-
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")):
-        return True
-    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
-    try:
-        socket.getaddrinfo(host, 443)
-        return True
-    except OSError:
-        return False
 
 
 def _load_error(src: ModelSource, cfg: ModelConfig, e: Exception) -> ModelLoadError:
@@ -292,7 +261,9 @@ def load_model(cfg: ModelConfig, progress: bool = True) -> LoadedModel:
         model, adapter_state = apply_adapter(model, cfg.adapter, cfg.name_or_path, _base_names(cfg, src), src.path)
         _update_tensors(hasher, "adapter", adapter_state.items())
         if not cfg.label:
-            name = f"{src.name}+{Path(cfg.adapter).expanduser().resolve().name}"
+            from culturelens.core.adapters import adapter_name
+
+            name = f"{src.name}+{adapter_name(cfg.adapter)}"
         _place(model, device)
     model.eval()
 

@@ -108,7 +108,7 @@ def server_tokenizer(name: str, revision: str | None):
 
     from transformers import AutoTokenizer
 
-    from culturelens.core.models import hub_offline, hub_reachable
+    from culturelens.core.hub import hub_offline, hub_reachable
 
     local_only = Path(name).exists() or hub_offline() or not hub_reachable()  # no minutes of hub retries offline
     try:

@@ -15,6 +15,9 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from culturelens.core.errors import DataError
 from culturelens.core.inputs import EvalInputs
@@ -46,20 +49,83 @@ def results_file(samples: Path) -> Path | None:
     return hit if hit.exists() else None
 
 
+class SampleDoc(BaseModel):
+    """A document of the culturelens_wvs task as `culturelens export lm-eval` writes it, every field checked."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    doc_key: str = Field(min_length=1)
+    qid: str = Field(min_length=1)
+    country: str = Field(min_length=1)
+    template: str = Field(min_length=1)
+    order: Literal["original", "reversed"]
+    language: str = "en"
+    labels: list[str] = Field(min_length=2)
+    option_index: list[int]
+    prompt: str = Field(min_length=1)
+    choices: list[str] = Field(min_length=1)
+    choice_option: list[int]
+    mode: Literal["token", "sequence"]
+    target: list[int] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SampleDoc:
+        k = len(self.labels)
+        if sorted(self.option_index) != list(range(k)):
+            raise ValueError(f"option_index {self.option_index} is not an order of the {k} options")
+        if len(self.choice_option) != len(self.choices):
+            raise ValueError(f"{len(self.choice_option)} choice_option entries for {len(self.choices)} choices")
+        bad = [o for o in self.choice_option if not 0 <= o < k]
+        if bad:
+            raise ValueError(f"choice_option {bad[0]} is not an option index (0..{k - 1})")
+        return self
+
+
+def _loglikelihood(resp, where: str) -> float:
+    """lm_eval's [loglikelihood, is_greedy] (numbers or their text): a finite log-probability <= 0."""
+    try:
+        value = float(resp[0] if isinstance(resp, (list, tuple)) else resp)
+    except (TypeError, ValueError, IndexError):
+        raise DataError(f"{where}: the answer {resp!r} has no number as its log-likelihood: pass the samples file lm_eval "
+                        "wrote, unedited") from None
+    if math.isnan(value) or value > 1e-6:
+        raise DataError(f"{where}: log-likelihood {value} is not a log-probability (<= 0): pass the samples file lm_eval wrote, "
+                        "unedited")
+    return value
+
+
 def read_samples(samples: Path) -> list[dict]:
-    rows = []
-    for n, line in enumerate(samples.read_text(encoding="utf-8").splitlines(), 1):
+    """Every sample line, each field checked: the document (`SampleDoc`), one number per choice, each document once."""
+    rows, seen = [], {}
+    try:
+        text = samples.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{samples} cannot be read as text ({type(exc).__name__}): pass the samples file lm_eval wrote") from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        where = f"{samples}:{n}"
         try:
             row = json.loads(line)
-            doc, resps = row["doc"], row["filtered_resps"]
+            raw_doc, resps = row["doc"], row["filtered_resps"]
         except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise DataError(f"{samples}:{n} is not an lm-eval sample line ({type(e).__name__}): pass the samples file lm_eval wrote") from e
-        if "choice_option" not in doc or len(resps) != len(doc["choices"]):
-            raise DataError(f"{samples}:{n}: the document was not written by `culturelens export lm-eval` or its answers are incomplete "
-                            f"({len(resps)} answers for {len(doc.get('choices', []))} choices): export the task again and rerun lm_eval")
-        rows.append({"doc": doc, "loglikelihoods": [float(r[0]) for r in resps]})
+            raise DataError(f"{where} is not an lm-eval sample line ({type(e).__name__}): pass the samples file lm_eval wrote") from e
+        try:
+            doc = SampleDoc.model_validate(raw_doc)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "document"
+            raise DataError(f"{where}: the document was not written by `culturelens export lm-eval` or was edited ({field}: "
+                            f"{err['msg'].removeprefix('Value error, ')}): export the task again and rerun lm_eval") from None
+        if not isinstance(resps, list) or len(resps) != len(doc.choices):
+            raise DataError(f"{where}: the document was not written by `culturelens export lm-eval` or its answers are incomplete "
+                            f"({len(resps) if isinstance(resps, list) else 0} answers for {len(doc.choices)} choices): export the "
+                            "task again and rerun lm_eval")
+        if doc.doc_key in seen:
+            raise DataError(f"{where}: document {doc.doc_key} was already scored on line {seen[doc.doc_key]} (samples of two runs "
+                            "mixed?): pass the samples file of one lm_eval run")
+        seen[doc.doc_key] = n
+        rows.append({"doc": doc.model_dump(), "loglikelihoods": [_loglikelihood(r, where) for r in resps]})
     if not rows:
         raise DataError(f"{samples} holds no samples: rerun lm_eval")
     return rows

@@ -201,6 +201,15 @@ def claims_markdown(claims: dict) -> str:
     return "\n".join(["# Verdicts", "", format_table(verdicts), "", note, ""] + md)
 
 
+def _numeric(table: pd.DataFrame, cols: list[str] | None) -> pd.DataFrame:
+    """The plottable part of a panel's table: numeric columns per model, rows and columns without any number dropped."""
+    if table.empty or "model" not in table:
+        return pd.DataFrame()
+    table = table.set_index("model")
+    table = table[[c for c in cols if c in table]] if cols else table
+    return table.apply(pd.to_numeric, errors="coerce").dropna(axis=1, how="all").dropna(axis=0, how="all")
+
+
 def claims_figure(claims: dict, path: Path) -> Path:
     """Per-group r per model, and Western vs non-Western r per model."""
     panels = [(pd.DataFrame(claims["1_norms"]["table"]), None, "mean per-question r by group"),
@@ -208,11 +217,12 @@ def claims_figure(claims: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, (table, cols, title) in zip(axes, panels):
         ax.set_title(title)
-        if table.empty or "model" not in table:  # e.g. no common country x question block for claim 1
-            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        numbers = _numeric(table, cols)
+        if numbers.empty:  # e.g. no common country x question block for claim 1, or r undefined everywhere
+            ax.text(0.5, 0.5, "no data: no claim has numbers here\n(see claims.md for why)", ha="center", va="center",
+                    transform=ax.transAxes)
             continue
-        table = table.set_index("model")
-        (table[cols] if cols else table).plot.bar(ax=ax, rot=20)
+        numbers.plot.bar(ax=ax, rot=20)
         ax.axhline(0, color="k", lw=0.5)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
