@@ -47,7 +47,7 @@ class FolderLock:
             pass
         fcntl.flock(self._fh, fcntl.LOCK_UN)
         self._fh.close()
-        self._fh: IO[str] | None = None
+        self._fh = None
 
     def __enter__(self) -> FolderLock:
         return self.acquire()
