@@ -46,13 +46,13 @@ def dense_flops(model, tokens: int, n_prompts: int) -> float:
     return 2 * body * tokens + 2 * head * n_prompts
 
 
-def tokens_computed(encoded: list[list[int]], prefix_sharing: bool) -> int:
-    """Tokens actually run: with prefix sharing each group's prefix once plus every suffix (eval/backends/prefix.py's grouping)."""
+def tokens_computed(encoded: list[list[int]], prefix_sharing: bool, tokens_per_forward: int = 512) -> int:
+    """Tokens actually run: with prefix sharing the trie nodes of each pack (eval/backends/prefix.py), else every token."""
     if not prefix_sharing:
         return sum(map(len, encoded))
-    from culturelens.eval.backends.prefix import group_by_prefix
+    from culturelens.eval.backends.prefix import packed_tokens
 
-    return sum(p + sum(len(encoded[i]) - p for i in idx) for p, idx in group_by_prefix(encoded))
+    return packed_tokens(encoded, tokens_per_forward)
 
 
 def one(template_set: str, dtype: str, prefix_sharing: bool, batch_size: int, model_name: str, limit: int | None = None) -> dict:

@@ -10,11 +10,49 @@ from pathlib import Path
 
 from culturelens.core.errors import ConfigError, CultureLensError
 
+# kind -> (module, class) of every stage's config; `--help` of a stage lists its sections, `config show` resolves one
+CONFIG_KINDS = {
+    "eval": ("culturelens.eval.config", "EvalConfig"),
+    "claims": ("culturelens.experiments.claims.config", "ClaimsConfig"),
+    "sft": ("culturelens.train.config", "SFTRunConfig"),
+    "dpo": ("culturelens.train.config", "DPORunConfig"),
+    "synth": ("culturelens.synth.config", "SynthConfig"),
+    "translate": ("culturelens.synth.translate", "TranslateConfig"),
+    "run": ("culturelens.experiments.pipeline", "PipelineConfig"),
+}
 
-def _config_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+
+def config_class(kind: str):
+    import importlib
+
+    module, name = CONFIG_KINDS[kind]
+    return getattr(importlib.import_module(module), name)
+
+
+def config_sections(kind: str) -> str:
+    """The top-level keys of a stage's config, for its --help (`culturelens config show` prints every default)."""
+    cls = config_class(kind)
+    lines = [f"config sections ({cls.__name__}; see every default with `culturelens config show --kind {kind} --config X`):"]
+    for name, f in cls.model_fields.items():
+        ann = f.annotation.__name__ if isinstance(f.annotation, type) else str(f.annotation).replace("typing.", "")
+        desc = f" - {f.description}" if f.description else ""
+        lines.append(f"  {name}: {ann}{' (required)' if f.is_required() else ''}{desc}")
+    return "\n".join(lines)
+
+
+def _config_args(p: argparse.ArgumentParser, required: bool = True, kind: str | None = None, dry_run: bool = False) -> None:
     p.add_argument("--config", "-c", required=required, help="YAML config file")
     p.add_argument("overrides", nargs="*", help="KEY=VALUE overrides, e.g. model.dtype=bfloat16 countries=[DEU,USA]")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    if dry_run:
+        p.add_argument("--dry-run", action="store_true", help="print what would run (prompts, cached, trainings, estimated "
+                       "time) and stop; loads the tokenizer and weights to fingerprint them, no forward pass")
+    if kind and _WANT_HELP:
+        p.epilog = config_sections(kind)
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+_WANT_HELP = False  # set by parse_args when -h/--help is asked: only then are the config classes imported for the epilogs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("eval", help="probe a model on WVS questions per country and compare with humans")
-    _config_args(p)
+    _config_args(p, kind="eval", dry_run=True)
     p.add_argument("--overwrite", action="store_true", help="replace a finished run folder of the same name")
 
     p = sub.add_parser("compare", help="side-by-side table of eval runs (first = baseline)")
@@ -42,23 +80,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wandb-dir", default=None, help="where W&B writes its run folder (default: the output folder)")
 
     p = sub.add_parser("synth", help="generate culture-aware SFT/DPO data with a teacher model")
-    _config_args(p)
+    _config_args(p, kind="synth")
 
     p = sub.add_parser("translate", help="translate the probe's prompts into each country's language with a teacher model")
-    _config_args(p)
+    _config_args(p, kind="translate")
 
     p = sub.add_parser("train", help="LoRA fine-tuning with TRL")
     tsub = p.add_subparsers(dest="stage", required=True)
     for stage in ("sft", "dpo"):
-        _config_args(tsub.add_parser(stage, help=f"LoRA {stage.upper()}"))
+        _config_args(tsub.add_parser(stage, help=f"LoRA {stage.upper()}"), kind=stage)
 
     p = sub.add_parser("run", help="run a pipeline config: synth -> SFT -> DPO -> eval -> compare")
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("config_file", nargs="?", metavar="CONFIG", help="the pipeline config (or pass it as --config)")
+    _config_args(p, required=False, kind="run", dry_run=True)
 
     p = sub.add_parser("claims", help="test the paper's claims on a set of models and checkpoints")
-    _config_args(p)
+    _config_args(p, kind="claims", dry_run=True)
+
+    p = sub.add_parser("config", help="show a resolved config")
+    csub = p.add_subparsers(dest="action", required=True)
+    show = csub.add_parser("show", help="print a config file with every default filled in and the overrides applied")
+    _config_args(show)
+    show.add_argument("--kind", choices=sorted(CONFIG_KINDS), default=None,
+                      help="which stage's config (default: the first kind the file validates as)")
 
     p = sub.add_parser("data", help="human reference data, questions and countries")
     dsub = p.add_subparsers(dest="action", required=True)
@@ -92,14 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export the probe for another tool")
     xsub = p.add_subparsers(dest="target", required=True)
     x = xsub.add_parser("lm-eval", help="an lm-evaluation-harness task folder (YAML + documents) of an eval config")
-    _config_args(x)
+    _config_args(x, kind="eval")
     x.add_argument("--out", required=True, help="task folder to write (pass it to lm_eval --include_path)")
 
     p = sub.add_parser("import", help="import another tool's results as a culturelens run")
     isub = p.add_subparsers(dest="source", required=True)
     i = isub.add_parser("lm-eval", help="lm_eval --log_samples output of the culturelens_wvs task -> a culturelens run folder")
     i.add_argument("samples", help="the lm_eval --output_path folder (or a samples_culturelens_wvs_*.jsonl file)")
-    _config_args(i)
+    _config_args(i, kind="eval")
     i.add_argument("--overwrite", action="store_true", help="replace a finished run folder of the same name")
 
     p = sub.add_parser("models", help="embedded default models")
@@ -118,6 +162,11 @@ def _cmd_eval(args) -> None:
     from culturelens.eval.runner import run_eval
 
     cfg = load_config(EvalConfig, args.config, args.overrides)
+    if args.dry_run:
+        from culturelens.eval.plan import plan_eval
+
+        print("\n".join(plan_eval(cfg).lines()))
+        return
     run_dir = run_eval(cfg, progress=not args.no_progress, overwrite=args.overwrite)
     print_summary(run_dir)
 
@@ -179,14 +228,27 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_run(args) -> None:
-    from culturelens.experiments.pipeline import run_pipeline
+    from culturelens.experiments.pipeline import plan_pipeline, run_pipeline
 
-    run_pipeline(args.config, args.overrides, progress=not args.no_progress)
+    path, overrides = args.config or args.config_file, list(args.overrides or [])
+    if args.config and args.config_file:  # `run --config X a=b`: the first override landed in the positional slot
+        overrides.insert(0, args.config_file)
+    if path is None:
+        raise ConfigError("run needs a pipeline config: culturelens run --config configs/experiments/<file>.yaml")
+    if args.dry_run:
+        print("\n".join(plan_pipeline(path, overrides)))
+        return
+    run_pipeline(path, overrides, progress=not args.no_progress)
 
 
 def _cmd_claims(args) -> None:
     from culturelens.experiments.claims import run_claims
 
+    if args.dry_run:
+        from culturelens.experiments.claims.run import plan_claims
+
+        print("\n".join(plan_claims(args.config, args.overrides)))
+        return
     out = run_claims(args.config, args.overrides, progress=not args.no_progress)
     print(f"claims report written to {out}")
 
@@ -310,6 +372,30 @@ def _cmd_import(args) -> None:
     print_summary(run_dir)
 
 
+def _cmd_config(args) -> None:
+    """`culturelens config show`: the resolved config (defaults filled in, overrides applied) as YAML."""
+    import yaml
+
+    from culturelens.core.config import load_config
+
+    kinds = [args.kind] if args.kind else list(CONFIG_KINDS)
+    first_error = None
+    for kind in kinds:
+        try:
+            cfg = load_config(config_class(kind), args.config, args.overrides)
+        except ConfigError as exc:
+            first_error = first_error or exc
+            continue
+        print(f"# {kind} config ({type(cfg).__name__}) resolved from {args.config or 'defaults'}"
+              + (f" with {' '.join(args.overrides)}" if args.overrides else ""))
+        print(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True), end="")
+        return
+    if args.kind:
+        raise first_error
+    raise ConfigError(f"{args.config} is not a valid config of any stage (as an eval config: {first_error}); pass "
+                      "--kind eval|claims|sft|dpo|synth|translate|run to see that stage's errors")
+
+
 def _cmd_models(args) -> None:
     from culturelens.core import zoo
 
@@ -332,6 +418,7 @@ COMMANDS = {
     "claims": _cmd_claims,
     "data": _cmd_data,
     "models": _cmd_models,
+    "config": _cmd_config,
     "export": _cmd_export,
     "import": _cmd_import,
 }
@@ -339,6 +426,8 @@ COMMANDS = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse the command line; KEY=VALUE overrides may come before or after the flags (e.g. after --no-progress)."""
+    global _WANT_HELP
+    _WANT_HELP = any(a in ("-h", "--help") for a in (sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

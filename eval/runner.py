@@ -188,7 +188,19 @@ def run_record(cfg: EvalConfig, backend: ProbeBackend, per_prompt: pd.DataFrame,
         "orders": cfg.probe.orders,
         "reference": cfg.reference,
         "experiment": cfg.experiment,
+        **compute_record(backend),
     }
+
+
+def compute_record(backend: ProbeBackend) -> dict:
+    """What an hf probe computed for the fresh prompts: forward passes, token positions run, intra-op threads chosen
+    over the job ([seconds, threads, other processes' busy CPUs] every few seconds); empty for other backends."""
+    stats, threads = getattr(backend, "stats", None), getattr(backend, "threads", None)
+    if stats is None:
+        return {}
+    return {"forward_passes": stats.forwards, "tokens_computed": stats.tokens_computed,
+            "threads": None if threads is None else {"setting": "auto" if threads.auto else threads.cap, "cap": threads.cap,
+                                                     "history": threads.history}}
 
 
 def finish_run(cfg: EvalConfig, inputs: EvalInputs, staging: RunStaging, wb, manifest, items: list[PromptItem],

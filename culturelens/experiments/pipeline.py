@@ -7,8 +7,10 @@ resumes (generation, training checkpoints and the probe cache), so a rerun conti
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -34,19 +36,28 @@ def _adapter_dir(path: Path) -> Path:
     return path / "adapter" if (path / "adapter").exists() else path
 
 
-def run_pipeline(config_path: str, overrides: list[str] | None = None, progress: bool = True) -> dict:
+@dataclass
+class PipelineParts:
+    """Every stage's validated config of a pipeline run (validated up front: a typo in the DPO section must not wait
+    for synth + SFT to finish)."""
+
+    cfg: PipelineConfig
+    root: Path
+    synth: Any
+    sft: Any
+    dpo: Any
+    eval_cfg: Callable[[str, str | None], Any]
+
+
+def build_pipeline(config_path: str, overrides: list[str] | None = None) -> PipelineParts:
     from culturelens.eval.config import EvalConfig
     from culturelens.synth.config import SynthConfig
-    from culturelens.synth.run import run_synth
     from culturelens.train.config import DPORunConfig, SFTRunConfig
-    from culturelens.train.dpo import run_dpo
-    from culturelens.train.sft import run_sft
 
     cfg = load_config(PipelineConfig, config_path, overrides)
     root = ensure_writable_dir(Path(cfg.output_dir) / cfg.experiment, "output_dir")  # paths first
     common = {"experiment": cfg.experiment}
     wb = {"wandb": cfg.wandb} if cfg.wandb else {}
-    # validate every section up front: a typo in the DPO section must not wait for synth + SFT to finish
     synth_data = deep_merge({**common, "output_dir": str(root / "synth"), **wb}, cfg.synth)
     synth_cfg = validate_config(SynthConfig, synth_data, f"{config_path}: synth")
     data_dir = Path(synth_cfg.output_dir)
@@ -72,6 +83,51 @@ def run_pipeline(config_path: str, overrides: list[str] | None = None, progress:
         return validate_config(EvalConfig, deep_merge(data, {"model": {**base_model, "adapter": adapter}}), f"{config_path}: eval ({name})")
 
     eval_cfg("eval-base", None)  # validate now
+    return PipelineParts(cfg, root, synth_cfg, sft_cfg, dpo_cfg, eval_cfg)
+
+
+def plan_pipeline(config_path: str, overrides: list[str] | None = None) -> list[str]:
+    """`culturelens run --dry-run`: the stages that would run, the trainings, and each eval's plan (prompts, cached,
+    estimated probe time; the SFT/DPO evals are counted like the base eval, their adapters do not exist yet)."""
+    from culturelens.eval.plan import format_seconds, plan_eval
+
+    parts = build_pipeline(config_path, overrides)
+    stages = parts.cfg.stages
+    lines = [f"pipeline {parts.cfg.experiment} -> {parts.root}; stages: {', '.join(stages)}"]
+    if "synth" in stages:
+        lines.append(f"synth: teacher {parts.synth.teacher.model_dump(exclude_none=True)} -> {parts.synth.output_dir}")
+    for name in ("sft", "dpo"):
+        if name in stages:
+            tc = getattr(parts, name)
+            train = tc.train.model_dump() if hasattr(tc.train, "model_dump") else dict(tc.train)
+            steps = train.get("max_steps") if (train.get("max_steps") or -1) > 0 else f"{train.get('num_train_epochs')} epoch(s)"
+            lines.append(f"training {name}: {tc.model.name_or_path} on {tc.dataset}, {steps} -> {tc.output_dir} "
+                         "(training time not estimated: see benchmarks/results/train_throughput.json)")
+    total = 0.0
+    if "eval" in stages:
+        base_cfg = parts.eval_cfg("eval-base", None)
+        if base_cfg.split.file and not Path(base_cfg.split.file).exists():  # synth writes it
+            base_cfg = base_cfg.model_copy(update={"split": type(base_cfg.split)()})
+        base = plan_eval(base_cfg)
+        lines += base.lines()
+        total += base.estimated_seconds or 0.0
+        for name in ("eval-sft", "eval-dpo"):
+            lines.append(f"eval {name}: the same {base.n_prompts} prompts on the {name[5:].upper()} adapter (none cached: "
+                         "the adapter is trained first)")
+            total += base.n_prompts / base.prompts_per_second if base.prompts_per_second else 0.0
+        lines.append(f"estimated probe time of the evals: ~{format_seconds(total)}")
+    if "compare" in stages:
+        lines.append(f"compare: the evals side by side -> {parts.root / 'compare'}")
+    return lines
+
+
+def run_pipeline(config_path: str, overrides: list[str] | None = None, progress: bool = True) -> dict:
+    from culturelens.synth.run import run_synth
+    from culturelens.train.dpo import run_dpo
+    from culturelens.train.sft import run_sft
+
+    parts = build_pipeline(config_path, overrides)
+    cfg, root, synth_cfg, sft_cfg, dpo_cfg, eval_cfg = parts.cfg, parts.root, parts.synth, parts.sft, parts.dpo, parts.eval_cfg
     done: dict = {"root": str(root)}
     if "synth" in cfg.stages:
         done["synth"] = str(run_synth(synth_cfg))

@@ -101,6 +101,13 @@ def trie_size(seqs: list[list[int]]) -> int:
     return sum(len(s) - k for s, k in zip(ordered, shared_lengths(ordered)))
 
 
+def packed_tokens(seqs: list[list[int]], budget: int) -> int:
+    """Tokens computed when the sequences (any order) are scored in packs of at most `budget` trie nodes."""
+    ordered = sorted(seqs)
+    shared = shared_lengths(ordered)
+    return sum(len(ordered[i]) - (shared[i] if i > run.start else 0) for run in tree_chunks(ordered, budget) for i in run)
+
+
 def tree_chunks(seqs: list[list[int]], budget: int) -> list[range]:
     """Cut sequences in lexicographic order into runs of at most `budget` trie nodes (a longer sequence is a run of its
     own). Where a run must end, it ends at the shallowest boundary of its second half: a cut there recomputes the

@@ -32,6 +32,28 @@ def evaluate_entries(cfg: ClaimsConfig, split_file: str | None, progress: bool) 
     return runs, skipped, inputs
 
 
+def plan_claims(config_path: str, overrides: list[str] | None = None) -> list[str]:
+    """`culturelens claims --dry-run`: each entry's eval plan (prompts, cached, estimated probe time) or why it is skipped."""
+    from culturelens.eval.plan import format_seconds, plan_eval
+
+    cfg = load_config(ClaimsConfig, config_path, overrides)
+    split = load_split(cfg)
+    split_file = cfg.split_file if split is not None else None
+    lines, total = [f"claims {cfg.experiment} -> {Path(cfg.output_dir) / cfg.experiment}: {len(cfg.models)} model entries"], 0.0
+    for entry in cfg.models:
+        if missing_adapter(entry):
+            lines.append(f"skip {entry.label}: adapter {entry.model.adapter} not found" if cfg.skip_missing_adapters
+                         else f"error {entry.label}: adapter {entry.model.adapter} does not exist")
+            continue
+        plan = plan_eval(eval_config_for(cfg, entry, split_file))
+        lines += plan.lines()
+        total += plan.estimated_seconds or 0.0
+    extra = [name for name, on in (("robustness study", cfg.robustness), ("language study", cfg.languages)) if on]
+    lines.append(f"estimated probe time of the evals: ~{format_seconds(total)}"
+                 + (f" (plus the {' and '.join(extra)}, not estimated)" if extra else ""))
+    return lines
+
+
 def run_claims(config_path: str, overrides: list[str] | None = None, progress: bool = True) -> Path:
     from culturelens.experiments.claims.report import write_claims_report
     from culturelens.experiments.claims.studies import language_study, robustness_study
