@@ -1,4 +1,5 @@
-"""The `culturelens` command. Subcommands map to the stages: eval, compare, translate, synth, train, run, claims; plus data and models."""
+"""The `culturelens` command. Subcommands map to the stages: eval, compare, translate, synth, train, run, claims, study;
+plus data and models."""
 from __future__ import annotations
 
 import argparse
@@ -104,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--kind", choices=sorted(CONFIG_KINDS), default=None,
                       help="which stage's config (default: the first kind the file validates as)")
 
+    p = sub.add_parser("study", help="the training study: synth -> arms x seeds (train, eval) -> effects -> report")
+    _config_args(p)
+    p.add_argument("--smoke", action="store_true", help="apply the config's smoke: section (a minutes-scale run of the same study)")
+
     p = sub.add_parser("data", help="human reference data, questions and countries")
     dsub = p.add_subparsers(dest="action", required=True)
     b = dsub.add_parser("build-reference", help="aggregate WVS wave-7 respondent CSVs, answer-share JSONs and/or "
@@ -129,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "template, both orders, plain rendering)")
     e.add_argument("--plain", action="store_true", help="with --config: plain (base-model) rendering, no tokenizer")
     e.add_argument("overrides", nargs="*", help="KEY=VALUE overrides of the eval config")
+    e.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
     dsub.add_parser("countries", help="list known countries, zones and Western flags")
     q = dsub.add_parser("questions", help="list the question bank")
     q.add_argument("--questions-file", default=None)
@@ -138,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     x = xsub.add_parser("lm-eval", help="an lm-evaluation-harness task folder (YAML + documents) of an eval config")
     _config_args(x, kind="eval")
     x.add_argument("--out", required=True, help="task folder to write (pass it to lm_eval --include_path)")
+    x.add_argument("--untemplated", action="store_true", help="prompts without the model's chat template, for "
+                   "`lm_eval --apply_chat_template` (one task folder serves every model)")
+    x.add_argument("--overwrite", action="store_true", help="replace an earlier export in --out")
 
     p = sub.add_parser("import", help="import another tool's results as a culturelens run")
     isub = p.add_subparsers(dest="source", required=True)
@@ -253,6 +262,13 @@ def _cmd_claims(args) -> None:
     print(f"claims report written to {out}")
 
 
+def _cmd_study(args) -> None:
+    from culturelens.experiments.study import run_study
+
+    out = run_study(args.config, args.overrides, progress=not args.no_progress, smoke=args.smoke)
+    print(f"study report written to {out / 'report.md'}")
+
+
 def build_reference_cli(
     wvs_csv: list[str], means_csv: list[str], out: str, questions: list[str] | None = None,
     countries: list[str] | None = None, shares_json: list[str] = (), allow_mismatch: bool = False,
@@ -331,8 +347,10 @@ def _cmd_data_export(args) -> None:
     from culturelens.core.config import load_config
     from culturelens.core.dataset_export import PromptSettings, export_dataset
     from culturelens.core.inputs import InputSpec, resolve_inputs
+    from culturelens.core.paths import fresh_output_dir
     from culturelens.eval.config import EvalConfig, ProbeConfig, TemplateName
 
+    fresh_output_dir(args.out, "--out", args.overwrite, "dataset_dict.json")
     if args.config is None:
         if args.overrides or args.plain:
             raise ConfigError("KEY=VALUE overrides and --plain need --config: pass an eval config to override")
@@ -354,12 +372,16 @@ def _cmd_data_export(args) -> None:
 
 def _cmd_export(args) -> None:
     from culturelens.core.config import load_config
+    from culturelens.core.paths import fresh_output_dir
     from culturelens.eval.config import EvalConfig
-    from culturelens.eval.interop.lm_eval_task import TASK, export_lm_eval
+    from culturelens.eval.interop.lm_eval_task import MANIFEST, TASK, export_lm_eval
 
-    out = export_lm_eval(load_config(EvalConfig, args.config, args.overrides), args.out)
-    print(f"lm-eval task '{TASK}' written to {out}; run it with: lm_eval --model hf --model_args pretrained=MODEL "
-          f"--include_path {out} --tasks {TASK} --log_samples --output_path OUT   (see {out}/culturelens_export.json)")
+    cfg = load_config(EvalConfig, args.config, args.overrides)
+    fresh_output_dir(args.out, "--out", args.overwrite, MANIFEST)
+    out = export_lm_eval(cfg, args.out, untemplated=args.untemplated)
+    chat = " --apply_chat_template" if args.untemplated else ""
+    print(f"lm-eval task '{TASK}' written to {out}; run it with: lm_eval --model hf --model_args pretrained=MODEL{chat} "
+          f"--include_path {out} --tasks {TASK} --log_samples --output_path OUT   (see {out}/{MANIFEST})")
 
 
 def _cmd_import(args) -> None:
@@ -416,6 +438,7 @@ COMMANDS = {
     "train": _cmd_train,
     "run": _cmd_run,
     "claims": _cmd_claims,
+    "study": _cmd_study,
     "data": _cmd_data,
     "models": _cmd_models,
     "config": _cmd_config,

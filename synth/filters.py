@@ -80,9 +80,10 @@ def near_heldout(text: str, own_seed_similarity: float, heldout: dict[str, str],
 
 
 def filter_variants(records: list[dict], seeds: dict[str, str], settings, similarity=None,
-                    heldout: dict[str, str] | None = None) -> tuple[list[dict], dict]:
+                    heldout: dict[str, str] | None = None, rejected: list[dict] | None = None) -> tuple[list[dict], dict]:
     """Keep good variants. records: {qid, kind, text, prompt, ...}; seeds: qid -> seed text; heldout: qid -> text of
-    every held-out question (a variant that resembles one is dropped as ``similar_to_heldout``)."""
+    every held-out question (a variant that resembles one is dropped as ``similar_to_heldout``); ``rejected``, when
+    given, receives each dropped record with its ``reason``."""
     sim = similarity or lexical_similarity
     heldout = heldout or {}
     near_held: Counter = Counter()
@@ -117,6 +118,8 @@ def filter_variants(records: list[dict], seeds: dict[str, str], settings, simila
                 kept_shingles.setdefault(rec["qid"], []).append(sh)
         if reason:
             counts[reason] += 1
+            if rejected is not None:
+                rejected.append({**rec, "reason": reason})
             continue
         seen_norm.add(normalize(text))
         kept.append(rec)

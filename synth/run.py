@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,6 +18,8 @@ from culturelens.synth.config import SynthConfig
 from culturelens.synth.filters import EmbeddingSimilarity, filter_variants
 from culturelens.synth.generate import clean_output, make_jobs, run_jobs
 from culturelens.synth.split import load_split, require_no_heldout, save_split, split_questions
+
+log = logging.getLogger(__name__)
 
 
 def draw_split(cfg: SynthConfig, bank, reference, qids: list[str]) -> dict:
@@ -65,6 +68,17 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
     heldout_texts = {q: bank.get(q).text for q in split["heldout"] if q in bank}
     kept, filter_report = filter_variants(records, {q.qid: q.text for q in train_q}, cfg.filters, similarity, heldout_texts)
     variants = [{"qid": r["qid"], "country": r["country"], "kind": r["kind"], "text": r["text"]} for r in kept]
+    if jobs and not kept:  # only the seed rows would be left: the teacher contributed nothing
+        texts = {r["text"] for r in records}
+        worst = max((k for k in filter_report if isinstance(filter_report[k], int) and k != "kept"), key=filter_report.get,
+                    default=None)
+        why = (f"{sum(1 for r in records if not r['text'])} empty answers"
+               + (f", '{worst}' removed {filter_report[worst]}" if worst else ""))
+        message = (f"the teacher contributed nothing: none of its {len(records)} answers survived the filters ({why}; its "
+                   f"answers are in {out / 'raw.jsonl'})")
+        if len(texts) <= 1:  # every answer empty or the same text: the teacher is broken, not merely weak
+            raise DataError(f"{message}: check the teacher (model, server_model, max_new_tokens)")
+        log.warning("%s; the datasets hold the seed questions only: use a stronger teacher or loosen the filters", message)
     if cfg.variants.include_seed:
         variants += [{"qid": q.qid, "country": "ALL", "kind": "seed", "text": q.text} for q in train_q]
     if not variants:

@@ -33,16 +33,16 @@ from culturelens.synth.split import split_clusters
 
 
 class StudySplitSettings(StrictModel):
-    seed: int = 0
+    seed: int = 0  # seed of the question and country split
     heldout_fraction: float = Field(0.6, gt=0, lt=1)  # of the questions outside a cluster too big to hold out
     unseen_fraction: float = Field(0.33, gt=0, lt=1)  # of the Western and of the non-Western countries
-    correlation_threshold: float = Field(0.8, gt=0, le=1)
+    correlation_threshold: float = Field(0.8, gt=0, le=1)  # |r| of two questions' human means that links them
     min_countries: int = Field(15, ge=3)  # a correlation link needs this many countries of the full reference
-    min_stem_words: int = Field(5, ge=1)
+    min_stem_words: int = Field(5, ge=1)  # questionnaire neighbours with the same options and this many leading words in common
     min_questions_countries: int = Field(18, ge=2)  # a question needs distributions in this many countries
     max_train_questions: int | None = Field(None, ge=1)  # CPU scale: a seeded subset of each side
-    max_heldout_questions: int | None = Field(None, ge=1)
-    western: str = "rich_west"
+    max_heldout_questions: int | None = Field(None, ge=1)  # CPU scale: a seeded subset of the held-out side
+    western: str = "rich_west"  # Western flag of the country strata (the country table's default)
 
 
 def eligible_questions(bank, reference, min_countries: int) -> tuple[list[str], list[str]]:

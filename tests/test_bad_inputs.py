@@ -857,3 +857,66 @@ def test_lm_eval_import_checks_every_field(tmp_path, capsys, name, spoil, words)
     cfg = eval_yaml(tmp_path, "unused")
     assert_error(*cli(["import", "lm-eval", samples, "--config", cfg], capsys), str(samples), *words)
     assert not (tmp_path / "runs").exists()
+
+
+# ------------------------------------------------------------------------------------------- issue 17: small selections
+
+
+def test_two_countries_say_why_r_is_missing(tmp_path, capsys, tiny_model_dir):
+    """countries=[DEU,TUR] questions=[Q27]: the paper's metric cannot be computed; the console, report.md and figure say why."""
+    cfg = eval_yaml(tmp_path, tiny_model_dir, countries=["DEU", "TUR"], questions=["Q27"])
+    code, _ = cli(["eval", "--config", cfg, "--no-progress", "run_name=small"], capsys)
+    assert code == 0
+    report = (tmp_path / "runs" / "t" / "small" / "report.md").read_text()
+    assert "needs at least 3 countries; this run has 2" in report
+
+
+def test_thin_cis_carry_a_warning(tmp_path, capsys, tiny_model_dir):
+    """5 countries x 2 questions: the model - null CI of the paper's metric rests on 2 questions: a warning says so."""
+    from culturelens.eval.reporting.caveats import caveats
+
+    cfg = eval_yaml(tmp_path, tiny_model_dir, countries=["DEU", "TUR", "MEX", "IRQ", "CHN"], questions=["Q27", "Q28"])
+    assert cli(["eval", "--config", cfg, "--no-progress", "run_name=thin"], capsys)[0] == 0
+    s = RunFolder(tmp_path / "runs" / "t" / "thin").summary()
+    notes = caveats(s)
+    assert any("mean per-question r - null rests on 2" in n and "unreliable" in n for n in notes), notes
+    assert "unreliable" in (tmp_path / "runs" / "t" / "thin" / "report.md").read_text()
+
+
+def test_compare_warns_about_thin_difference_cis(runs, tmp_path, capsys):
+    assert cli(["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", "10"], capsys)[0] == 0
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert any("mean per-question r (n=2)" in w and "fewer than 5" in w for w in result["warnings"]), result["warnings"]
+
+
+def test_data_export_into_a_non_empty_folder(tmp_path, capsys):
+    """An old data/mine.parquet must not stay beside a new export: a non-empty --out is refused; --overwrite replaces an
+    earlier export (and only an export)."""
+    out = tmp_path / "ds"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "mine.parquet").write_text("old")
+    assert_error(*cli(["data", "export", "--out", out], capsys), "is not empty", "--overwrite")
+    assert_error(*cli(["data", "export", "--out", out, "--overwrite"], capsys), "holds no earlier export")
+    assert (out / "data" / "mine.parquet").exists()
+    fresh = tmp_path / "ds2"
+    assert cli(["data", "export", "--out", fresh], capsys)[0] == 0
+    (fresh / "data" / "mine.parquet").write_text("old")
+    assert cli(["data", "export", "--out", fresh, "--overwrite"], capsys)[0] == 0
+    assert not (fresh / "data" / "mine.parquet").exists() and (fresh / "dataset_dict.json").exists()
+
+
+@pytest.mark.parametrize("content", [b"null", b'"ok"'], ids=["content null", "content ok"])
+def test_teacher_that_contributes_nothing(tmp_path, capsys, content):
+    """A teacher answering `content: null` or "ok" to every request: one line saying so, not a dataset of seed rows."""
+    server = _Server(_body(b'{"choices": [{"message": {"content": %s}}]}' % content))
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "output_dir": str(tmp_path / "synth"), "questions": ["Q27", "Q28"], "countries": ["DEU"],
+        "teacher": {"backend": "openai", "base_url": server.url, "server_model": "m", "timeout_s": 5, "retries": 0},
+        "variants": {"paraphrases": 1, "scenarios": 0}, "split": {"heldout_fraction": 0}}))
+    try:
+        code, err = cli(["synth", "--config", cfg, "--no-progress"], capsys)
+    finally:
+        server.close()
+    assert_error(code, err, "the teacher contributed nothing", "raw.jsonl")
+    assert not (tmp_path / "synth" / "sft.jsonl").exists()

@@ -65,13 +65,40 @@ def write_samples(task_dir: Path, out: Path, model_dir: Path, limit: int | None 
     return out
 
 
+class _TaskLoader(yaml.SafeLoader):
+    """lm_eval's YAML loader resolves `!function module.name` beside the YAML; here it is kept as text."""
+
+
+_TaskLoader.add_constructor("!function", lambda loader, node: "!function " + loader.construct_scalar(node))
+
+
+def task_spec(task: Path) -> dict:
+    return yaml.load((task / f"{TASK}.yaml").read_text(), Loader=_TaskLoader)
+
+
+def load_moved_task(task: Path, where: Path):
+    """The documents as lm_eval reads them (its `custom_dataset` call: metadata + dataset_kwargs as keywords), after the
+    task folder was moved elsewhere (another machine, another user)."""
+    import importlib.util
+    import shutil
+
+    moved = shutil.move(str(task), str(where))
+    spec = task_spec(Path(moved))
+    module_name, fn = spec["custom_dataset"].split()[1].rsplit(".", 1)
+    mod_spec = importlib.util.spec_from_file_location(module_name, Path(moved) / f"{module_name}.py")
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return Path(moved), getattr(module, fn)(**spec["metadata"], **spec["dataset_kwargs"])
+
+
 def test_task_folder(tmp_path, tiny_model_dir):
     task = tmp_path / "task"
     assert main(["export", "lm-eval", "--config", str(eval_yaml(tmp_path, str(tiny_model_dir))), "--out", str(task)]) == 0
-    spec = yaml.safe_load((task / f"{TASK}.yaml").read_text())
+    spec = task_spec(task)
     assert spec["output_type"] == "multiple_choice" and spec["target_delimiter"] == ""
     assert spec["doc_to_text"] == "prompt" and spec["doc_to_choice"] == "choices"
-    assert Path(spec["dataset_kwargs"]["data_files"]["test"]) == (task / f"{TASK}.jsonl").resolve()
+    assert spec["dataset_kwargs"]["data_files"]["test"] == f"{TASK}.jsonl"  # relative: the folder is portable
+    assert spec["custom_dataset"] == "!function culturelens_wvs_data.load"
     docs = [json.loads(line) for line in (task / f"{TASK}.jsonl").read_text().splitlines()]
     # persona prompts for every (country, question) pair with human answers x 2 orders, plus one no-persona per question/order
     assert len(docs) == (len(COUNTRIES) * len(QUESTIONS) + len(QUESTIONS)) * 2
@@ -123,6 +150,66 @@ def test_import_refuses_incomplete_or_foreign_samples(tmp_path, tiny_model_dir, 
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="--log_samples"):
         import_lm_eval(tmp_path / "empty", cfg)
+
+
+def test_task_folder_is_portable(tmp_path, tiny_model_dir):
+    task = tmp_path / "task"
+    assert main(["export", "lm-eval", "--config", str(eval_yaml(tmp_path, str(tiny_model_dir))), "--out", str(task)]) == 0
+    n_docs = len((task / f"{TASK}.jsonl").read_text().splitlines())
+    (tmp_path / "elsewhere").mkdir()
+    _, ds = load_moved_task(task, tmp_path / "elsewhere" / "task")
+    assert len(ds["test"]) == n_docs
+
+
+def harness_chat_samples(task_dir: Path, out: Path, model_dir: Path) -> Path:
+    """What `lm_eval --apply_chat_template` scores for un-templated documents: the model's chat template over
+    [system (the per-document description), user (doc_to_text)], the generation prompt, then gen_prefix; each choice
+    is the continuation."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    folder = out / "tiny-model"
+    folder.mkdir(parents=True)
+    with open(folder / f"samples_{TASK}_2026-01-01T00-00-00.000000.jsonl", "w") as fh:
+        for i, line in enumerate((task_dir / f"{TASK}.jsonl").read_text().splitlines()):
+            doc = json.loads(line)
+            messages = ([{"role": "system", "content": doc["system"]}] if doc["system"] else []) + [{"role": "user", "content": doc["prompt"]}]
+            context = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) + doc["answer"]
+            resps = [[str(harness_loglikelihood(model, tok, context, c)), "False"] for c in doc["choices"]]
+            fh.write(json.dumps({"doc_id": i, "doc": doc, "filtered_resps": resps}) + "\n")
+    return out
+
+
+def test_untemplated_export_serves_any_chat_model_and_imports(tmp_path, tiny_model_dir):
+    """One un-templated task folder (no tokenizer involved), scored with the model's own chat template as lm_eval
+    --apply_chat_template does, imports to a run whose probabilities equal culturelens's probe (both spellings of every
+    label are single tokens for the tiny model, so the choices are exactly the probe's)."""
+    cfg_path = eval_yaml(tmp_path, str(tiny_model_dir), probe={"templates": ["persona_system", "persona_inline"], "orders": ["original"]})
+    assert main(["export", "lm-eval", "--config", str(cfg_path), "--out", str(tmp_path / "task"), "--untemplated"]) == 0
+    spec = task_spec(tmp_path / "task")
+    assert spec["description"] == "system" and spec["gen_prefix"] == "answer"
+    docs = [json.loads(line) for line in (tmp_path / "task" / f"{TASK}.jsonl").read_text().splitlines()]
+    assert all("<|" not in d["prompt"] and d["rendering"] == "untemplated" for d in docs)  # no chat markup in the documents
+    assert {d["answer"] for d in docs} == {"Answer:"} and any(d["system"] for d in docs)
+    samples = harness_chat_samples(tmp_path / "task", tmp_path / "lm_out", tiny_model_dir)
+    assert main(["import", "lm-eval", "--config", str(cfg_path), str(samples), "run_name=untemplated"]) == 0
+    own = run_eval(load_config(EvalConfig, cfg_path, ["run_name=own"]), progress=False)
+    sa, sb = (pd.read_json(d / "scores.jsonl", lines=True).set_index(["country", "qid"])["score"]
+              for d in (tmp_path / "runs" / "lm" / "untemplated", own))
+    assert len(sa) == len(sb) and (sa - sb.loc[sa.index]).abs().max() < 1e-4
+
+
+def test_export_into_a_non_empty_folder_is_refused(tmp_path, tiny_model_dir, capsys):
+    cfg_path = eval_yaml(tmp_path, str(tiny_model_dir))
+    (tmp_path / "task").mkdir()
+    (tmp_path / "task" / "old.txt").write_text("x")
+    assert main(["export", "lm-eval", "--config", str(cfg_path), "--out", str(tmp_path / "task")]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    assert main(["export", "lm-eval", "--config", str(cfg_path), "--out", str(tmp_path / "task2")]) == 0
+    (tmp_path / "task2" / "stale.jsonl").write_text("x")
+    assert main(["export", "lm-eval", "--config", str(cfg_path), "--out", str(tmp_path / "task2"), "--overwrite"]) == 0
+    assert not (tmp_path / "task2" / "stale.jsonl").exists()
 
 
 @pytest.mark.slow

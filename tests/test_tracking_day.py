@@ -178,3 +178,21 @@ def test_wandb_mode_is_validated(tmp_path, tiny_model_dir, mode):
 
     with pytest.raises(ConfigError, match="wandb.mode"):
         validate_config(EvalConfig, {"model": {"name_or_path": "x"}, "wandb": {"mode": mode}})
+
+
+def test_online_wandb_without_network_falls_back_after_the_timeout(tmp_path, tiny_model_dir, monkeypatch, caplog):
+    """A key but no reachable server (the issue's CommError after 128 s): offline after wandb.init_timeout_s, one
+    warning, the eval finished."""
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = _cfg(tmp_path, tiny_model_dir, run_name="nonet", wandb={"enabled": True, "project": "cltest", "init_timeout_s": 3})
+    t0 = time.time()
+    run_dir = run_eval(cfg, progress=False)
+    assert time.time() - t0 < 120
+    warning = [r.getMessage() for r in caplog.records if r.name == "culturelens.core.tracking"]
+    assert len(warning) == 1 and "could not start" in warning[0] and "offline" in warning[0]
+    s = RunFolder(run_dir).require_complete().summary()
+    assert "offline-run-" in s.run.wandb_dir and read_run(s.run.wandb_dir).exited

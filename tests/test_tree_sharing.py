@@ -157,10 +157,24 @@ def test_thread_policy_backs_off_while_others_keep_a_cpu_busy_and_returns_after(
     monkeypatch.setattr(threads.time, "monotonic", lambda: clock["wall"])
     monkeypatch.setattr(threads.time, "process_time", lambda: clock["own"])
     before = torch.get_num_threads()
+    others_at_start = {"cpus": 0.0}
+
+    def sleep(seconds):  # while the policy looks before the job, the others keep `others_at_start` CPUs busy
+        clock["wall"] += seconds
+        clock["busy"] += seconds * others_at_start["cpus"]
+
+    monkeypatch.setattr(threads.time, "sleep", sleep)
     try:
+        busy_start = threads.ThreadPolicy("auto", interval_s=1.0)
+        others_at_start["cpus"] = 1.0
+        busy_start.apply()  # the first forward pass already runs with one thread
+        assert busy_start.threads == 1 and torch.get_num_threads() == 1 and busy_start.history[0][1:] == (1, 1.0)
+
+        others_at_start["cpus"] = 0.0
         policy = threads.ThreadPolicy("auto", interval_s=1.0)
         policy.apply()
         assert policy.threads == 2 and torch.get_num_threads() == 2
+        policy.history.clear()
 
         def tick(seconds, own_cpus, other_cpus):
             clock["wall"] += seconds

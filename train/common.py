@@ -228,6 +228,8 @@ def setup_tracking(cfg, out: Path) -> list[str]:
     declare_input(run, dataset_ref(cfg.dataset), "dataset")  # the synth artifact the dataset folder came from
     if getattr(cfg, "sft_adapter", None):
         declare_input(run, model_ref(cfg.sft_adapter), "sft_model")
+    if getattr(cfg, "init_adapter", None):
+        declare_input(run, model_ref(cfg.init_adapter), "init_model")
     return ["wandb"]
 
 

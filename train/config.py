@@ -39,6 +39,7 @@ class SFTRunConfig(StrictModel):
     lora: LoraSettings = LoraSettings()
     train: SFTArgs = Field(default_factory=SFTArgs)  # any field of trl.SFTConfig
     merge_adapter: bool = False  # also write <output_dir>/merged (base + adapter merged)
+    init_adapter: str | None = None  # SFT: continue training this LoRA adapter instead of a new one (e.g. matched extra steps)
     resume: bool = True  # continue from the last complete checkpoint-* in output_dir
     wandb: WandbConfig = WandbConfig()
 

@@ -1,7 +1,9 @@
 """LoRA SFT with TRL's SFTTrainer: `culturelens train sft --config configs/train/sft_*.yaml`.
 
 The synth stage writes conversational rows (system persona, user question, assistant answer); they
-are split into prompt / completion so the loss falls on the assistant's answer only.
+are split into prompt / completion so the loss falls on the assistant's answer only. Rows that already have
+``prompt`` and ``completion`` (the training study's: the exact text the probe scores, then the option letter) are
+used as they are. With ``init_adapter`` training continues an existing LoRA adapter (e.g. matched extra SFT steps).
 """
 from __future__ import annotations
 
@@ -38,18 +40,35 @@ def run_sft(cfg: SFTRunConfig):
     ensure_writable_dir(out, "output_dir")  # paths first: before the dataset and the model load
     lock = lock_output(out)
     try:
-        ds, evaluation = load_dataset_any(cfg.dataset, ["messages"], cfg.eval_split, cfg.train.seed)
-        for part, name in ((ds, cfg.dataset), (evaluation, f"{cfg.dataset} (eval split)")):
-            if part is not None:
-                check_conversations(part, name)
-        ds, evaluation = (None if d is None else keep_columns(d, ["messages"]).map(to_prompt_completion, remove_columns=["messages"])
-                          for d in (ds, evaluation))
-        lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}))
-        check_targets(model, cfg.lora.target_modules)
+        ds, evaluation = load_dataset_any(cfg.dataset, [], cfg.eval_split, cfg.train.seed)
+        ds, evaluation = (None if d is None else as_prompt_completion(d, name) for d, name in
+                          ((ds, cfg.dataset), (evaluation, f"{cfg.dataset} (eval split)")))
+        base = cfg.model.model_copy(update={"adapter": None})
+        if cfg.init_adapter:  # continue an existing adapter (its LoRA settings), e.g. matched extra SFT steps
+            lm, model, tok = load_for_training(base, adapter=cfg.init_adapter, trainable_adapter=True)
+            peft_config = None
+        else:
+            lm, model, tok = load_for_training(base)
+            check_targets(model, cfg.lora.target_modules)
+            peft_config = lora_config(cfg)
         args = SFTConfig(**trl_args(cfg, out, setup_tracking(cfg, out), evaluation is not None))
         trainer = SFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation, processing_class=tok,
-                             peft_config=lora_config(cfg))
+                             peft_config=peft_config)
         return train_and_save(trainer, cfg, out, lm, "sft", len(ds), started)
     finally:
         if lock is not None:
             lock.release()
+
+
+def as_prompt_completion(ds, name: str):
+    """Rows with text ``prompt`` and ``completion`` (the training study's) as they are; conversations (``messages``)
+    checked and split into prompt / completion."""
+    from culturelens.core.errors import DataError
+
+    if "messages" not in ds.column_names and {"prompt", "completion"} <= set(ds.column_names):
+        return keep_columns(ds, ["prompt", "completion"])
+    if "messages" not in ds.column_names:
+        raise DataError(f"dataset '{name}' has no column messages (nor prompt and completion) (it has: {', '.join(ds.column_names)}); "
+                        "SFT needs conversations in `messages` or text `prompt` + `completion`")
+    check_conversations(ds, name)
+    return keep_columns(ds, ["messages"]).map(to_prompt_completion, remove_columns=["messages"])

@@ -55,3 +55,20 @@ def swap_into_place(staged: Path, final: Path, old: Path) -> Path:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
+def fresh_output_dir(path: str | Path, what: str, overwrite: bool, marker: str) -> Path:
+    """An empty output folder for an export: a non-empty folder is refused (its old files would mix with the new ones),
+    unless `overwrite` and it holds an earlier export of the same kind (its `marker` file): then it is emptied first."""
+    import shutil
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise DataError(f"{what} '{p}' is a file: pass a folder")
+    if p.is_dir() and any(p.iterdir()):
+        if not overwrite:
+            raise DataError(f"{what} '{p}' is not empty (old files would mix with the new export): pass an empty or new folder, "
+                            "or --overwrite to replace an earlier export there")
+        if not (p / marker).exists():
+            raise DataError(f"{what} '{p}' is not empty and holds no earlier export ({marker} missing): --overwrite only "
+                            "replaces an export; pass an empty or new folder")
+        shutil.rmtree(p)
+    return ensure_writable_dir(p, what)

@@ -165,29 +165,37 @@ def build_prompts(
     """
     items: list[PromptItem] = []
     for question in questions:
-        labels = make_labels(len(question.options), label_style)
         for order in orders:
-            block, index = question_block(question, labels, order)
             for name in templates:
-                template = TEMPLATES[name]
-                targets = countries if template.persona else [None]
+                targets = countries if TEMPLATES[name].persona else [None]
                 for country in targets:
                     code = country.alpha3 if country else NO_COUNTRY
                     if country is not None and pairs is not None and (code, question.qid) not in pairs:
                         continue
-                    lang = country.languages[0] if (country and translations and country.languages) else "en"
-                    if lang != "en" and translations.has(lang, name, question.qid, len(question.options)):
-                        e = translations.entry(lang)
-                        tq = e["questions"][question.qid]
-                        tblock, _ = question_block(question, labels, order, tq["text"], tq["options"],
-                                                   (e.get("question", "Question"), e.get("options", "Options")))
-                        t = e["templates"][name]
-                        ttemplate = Template(t.get("system"), t["user"], t["plain"], template.persona, t.get("answer", template.answer))
-                        cname = e.get("countries", {}).get(code, country.name)  # type: ignore[union-attr]  # lang != 'en' only with a country
-                        text = render(tokenizer, ttemplate, cname, tblock, e.get("answer_cue", cue), chat, labels,
-                                      e.get("instruction", INSTRUCTION))
-                        items.append(PromptItem(name, order, code, question.qid, text, labels, index, language=lang))
-                        continue
-                    text = render(tokenizer, template, country.name if country else None, block, cue, chat, labels)
-                    items.append(PromptItem(name, order, code, question.qid, text, labels, index))
+                    items.append(render_item(tokenizer, question, country, name, order, label_style, cue, chat, translations))
     return items
+
+
+def render_item(tokenizer, question: Question, country: Country | None, name: str, order: str, label_style: str, cue: str,
+                chat: bool, translations=None, text: str | None = None) -> PromptItem:
+    """One prompt: ``question`` (or its wording ``text``) asked with template ``name`` in option ``order``, as a person
+    from ``country`` (None for the no-persona template). With ``translations`` covering the country's main language,
+    template and question, the prompt is in that language (the question's own translated wording; ``text`` is then
+    not used), else in English."""
+    labels = make_labels(len(question.options), label_style)
+    template = TEMPLATES[name]
+    code = country.alpha3 if country else NO_COUNTRY
+    lang = country.languages[0] if (country and translations and country.languages) else "en"
+    if lang != "en" and translations.has(lang, name, question.qid, len(question.options)):
+        e = translations.entry(lang)
+        tq = e["questions"][question.qid]
+        tblock, index = question_block(question, labels, order, tq["text"], tq["options"],
+                                       (e.get("question", "Question"), e.get("options", "Options")))
+        t = e["templates"][name]
+        ttemplate = Template(t.get("system"), t["user"], t["plain"], template.persona, t.get("answer", template.answer))
+        cname = e.get("countries", {}).get(code, country.name)  # type: ignore[union-attr]  # lang != 'en' only with a country
+        rendered = render(tokenizer, ttemplate, cname, tblock, e.get("answer_cue", cue), chat, labels, e.get("instruction", INSTRUCTION))
+        return PromptItem(name, order, code, question.qid, rendered, labels, index, language=lang)
+    block, index = question_block(question, labels, order, text=text)
+    rendered = render(tokenizer, template, country.name if country else None, block, cue, chat, labels)
+    return PromptItem(name, order, code, question.qid, rendered, labels, index)

@@ -93,13 +93,18 @@ class ThreadPolicy:
         self.history: list[tuple[float, int, float]] = []  # (seconds into the job, threads chosen, others' CPUs busy)
         self._mark: tuple[float, float, float] | None = None
 
-    def apply(self) -> None:
-        """Set torch's intra-op threads to the current choice; start measuring contention."""
+    def apply(self, probe_s: float = 0.3) -> None:
+        """Before a job: with "auto", look at the other processes' CPU use for `probe_s` seconds (the first forward
+        pass should not start with more threads than free cores), set torch's intra-op threads; start measuring."""
         import torch
 
+        self._start = time.monotonic()
+        if self.auto and self.cap > 1 and probe_s > 0 and (mark := self._sample()) is not None:
+            time.sleep(probe_s)
+            self._mark = mark
+            self._choose(self._sample())
         if torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
-        self._start = time.monotonic()
         self._mark = self._sample()
 
     def _sample(self) -> tuple[float, float, float] | None:
@@ -113,14 +118,22 @@ class ThreadPolicy:
         now = self._sample()
         if now is None:
             return
+        if self._choose(now):
+            import torch
+
+            torch.set_num_threads(self.threads)
+        self._mark = now
+
+    def _choose(self, now: tuple[float, float, float] | None) -> bool:
+        """Threads from the other processes' CPU use since the last mark; True when the choice changed."""
+        if now is None or self._mark is None or now[0] <= self._mark[0]:
+            return False
         wall, busy, own = (b - a for a, b in zip(self._mark, now))
         others = max(0.0, (busy - own) / wall)  # CPUs' worth of time the other processes ran on our CPUs
         threads = max(1, min(self.cap, self.cap - round(others)))
         self.history.append((round(now[0] - self._start, 2), threads, round(others, 2)))
-        if threads != self.threads:
+        changed = threads != self.threads
+        if changed:
             log.info("intra-op threads %d -> %d (other processes kept %.1f of %d CPUs busy)", self.threads, threads, others, self.cap)
             self.threads = threads
-            import torch
-
-            torch.set_num_threads(threads)
-        self._mark = now
+        return changed

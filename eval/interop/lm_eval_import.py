@@ -67,6 +67,9 @@ class SampleDoc(BaseModel):
     choice_option: list[int]
     mode: Literal["token", "sequence"]
     target: list[int] = []
+    rendering: Literal["templated", "untemplated"] = "templated"
+    system: str | None = None  # untemplated documents: the persona's system message and the answer prefix
+    answer: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> SampleDoc:
@@ -143,7 +146,12 @@ def probe_result(doc: dict, loglikelihoods: list[float]) -> ProbeResult:
 
 
 def prompt_item(doc: dict) -> PromptItem:
-    item = PromptItem(doc["template"], doc["order"], doc["country"], doc["qid"], doc["prompt"], tuple(doc["labels"]),
+    text = doc["prompt"]
+    if doc.get("rendering") == "untemplated":
+        from culturelens.eval.interop.lm_eval_task import untemplated_text
+
+        text = untemplated_text(doc.get("system") or "", doc["prompt"], doc.get("answer") or "")
+    item = PromptItem(doc["template"], doc["order"], doc["country"], doc["qid"], text, tuple(doc["labels"]),
                       tuple(doc["option_index"]), language=doc["language"])
     if item.key != doc["doc_key"]:
         raise DataError(f"document {doc['doc_key']} was changed after the export (its prompt or options differ): export the task again")

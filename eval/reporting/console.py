@@ -85,6 +85,10 @@ def print_summary(run_dir: str | Path) -> None:
     console.print(f"[bold]{run.model}[/bold]  prompts={run.n_prompts} (cached {run.n_cached})  "
                   f"mean option mass={fmt_num(s.mean_mass)}  countries={s.n_countries} questions={s.n_questions}")
     print_paper_metric(s)
+    from culturelens.eval.reporting.caveats import caveats
+
+    for line in caveats(s):
+        console.print(f"[yellow]note:[/yellow] {line}")
     orders = (s.robustness.orders or {}) if s.robustness else {}
     if orders.get("mean_question_r_spread") is not None:
         per = ", ".join(f"{o}: {fmt_num(v.get('mean_question_r'))}" for o, v in orders["by_order"].items())
@@ -118,3 +122,5 @@ def print_comparison(result: dict) -> None:
         for r in result["diffs"]:
             d.add_row(r["run"], r["what"], fmt_num(r.get("diff")), fmt_ci(r.get("ci_lo"), r.get("ci_hi")), str(r.get("n")))
         console.print(d)
+    for warning in result.get("warnings", []):
+        console.print(f"[yellow]note:[/yellow] {warning}")

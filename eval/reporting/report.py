@@ -99,7 +99,9 @@ def _question_sections(s: Summary) -> list[str]:
 
 
 def _markdown(s: Summary, title: str, figures: list[Path]) -> str:
-    md: list[str] = [f"# {title}", ""] + _run_line(s.run)
+    from culturelens.eval.reporting.caveats import caveats
+
+    md: list[str] = [f"# {title}", ""] + _run_line(s.run) + [f"> Note: {c}" for c in caveats(s)] + ([""] if caveats(s) else [])
     md += [
         f"Countries: {s.n_countries} · questions: {s.n_questions} · "
         f"mean option probability mass: {fmt_num(s.mean_mass)}",
@@ -151,7 +153,10 @@ def _fig_by_category(summary: Summary, path: Path) -> Path:
         df = df.dropna(subset=["mean_r"])
     fig, ax = plt.subplots(figsize=(8, 0.45 * max(len(df), 4) + 1.2))
     if df.empty:
-        _empty(ax)
+        from culturelens.eval.reporting.caveats import why_r_missing
+
+        why = why_r_missing(summary)
+        _empty(ax, "no data: " + why.split(":")[0] if why else "no data")
     else:
         df = df.iloc[::-1].reset_index(drop=True)  # first row on top
         y = range(len(df))

@@ -162,6 +162,12 @@ def joint_permutations(valid: np.ndarray, n_perm: int, seed: int = 0) -> np.ndar
     return induced(country_shuffles(valid.shape[1], n_perm, seed), np.asarray(valid, dtype=bool))
 
 
+def swaps(n_countries: int, n_perm: int, seed: int = 0) -> np.ndarray:
+    """(P, C) bool: for each permutation, the countries whose two runs' answers trade places (each with probability 1/2):
+    the randomisation of a comparison between two runs that, under the null, are exchangeable draws of one process."""
+    return rng(seed).random((n_perm, n_countries)) < 0.5
+
+
 def label_permutations(labels: np.ndarray, n_perm: int, seed: int = 0) -> np.ndarray:
     """(P, n): the labels shuffled across units, n_perm times."""
     return rng(seed).permuted(np.broadcast_to(np.asarray(labels), (n_perm, len(labels))), axis=1)

@@ -21,7 +21,7 @@ from culturelens.core.jsonsafe import safe_float
 from culturelens.eval.statistics import metrics
 from culturelens.eval.statistics.common_set import common_block, kinds
 from culturelens.eval.statistics.shared_bootstrap import group_contrast
-from culturelens.eval.statistics.western import MIN_COUNTRIES
+from culturelens.eval.statistics.western_slope import MIN_COUNTRIES
 from culturelens.experiments.claims.bias import gap_reduction
 from culturelens.experiments.claims.context import AVERAGED, ClaimsContext
 from culturelens.experiments.claims.results import (
@@ -133,15 +133,17 @@ def claim_western_bias(ctx: ClaimsContext) -> WesternBiasResult:
         reason = "; ".join(gaps[m].block["said"] for m, v in verdicts.items() if v == "too few countries")
     else:
         verdict = SUPPORTED if all(v == "western" for v in verdicts.values()) else NOT_SUPPORTED
+        if verdict == NOT_SUPPORTED:
+            reason = "; ".join(f"{m}: {gaps[m].block['said']}" for m, v in verdicts.items() if v != "western")
     beyond = [gaps[m].gap for m in base if gaps[m].gap is not None]
     return WesternBiasResult(
         questions=ctx.bias_q, n_western=n_west, n_countries=len(ctx.countries), gaps={m: g.as_dict() for m, g in gaps.items()},
         nearest=_nearest(ctx), western_base_rate=n_west / max(1, len(ctx.countries)),
         mean_gap_base_models=float(np.mean(beyond)) if beyond else None, verdict=verdict, reason=reason,
-        effect_name="Western minus non-Western gain of centred per-country r over the permutation null (mean over base models)",
+        effect_name="Western minus non-Western mean fidelity slope (eval/statistics/western_slope.py; mean over base models)",
         effect=float(np.mean(beyond)) if beyond else None,
-        rule=f"supported if every non-adapter model's Western gap beyond the country-permutation null has a CI above 0 "
-             f"(verdict 'western'; >= {MIN_COUNTRIES} countries per side)",
+        rule=f"supported if every non-adapter model's fidelity-slope Western gap has a Welch 95% CI above 0 "
+             f"(verdict 'western'; >= {MIN_COUNTRIES} countries per side); 'no evidence' states the minimum detectable gap",
         n_models_western_beyond_null=sum(g.verdict == "western" for g in gaps.values()),
     )
 
@@ -168,9 +170,11 @@ def _corpus_pair(ctx: ClaimsContext, e: str, m: str) -> CorpusPair:
     facts, gaps = ctx.facts, ctx.bias_gaps
     d = gap_reduction(gaps[e], gaps[m], ctx.countries, ctx.n_boot, ctx.seed)
     verdict, reason = verdict_from_ci(*d["ci"]), None
-    if gaps[e].verdict != "western":
-        verdict = NOT_SUPPORTED if gaps[e].verdict != "too few countries" else NOT_TESTABLE
-        reason = f"{e} has no Western gap beyond the null to reduce (its verdict: {gaps[e].verdict})"
+    if verdict == NOT_SUPPORTED and d.get("mde") is not None:
+        reason = f"gap reduction {d['diff']:+.3f}, CI {d['ci'][0]:+.3f} to {d['ci'][1]:+.3f}; minimum detectable reduction {d['mde']:.3f}"
+    if gaps[e].verdict != "western":  # the premise (an English-centric gap to reduce) is missing: not testable
+        verdict = NOT_TESTABLE
+        reason = f"premise missing: {e} has no Western gap to reduce (its verdict: {gaps[e].verdict})"
     return CorpusPair(
         english=e, multilingual=m, size_ratio=max(facts[e].params, facts[m].params) / min(facts[e].params, facts[m].params),
         gap_english=gaps[e].gap, verdict_english=gaps[e].verdict, gap_multilingual=gaps[m].gap, gap_reduction=d["diff"], ci=d["ci"],
@@ -178,18 +182,20 @@ def _corpus_pair(ctx: ClaimsContext, e: str, m: str) -> CorpusPair:
 
 
 def claim_multilingual(ctx: ClaimsContext) -> MultilingualResult:
-    """3. A multilingual corpus reduces the Western gap: English-centric minus multilingual base models, gaps
-    beyond the null, countries resampled together; needs a positive English-centric gap to reduce."""
+    """3. A multilingual corpus reduces the Western gap: English-centric minus multilingual base models, fidelity-slope
+    gaps compared country by country; without an English-centric gap to reduce the claim is not testable."""
     facts, base = ctx.facts, ctx.base_models
     pairs = [_corpus_pair(ctx, e, m) for e in base if facts[e].corpus == "english" for m in base if facts[m].corpus == "multilingual"]
     close = [p for p in pairs if p.size_ratio <= 4]
+    testable = [p for p in close if p.verdict != NOT_TESTABLE]
     reason = None if close else "no English-centric and multilingual base models within 4x in size"
     if close and any(p.reason for p in close):
         reason = "; ".join(p.reason for p in close if p.reason)
     return MultilingualResult(
-        pairs=pairs, reason=reason, verdict=all_supported([p.verdict for p in close]) if close else NOT_TESTABLE,
-        rule="for every pair within 4x in size: the English-centric model has a Western gap beyond the null (verdict 'western') "
-             "and gap(English-centric) - gap(multilingual) beyond the null has a CI above 0 (countries resampled once for both)",
+        pairs=pairs, reason=reason, verdict=all_supported([p.verdict for p in testable]) if testable else NOT_TESTABLE,
+        rule="for every pair within 4x in size: the English-centric model has a fidelity-slope Western gap (verdict 'western'; "
+             "else not testable) and gap(English-centric) - gap(multilingual) has a Welch 95% CI above 0 (per-country slope "
+             "differences, Western vs non-Western)",
     )
 
 

@@ -1,0 +1,98 @@
+"""The study's data step: the 2 x 2 split, the teacher's wordings, every arm's rows per seed (resumable)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from culturelens.core.countries import load_countries
+from culturelens.core.errors import ConfigError, DataError
+from culturelens.core.inputs import load_question_bank
+from culturelens.core.jsonsafe import write_json
+from culturelens.core.reference import load_reference
+from culturelens.experiments.study.config import StudyConfig
+from culturelens.synth.study_data import build_arm_rows, human_cells
+from culturelens.synth.study_split import draw_study_split, load_study_split, save_study_split
+from culturelens.synth.study_variants import study_variants
+
+SPLIT_FILE = "split.json"
+
+
+def study_inputs(cfg: StudyConfig):
+    """(bank, the FULL reference, the country table)."""
+    bank = load_question_bank(None)
+    return bank, load_reference(cfg.reference, bank=bank), load_countries(cfg.countries_file)
+
+
+def study_split(cfg: StudyConfig, root: Path, bank, reference, table) -> dict:
+    """The split drawn once (a rerun reads split.json); ``split.train_questions`` narrows the train side."""
+    path = root / SPLIT_FILE
+    if path.exists():
+        return load_study_split(path)
+    split = draw_study_split(bank, reference, table, cfg.split)
+    if cfg.split.train_questions:
+        wanted = [bank.get(q).qid for q in cfg.split.train_questions]
+        wrong = [q for q in wanted if q not in split["train"]]
+        if wrong:
+            side = {q: ("held out" if q in split["heldout"] else "not eligible") for q in wrong}
+            raise ConfigError(f"split.train_questions {', '.join(f'{q} ({side[q]})' for q in wrong)} are not on the train side "
+                              "of the study split: drop them (held-out batteries never train)")
+        split["train"] = wanted
+    root.mkdir(parents=True, exist_ok=True)
+    save_study_split(split, path)
+    return split
+
+
+def load_translations(path: str | None):
+    if not path:
+        return None
+    from culturelens.core.translations import Translations
+
+    return Translations.load(path)
+
+
+def make_variants(cfg: StudyConfig, root: Path, bank, table, split: dict, progress: bool) -> tuple[dict, dict]:
+    """(qid, country) -> wordings, and the teacher report (written to teacher.json)."""
+    from culturelens.core.teacher import make_teacher
+
+    questions = [bank.get(q) for q in split["train"]]
+    countries = [table[c] for c in split["seen"]]
+    teacher = make_teacher(cfg.teacher) if cfg.teacher and (cfg.variants.paraphrases or cfg.variants.scenarios) else None
+    heldout = {q: bank.get(q).text for q in split["heldout"]}
+    variants, report = study_variants(teacher, questions, countries, heldout, root / "raw.jsonl", cfg.variants.paraphrases,
+                                      cfg.variants.scenarios if teacher else 0, cfg.filters,
+                                      cfg.teacher.batch_size if cfg.teacher else 8, cfg.data.seed, progress)
+    write_json(root / "teacher.json", report)
+    return variants, report
+
+
+def arm_data_dir(root: Path, seed: int) -> Path:
+    return root / "data" / f"s{seed}"
+
+
+def build_data(cfg: StudyConfig, root: Path, tokenizer_info, progress: bool = True) -> dict:
+    """Split, wordings and each seed's rows of every arm (data/s<seed>/<arm>.jsonl); returns the data facts."""
+    bank, reference, table = study_inputs(cfg)
+    split = study_split(cfg, root, bank, reference, table)
+    facts_path = root / "data" / "facts.json"
+    if facts_path.exists() and all((arm_data_dir(root, s) / "real.jsonl").exists() for s in cfg.seeds):
+        return json.loads(facts_path.read_text())
+    variants, teacher = make_variants(cfg, root, bank, table, split, progress)
+    cells = human_cells(reference, split["train"], split["seen"])
+    if not cells:
+        raise DataError("the train block (train questions x seen countries) has no answer distributions")
+    translations = load_translations(cfg.translations_file)
+    facts: dict = {"split": {k: split[k] for k in ("train", "heldout", "seen", "unseen")}, "teacher": teacher, "seeds": {}}
+    for seed in cfg.seeds:
+        # each training seed has its own sampling seed and its own SHUFFLED permutation: the permutation's chance
+        # pattern is then part of the seed-to-seed spread that the effects' CIs resample
+        settings = cfg.data.model_copy(update={"seed": cfg.data.seed * 1000 + seed, "shuffle_seed": cfg.data.shuffle_seed * 1000 + seed})
+        arms, label_facts = build_arm_rows(cells, variants, bank, table, tokenizer_info.tokenizer, tokenizer_info.is_chat,
+                                           settings, translations)
+        out = arm_data_dir(root, seed)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, rows in arms.items():
+            with open(out / f"{name}.jsonl", "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        facts["seeds"][str(seed)] = {**label_facts, "rows": {k: len(v) for k, v in arms.items()}}
+    write_json(facts_path, facts)
+    return facts

@@ -1,0 +1,74 @@
+"""`culturelens study --smoke` end to end on the tiny test model (issue 16, item 5): every arm x seed trained and
+evaluated, effects with CIs and Holm, the report and figures, one W&B run per arm x seed with its training curve and
+its evaluation, lineage, a summary run; a rerun after losing a training and an evaluation redoes only those."""
+import json
+import shutil
+
+import pytest
+
+from culturelens.cli import main
+from culturelens.core.wandb_log import read_run, run_folders
+
+CONFIG = "configs/experiments/training_study.yaml"
+
+
+@pytest.fixture(scope="module")
+def study(tiny_model_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    args = ["study", "--config", CONFIG, "--smoke", f"student.name_or_path={tiny_model_dir}", "teacher=null",
+            f"output_dir={out}", "--no-progress"]
+    assert main(args) == 0
+    return out / "training_study_smoke", args
+
+
+def test_smoke_study_writes_effects_report_and_runs(study):
+    root, _ = study
+    effects = json.loads((root / "effects.json").read_text())
+    claims = [r["claim"] for r in effects["primary"]]
+    assert claims == ["claim5", "claim3", "claim6"]
+    for r in effects["primary"]:
+        assert r["estimate"] is not None and r["ci"][0] <= r["estimate"] <= r["ci"][1] and r["p_holm"] >= r["p"]
+        assert r["verdict"] in ("supported", "contradicted") or r["verdict"].startswith("no evidence (minimum detectable effect")
+    arms = {r["arm"] for r in effects["arms"]}
+    assert {"base", "ridge", "real", "shuffled", "multilingual", "dpo_real", "extra_sft", "dpo_shuffled", "seed_only"} <= arms
+    seed_only = next(r for r in effects["secondary"] if r["arm"] == "seed_only" and r["countries"] == "seen")
+    assert seed_only["estimate"] == 0.0  # no teacher: SEED-ONLY's rows are REAL's, and so are its adapters
+    report = (root / "report.md").read_text()
+    assert "## Effects (estimates first)" in report and "heldout × unseen" in report and "## Training data" in report
+    assert (root / "figures" / "effects.png").stat().st_size > 1000 and (root / "figures" / "arms.png").exists()
+    plan = json.loads((root / "plan.json").read_text())
+    assert plan["n_trainings"] == 14 and plan["estimated_seconds"] > 0
+    extra = json.loads((root / "train" / "extra_sft" / "s0" / "culturelens_train.json").read_text())
+    dpo = json.loads((root / "train" / "dpo_real" / "s0" / "culturelens_train.json").read_text())
+    assert extra["global_step"] == dpo["global_step"]  # matched extra SFT steps
+
+
+def test_one_wandb_run_per_arm_and_seed_with_curves_evaluation_and_lineage(study):
+    root, _ = study
+    logs = [read_run(f) for f in run_folders(root / "wandb" / "real-s0" / "wandb")]
+    assert len(logs) == 1
+    run = logs[0]
+    assert run.group == "training_study_smoke" and run.job_type == "study-arm"
+    assert any(k.startswith("train/") for k in run.history_keys)
+    assert "study/question_r/heldout/seen" in run.summary
+    assert {a.type for a in run.logged} == {"model", "evaluation"}
+    data_digest = run.config["lineage/dataset"]["digest"]
+    (summary,) = [read_run(f) for f in run_folders(root / "wandb" / "summary" / "wandb")]
+    assert summary.config["lineage/dataset"]["digest"] == data_digest
+    assert "verdict/claim5" in summary.summary
+    (dpo,) = [read_run(f) for f in run_folders(root / "wandb" / "dpo_real-s1" / "wandb")]
+    adapter = next(a for a in run.logged if a.type == "model")
+    dpo_parent = json.loads((root / "train" / "real" / "s1" / "culturelens_train.json").read_text())
+    assert "lineage/parent_adapter" in dpo.config or dpo_parent  # the parent adapter is declared when it was logged
+    assert adapter.metadata["dataset_artifact"]["digest"] == data_digest
+
+
+def test_rerun_redoes_only_what_is_missing(study):
+    root, args = study
+    shutil.rmtree(root / "train" / "shuffled" / "s1")
+    shutil.rmtree(root / "evals" / "training_study_smoke" / "multilingual-s0")
+    before = (root / "train" / "real" / "s0" / "culturelens_train.json").stat().st_mtime
+    assert main(args) == 0
+    assert (root / "train" / "shuffled" / "s1" / "adapter").is_dir()
+    assert (root / "evals" / "training_study_smoke" / "multilingual-s0" / "complete.json").exists()
+    assert (root / "train" / "real" / "s0" / "culturelens_train.json").stat().st_mtime == before
