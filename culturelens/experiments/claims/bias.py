@@ -77,4 +77,4 @@ def gap_reduction(a: BiasGap, b: BiasGap, countries: dict, n_boot: int = 0, seed
     if min(w.size, r.size) >= MIN_COUNTRIES:
         diff, lo, hi, p, mde = (float(x) for x in welch(w, r))
         out.update(diff=diff, ci=[lo, hi], p=p, mde=mde, verdict=verdict_of(lo, hi))
-    return metrics.to_jsonable(out)
+    return json_safe(out)
