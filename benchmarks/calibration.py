@@ -15,6 +15,8 @@ Rules (alpha):
   claimed direction against the swap null (alpha = 2.5 %, band [1.25 %, 3.75 %]). Under ``at_most_alpha`` a null for
   which the rule is conservative by design (a fine-tune that only adds a random shift LOWERS the metric in
   expectation, so it passes less often than alpha): only the upper end of the band applies.
+- ``study``: the training study's verdict rule (``culturelens study``: arm - control, Welch's t over the arms'
+  per-seed values, two-sided 5 %), with SHUFFLED vs a second SHUFFLED among its nulls (benchmarks/study_calibration.py).
 Nulls and effects are named in the output with their parameters. The band for a two-sided / 5 % rule is
 [2.5 %, 7.5 %]; tests/test_calibration.py reads the JSON and fails when a rule leaves its band.
 
@@ -225,6 +227,9 @@ def run(n_sims: int, n_perm: int, seed: int = 0) -> dict:
             a, b = make(s, base(s))
             hits.append(paired_rule(s, a, b, n_perm, "greater", 0.025, "swap"))
         finetune[{"null": "nulls", "effect": "effects"}.get(kind, "at_most_alpha")][label] = rate(hits)
+    from study_calibration import study_block  # the training study's rule (benchmarks/study_calibration.py)
+
+    res["study"] = study_block(n_sims, seed)
     return res
 
 

@@ -65,7 +65,7 @@ def setting(config: str = "configs/experiments/training_study.yaml") -> dict:
 
 
 def simulate(s: dict, sims: int, effect: bool, g: float = 0.5, sd_seed: float = 0.05, quirk: float = 0.1, n_boot: int = 500,
-             alpha: float = 0.05, seed: int = 0) -> dict:
+             alpha: float = 0.05, seed: int = 0, both_real: bool = False, n_seeds: int = N_SEEDS) -> dict:
     from culturelens.experiments.study.effects import Resampler, contrast
 
     rng = np.random.default_rng(seed)
@@ -76,8 +76,8 @@ def simulate(s: dict, sims: int, effect: bool, g: float = 0.5, sd_seed: float = 
         runs = {}
         for arm in ("a", "b"):
             runs[arm] = {}
-            for k in range(N_SEEDS):
-                perm = np.arange(c) if (effect and arm == "a") else rng.permutation(c)
+            for k in range(n_seeds):
+                perm = np.arange(c) if ((effect and arm == "a") or both_real) else rng.permutation(c)
                 grid = base + g * s["beta"][:, None] * s["z"][perm][None, :] + sd_seed * rng.normal(size=(q, c))
                 runs[arm][k] = np.where(np.isfinite(s["human"]), grid, np.nan)
         grids = {"qids": s["qids"], "countries": s["countries"], "human": s["human"], "runs": runs, "clusters": s["clusters"],
@@ -90,7 +90,7 @@ def simulate(s: dict, sims: int, effect: bool, g: float = 0.5, sd_seed: float = 
         resampled += lo is not None and (lo > 0 or hi < 0)
     return {"sims": sims, "rejection_rate": rejections / sims, "resampled_ci_excludes_0": resampled / sims,
             "mean_estimate": float(np.mean(estimates)), "sd_estimate": float(np.std(estimates)),
-            "mean_se_resampled": float(np.mean(ses)), "alpha": alpha, "g": g, "sd_seed": sd_seed, "n_seeds": N_SEEDS,
+            "mean_se_resampled": float(np.mean(ses)), "alpha": alpha, "g": g, "sd_seed": sd_seed, "n_seeds": n_seeds,
             "n_boot": n_boot}
 
 
@@ -101,7 +101,8 @@ def run(sims: int, n_boot: int = 500) -> dict:
            "block": f"{len(s['qids'])} held-out questions x {int(s['is_seen'].sum())} seen countries",
            "null_shuffled_vs_shuffled": simulate(s, sims, effect=False, n_boot=n_boot),
            "power_real_vs_shuffled_g0.5": simulate(s, sims, effect=True, n_boot=n_boot, seed=1),
-           "power_real_vs_shuffled_g0.2": simulate(s, sims, effect=True, g=0.2, n_boot=n_boot, seed=2)}
+           "power_real_vs_shuffled_g0.2": simulate(s, sims, effect=True, g=0.2, n_boot=n_boot, seed=2),
+           "power_real_vs_shuffled_g1.0": simulate(s, sims, effect=True, g=1.0, n_boot=n_boot, seed=3)}
     out["seconds"] = round(time.time() - t0, 1)
     return out
 
@@ -126,14 +127,20 @@ def study_block(n_sims: int, seed: int = 0, n_boot: int = 200) -> dict:
     s = setting()
     null = simulate(s, n_sims, effect=False, n_boot=n_boot, seed=seed)
     second = simulate(s, n_sims, effect=False, g=0.0, n_boot=n_boot, seed=seed + 7)
+    reals = simulate(s, n_sims, effect=False, both_real=True, n_boot=n_boot, seed=seed + 8)
     strong = simulate(s, n_sims, effect=True, n_boot=n_boot, seed=seed + 1)
     weak = simulate(s, n_sims, effect=True, g=0.2, n_boot=n_boot, seed=seed + 2)
+    large = simulate(s, n_sims, effect=True, g=1.0, n_boot=n_boot, seed=seed + 3)
+    five = simulate(s, n_sims, effect=True, g=1.0, n_boot=n_boot, seed=seed + 4, n_seeds=5)
     return {"alpha": 0.05, "band": [0.025, 0.075],
-            "what": "training study: arm - control, Welch's t over 3 seeds per arm (two-sided 5 %), on the CPU config's "
+            "what": "training study: arm - control, Welch's t over 3 seeds per arm (5 where stated) (two-sided 5 %), on the CPU config's "
                     "held-out questions x seen countries; beside it the CI resampling seeds x battery clusters x countries",
             "nulls": {"SHUFFLED vs a second SHUFFLED (another permutation per seed), g=0.5": _rate(null["rejection_rate"], n_sims),
-                      "two arms of the base model + seed noise only (g=0)": _rate(second["rejection_rate"], n_sims)},
-            "effects": {"REAL vs SHUFFLED, g=0.5": _rate(strong["rejection_rate"], n_sims),
-                        "REAL vs SHUFFLED, g=0.2": _rate(weak["rejection_rate"], n_sims)},
+                      "two arms of the base model + seed noise only (g=0)": _rate(second["rejection_rate"], n_sims),
+                      "REAL vs a second REAL (seed noise only), g=0.5": _rate(reals["rejection_rate"], n_sims)},
+            "effects": {"REAL vs SHUFFLED, g=0.2": _rate(weak["rejection_rate"], n_sims),
+                        "REAL vs SHUFFLED, g=0.5": _rate(strong["rejection_rate"], n_sims),
+                        "REAL vs SHUFFLED, g=1.0": _rate(large["rejection_rate"], n_sims),
+                        "REAL vs SHUFFLED, g=1.0, 5 seeds per arm (the GPU config)": _rate(five["rejection_rate"], n_sims)},
             "resampled_ci_excludes_0": {"null g=0.5": null["resampled_ci_excludes_0"], "effect g=0.5": strong["resampled_ci_excludes_0"]},
             "sd_estimate_vs_resampled_se": {"null g=0.5": [null["sd_estimate"], null["mean_se_resampled"]]}}

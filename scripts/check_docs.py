@@ -7,7 +7,8 @@ What counts as a problem:
 - a relative link `[text](target)` whose file does not exist, or whose `#anchor` is no heading of the target page;
 - a dotted name `culturelens.x.y[.attr]` that is neither a module nor an attribute of one;
 - a repository path such as `eval/metrics.py`, `configs/eval/default.yaml` or `scripts/` that does not exist (globs
-  such as `configs/eval/*.yaml` must match something; paths with placeholders `<...>`, `{...}`, `...` are skipped);
+  such as `configs/eval/*.yaml` must match something; paths with placeholders `<...>`, `{...}`, `...` and benchmark
+  outputs under `benchmarks/results/` are skipped);
 - in docs/architecture.md, a module named in the table of a `### culturelens.<package>` section, or a short dotted
   name such as `core.inputs.resolve_inputs`, that does not exist.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PATH_ROOTS = ("culturelens", "eval", "synth", "train", "configs", "scripts", "benchmarks", "tests", "docs", ".ci")
+OUTPUTS = ("benchmarks/results/",)  # written when a benchmark runs: a page may name a result before it exists
 FILE_SUFFIXES = (".py", ".yaml", ".yml", ".json", ".jsonl", ".sh", ".md", ".csv", ".toml", ".txt")
 
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
@@ -100,7 +102,7 @@ def name_exists(dotted: str) -> bool:
 def path_exists(token: str, repo: Path = REPO) -> bool | None:
     """Whether a repository path named in a page exists; None when it is not a checkable path."""
     token = token.rstrip(".,:;")
-    if any(mark in token for mark in ("<", ">", "{", "}", "...", "…")):
+    if any(mark in token for mark in ("<", ">", "{", "}", "...", "…")) or token.startswith(OUTPUTS):
         return None
     is_dir = token.endswith("/")
     if not is_dir and not token.endswith(FILE_SUFFIXES) and "*" not in token:

@@ -72,3 +72,19 @@ def test_rerun_redoes_only_what_is_missing(study):
     assert (root / "train" / "shuffled" / "s1" / "adapter").is_dir()
     assert (root / "evals" / "training_study_smoke" / "multilingual-s0" / "complete.json").exists()
     assert (root / "train" / "real" / "s0" / "culturelens_train.json").stat().st_mtime == before
+
+
+def test_a_training_under_a_launcher_runs_as_its_own_command(tmp_path, tiny_model_dir):
+    """train_launcher (e.g. `accelerate launch ...` on GPUs): the study writes the training's config and runs
+    `culturelens train sft` under it; here the launcher is plain `python`."""
+    from culturelens.experiments.study.run import launch
+    from culturelens.train.config import SFTRunConfig
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"prompt": f"Question {i}? Answer:", "completion": " A"}) + "\n" for i in range(8)))
+    out = tmp_path / "train"
+    cfg = SFTRunConfig.model_validate({"model": {"name_or_path": str(tiny_model_dir)}, "dataset": str(rows), "output_dir": str(out),
+                                       "train": {"max_steps": 1, "per_device_train_batch_size": 4}})
+    launch("python", "sft", cfg, out)
+    assert (out / "study_train.yaml").exists() and (out / "adapter").is_dir()
+    assert json.loads((out / "culturelens_train.json").read_text())["global_step"] == 1

@@ -87,12 +87,19 @@ def _load_local_dir(p: Path):
 def _load_hub(name: str):
     from datasets import load_dataset
 
+    quiet = [logging.getLogger(n) for n in ("huggingface_hub", "datasets", "httpx", "urllib3")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:  # a failed hub lookup is reported below in one line, not as the libraries' retry tracebacks
+        lg.setLevel(logging.CRITICAL)
     try:
         return load_dataset(name)
     except Exception as exc:  # offline, unknown id, gated: one line either way
         raise DataError(f"dataset '{name}' is not a local path and could not be loaded from the Hugging Face hub "
                         f"({first_line(exc, limit=120)}): run `culturelens synth` "
                         "first, or point `dataset` at a folder, a .jsonl or a reachable hub dataset id") from None
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
 
 
 def _raw_dataset(path: str):
@@ -216,15 +223,28 @@ def trl_args(cfg, out: Path, report_to: list[str], has_eval: bool) -> dict:
     return kw
 
 
-def setup_tracking(cfg, out: Path) -> list[str]:
-    """Start the W&B run ourselves on rank 0 (project, group = experiment, dir, mode from the config): the Trainer's
-    W&B callback then logs into it. Other ranks report to nothing."""
+def training_manifest(cfg, lm):
+    """The reproducibility manifest of this training (core.manifest): versions, git, hardware, command line, the base
+    model's hub commit and content fingerprint (and the SFT adapter DPO starts from), the dataset's sha256, seeds."""
+    from culturelens.core.manifest import collect_manifest, model_identity, sha256_path
+
+    model = cfg.model.model_copy(update={"adapter": getattr(cfg, "sft_adapter", None) or getattr(cfg, "init_adapter", None)})
+    return collect_manifest(model=model_identity(model, fingerprint=lm.fingerprint), data={"dataset": sha256_path(cfg.dataset)},
+                            seeds={"seed": cfg.train.seed, "data_seed": cfg.train.data_seed})
+
+
+def setup_tracking(cfg, out: Path, manifest=None) -> list[str]:
+    """Start the W&B run ourselves on rank 0 (project, group = experiment, dir, mode from the config; the manifest in
+    its config): the Trainer's W&B callback then logs into it. Other ranks report to nothing."""
     if not cfg.wandb.enabled or not is_main_process():
         return ["none"]
     from culturelens.core.tracking import dataset_ref, declare_input, model_ref, start_run
 
+    config = {"culturelens": cfg.model_dump(mode="json")}
+    if manifest is not None:
+        config["manifest"] = manifest.model_dump(mode="json")
     run = start_run(cfg.wandb, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.experiment, job_type="train",
-                    config={"culturelens": cfg.model_dump(mode="json")}, run_dir=out)
+                    config=config, run_dir=out)
     declare_input(run, dataset_ref(cfg.dataset), "dataset")  # the synth artifact the dataset folder came from
     if getattr(cfg, "sft_adapter", None):
         declare_input(run, model_ref(cfg.sft_adapter), "sft_model")
@@ -279,18 +299,18 @@ def last_checkpoint(out: Path, resume: bool) -> str | None:
     return None
 
 
-def train_and_save(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float) -> Path:
+def train_and_save(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float, manifest=None) -> Path:
     """Train (resuming from the last complete checkpoint in `out` when cfg.resume), then save with `finish`."""
     resume = last_checkpoint(out, cfg.resume)
     if resume:
         log.warning("resuming %s from %s", stage, resume)
     result = trainer.train(resume_from_checkpoint=resume)
     eval_metrics = trainer.evaluate() if trainer.eval_dataset is not None else None
-    return finish(trainer, cfg, out, lm, stage, n_rows, started, result, resume, eval_metrics)
+    return finish(trainer, cfg, out, lm, stage, n_rows, started, result, resume, eval_metrics, manifest)
 
 
 def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float, train_result, resumed_from: str | None = None,
-           eval_metrics: dict | None = None) -> Path:
+           eval_metrics: dict | None = None, manifest=None) -> Path:
     """Save the adapter (only the trained one), its config and facts; rank 0 alone writes the files."""
     adapter_dir = out / "adapter"
     trainer.accelerator.wait_for_everyone()
@@ -324,6 +344,7 @@ def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float,
             "metrics": train_result.metrics,
             "eval_metrics": eval_metrics,
             "log_history": trainer.state.log_history,
+            "manifest": manifest.model_dump(mode="json") if manifest is not None else None,
         }
         if cfg.merge_adapter:
             merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()

@@ -10,7 +10,8 @@ Packing: a run of prompts in lexicographic order is a depth-first walk of its su
 one sequence in that order (`pack_tree`). A token attends to its ancestors in the trie only (a boolean [n, n] tree
 mask); its position id is its depth. So every token is computed exactly as in its own prompt, and the logits are
 kept at each prompt's last node only (`logits_to_keep` as indices): results match unshared scoring (fp32, ~1e-6).
-No KV cache is built, copied or written: one forward pass per pack, with no padding.
+Nothing is padded; the only KV cache is the one of the prefix every prompt shares (the chat header), computed once
+per job and copied into each pack's pass (`root_cache`, models without window layers).
 
 Batching (`tree_chunks`): the sorted prompts are cut into packs of at most `tokens_per_forward` nodes, at the
 shallowest boundary available (between questions rather than between the countries of one), so the matrices are
@@ -27,6 +28,8 @@ how a template shares its prompts; `packed_mask` is the tree mask of suffixes pa
 """
 from __future__ import annotations
 
+import copy
+import inspect
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from culturelens.eval.backends.probe import Probe
 
 log = logging.getLogger(__name__)
+ROOT_MIN = 8  # a prefix shared by every prompt (the chat header) at least this long is computed once per job
 
 
 def _lcp(a: list[int], b: list[int], limit: int) -> int:
@@ -206,12 +210,16 @@ def sliding_window(model) -> int | None:
     return window or (1 if types else None)  # layer types other than full attention but no size: treat as unknown
 
 
-def tree_attention_mask(model, tree: PackedTree, dtype: torch.dtype, window: int | None):
-    """The tree mask for the model: one [1, 1, n, n] mask, or {layer type: mask} when a window cuts some prompt's
-    ancestors (window layers then see the ancestors less than `window` positions back, as their causal mask would)."""
+def tree_attention_mask(tree: PackedTree, dtype: torch.dtype, window: int | None, prefix_len: int = 0):
+    """The tree mask for the model: one [1, 1, n, prefix_len + n] mask (every node also sees a cached prefix of
+    `prefix_len` tokens), or {layer type: mask} when a window cuts some prompt's ancestors (window layers then see the
+    ancestors less than `window` positions back, as their causal mask would; only without a cached prefix)."""
     allowed = tree.allowed()
-    if window is None or max(tree.positions, default=0) < window:
+    if prefix_len:
+        allowed = torch.cat([torch.ones((allowed.shape[0], prefix_len), dtype=torch.bool), allowed], dim=1)
+    if window is None or max(tree.positions, default=0) + prefix_len < window:
         return additive(allowed, dtype)
+    assert not prefix_len, "a cached prefix is only used by models without window layers"
     pos = torch.tensor(tree.positions)
     near = allowed & (pos[:, None] - pos[None, :] < window)
     return {"full_attention": additive(allowed, dtype), "sliding_attention": additive(near, dtype)}
@@ -225,25 +233,46 @@ def mask_mapping_ok(model, window: int | None) -> bool:
     return bool(types) and types <= {"full_attention", "sliding_attention"} and window is not None and window > 1
 
 
+def _cache_arg(model) -> str:
+    """The forward argument that takes a KV cache: `cache` in newer transformers (where `past_key_values` is deprecated
+    with a FutureWarning that would print inside the progress bar), `past_key_values` before."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft model forwards **kwargs
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
 @torch.inference_mode()
-def tree_logprobs(probe: Probe, tree: PackedTree, window: int | None) -> torch.Tensor:
-    """Next-token log-probabilities at each packed sequence's last node [len(tree.last), V]: one forward pass."""
+def root_cache(probe: Probe, root: list[int]):
+    """The KV cache of the prefix every prompt shares (the chat header): computed once, copied into each pack's pass."""
+    ids = torch.tensor([root], device=probe.device)
+    out = probe.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, logits_to_keep=1)
+    return out["cache"] if "cache" in out else out["past_key_values"]
+
+
+@torch.inference_mode()
+def tree_logprobs(probe: Probe, tree: PackedTree, window: int | None, root: tuple[int, object] = (0, None)) -> torch.Tensor:
+    """Next-token log-probabilities at each packed sequence's last node [len(tree.last), V]: one forward pass, after
+    `root` = (length, KV cache) of a prefix shared by every sequence (the tree holds what follows it), if any."""
     dtype = next(probe.model.parameters()).dtype
     device = probe.device
-    mask = tree_attention_mask(probe.model, tree, dtype, window)
+    root_len, cache = root
+    mask = tree_attention_mask(tree, dtype, window, root_len)
     mask = {k: v.to(device) for k, v in mask.items()} if isinstance(mask, dict) else mask.to(device)
+    past = {_cache_arg(probe.model): copy.deepcopy(cache), "use_cache": True} if root_len else {"use_cache": False}
     out = probe.model(
         input_ids=torch.tensor([tree.tokens], device=device),
         attention_mask=mask,
-        position_ids=torch.tensor([tree.positions], device=device),
-        use_cache=False,
+        position_ids=torch.tensor([[root_len + p for p in tree.positions]], device=device),
         logits_to_keep=torch.tensor(tree.last, device=device),
+        **past,
     )
     return out.logits[0].float().log_softmax(-1)
 
 
 def tree_batches(probe: Probe, items, encoded: dict[str, list[int]]) -> Iterator:
-    """Probe's batching strategy with prefix sharing: yields (items, results) per pack, like `plain_batches`."""
+    """Probe's batching strategy with prefix sharing: yields (items, results) per pack, like `plain_batches`.
+
+    When the prompts make several packs, the prefix they all share (the chat header, at least ROOT_MIN tokens) is
+    computed once and its KV cache copied into every pack's forward pass (models without window layers)."""
     window = sliding_window(probe.model)
     if window is not None and not mask_mapping_ok(probe.model, window):
         reach = [it for it in items if len(encoded[it.key]) > window]
@@ -251,11 +280,21 @@ def tree_batches(probe: Probe, items, encoded: dict[str, list[int]]) -> Iterator
             log.warning("%d prompts reach the model's %d-token attention window: scored without prefix sharing", len(reach), window)
             yield from plain_batches(probe, reach, encoded)
             items = [it for it in items if len(encoded[it.key]) <= window]
+    if not items:
+        return
     ordered = sorted(items, key=lambda it: encoded[it.key])
     seqs = [encoded[it.key] for it in ordered]
-    for run in tree_chunks(seqs, probe.tokens_per_forward):
+    root_len = _lcp(seqs[0], seqs[-1], min(map(len, seqs)) - 1)  # sorted: the first and last share what all share
+    if window is not None or root_len < ROOT_MIN or len(tree_chunks(seqs, probe.tokens_per_forward)) < 2:
+        root_len = 0
+    root = (root_len, root_cache(probe, seqs[0][:root_len]) if root_len else None)
+    if root_len:
+        probe.stats.forwards += 1
+        probe.stats.tokens_computed += root_len
+    rests = [s[root_len:] for s in seqs]
+    for run in tree_chunks(rests, probe.tokens_per_forward):
         chunk = ordered[run.start : run.stop]
-        tree = pack_tree(seqs[run.start : run.stop])
+        tree = pack_tree(rests[run.start : run.stop])
         probe.stats.forwards += 1
         probe.stats.tokens_computed += len(tree.tokens)
-        yield chunk, probe.token_results(chunk, tree_logprobs(probe, tree, window))
+        yield chunk, probe.token_results(chunk, tree_logprobs(probe, tree, window, root))

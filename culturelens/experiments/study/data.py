@@ -76,6 +76,11 @@ def build_data(cfg: StudyConfig, root: Path, tokenizer_info, progress: bool = Tr
     facts_path = root / "data" / "facts.json"
     if facts_path.exists() and all((arm_data_dir(root, s) / "real.jsonl").exists() for s in cfg.seeds):
         return json.loads(facts_path.read_text())
+    jobs = len(split["train"]) * (cfg.variants.paraphrases + cfg.variants.scenarios * len(split["seen"])) if cfg.teacher else 0
+    cached = sum(1 for _ in open(root / "raw.jsonl", encoding="utf-8")) if (root / "raw.jsonl").exists() else 0
+    print(f"study {cfg.experiment}: {len(cfg.arms)} arms x {len(cfg.seeds)} seeds = {len(cfg.arms) * len(cfg.seeds)} trainings; "
+          f"split {len(split['train'])} train / {len(split['heldout'])} held-out questions, {len(split['seen'])} seen / "
+          f"{len(split['unseen'])} unseen countries; teacher jobs {jobs} ({min(cached, jobs)} cached); the full plan follows the data")
     variants, teacher = make_variants(cfg, root, bank, table, split, progress)
     cells = human_cells(reference, split["train"], split["seen"])
     if not cells:

@@ -85,8 +85,10 @@ def print_plan(plan: dict) -> None:
 class Progress:
     """One line per step: ``[i/N] what ... done in Xs; about Y min left`` (the estimate rescaled by measured time)."""
 
-    def __init__(self, plan: dict):
+    def __init__(self, plan: dict, timings: Path | None = None):
         self.plan = plan
+        self.timings = timings  # each step's measured seconds (the arm x seed breakdown), rewritten after every step
+        self.rows: list[dict] = []
         self.total = plan["n_trainings"] + plan["n_evals"]
         self.done = 0
         self.left_estimate = float(plan["estimated_seconds"])
@@ -102,6 +104,12 @@ class Progress:
         if seconds > 1:  # not cached
             self.spent += seconds
             self.spent_estimate += self._estimate(label)
+        if self.timings is not None:
+            import os
+
+            self.rows.append({"step": label, "seconds": round(seconds, 1), "load_average": round(os.getloadavg()[0], 2)})
+            self.timings.write_text(json.dumps({"steps": self.rows, "total_seconds": round(sum(r["seconds"] for r in self.rows), 1)},
+                                               indent=1))
         scale = self.spent / self.spent_estimate if self.spent_estimate else 1.0
         self.left_estimate = max(0.0, self.left_estimate - self._estimate(label))
         self.console.print(f"[{self.done}/{self.total}] {label}: done in {seconds:.0f}s; about "

@@ -11,6 +11,7 @@ from culturelens.experiments.study.config import StudyConfig
 NAMES = {"real": "REAL", "shuffled": "SHUFFLED", "multilingual": "MULTILINGUAL", "seed_only": "SEED-ONLY",
          "dpo_real": "DPO after REAL", "extra_sft": "REAL + extra SFT", "dpo_shuffled": "DPO after SHUFFLED",
          "base": "base model", "ridge": "ridge country position"}
+NAMES.update({f"{k}_native": f"{v} (asked in the country's language)" for k, v in list(NAMES.items())})
 
 
 def _label(row: dict) -> str:
@@ -104,7 +105,8 @@ def markdown(cfg: StudyConfig, effects: dict, figures: list[Path], root: Path) -
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_effect_row(r) for r in effects["secondary"]]
     lines += ["", *[f"![{p.stem}]({p.relative_to(root)})" for p in figures], "", "## Arms", "",
-              "| arm | seeds | metric | questions × countries | estimate | 95% CI |", "|---|---|---|---|---|---|"]
+              "| arm | seeds | metric | questions × countries | estimate | 95% CI (seeds × clusters × countries) |",
+              "|---|---|---|---|---|---|"]
     lines += [f"| {NAMES.get(r['arm'], r['arm'])} | {r['seeds']} | {r['metric']} | {r['questions']} × {r['countries']} | "
               f"{fmt_num(r['estimate'], signed=True)} | {fmt_interval(r['ci'], signed=True)} |" for r in effects["arms"]]
     seeds = d.get("seeds", {})

@@ -140,7 +140,7 @@ def run_study(config_path: str, overrides: list[str] | None = None, progress: bo
     plan = make_plan(cfg, root, facts, split, tok)
     print_plan(plan)
     write_json(root / "plan.json", plan)
-    prog = Progress(plan)
+    prog = Progress(plan, root / "timings.json")
     runs: dict[str, dict[int, Path]] = {}
     if "base" in cfg.references:
         runs["base"] = {0: prog.step("eval base", lambda: evaluate(cfg, root, "base", None, split, progress))}
@@ -149,9 +149,10 @@ def run_study(config_path: str, overrides: list[str] | None = None, progress: bo
             out = prog.step(f"train {arm} seed {seed}", lambda a=arm, s=seed: train_arm(cfg, root, a, s), train=True)
             runs.setdefault(arm, {})[seed] = prog.step(
                 f"eval {arm} seed {seed}", lambda a=arm, s=seed, o=out: evaluate(cfg, root, f"{a}-s{s}", o / "adapter", split, progress))
-            if cfg.native_eval:
-                prog.step(f"eval {arm} seed {seed} (native)", lambda a=arm, s=seed, o=out: evaluate(
-                    cfg, root, f"{a}-s{s}-native", o / "adapter", split, progress, native=True))
+            if cfg.native_eval:  # the same adapter asked in each country's language (where translated): arm "<arm>_native"
+                runs.setdefault(f"{arm}_native", {})[seed] = prog.step(
+                    f"eval {arm} seed {seed} (native)", lambda a=arm, s=seed, o=out: evaluate(
+                        cfg, root, f"{a}-s{s}-native", o / "adapter", split, progress, native=True))
     grids = load_grids(cfg, root, runs, split)
     effects = compute_effects(cfg, grids, split)
     effects["seconds"] = round(time.time() - t0, 1)
