@@ -1,18 +1,44 @@
-"""Tokens/s and peak memory of LoRA SFT and DPO on SmolLM2-135M-Instruct on this CPU.
+"""Tokens/s and peak memory of LoRA SFT and DPO on SmolLM2-135M-Instruct on this CPU, per training setting.
 
-Each stage runs in its own subprocess (its own peak RSS), ~20 steps on realistic survey prompts.
-Writes benchmarks/results/train_throughput.json.  Run:  .venv/bin/python benchmarks/train_throughput.py
+Each variant runs in its own subprocess (its own peak RSS and thread setting), ~20 steps on realistic survey prompts,
+one after another, and is reported with its speed-up over the variant before the change (today's defaults). Tokens
+are the real (non-padding) tokens the model was fed: every row's chat-templated length (DPO: prompt + chosen and
+prompt + rejected). Wall times are only comparable on idle cores: the load average at the start of each variant is
+recorded (and the manifest: versions, CPU, threads).
+
+    OMP_NUM_THREADS= .venv/bin/python benchmarks/train_throughput.py            # all variants (~20 min on 2 idle cores)
+    .venv/bin/python benchmarks/train_throughput.py --only sft-baseline sft-padding-free --steps 5   # a quick subset
+
+Writes benchmarks/results/train_throughput.json.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# name -> (stage, torch threads (None: torch's default, one per core), train: overrides). "baseline" is the
+# setting of the earlier measurement (122 tokens/s SFT, 92 DPO): padded batches of 4, max_length 512.
+VARIANTS: dict[str, tuple[str, int | None, dict]] = {
+    "sft-baseline-1-thread": ("sft", 1, {}),
+    "sft-baseline": ("sft", None, {}),
+    "sft-padding-free": ("sft", None, {"padding_free": True, "max_length": None}),
+    "sft-packing": ("sft", None, {"packing": True}),
+    "sft-padding-free-batch-8": ("sft", None, {"padding_free": True, "max_length": None, "per_device_train_batch_size": 8}),
+    "sft-padding-free-batch-16": ("sft", None, {"padding_free": True, "max_length": None, "per_device_train_batch_size": 16}),
+    "sft-full-loss": ("sft", None, {"completion_only_loss": False}),
+    "sft-max-length-256": ("sft", None, {"max_length": 256}),
+    "dpo-baseline-1-thread": ("dpo", 1, {}),
+    "dpo-baseline": ("dpo", None, {}),
+    "dpo-batch-8": ("dpo", None, {"per_device_train_batch_size": 8}),
+    "dpo-max-length-256": ("dpo", None, {"max_length": 256}),
+}
 
 
 def rows(n: int, stage: str) -> list[dict]:
@@ -34,43 +60,53 @@ def rows(n: int, stage: str) -> list[dict]:
     return out
 
 
-def child(stage: str, steps: int, batch: int) -> dict:
+def child(name: str, steps: int, batch: int) -> dict:
+    import torch
     from datasets import Dataset
+    from transformers import AutoTokenizer
 
+    from culturelens.core.manifest import collect_manifest
+    from culturelens.core.zoo import pull
     from culturelens.train.config import DPORunConfig, SFTRunConfig
     from culturelens.train.dpo import run_dpo
     from culturelens.train.sft import run_sft
 
+    stage, threads, train = VARIANTS[name]
+    if threads:
+        torch.set_num_threads(threads)
+    per_step = train.get("per_device_train_batch_size", batch)
+    n_rows = steps * per_step * (8 if train.get("packing") else 1)  # packing fits several rows per sequence
+    data = rows(n_rows, stage)
     tmp = Path(tempfile.mkdtemp())
-    Dataset.from_list(rows(steps * batch, stage)).save_to_disk(str(tmp / "data"))
-    common = {"model": {"name_or_path": "smollm2-135m-instruct"}, "dataset": str(tmp / "data"), "output_dir": str(tmp / "out"),
-              "train": {"max_steps": steps, "per_device_batch_size": batch, "logging_steps": 1, "save_steps": 10_000}}
+    Dataset.from_list(data).save_to_disk(str(tmp / "data"))
+    cfg = {"model": {"name_or_path": "smollm2-135m-instruct"}, "dataset": str(tmp / "data"), "output_dir": str(tmp / "out"),
+           "train": {"max_steps": steps, "per_device_train_batch_size": batch, "logging_steps": 1, "save_steps": 10_000, **train}}
+    load = os.getloadavg()
     t = time.perf_counter()
-    out = (run_sft if stage == "sft" else run_dpo)((SFTRunConfig if stage == "sft" else DPORunConfig).model_validate(common))
+    out = (run_sft if stage == "sft" else run_dpo)((SFTRunConfig if stage == "sft" else DPORunConfig).model_validate(cfg))
     seconds = time.perf_counter() - t
     facts = json.loads((out / "culturelens_train.json").read_text())
-    # tokens the model was fed: every row is seen once (steps x batch rows); DPO feeds prompt+chosen and prompt+rejected
-    from transformers import AutoTokenizer
-
-    from culturelens.core.zoo import pull
-
     tok = AutoTokenizer.from_pretrained(pull("smollm2-135m-instruct"))
-    data = rows(steps * batch, stage)
-    if stage == "sft":
+    if stage == "sft" and train.get("packing"):
+        tokens = facts["tokens_seen"]  # TRL's count of the non-padding tokens it fed (packing decides how many rows)
+    elif stage == "sft":
         tokens = sum(len(tok.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) for r in data)
     else:
         tokens = sum(len(tok.apply_chat_template(r["prompt"] + r[k], tokenize=True)["input_ids"])
                      for r in data for k in ("chosen", "rejected"))
     train_s = facts["metrics"].get("train_runtime", seconds)
-    return {"stage": stage, "steps": steps, "batch_size": batch, "tokens": tokens, "train_seconds": train_s,
-            "tokens_per_second": tokens / train_s, "wall_seconds_incl_load": seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "final_loss": facts["train_loss"]}
+    return {"variant": name, "stage": stage, "train": train, "torch_threads": torch.get_num_threads(), "steps": steps,
+            "batch_size": per_step, "tokens": tokens, "train_seconds": train_s, "tokens_per_second": tokens / train_s,
+            "wall_seconds_incl_load": seconds, "load_average_at_start": [round(x, 2) for x in load],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "final_loss": facts["train_loss"],
+            "manifest": collect_manifest().model_dump(mode="json")}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--only", nargs="*", default=None, help=f"variants to run (default: all): {', '.join(VARIANTS)}")
     ap.add_argument("--child", default=None)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "train_throughput.json"))
     a = ap.parse_args()
@@ -78,13 +114,21 @@ def main() -> None:
         print(json.dumps(child(a.child, a.steps, a.batch_size)))
         return
     res = []
-    for stage in ("sft", "dpo"):
-        p = subprocess.run([sys.executable, __file__, "--child", stage, "--steps", str(a.steps), "--batch-size", str(a.batch_size)],
-                           capture_output=True, text=True, check=True)
+    for name in a.only or list(VARIANTS):
+        p = subprocess.run([sys.executable, __file__, "--child", name, "--steps", str(a.steps), "--batch-size", str(a.batch_size)],
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            print(f"{name}: failed\n{p.stderr[-2000:]}", file=sys.stderr)
+            continue
         res.append(json.loads(p.stdout.strip().splitlines()[-1]))
-        print(res[-1])
+        print({k: v for k, v in res[-1].items() if k != "manifest"}, flush=True)
+    base = {r["stage"]: r["tokens_per_second"] for r in res if r["variant"] in ("sft-baseline", "dpo-baseline")}
+    for r in res:
+        r["speedup_vs_baseline"] = r["tokens_per_second"] / base[r["stage"]] if r["stage"] in base else None
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"model": "smollm2-135m-instruct", "device": "cpu (2 cores)", "runs": res}, indent=2))
+    Path(a.out).write_text(json.dumps({"model": "smollm2-135m-instruct", "device": f"cpu ({os.cpu_count()} cores)",
+                                       "earlier_measurement": {"sft_tokens_per_second": 122.0, "dpo_tokens_per_second": 92.4},
+                                       "runs": res}, indent=2))
 
 
 if __name__ == "__main__":

@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = p.add_subparsers(dest="stage", required=True)
     for stage in ("sft", "dpo"):
         _config_args(tsub.add_parser(stage, help=f"LoRA {stage.upper()}"), kind=stage)
+    a = tsub.add_parser("accelerate-config", help="write an accelerate config for this machine (processes) and a training "
+                        "config (mixed precision)")
+    _config_args(a)
+    a.add_argument("--kind", choices=["ddp", "deepspeed", "fsdp"], default="ddp")
+    a.add_argument("--out", default="accelerate.yaml", help="where to write the accelerate config")
+    a.add_argument("--for", dest="stage_of_config", choices=["sft", "dpo"], default="sft", help="which training --config is")
 
     p = sub.add_parser("run", help="run a pipeline config: synth -> SFT -> DPO -> eval -> compare")
     p.add_argument("config_file", nargs="?", metavar="CONFIG", help="the pipeline config (or pass it as --config)")
@@ -226,6 +232,15 @@ def _cmd_translate(args) -> None:
 def _cmd_train(args) -> None:
     from culturelens.core.config import load_config
 
+    if args.stage == "accelerate-config":
+        from culturelens.train.config import DPORunConfig, SFTRunConfig
+        from culturelens.train.launch import write_accelerate_config
+
+        cls = SFTRunConfig if args.stage_of_config == "sft" else DPORunConfig
+        path = write_accelerate_config(load_config(cls, args.config, args.overrides), args.out, args.kind)
+        print(f"accelerate config written to {path}; run: accelerate launch --config_file {path} -m culturelens train "
+              f"{args.stage_of_config} --config {args.config}")
+        return
     if args.stage == "sft":
         from culturelens.train.config import SFTRunConfig as Cfg
         from culturelens.train.sft import run_sft as run

@@ -585,6 +585,8 @@ TRAIN_DATA_CASES = [
      ["unknown key 'train.betta'", "did you mean 'beta'", "trl.DPOConfig"]),
     ("TRL field culturelens owns", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.output_dir=x"],
      ["train.output_dir is set by culturelens", "output_dir (top level"]),
+    ("padding_free with max_length", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.padding_free=true"],
+     ["train.padding_free without train.packing", "train.max_length=null"]),
     ("eval_split not a split", "sft", lambda tmp: _saved(tmp, {"train": [_conversation(GOOD_SFT)]}), ["eval_split=validation"],
      ["eval_split 'validation' is not a split", "it has: train"]),
     ("eval_split leaves no rows", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)] * 3), ["eval_split=0.1"],

@@ -111,6 +111,17 @@ def test_wandb_offline(tmp_path, tiny_model_dir, monkeypatch):
     assert len(runs) == 1
     log = next(runs[0].glob("*.wandb")).read_bytes()
     assert b"train/loss" in log and b"culturelens/train_loss" in log and b"lora" in log
+    # the reproducibility manifest: in the training facts and in the W&B run's config
+    from culturelens.core.wandb_log import read_run
+
+    facts = json.loads((tmp_path / "sft" / "culturelens_train.json").read_text())
+    manifest = facts["manifest"]
+    assert manifest["packages"]["trl"] and manifest["packages"]["torch"] and manifest["python"] and manifest["hardware"]["cpu_count"]
+    assert manifest["model"]["fingerprint"] == facts["base_fingerprint"] and manifest["seeds"]["seed"] == 0
+    assert len(manifest["data"]["dataset"]) == 64 and manifest["command"]
+    config = read_run(runs[0]).config
+    assert config["manifest"]["model"]["fingerprint"] == facts["base_fingerprint"]
+    assert config["manifest"]["data"]["dataset"] == manifest["data"]["dataset"]
 
 
 def test_bad_inputs(tmp_path, tiny_model_dir):
@@ -253,3 +264,41 @@ def test_sft_and_dpo_adapters_get_distinct_default_eval_names(tmp_path, sft_run)
     dpo_out = run_dpo(cfg)
     names = {load_model(ModelConfig(name_or_path=str(base_dir), adapter=str(o / "adapter"))).name for o in (sft_out, dpo_out)}
     assert names == {f"{base_dir.name}+sft", f"{base_dir.name}+dpo"}
+
+
+def test_padding_free_sft_trains_the_same_adapter_as_padded_batches(tmp_path, tiny_model_dir):
+    """`train.padding_free` (the faster default in configs/train/sft_*.yaml) is exact: transformers builds a
+    block-diagonal causal mask from the position ids, so rows of different lengths flattened into one sequence do not
+    attend to each other, and the adapter equals the padded run's."""
+    from safetensors.torch import load_file
+
+    rows = [{"messages": [{"role": "user", "content": f"Question {i}?" + " Options: A. Agree B. Disagree" * (1 + i % 4)},
+                          {"role": "assistant", "content": "Answer: " + "AB"[i % 2]}]} for i in range(8)]
+    data = save(rows, tmp_path / "varied")
+    adapters = {}
+    for free in (False, True):
+        cfg = sft_cfg(tmp_path, tiny_model_dir, dataset=data, output_dir=str(tmp_path / f"free-{free}"), lora={"dropout": 0.0},
+                      train={"max_steps": 2, "per_device_train_batch_size": 4, "learning_rate": 1e-2, "padding_free": free,
+                                                         "max_length": None})
+        adapters[free] = load_file(str(run_sft(cfg) / "adapter" / "adapter_model.safetensors"))
+    worst = max(float((adapters[True][k] - adapters[False][k]).abs().max()) for k in adapters[False])
+    moved = max(float(adapters[False][k].abs().max()) for k in adapters[False] if "lora_B" in k)
+    assert moved > 1e-3 and worst < 1e-5, (worst, moved)
+
+
+def test_accelerate_config_follows_the_hardware_and_the_training_config():
+    from culturelens.core.config import validate_config
+    from culturelens.train.launch import accelerate_config
+
+    cfg = validate_config(SFTRunConfig, {"model": {"name_or_path": "x"}, "dataset": "d"})
+    cpu = accelerate_config(cfg, gpus=0, cpus=3)
+    assert cpu["num_processes"] == 3 and cpu["use_cpu"] and cpu["mixed_precision"] == "no" and cpu["distributed_type"] == "MULTI_GPU"
+    bf16 = validate_config(SFTRunConfig, {"model": {"name_or_path": "x"}, "dataset": "d",
+                                          "train": {"bf16": True, "gradient_accumulation_steps": 4}})
+    gpu = accelerate_config(bf16, "deepspeed", gpus=4, cpus=64)
+    assert gpu["num_processes"] == 4 and gpu["mixed_precision"] == "bf16" and not gpu["use_cpu"]
+    assert gpu["deepspeed_config"]["gradient_accumulation_steps"] == 4
+    with pytest.raises(ConfigError, match="train.bf16 is set but there is no GPU"):
+        accelerate_config(bf16, gpus=0, cpus=2)
+    with pytest.raises(ConfigError, match="needs GPUs"):
+        accelerate_config(cfg, "fsdp", gpus=0, cpus=2)

@@ -12,9 +12,10 @@ from pathlib import Path
 import torch
 
 from culturelens.core.config import dump_config
-from culturelens.core.errors import ConfigError, DataError
+from culturelens.core.errors import ConfigError, DataError, first_line
 from culturelens.core.folderlock import FolderLock
-from culturelens.core.models import ModelConfig, is_hub_id, load_model
+from culturelens.core.hub import is_hub_id
+from culturelens.core.models import ModelConfig, load_model
 from culturelens.train.datachecks import check_json_file
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def _load_local_dir(p: Path):
         if any(f.is_file() and not f.name.startswith(".") for f in p.rglob("*")):
             return load_dataset(str(p))  # a folder of data files (jsonl / parquet / csv), read as the hub would
     except (FileNotFoundError, ValueError, OSError) as exc:
-        raise DataError(f"dataset folder '{p}' is not a saved dataset ({str(exc).splitlines()[0][:100]}): point `dataset` "
+        raise DataError(f"dataset folder '{p}' is not a saved dataset ({first_line(exc, limit=100, with_type=False)}): point `dataset` "
                         "at a folder written by `culturelens synth` (e.g. <synth out>/sft) or at a .jsonl") from None
     raise DataError(f"dataset folder '{p}' is not a saved dataset (it holds no data files): point `dataset` at a folder written by "
                     "`culturelens synth` (e.g. <synth out>/sft) or at a .jsonl")
@@ -86,12 +87,19 @@ def _load_local_dir(p: Path):
 def _load_hub(name: str):
     from datasets import load_dataset
 
+    quiet = [logging.getLogger(n) for n in ("huggingface_hub", "datasets", "httpx", "urllib3")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:  # a failed hub lookup is reported below in one line, not as the libraries' retry tracebacks
+        lg.setLevel(logging.CRITICAL)
     try:
         return load_dataset(name)
     except Exception as exc:  # offline, unknown id, gated: one line either way
         raise DataError(f"dataset '{name}' is not a local path and could not be loaded from the Hugging Face hub "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}): run `culturelens synth` "
+                        f"({first_line(exc, limit=120)}): run `culturelens synth` "
                         "first, or point `dataset` at a folder, a .jsonl or a reachable hub dataset id") from None
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
 
 
 def _raw_dataset(path: str):
@@ -215,15 +223,28 @@ def trl_args(cfg, out: Path, report_to: list[str], has_eval: bool) -> dict:
     return kw
 
 
-def setup_tracking(cfg, out: Path) -> list[str]:
-    """Start the W&B run ourselves on rank 0 (project, group = experiment, dir, mode from the config): the Trainer's
-    W&B callback then logs into it. Other ranks report to nothing."""
+def training_manifest(cfg, lm):
+    """The reproducibility manifest of this training (core.manifest): versions, git, hardware, command line, the base
+    model's hub commit and content fingerprint (and the SFT adapter DPO starts from), the dataset's sha256, seeds."""
+    from culturelens.core.manifest import collect_manifest, model_identity, sha256_path
+
+    model = cfg.model.model_copy(update={"adapter": getattr(cfg, "sft_adapter", None) or getattr(cfg, "init_adapter", None)})
+    return collect_manifest(model=model_identity(model, fingerprint=lm.fingerprint), data={"dataset": sha256_path(cfg.dataset)},
+                            seeds={"seed": cfg.train.seed, "data_seed": cfg.train.data_seed})
+
+
+def setup_tracking(cfg, out: Path, manifest=None) -> list[str]:
+    """Start the W&B run ourselves on rank 0 (project, group = experiment, dir, mode from the config; the manifest in
+    its config): the Trainer's W&B callback then logs into it. Other ranks report to nothing."""
     if not cfg.wandb.enabled or not is_main_process():
         return ["none"]
     from culturelens.core.tracking import dataset_ref, declare_input, model_ref, start_run
 
+    config = {"culturelens": cfg.model_dump(mode="json")}
+    if manifest is not None:
+        config["manifest"] = manifest.model_dump(mode="json")
     run = start_run(cfg.wandb, name=f"{cfg.experiment}/{cfg.run_name}", group=cfg.experiment, job_type="train",
-                    config={"culturelens": cfg.model_dump(mode="json")}, run_dir=out)
+                    config=config, run_dir=out)
     declare_input(run, dataset_ref(cfg.dataset), "dataset")  # the synth artifact the dataset folder came from
     if getattr(cfg, "sft_adapter", None):
         declare_input(run, model_ref(cfg.sft_adapter), "sft_model")
@@ -278,18 +299,18 @@ def last_checkpoint(out: Path, resume: bool) -> str | None:
     return None
 
 
-def train_and_save(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float) -> Path:
+def train_and_save(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float, manifest=None) -> Path:
     """Train (resuming from the last complete checkpoint in `out` when cfg.resume), then save with `finish`."""
     resume = last_checkpoint(out, cfg.resume)
     if resume:
         log.warning("resuming %s from %s", stage, resume)
     result = trainer.train(resume_from_checkpoint=resume)
     eval_metrics = trainer.evaluate() if trainer.eval_dataset is not None else None
-    return finish(trainer, cfg, out, lm, stage, n_rows, started, result, resume, eval_metrics)
+    return finish(trainer, cfg, out, lm, stage, n_rows, started, result, resume, eval_metrics, manifest)
 
 
 def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float, train_result, resumed_from: str | None = None,
-           eval_metrics: dict | None = None) -> Path:
+           eval_metrics: dict | None = None, manifest=None) -> Path:
     """Save the adapter (only the trained one), its config and facts; rank 0 alone writes the files."""
     adapter_dir = out / "adapter"
     trainer.accelerator.wait_for_everyone()
@@ -323,6 +344,7 @@ def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float,
             "metrics": train_result.metrics,
             "eval_metrics": eval_metrics,
             "log_history": trainer.state.log_history,
+            "manifest": manifest.model_dump(mode="json") if manifest is not None else None,
         }
         if cfg.merge_adapter:
             merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
@@ -332,16 +354,15 @@ def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float,
         if cfg.wandb.enabled:
             log_model_artifacts(cfg, out, adapter_dir, facts)
     if cfg.wandb.enabled and trainer.is_world_process_zero():
-        import wandb
+        from culturelens.core.tracking import active_run
+        from culturelens.core.tracking import finish as finish_run
 
-        if wandb.run is not None:
-            from culturelens.core.tracking import finish as finish_run
-
+        if (run := active_run()) is not None:
             summary = {"culturelens/train_loss": train_result.training_loss, "culturelens/stage": stage}
             if eval_metrics and eval_metrics.get("eval_loss") is not None:
                 summary["culturelens/eval_loss"] = eval_metrics["eval_loss"]
-            wandb.run.summary.update(summary)
-            finish_run(wandb.run)
+            run.summary.update(summary)
+            finish_run(run)
     trainer.accelerator.wait_for_everyone()
     return out
 
@@ -365,19 +386,18 @@ def write_facts(facts: dict, out: Path) -> None:
 def log_model_artifacts(cfg, out: Path, adapter_dir: Path, facts: dict) -> None:
     """The adapter (and the merged model when written) as W&B `model` artifacts with the training facts as metadata;
     their refs are added to culturelens_train.json, where `eval` of the adapter finds them."""
-    import wandb
+    from culturelens.core.tracking import ADAPTER_ARTIFACT_KEY, MERGED_ARTIFACT_KEY, active_run, dataset_ref, log_artifact
 
-    from culturelens.core.tracking import ADAPTER_ARTIFACT_KEY, MERGED_ARTIFACT_KEY, dataset_ref, log_artifact
-
-    if wandb.run is None:
+    run = active_run()
+    if run is None:
         return
     meta = {k: facts.get(k) for k in METADATA_KEYS}
     meta["lora"] = cfg.lora.model_dump(mode="json")
     data = dataset_ref(cfg.dataset)
     meta["dataset_artifact"] = data.model_dump(mode="json") if data else None
     name = f"{cfg.experiment}-{cfg.run_name}"
-    facts[ADAPTER_ARTIFACT_KEY] = log_artifact(wandb.run, f"adapter-{name}", "model", [adapter_dir], meta).model_dump(mode="json")
+    facts[ADAPTER_ARTIFACT_KEY] = log_artifact(run, f"adapter-{name}", "model", [adapter_dir], meta).model_dump(mode="json")
     if (out / "merged").exists() and cfg.merge_adapter:
-        ref = log_artifact(wandb.run, f"merged-{name}", "model", [out / "merged"], {**meta, "merged": True})
+        ref = log_artifact(run, f"merged-{name}", "model", [out / "merged"], {**meta, "merged": True})
         facts[MERGED_ARTIFACT_KEY] = ref.model_dump(mode="json")
     write_facts(facts, out)

@@ -59,6 +59,10 @@ class SFTRunConfig(StrictModel):
                              "positive number of steps, or -1 to train train.num_train_epochs epochs")
         if self.train.max_steps < 0 and self.train.num_train_epochs <= 0:
             raise ValueError("train.num_train_epochs must be > 0 when train.max_steps is -1: set one of them")
+        train = self.train
+        if getattr(train, "padding_free", False) and not getattr(train, "packing", False) and train.max_length is not None:
+            raise ValueError(f"train.padding_free without train.packing cannot truncate rows to train.max_length={train.max_length}: "
+                             "set train.max_length=null (rows are used whole) or train.packing=true")
         return self
 
 

@@ -20,6 +20,7 @@ from culturelens.train.common import (
     output_dir,
     setup_tracking,
     train_and_save,
+    training_manifest,
     trl_args,
 )
 from culturelens.train.config import DPORunConfig
@@ -49,10 +50,11 @@ def run_dpo(cfg: DPORunConfig):
             lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}))
             check_targets(model, cfg.lora.target_modules)
             peft_config = lora_config(cfg)
-        args = DPOConfig(**trl_args(cfg, out, setup_tracking(cfg, out), evaluation is not None))
+        manifest = training_manifest(cfg, lm)
+        args = DPOConfig(**trl_args(cfg, out, setup_tracking(cfg, out, manifest), evaluation is not None))
         trainer = DPOTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation, processing_class=tok,
                              peft_config=peft_config)
-        return train_and_save(trainer, cfg, out, lm, "dpo", len(ds), started)
+        return train_and_save(trainer, cfg, out, lm, "dpo", len(ds), started, manifest)
     finally:
         if lock is not None:
             lock.release()

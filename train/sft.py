@@ -20,6 +20,7 @@ from culturelens.train.common import (
     output_dir,
     setup_tracking,
     train_and_save,
+    training_manifest,
     trl_args,
 )
 from culturelens.train.config import SFTRunConfig
@@ -51,10 +52,11 @@ def run_sft(cfg: SFTRunConfig):
             lm, model, tok = load_for_training(base)
             check_targets(model, cfg.lora.target_modules)
             peft_config = lora_config(cfg)
-        args = SFTConfig(**trl_args(cfg, out, setup_tracking(cfg, out), evaluation is not None))
+        manifest = training_manifest(cfg, lm)
+        args = SFTConfig(**trl_args(cfg, out, setup_tracking(cfg, out, manifest), evaluation is not None))
         trainer = SFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation, processing_class=tok,
                              peft_config=peft_config)
-        return train_and_save(trainer, cfg, out, lm, "sft", len(ds), started)
+        return train_and_save(trainer, cfg, out, lm, "sft", len(ds), started, manifest)
     finally:
         if lock is not None:
             lock.release()

@@ -230,6 +230,7 @@ def compute_effects(cfg: StudyConfig, grids: dict, split: dict) -> dict:
     e = cfg.effects
     res = Resampler(grids, e.n_boot, e.seed)
     names = [a for a in list(cfg.references) + list(cfg.arms) if a in grids["runs"]]
+    names += [f"{a}_native" for a in cfg.arms if f"{a}_native" in grids["runs"]]
     arms = []
     blocks = [("question_r", "heldout"), ("western_pull", "heldout")] + ([("question_r", "train")] if (~grids["is_heldout"]).any() else [])
     for name in names:

@@ -11,6 +11,7 @@ from culturelens.experiments.study.config import StudyConfig
 NAMES = {"real": "REAL", "shuffled": "SHUFFLED", "multilingual": "MULTILINGUAL", "seed_only": "SEED-ONLY",
          "dpo_real": "DPO after REAL", "extra_sft": "REAL + extra SFT", "dpo_shuffled": "DPO after SHUFFLED",
          "base": "base model", "ridge": "ridge country position"}
+NAMES.update({f"{k}_native": f"{v} (asked in the country's language)" for k, v in list(NAMES.items())})
 
 
 def _label(row: dict) -> str:
