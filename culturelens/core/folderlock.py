@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
+from typing import IO
 
 from culturelens.core.errors import DataError
 
@@ -17,7 +18,7 @@ class FolderLock:
     def __init__(self, lock_file: str | Path, busy_message: str):
         self.path = Path(lock_file)
         self.busy_message = busy_message
-        self._fh = None
+        self._fh: IO[str] | None = None
 
     def acquire(self) -> FolderLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
