@@ -226,11 +226,22 @@ def run(n_sims: int, n_perm: int, seed: int = 0) -> dict:
             s = Sim(main, seed + 10_000 + i)
             a, b = make(s, base(s))
             hits.append(paired_rule(s, a, b, n_perm, "greater", 0.025, "swap"))
-        finetune[{"null": "nulls", "effect": "effects"}.get(kind, "at_most_alpha")][label] = rate(hits)
+        finetune.setdefault({"null": "nulls", "effect": "effects"}.get(kind, "at_most_alpha"), {})[label] = rate(hits)
     from study_calibration import study_block  # the training study's rule (benchmarks/study_calibration.py)
 
     res["study"] = study_block(n_sims, seed)
     return res
+
+
+def markdown_table(out: dict) -> str:
+    """The calibration table of docs/statistics.md from calibration.json."""
+    lines = ["| rule | α (band) | case | kind | rejection rate |", "|---|---|---|---|---:|"]
+    for name, rule in out["rules"].items():
+        band = f"{rule['alpha']:.3g} ([{rule['band'][0]:.4g}, {rule['band'][1]:.4g}])"
+        for kind, label in (("nulls", "null"), ("at_most_alpha", "null (≤ α by design)"), ("effects", "effect (power)")):
+            for case, v in rule.get(kind, {}).items():
+                lines.append(f"| `{name}` | {band} | {case} | {label} | {v['rate']:.3f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -239,7 +250,11 @@ def main() -> None:
     ap.add_argument("--perms", type=int, default=199)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--table", action="store_true", help="print the markdown table of an existing --out and exit")
     args = ap.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(Path(args.out).read_text())))
+        return
     t0, cpu0 = time.time(), time.process_time()
     rules = run(args.sims, args.perms, args.seed)
     in_band = {r: all(b["band"][0] <= v["rate"] <= b["band"][1] for v in b["nulls"].values())

@@ -25,7 +25,7 @@ def compare_runs(baseline: str | Path, new: str | Path) -> dict:
     keys = a.index.intersection(b.index)
     worst, max_dp, max_dm = None, 0.0, 0.0
     for key in keys:
-        dp = max(abs(x - y) for x, y in zip(a.at[key, "probs"], b.at[key, "probs"]))
+        dp = float(max(abs(x - y) for x, y in zip(a.at[key, "probs"], b.at[key, "probs"])))
         max_dm = max(max_dm, abs(float(a.at[key, "mass"]) - float(b.at[key, "mass"])))
         if dp >= max_dp:
             max_dp, worst = dp, key

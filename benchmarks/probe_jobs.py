@@ -101,7 +101,7 @@ def check_unshared(run_dir: str, config: str, n: int, seed: int = 0) -> dict:
     sample = random.Random(seed).sample(items, min(n, len(items)))
     unshared = probe.score(sample, progress=False)
     shared = RunFolder(run_dir).per_prompt().set_index("prompt_key")["probs"]
-    diff = max(abs(a - b) for it in sample for a, b in zip(unshared[it.key].probs, shared[it.key]))
+    diff = float(max(abs(a - b) for it in sample for a, b in zip(unshared[it.key].probs, shared[it.key])))
     return {"n_prompts": len(sample), "max_abs_dprob_vs_unshared": diff, "tol": 1e-5, "within_tol": diff <= 1e-5}
 
 

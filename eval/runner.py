@@ -1,7 +1,8 @@
 """`culturelens eval`: build prompts, probe the model (cached, resumable), compare with humans, report.
 
-`run_eval` is five steps, one function each: build_items (prompts rendered for the backend),
-probe_prompts (any backend of eval/backends/base.py behind the probe cache), summarise_run, report, track.
+`run_eval` is four steps, one function each: build_items (prompts rendered for the backend),
+probe_prompts (any backend of eval/backends/base.py behind the probe cache), finish_run (results, summary, report,
+the run folder moved into place; `culturelens import lm-eval` finishes its runs with it too), track (W&B).
 """
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from culturelens.core.batteries import questionnaire_clusters
-from culturelens.core.errors import DataError
+from culturelens.core.errors import DataError, first_line
 from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
 from culturelens.core.jsonsafe import safe_float as _f
 from culturelens.core.manifest import Manifest, collect_manifest, input_hashes, model_identity
@@ -201,12 +203,27 @@ def compute_record(backend: ProbeBackend) -> dict:
                                                      "history": threads.history}}
 
 
-def summarise_run(cfg: EvalConfig, inputs: EvalInputs, backend: ProbeBackend, per_prompt: pd.DataFrame,
-                  model_df: pd.DataFrame, stats: ScoreStats, t0: float) -> dict:
-    """Summarise step: agreement with humans, robustness, the train/held-out splits, the run record."""
+def finish_run(cfg: EvalConfig, inputs: EvalInputs, staging: RunStaging, wb, manifest, items: list[PromptItem],
+               results: dict[str, ProbeResult], model_name: str, record: Callable[[pd.DataFrame], dict], title: str,
+               extra_files: Callable[[Path], None] | None = None) -> tuple[Path, dict, list[Path], pd.DataFrame]:
+    """From probe results to a finished run folder, the same for `culturelens eval` and `culturelens import lm-eval`:
+    results files, the summary (every metric, `record(per_prompt)` as its run record, the manifest, the W&B folder),
+    the report, then the staged folder moved into place. Returns (final folder, summary, report files in it,
+    per-prompt table) for the W&B step (`track`), which runs after the folder is in place."""
+    from culturelens.core.tracking import run_folder
+
+    run_dir = staging.path
+    per_prompt = write_results(run_dir, items, results, inputs, model_name)
+    model_df = aggregate(per_prompt, inputs.bank)
     summary = summarise_metrics(cfg, inputs, per_prompt, model_df)
-    summary["run"] = run_record(cfg, backend, per_prompt, stats, t0)
-    return summary
+    summary["run"] = record(per_prompt)
+    summary["manifest"] = manifest.model_dump(mode="json")
+    summary["run"]["wandb_dir"] = str(run_folder(wb)) if wb is not None else None
+    paths = report(run_dir, cfg, inputs, summary, model_df, title)
+    if extra_files is not None:
+        extra_files(run_dir)
+    final = staging.finish()
+    return final, summary, [final / p.relative_to(run_dir) for p in paths], per_prompt
 
 
 def summarise_metrics(cfg: EvalConfig, inputs: EvalInputs, per_prompt: pd.DataFrame, model_df: pd.DataFrame) -> dict:
@@ -278,8 +295,7 @@ def track(wb, cfg: EvalConfig, run_dir: Path, summary: dict, paths: list[Path], 
         evaluation = log_evaluation(wb, cfg.experiment, run_dir, summary)
         finish(wb)
     except Exception as exc:  # network, quota, a W&B bug: the eval is finished and stays so
-        log.warning("W&B logging failed (%s: %s); the run folder %s is complete; its W&B run may be partial",
-                    type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", run_dir)
+        log.warning("W&B logging failed (%s); the run folder %s is complete; its W&B run may be partial", first_line(exc), run_dir)
         return
     folder = RunFolder(run_dir)
     summary["run"]["wandb_artifact"] = evaluation.model_dump(mode="json") if evaluation else None
@@ -344,7 +360,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) ->
     The W&B run (when enabled) starts before the probe and logs progress; the results are logged once the run folder
     is in place, so W&B trouble never loses a finished eval.
     """
-    from culturelens.core.tracking import fail, run_folder
+    from culturelens.core.tracking import fail
 
     t0 = time.time()
     inputs = resolve_inputs(cfg)
@@ -359,20 +375,16 @@ def run_eval(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) ->
         folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
         wb = start_tracking(cfg, staging.name, staging.parent, manifest)
         results, stats = probe_prompts(cfg, backend, items, run_dir, progress, wb)
-        per_prompt = write_results(run_dir, items, results, inputs, backend.name)
-        model_df = aggregate(per_prompt, inputs.bank)
-        summary = summarise_run(cfg, inputs, backend, per_prompt, model_df, stats, t0)
-        summary["manifest"] = manifest.model_dump(mode="json")
-        summary["run"]["wandb_dir"] = str(run_folder(wb)) if wb is not None else None
-        paths = report(run_dir, cfg, inputs, summary, model_df, backend.name)
-        final = staging.finish()
+        final, summary, paths, per_prompt = finish_run(
+            cfg, inputs, staging, wb, manifest, items, results, backend.name,
+            lambda per_prompt: run_record(cfg, backend, per_prompt, stats, t0), backend.name)
     except BaseException as exc:
         fail(wb, exc)
         raise
     finally:
         staging.release()
     if wb is not None:
-        track(wb, cfg, final, summary, [final / p.relative_to(run_dir) for p in paths], per_prompt)
+        track(wb, cfg, final, summary, paths, per_prompt)
     if backend.fallback_labels:
         log.warning("labels %s were not single tokens: their options were scored as the label and its end", sorted(backend.fallback_labels))
     if summary["run"]["incomplete_prompts"]:

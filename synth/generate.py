@@ -5,15 +5,13 @@ output); a rerun skips the jobs already there, so an interrupted generation resu
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from culturelens.core.countries import LANGUAGE_NAMES
-from culturelens.core.jsonl import open_append, read_records
+from culturelens.core.jsonl import read_records
+from culturelens.core.teacher_jobs import run_teacher_jobs
 
 PARAPHRASE = ("Rewrite the following survey question in different words. Keep exactly the same meaning and the same answer scale. "
               "Write only the rewritten question.\n\nQuestion: {seed}")
@@ -60,17 +58,12 @@ def done_jobs(raw_path: Path) -> dict[str, dict]:
 def run_jobs(teacher, jobs: list[Job], raw_path: Path, batch_size: int = 8, progress: bool = True) -> list[dict]:
     done = done_jobs(raw_path)
     todo = [j for j in jobs if j.job_id not in done]
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="teacher", disable=not progress, unit="job")
-    with open_append(raw_path) as f:
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            outputs = teacher.generate([list(j.messages) for j in chunk])
-            for j, out in zip(chunk, outputs):
-                rec = {"job_id": j.job_id, "qid": j.qid, "country": j.country, "kind": j.kind,
-                       "prompt": j.messages[-1]["content"], "output": out, "teacher": getattr(teacher, "name", "")}
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                done[j.job_id] = rec
-            f.flush()
-            bar.update(len(chunk))
-    bar.close()
+
+    def record(j: Job, out: str) -> dict:
+        return {"job_id": j.job_id, "qid": j.qid, "country": j.country, "kind": j.kind,
+                "prompt": j.messages[-1]["content"], "output": out, "teacher": getattr(teacher, "name", "")}
+
+    new = run_teacher_jobs(teacher, todo, raw_path, messages=lambda j: list(j.messages), record=record, batch_size=batch_size,
+                           progress=progress, already_done=len(jobs) - len(todo), desc="teacher", unit="job")
+    done.update((rec["job_id"], rec) for rec in new)
     return [done[j.job_id] for j in jobs]

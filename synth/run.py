@@ -17,7 +17,7 @@ from culturelens.synth.build import build_rows
 from culturelens.synth.config import SynthConfig
 from culturelens.synth.filters import EmbeddingSimilarity, filter_variants
 from culturelens.synth.generate import clean_output, make_jobs, run_jobs
-from culturelens.synth.split import load_split, save_split, split_questions
+from culturelens.synth.split import load_split, require_no_heldout, save_split, split_questions
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ def run_synth(cfg: SynthConfig, progress: bool = True) -> Path:
 
     # 2. teacher jobs (resumable)
     jobs = make_jobs(train_q, countries, cfg.variants.paraphrases, cfg.variants.scenarios, cfg.variants.native_language)
+    require_no_heldout((j.qid for j in jobs), split["heldout"], "the teacher's jobs")
     raw = run_jobs(make_teacher(cfg.teacher), jobs, out / "raw.jsonl", cfg.teacher.batch_size, progress) if jobs else []
-    held = set(split["heldout"])
-    assert not any(r["qid"] in held for r in raw), "a held-out question reached the teacher"
+    require_no_heldout((r["qid"] for r in raw), split["heldout"], "the teacher's outputs")
 
     # 3. filters
     records = [{**r, "text": clean_output(r["output"], r["kind"])} for r in raw]

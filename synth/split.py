@@ -94,3 +94,12 @@ def load_split(path: str | Path) -> dict:
     if set(split["train"]) & set(split["heldout"]):
         raise DataError(f"split file '{p}': questions {sorted(set(split['train']) & set(split['heldout']))} are in both sets")
     return split
+
+
+def require_no_heldout(qids, heldout, what: str) -> None:
+    """Raise a DataError when any of `qids` is a held-out question: held-out questions never reach the teacher or a
+    training set. (A real check, not an `assert`: `python -O` keeps it.)"""
+    leaked = sorted(set(qids) & set(heldout))
+    if leaked:
+        raise DataError(f"held-out question(s) {', '.join(leaked)} reached {what}: the split and the jobs disagree; delete "
+                        "split.json and raw.jsonl in the output folder (or fix split.file) and run synth again")

@@ -26,10 +26,11 @@ from pydantic import Field
 from culturelens.core.config import StrictModel
 from culturelens.core.countries import LANGUAGE_NAMES
 from culturelens.core.errors import ConfigError
-from culturelens.core.jsonl import open_append, read_records
+from culturelens.core.jsonl import read_records
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.prompts import INSTRUCTION, TEMPLATES
 from culturelens.core.teacher import TeacherConfig
+from culturelens.core.teacher_jobs import run_teacher_jobs
 
 log = logging.getLogger(__name__)
 
@@ -153,17 +154,11 @@ def load_cache(path: Path) -> tuple[dict[tuple[str, str], str], set[str]]:
 
 
 def translate_missing(teacher, todo: list[tuple[str, str]], cache_path: Path, batch_size: int, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
-    with open_append(cache_path) as f, tqdm(total=len(todo), desc="translate", unit="string", disable=not progress) as bar:
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            prompts = [[{"role": "user", "content": PROMPT.format(language=LANGUAGE_NAMES.get(lang, lang), text=src)}]
-                       for lang, src in chunk]
-            for (lang, src), raw in zip(chunk, teacher.generate(prompts)):
-                f.write(json.dumps({"lang": lang, "source": src, "raw": raw, "teacher": teacher.name}, ensure_ascii=False) + "\n")
-            f.flush()
-            bar.update(len(chunk))
+    run_teacher_jobs(
+        teacher, todo, cache_path, batch_size=batch_size, progress=progress, desc="translate", unit="string",
+        messages=lambda job: [{"role": "user", "content": PROMPT.format(language=LANGUAGE_NAMES.get(job[0], job[0]), text=job[1])}],
+        record=lambda job, raw: {"lang": job[0], "source": job[1], "raw": raw, "teacher": teacher.name},
+    )
 
 
 # ------------------------------------------------------------------------------------- assembly

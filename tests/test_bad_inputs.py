@@ -623,7 +623,7 @@ def test_second_training_into_the_same_folder_stops_at_once(tmp_path, capsys, ti
                                        "output_dir": str(out), "train": {"max_steps": 1}}))
         t0 = time.time()
         assert_error(*cli(["train", "sft", "--config", cfg], capsys), "another training is writing to", "another folder")
-        assert time.time() - t0 < 10 and not (out / "adapter").exists()
+        assert time.time() - t0 < 60 and not (out / "adapter").exists()  # at once: before any model loads
     finally:
         holder.kill()
         holder.wait()

@@ -1,4 +1,5 @@
-"""Guards of the package structure: the layer contract (import-linter, on the installed layout) and no top-level
+"""Guards of the package structure: the layer contracts (import-linter, on the installed layout: the stages' one and
+the one between the rooms of eval) and no top-level
 `eval` / `synth` / `train` imports (they only work from the repo root, never once installed)."""
 from __future__ import annotations
 
@@ -35,18 +36,23 @@ def test_the_layout_is_the_installed_one(site):
     assert (site / "culturelens" / "eval" / "statistics" / "metrics.py").read_text() == (ROOT / "eval" / "statistics" / "metrics.py").read_text()
 
 
-def test_layer_contract_is_kept(site):
+def test_layer_contracts_are_kept(site):
     done = _script().run_contracts(site, capture=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 kept, 0 broken" in done.stdout and "Missing layer" not in done.stdout
+    assert "2 kept, 0 broken" in done.stdout and "Missing layer" not in done.stdout
 
 
 @pytest.mark.parametrize("module, bad_import", [
     ("culturelens/core/zoo.py", "import culturelens.eval.statistics.metrics"),  # core imports a stage
     ("synth/build.py", "from culturelens.eval import metrics"),  # a stage imports a sibling stage
     ("eval/statistics/metrics.py", "import culturelens.experiments.claims"),  # a stage imports the orchestration above it
+    ("eval/backends/cache.py", "from culturelens.eval.statistics import metrics"),  # a backend imports the statistics
+    ("eval/backends/probe.py", "import culturelens.eval.reporting.report"),  # a backend imports the reporting
+    ("eval/statistics/nulls.py", "import culturelens.eval.reporting.console"),  # statistics import the reporting above them
+    ("eval/reporting/report.py", "import culturelens.eval.runner"),  # reporting imports the runner above it
+    ("eval/runner.py", "import culturelens.eval.interop.lm_eval_import"),  # the runner imports interop above it
 ])
-def test_layer_contract_catches_a_violation(site, module, bad_import):
+def test_layer_contracts_catch_a_violation(site, module, bad_import):
     target = site / module if module.startswith("culturelens/") else site / "culturelens" / module
     original = target.read_text()
     try:

@@ -4,10 +4,10 @@ import json
 
 import pytest
 import yaml
+from wandb_log import read_run, run_folders
 
 from culturelens.cli import main
 from culturelens.core.tracking import ArtifactRef
-from culturelens.core.wandb_log import read_run, run_folders
 
 QUESTIONS = ["Q27", "Q28", "Q29", "Q33", "Q122", "Q123", "Q158", "Q185"]
 COUNTRIES = ["DEU", "IRQ", "MEX"]
@@ -117,7 +117,7 @@ def test_one_lineage_from_dataset_to_comparison(lineage_runs):
 
 
 def test_claims_log_a_run_of_their_own(tmp_path, tiny_model_dir, tiny_model_dir_2, monkeypatch):
-    from culturelens.core.wandb_log import read_run, run_folders
+    from wandb_log import read_run, run_folders
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

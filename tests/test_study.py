@@ -5,9 +5,9 @@ import json
 import shutil
 
 import pytest
+from wandb_log import read_run, run_folders
 
 from culturelens.cli import main
-from culturelens.core.wandb_log import read_run, run_folders
 
 CONFIG = "configs/experiments/training_study.yaml"
 

@@ -214,3 +214,30 @@ def test_openai_teacher_retries_against_local_server():
         server.shutdown()
     with pytest.raises(ModelLoadError, match="did not answer"):
         OpenAITeacher("http://127.0.0.1:9/v1", "m", retries=0, timeout_s=2).generate([[{"role": "user", "content": "x"}]])
+
+
+def test_a_heldout_question_in_the_jobs_stops_synth_before_the_teacher(tmp_path, echo, monkeypatch):
+    """The held-out guard is a DataError (not an assert, which `python -O` drops), raised before the teacher runs."""
+    import culturelens.synth.run as synth_run
+
+    real_make_jobs = synth_run.make_jobs
+    bank = load_bank()
+
+    def leaky_make_jobs(train_q, *args):  # a bug that sends every seed question, held-out ones included
+        return real_make_jobs([bank.get(q) for q in QUESTIONS], *args)
+
+    monkeypatch.setattr(synth_run, "make_jobs", leaky_make_jobs)
+    with pytest.raises(DataError, match=r"held-out question\(s\) .* reached the teacher's jobs"):
+        run_synth(cfg_for(tmp_path), progress=False)
+    assert echo.prompts == []
+
+
+def test_the_heldout_guard_survives_python_O():
+    import subprocess
+    import sys
+
+    code = ("from culturelens.core.errors import DataError\nfrom culturelens.synth.split import require_no_heldout\n"
+            "require_no_heldout(['Q1'], ['Q2'], 'x')\ntry:\n    require_no_heldout(['Q1', 'Q2'], ['Q2'], 'the teacher')\n"
+            "except DataError as e:\n    print('raised:', e)\n")
+    done = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True)
+    assert "raised: held-out question(s) Q2 reached the teacher" in done.stdout

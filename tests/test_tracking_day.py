@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from wandb_log import read_run, run_folders
 
 from culturelens.cli import main
 from culturelens.core.manifest import Manifest, collect_manifest, input_hashes, sha256_path
 from culturelens.core.runfolder import RunFolder
-from culturelens.core.wandb_log import read_run, run_folders
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.runner import run_eval
 

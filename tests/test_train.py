@@ -112,7 +112,7 @@ def test_wandb_offline(tmp_path, tiny_model_dir, monkeypatch):
     log = next(runs[0].glob("*.wandb")).read_bytes()
     assert b"train/loss" in log and b"culturelens/train_loss" in log and b"lora" in log
     # the reproducibility manifest: in the training facts and in the W&B run's config
-    from culturelens.core.wandb_log import read_run
+    from wandb_log import read_run
 
     facts = json.loads((tmp_path / "sft" / "culturelens_train.json").read_text())
     manifest = facts["manifest"]

@@ -12,9 +12,10 @@ from pathlib import Path
 import torch
 
 from culturelens.core.config import dump_config
-from culturelens.core.errors import ConfigError, DataError
+from culturelens.core.errors import ConfigError, DataError, first_line
 from culturelens.core.folderlock import FolderLock
-from culturelens.core.models import ModelConfig, is_hub_id, load_model
+from culturelens.core.hub import is_hub_id
+from culturelens.core.models import ModelConfig, load_model
 from culturelens.train.datachecks import check_json_file
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def _load_local_dir(p: Path):
         if any(f.is_file() and not f.name.startswith(".") for f in p.rglob("*")):
             return load_dataset(str(p))  # a folder of data files (jsonl / parquet / csv), read as the hub would
     except (FileNotFoundError, ValueError, OSError) as exc:
-        raise DataError(f"dataset folder '{p}' is not a saved dataset ({str(exc).splitlines()[0][:100]}): point `dataset` "
+        raise DataError(f"dataset folder '{p}' is not a saved dataset ({first_line(exc, limit=100, with_type=False)}): point `dataset` "
                         "at a folder written by `culturelens synth` (e.g. <synth out>/sft) or at a .jsonl") from None
     raise DataError(f"dataset folder '{p}' is not a saved dataset (it holds no data files): point `dataset` at a folder written by "
                     "`culturelens synth` (e.g. <synth out>/sft) or at a .jsonl")
@@ -94,7 +95,7 @@ def _load_hub(name: str):
         return load_dataset(name)
     except Exception as exc:  # offline, unknown id, gated: one line either way
         raise DataError(f"dataset '{name}' is not a local path and could not be loaded from the Hugging Face hub "
-                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}): run `culturelens synth` "
+                        f"({first_line(exc, limit=120)}): run `culturelens synth` "
                         "first, or point `dataset` at a folder, a .jsonl or a reachable hub dataset id") from None
     finally:
         for lg, level in zip(quiet, levels):
@@ -353,16 +354,15 @@ def finish(trainer, cfg, out: Path, lm, stage: str, n_rows: int, started: float,
         if cfg.wandb.enabled:
             log_model_artifacts(cfg, out, adapter_dir, facts)
     if cfg.wandb.enabled and trainer.is_world_process_zero():
-        import wandb
+        from culturelens.core.tracking import active_run
+        from culturelens.core.tracking import finish as finish_run
 
-        if wandb.run is not None:
-            from culturelens.core.tracking import finish as finish_run
-
+        if (run := active_run()) is not None:
             summary = {"culturelens/train_loss": train_result.training_loss, "culturelens/stage": stage}
             if eval_metrics and eval_metrics.get("eval_loss") is not None:
                 summary["culturelens/eval_loss"] = eval_metrics["eval_loss"]
-            wandb.run.summary.update(summary)
-            finish_run(wandb.run)
+            run.summary.update(summary)
+            finish_run(run)
     trainer.accelerator.wait_for_everyone()
     return out
 
@@ -386,19 +386,18 @@ def write_facts(facts: dict, out: Path) -> None:
 def log_model_artifacts(cfg, out: Path, adapter_dir: Path, facts: dict) -> None:
     """The adapter (and the merged model when written) as W&B `model` artifacts with the training facts as metadata;
     their refs are added to culturelens_train.json, where `eval` of the adapter finds them."""
-    import wandb
+    from culturelens.core.tracking import ADAPTER_ARTIFACT_KEY, MERGED_ARTIFACT_KEY, active_run, dataset_ref, log_artifact
 
-    from culturelens.core.tracking import ADAPTER_ARTIFACT_KEY, MERGED_ARTIFACT_KEY, dataset_ref, log_artifact
-
-    if wandb.run is None:
+    run = active_run()
+    if run is None:
         return
     meta = {k: facts.get(k) for k in METADATA_KEYS}
     meta["lora"] = cfg.lora.model_dump(mode="json")
     data = dataset_ref(cfg.dataset)
     meta["dataset_artifact"] = data.model_dump(mode="json") if data else None
     name = f"{cfg.experiment}-{cfg.run_name}"
-    facts[ADAPTER_ARTIFACT_KEY] = log_artifact(wandb.run, f"adapter-{name}", "model", [adapter_dir], meta).model_dump(mode="json")
+    facts[ADAPTER_ARTIFACT_KEY] = log_artifact(run, f"adapter-{name}", "model", [adapter_dir], meta).model_dump(mode="json")
     if (out / "merged").exists() and cfg.merge_adapter:
-        ref = log_artifact(wandb.run, f"merged-{name}", "model", [out / "merged"], {**meta, "merged": True})
+        ref = log_artifact(run, f"merged-{name}", "model", [out / "merged"], {**meta, "merged": True})
         facts[MERGED_ARTIFACT_KEY] = ref.model_dump(mode="json")
     write_facts(facts, out)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
-from culturelens.core.errors import ModelLoadError
-from culturelens.core.models import ADAPTER_WEIGHT_FILES, ModelConfig, _first_line, _Source, fetch_hub_folder, is_hub_id
+from culturelens.core.errors import ModelLoadError, first_line
+from culturelens.core.hub import fetch_hub_folder, is_hub_id
 
 log = logging.getLogger(__name__)
+
+ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 
 
 def adapter_folder(adapter: str) -> Path:
@@ -45,7 +48,7 @@ def _read_adapter(adapter: str) -> tuple[Path, dict, dict]:
     try:
         conf = json.loads((path / "adapter_config.json").read_text())
     except (OSError, ValueError) as e:
-        raise ModelLoadError(f"adapter config '{path / 'adapter_config.json'}' is unreadable ({_first_line(e)}): "
+        raise ModelLoadError(f"adapter config '{path / 'adapter_config.json'}' is unreadable ({first_line(e)}): "
                              "re-save the adapter") from None
     weights = next((path / f for f in ADAPTER_WEIGHT_FILES if (path / f).is_file()), None)
     if weights is None:
@@ -60,7 +63,7 @@ def _read_adapter(adapter: str) -> tuple[Path, dict, dict]:
 
             state = torch.load(str(weights), map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ModelLoadError(f"adapter weights '{weights}' are corrupt ({_first_line(e)}): re-save the adapter") from None
+        raise ModelLoadError(f"adapter weights '{weights}' are corrupt ({first_line(e)}): re-save the adapter") from None
     return path, conf, state
 
 
@@ -107,33 +110,30 @@ def _adapter_mismatch(model, state: dict) -> str | None:
     return None
 
 
-def _same_base(adapter_base: str | None, cfg: ModelConfig, src: _Source) -> bool:
+def _same_base(adapter_base: str | None, base_names: Iterable[str], base_path: str) -> bool:
     if not adapter_base:
         return True
-    candidates = {cfg.name_or_path, src.path, src.name}
-    if src.embedded:
-        from culturelens.core import zoo
-
-        candidates |= {src.embedded, zoo.facts(src.embedded).hub_id}
-    names = {str(c).rstrip("/").lower() for c in candidates} | {Path(str(c)).name.lower() for c in candidates}
+    names = {str(c).rstrip("/").lower() for c in base_names} | {Path(str(c)).name.lower() for c in base_names}
     base = adapter_base.rstrip("/")
     if base.lower() in names or Path(base).name.lower() in names:
         return True
     try:
-        return Path(base).expanduser().exists() and Path(base).expanduser().resolve() == Path(src.path).resolve()
+        return Path(base).expanduser().exists() and Path(base).expanduser().resolve() == Path(base_path).resolve()
     except OSError:
         return False
 
 
-def apply_adapter(model, cfg: ModelConfig, src: _Source):
-    """The peft model with `cfg.adapter` applied to `model`, and the adapter's tensors (for the fingerprint)."""
-    path, conf, state = _read_adapter(cfg.adapter)
+def apply_adapter(model, adapter: str, base: str, base_names: Iterable[str], base_path: str):
+    """The peft model with the adapter folder `adapter` applied to `model`, and the adapter's tensors (for the
+    fingerprint). `base` is the base as the user named it; `base_names` every name it goes by (hub id, folder,
+    display name) and `base_path` its folder, to tell whether the adapter was trained on it."""
+    path, conf, state = _read_adapter(adapter)
     adapter_base = conf.get("base_model_name_or_path")
     shown_base = adapter_base or "an unknown base"
     mismatch = _adapter_mismatch(model, state)
     if mismatch:
         raise ModelLoadError(
-            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({mismatch}): pass the matching base "
+            f"adapter '{adapter}' was trained on base '{shown_base}', not '{base}' ({mismatch}): pass the matching base "
             "as model.name_or_path"
         )
     try:
@@ -144,15 +144,15 @@ def apply_adapter(model, cfg: ModelConfig, src: _Source):
         raise
     except (ValueError, RuntimeError, KeyError) as e:
         raise ModelLoadError(
-            f"adapter '{cfg.adapter}' was trained on base '{shown_base}', not '{cfg.name_or_path}' ({_first_line(e)}): pass the matching "
+            f"adapter '{adapter}' was trained on base '{shown_base}', not '{base}' ({first_line(e)}): pass the matching "
             "base as model.name_or_path"
         ) from e
     except Exception as e:
-        raise ModelLoadError(f"could not load adapter '{cfg.adapter}' ({_first_line(e)}): "
+        raise ModelLoadError(f"could not load adapter '{adapter}' ({first_line(e)}): "
                              "check that it is a peft LoRA adapter folder") from e
-    if not _same_base(adapter_base, cfg, src):
+    if not _same_base(adapter_base, set(base_names), base_path):
         log.warning(
             "adapter '%s' was trained on base '%s' but is loaded on '%s'; the shapes fit, so it is applied anyway",
-            cfg.adapter, adapter_base, cfg.name_or_path,
+            adapter, adapter_base, base,
         )
     return peft_model, state

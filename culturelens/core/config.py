@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from culturelens.core.errors import ConfigError
+from culturelens.core.errors import ConfigError, first_line
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -34,7 +34,7 @@ PathName = Annotated[str, AfterValidator(_one_path_part)]  # a config value used
 def yaml_problem(exc: yaml.YAMLError) -> str:
     """A YAML error as one line that keeps its line and column (1-based)."""
     mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    problem = getattr(exc, "problem", None) or first_line(exc, with_type=False)
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
     return f"{where}{problem}"
 

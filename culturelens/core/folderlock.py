@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 from pathlib import Path
+from typing import IO
 
 from culturelens.core.errors import DataError
 
@@ -17,11 +18,11 @@ class FolderLock:
     def __init__(self, lock_file: str | Path, busy_message: str):
         self.path = Path(lock_file)
         self.busy_message = busy_message
-        self._fh = None
+        self._fh: IO[str] | None = None
 
     def acquire(self) -> FolderLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
+        for _ in range(100):
             fh = open(self.path, "a+")
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -36,6 +37,7 @@ class FolderLock:
                 self._fh = fh
                 return self
             fh.close()  # the holder removed the file between our open and our lock: lock the new one
+        raise DataError(f"could not take the lock {self.path}: writers of this folder keep starting; retry")
 
     def release(self) -> None:
         if self._fh is None:

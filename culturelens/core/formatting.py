@@ -37,7 +37,7 @@ def fmt_ci(lo, hi, nd: int = 3, signed: bool = False) -> str:
 
 def fmt_interval(ci: Sequence | None, nd: int = 3, signed: bool = False) -> str:
     """`fmt_ci` of a [lo, hi] pair as stored in JSON (None or [] -> a dash)."""
-    return fmt_ci(*ci, nd=nd, signed=signed) if ci and len(ci) == 2 else MISSING
+    return fmt_ci(ci[0], ci[1], nd=nd, signed=signed) if ci and len(ci) == 2 else MISSING
 
 
 def format_cell(v, floatfmt: str = ".3f") -> str:

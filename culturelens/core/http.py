@@ -8,7 +8,7 @@ JSON object, or the last failed try, becomes one ModelLoadError line naming the 
 check; the caller never sees an httpx traceback.
 
 The deadline: httpx's own timeout bounds each network read, so a server that drips one byte per
-second would never trip it. Each try therefore also runs under `asyncio.timeout(deadline_s)`, a
+second would never trip it. Each try therefore also runs under `asyncio.wait_for(..., deadline_s)`, a
 total deadline for connect + send + the whole answer (default: the client's timeout).
 """
 from __future__ import annotations
@@ -65,9 +65,8 @@ async def request_json(client, method: str, url: str, body: dict | None = None, 
     for attempt in range(retries + 1):
         last = attempt == retries
         try:
-            async with asyncio.timeout(deadline):
-                r = await client.request(method, url, json=body)
-        except TimeoutError:
+            r = await asyncio.wait_for(client.request(method, url, json=body), deadline)
+        except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11; two before (requires-python >= 3.10)
             problem = f"no complete answer within {deadline:g} s"
         except (httpx.TransportError, httpx.TimeoutException) as exc:
             problem = f"{type(exc).__name__}"

@@ -9,19 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from culturelens.core.errors import ModelLoadError
+from culturelens.core.errors import ModelLoadError, first_line
+from culturelens.core.hub import hub_offline, hub_reachable, is_hub_id
 
 log = logging.getLogger(__name__)
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-ADAPTER_WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 FINGERPRINT_SAMPLES = 256
 
 
@@ -64,18 +63,6 @@ def _fix_hint() -> str:
     return f"pass a Hugging Face id, a local model folder, a .gguf file or an embedded model name ({_embedded_names()})"
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    line = text.splitlines()[0].strip() if text else ""
-    if len(line) > 300:
-        line = line[:297] + "..."
-    return f"{type(e).__name__}: {line}" if line else type(e).__name__
-
-
-def _offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
 def torch_dtype(name: str):
     import torch
 
@@ -102,7 +89,7 @@ def resolve_device(device: str) -> str:
 
 
 @dataclass
-class _Source:
+class ModelSource:
     kind: str  # hub | local | gguf | embedded
     path: str  # folder or hub id passed to from_pretrained
     gguf_file: str | None
@@ -110,39 +97,7 @@ class _Source:
     embedded: str | None = None
 
 
-def _looks_like_repo_id(s: str) -> bool:
-    if s.startswith((".", "/", "~", "\\")) or "\\" in s or s.count("/") > 1 or s.lower().endswith(".gguf"):
-        return False
-    try:
-        from huggingface_hub.utils import validate_repo_id
-
-        validate_repo_id(s)
-    except Exception:
-        return False
-    return True
-
-
-def is_hub_id(s: str) -> bool:
-    """True when `s` reads as a Hugging Face hub id (owner/name), not as a local path."""
-    return _looks_like_repo_id(s.strip())
-
-
-def fetch_hub_folder(repo_id: str, what: str, repo_type: str = "model") -> Path:
-    """A local snapshot of hub repo `repo_id` (the local cache only when offline or the hub is unreachable), or a
-    ModelLoadError naming `what` (e.g. "adapter") and the fix."""
-    from huggingface_hub import snapshot_download
-
-    local_only = _offline() or not _hub_reachable()
-    try:
-        return Path(snapshot_download(repo_id, repo_type=repo_type, local_files_only=local_only))
-    except Exception as e:
-        where = "the local Hugging Face cache (offline or no network)" if local_only else "the Hugging Face hub"
-        raise ModelLoadError(f"{what} '{repo_id}' is not a local folder and could not be fetched from {where} ({_first_line(e)}): "
-                             "check the path or the hub id, or download it first (`huggingface-cli download "
-                             f"{repo_id}`)") from None
-
-
-def resolve_source(cfg: ModelConfig, progress: bool = True) -> _Source:
+def resolve_source(cfg: ModelConfig, progress: bool = True) -> ModelSource:
     from culturelens.core import zoo
 
     raw = cfg.name_or_path.strip()
@@ -153,7 +108,7 @@ def resolve_source(cfg: ModelConfig, progress: bool = True) -> _Source:
         if cfg.gguf_file:
             raise ModelLoadError(f"gguf_file is not used with the embedded model '{raw}': remove model.gguf_file")
         folder = zoo.pull(raw, progress=progress)
-        return _Source("embedded", str(folder), None, raw, embedded=raw)
+        return ModelSource("embedded", str(folder), None, raw, embedded=raw)
 
     path = Path(raw).expanduser()
     if raw.lower().endswith(".gguf"):
@@ -161,7 +116,7 @@ def resolve_source(cfg: ModelConfig, progress: bool = True) -> _Source:
             raise ModelLoadError(f"model path '{raw}' is already a .gguf file: remove model.gguf_file")
         if not path.is_file():
             raise ModelLoadError(f"GGUF file '{raw}' does not exist: check the path, or {_fix_hint()}")
-        return _Source("gguf", str(path.resolve().parent), path.name, path.stem)
+        return ModelSource("gguf", str(path.resolve().parent), path.name, path.stem)
 
     if path.exists():
         path = path.resolve()
@@ -173,7 +128,7 @@ def resolve_source(cfg: ModelConfig, progress: bool = True) -> _Source:
                 ggufs = sorted(p.name for p in path.glob("*.gguf"))
                 raise ModelLoadError(f"GGUF file '{cfg.gguf_file}' is not in '{raw}': set model.gguf_file to one of "
                                      f"{ggufs or 'its .gguf files (none found)'}")
-            return _Source("gguf", str(path), cfg.gguf_file, Path(cfg.gguf_file).stem)
+            return ModelSource("gguf", str(path), cfg.gguf_file, Path(cfg.gguf_file).stem)
         if not (path / "config.json").is_file():
             if (path / "adapter_config.json").is_file():
                 raise ModelLoadError(f"'{raw}' is a LoRA adapter folder, not a model: pass it as model.adapter and its base model as "
@@ -186,24 +141,24 @@ def resolve_source(cfg: ModelConfig, progress: bool = True) -> _Source:
         if not any((path / f).is_file() for f in WEIGHT_FILES) and not list(path.glob("*.safetensors")):
             raise ModelLoadError(f"model folder '{raw}' has a config.json but no weights (model.safetensors / pytorch_model.bin): copy "
                                  "the weights into it or pass another folder")
-        return _Source("local", str(path), None, path.name)
+        return ModelSource("local", str(path), None, path.name)
 
-    if not _looks_like_repo_id(raw):
+    if not is_hub_id(raw):
         raise ModelLoadError(f"model path '{raw}' does not exist: {_fix_hint()}")
-    return _Source("gguf" if cfg.gguf_file else "hub", raw, cfg.gguf_file, raw)
+    return ModelSource("gguf" if cfg.gguf_file else "hub", raw, cfg.gguf_file, raw)
 
 
 # ------------------------------------------------------------------------------------------ loading
 
 
-def _from_pretrained(src: _Source, cfg: ModelConfig, device: str):
+def _from_pretrained(src: ModelSource, cfg: ModelConfig, device: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     common: dict[str, Any] = {"trust_remote_code": cfg.trust_remote_code}
     if _is_remote(src):
         common["revision"] = cfg.revision
         # Offline (or the hub does not resolve): only the local Hugging Face cache, without minutes of retries.
-        common["local_files_only"] = _offline() or not _hub_reachable()
+        common["local_files_only"] = hub_offline() or not hub_reachable()
     else:
         common["local_files_only"] = True
     if src.gguf_file:
@@ -217,36 +172,21 @@ def _from_pretrained(src: _Source, cfg: ModelConfig, device: str):
     return model, tok
 
 
-def _is_remote(src: _Source) -> bool:
+def _is_remote(src: ModelSource) -> bool:
     return src.kind == "hub" or (src.kind == "gguf" and not Path(src.path).is_dir())
 
 
-def _hub_reachable() -> bool:
-    """Quick check that the hub's host name resolves (skipped behind a proxy, where DNS may be the proxy's job)."""
-    import socket
-    from urllib.parse import urlparse
-
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")):
-        return True
-    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
-    try:
-        socket.getaddrinfo(host, 443)
-        return True
-    except OSError:
-        return False
-
-
-def _load_error(src: _Source, cfg: ModelConfig, e: Exception) -> ModelLoadError:
-    why = _first_line(e)
+def _load_error(src: ModelSource, cfg: ModelConfig, e: Exception) -> ModelLoadError:
+    why = first_line(e)
     shown = cfg.name_or_path
     if _is_remote(src):
-        if _offline():
+        if hub_offline():
             return ModelLoadError(
                 f"model '{shown}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set ({why}): "
                 f"download it first (unset HF_HUB_OFFLINE, or `huggingface-cli download {shown}`), or pass a local folder / .gguf file / "
                 f"embedded model name ({_embedded_names()})"
             )
-        if not _hub_reachable():
+        if not hub_reachable():
             return ModelLoadError(
                 f"model path '{shown}' does not exist, and as a Hugging Face id it is not in the local cache while the hub is unreachable "
                 "(no network): "
@@ -267,7 +207,7 @@ def _load_error(src: _Source, cfg: ModelConfig, e: Exception) -> ModelLoadError:
     )
 
 
-def _prepare_tokenizer(tok) -> None:
+def prepare_tokenizer(tok) -> None:
     tok.padding_side = "left"
     if tok.pad_token is None:
         for cand in (tok.eos_token, tok.unk_token, tok.bos_token):
@@ -276,6 +216,17 @@ def _prepare_tokenizer(tok) -> None:
                 break
         else:
             tok.pad_token = tok.convert_ids_to_tokens(0)
+
+
+def _base_names(cfg: ModelConfig, src: ModelSource) -> set[str]:
+    """Every name the base model goes by: as given, its folder or hub id, its display name (and an embedded model's
+    own name and hub id)."""
+    names = {cfg.name_or_path, src.path, src.name}
+    if src.embedded:
+        from culturelens.core import zoo
+
+        names |= {src.embedded, zoo.facts(src.embedded).hub_id}
+    return names
 
 
 def load_model(cfg: ModelConfig, progress: bool = True) -> LoadedModel:
@@ -294,7 +245,7 @@ def load_model(cfg: ModelConfig, progress: bool = True) -> LoadedModel:
 
         strip_quantizer(model)
     _place(model, device)
-    _prepare_tokenizer(tok)
+    prepare_tokenizer(tok)
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tok.pad_token_id
     if getattr(model, "generation_config", None) is not None and model.generation_config.pad_token_id is None:
@@ -307,7 +258,7 @@ def load_model(cfg: ModelConfig, progress: bool = True) -> LoadedModel:
     if cfg.adapter:
         from culturelens.core.adapters import apply_adapter
 
-        model, adapter_state = apply_adapter(model, cfg, src)
+        model, adapter_state = apply_adapter(model, cfg.adapter, cfg.name_or_path, _base_names(cfg, src), src.path)
         _update_tensors(hasher, "adapter", adapter_state.items())
         if not cfg.label:
             from culturelens.core.adapters import adapter_name
@@ -377,5 +328,3 @@ def fingerprint(model, tokenizer, adapter_state: dict | None = None) -> str:
         _update_tensors(h, "adapter", adapter_state.items())
     return h.hexdigest()[:16]
 
-
-# ----------------------------------------------------------------------------------------- adapters

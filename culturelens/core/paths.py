@@ -6,6 +6,8 @@ mistyped path (a folder under a file) is one DataError line in the first second,
 from __future__ import annotations
 
 import errno
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -40,6 +42,18 @@ def child_inside(root: str | Path, *parts: str) -> Path:
         raise DataError(f"'{'/'.join(parts)}' would write outside '{root}': use a plain name without '..' or '/'")
     return Path(root).joinpath(*parts)
 
+
+def swap_into_place(staged: Path, final: Path, old: Path) -> Path:
+    """Move the finished folder `staged` to `final` by renames (each atomic within one file system): a folder already
+    at `final` is first renamed to `old` and removed only once the new one is in place, so a reader sees the old
+    folder or the new one, never half of either. Returns `final`."""
+    replaced = final.exists()
+    if replaced:
+        os.replace(final, old)
+    os.replace(staged, final)
+    if replaced:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
 
 def fresh_output_dir(path: str | Path, what: str, overwrite: bool, marker: str) -> Path:
     """An empty output folder for an export: a non-empty folder is refused (its old files would mix with the new ones),

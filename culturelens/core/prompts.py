@@ -193,7 +193,7 @@ def render_item(tokenizer, question: Question, country: Country | None, name: st
                                        (e.get("question", "Question"), e.get("options", "Options")))
         t = e["templates"][name]
         ttemplate = Template(t.get("system"), t["user"], t["plain"], template.persona, t.get("answer", template.answer))
-        cname = e.get("countries", {}).get(code, country.name)
+        cname = e.get("countries", {}).get(code, country.name)  # type: ignore[union-attr]  # lang != 'en' only with a country
         rendered = render(tokenizer, ttemplate, cname, tblock, e.get("answer_cue", cue), chat, labels, e.get("instruction", INSTRUCTION))
         return PromptItem(name, order, code, question.qid, rendered, labels, index, language=lang)
     block, index = question_block(question, labels, order, text=text)

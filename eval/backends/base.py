@@ -13,7 +13,7 @@ probability, or a prediction's share) and passes it to `option_distribution`, wh
 over the K options and maps presented positions back to scale order: p_k = raw_k / sum(raw), or
 uniform when nothing fell on the labels; `mass` = sum(raw) before renormalising.
 
-Backends (one registry line each, in BACKENDS below):
+Backends (one registry line each, in BACKENDS of eval/backends/registry.py):
   hf        eval/backends/probe.py             transformers forward passes here (`Probe`; prefix sharing: eval/backends/prefix.py)
   vllm      eval/backends/vllm_backend.py      an OpenAI-compatible completions server with log-probs (`ServerProbe`)
   baseline  eval/backends/baseline_backend.py  `model.name_or_path: baseline:leave_one_out|global_mean|uniform`: a
@@ -31,7 +31,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from culturelens.core.errors import ConfigError
 from culturelens.core.prompts import PromptItem
 
 
@@ -65,44 +64,3 @@ def option_distribution(item: PromptItem, raw_presented: list[float], mode: str)
     for pos, option in enumerate(item.option_index):
         probs[option] = raw_presented[pos] / mass if mass > 0 else 1.0 / len(raw_presented)
     return ProbeResult(probs=probs, mass=mass, mode=mode)
-
-
-def build_hf(cfg, inputs) -> ProbeBackend:
-    from culturelens.core.models import load_model
-    from culturelens.core.threads import ThreadPolicy
-    from culturelens.eval.backends.probe import Probe
-
-    return Probe.from_loaded(load_model(cfg.model), batch_size=cfg.probe.batch_size, prefix_sharing=cfg.probe.prefix_sharing,
-                             tokens_per_forward=cfg.probe.tokens_per_forward, threads=ThreadPolicy(cfg.probe.threads))
-
-
-def build_server(cfg, inputs) -> ProbeBackend:
-    from culturelens.eval.backends.vllm_backend import ServerProbe
-
-    return ServerProbe.from_config(cfg)
-
-
-def build_baseline(cfg, inputs) -> ProbeBackend:
-    from culturelens.eval.backends.baseline_backend import build_baseline as build
-
-    return build(cfg, inputs)
-
-
-BACKENDS: dict[str, Callable[[Any, Any], ProbeBackend]] = {
-    "hf": build_hf,
-    "vllm": build_server,
-    "baseline": build_baseline,
-}
-
-
-def backend_kind(cfg) -> str:
-    prefix = cfg.model.name_or_path.split(":", 1)[0] if ":" in cfg.model.name_or_path else None
-    return prefix if prefix in BACKENDS else cfg.probe.backend
-
-
-def make_backend(cfg, inputs=None) -> ProbeBackend:
-    """The backend an EvalConfig asks for; `inputs` (EvalInputs) is for backends that predict from data."""
-    kind = backend_kind(cfg)
-    if cfg.probe.fingerprint and kind == "hf":
-        raise ConfigError("probe.fingerprint pins a server's cache key; the hf backend hashes the weights: remove probe.fingerprint")
-    return BACKENDS[kind](cfg, inputs)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from culturelens.eval.statistics.metrics import _as_dist
+from culturelens.core.reference import as_distribution
 
 BASELINES = ("leave_one_out", "global_mean", "uniform", "human_noise", "west_pull", "country_quirk")
 PARAMS: dict[str, dict[str, float]] = {  # name -> parameter defaults (only these baselines take parameters)
@@ -56,7 +56,7 @@ def _human(reference) -> pd.DataFrame:
 
 def _question_rows(group: pd.DataFrame, k: int | None) -> tuple[np.ndarray | None, np.ndarray]:
     """(dists (n, k) or None, means (n,)) of one question; dists only when every country has one of size k."""
-    dists = [_as_dist(d) for d in group["dist"]]
+    dists = [as_distribution(d) for d in group["dist"]]
     means = group["mean"].to_numpy(float)
     if k is not None and all(d is not None and d.size == k for d in dists):
         return np.stack(dists), means
@@ -136,7 +136,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, float]]:
 
 def _noisy(reference, scores: dict, western: dict | None, params: dict, pull: float = 0.0, blind: bool = False) -> pd.DataFrame:
     """The parametric predictors on the (country, qid) grid of the reference (see the module docstring)."""
-    from culturelens.eval.statistics.bootstrap import normal
+    from culturelens.core.seeded import normal
 
     human = _human(reference)
     grid = human.pivot(index="qid", columns="country", values="mean")

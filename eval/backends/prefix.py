@@ -33,10 +33,14 @@ import inspect
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
-from culturelens.eval.backends.probe import Probe, plain_batches
+from culturelens.eval.backends.batches import plain_batches
+
+if TYPE_CHECKING:
+    from culturelens.eval.backends.probe import Probe
 
 log = logging.getLogger(__name__)
 ROOT_MIN = 8  # a prefix shared by every prompt (the chat header) at least this long is computed once per job

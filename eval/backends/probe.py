@@ -15,9 +15,9 @@ so a prompt gets the same probabilities at any batch size. Only the last positio
 computed (`logits_to_keep`).
 
 `Probe` is the "hf" backend of eval/backends/base.py. How prompts are put into batches is a strategy:
-`plain_batches` here, or `tree_batches` (eval/backends/prefix.py, `prefix_sharing=True`: the prompts' trie packed,
-`tokens_per_forward` tokens per forward pass); both yield (prompts, results) per batch through the public
-`score_token_batch` / `token_results`. `stats` counts forward passes and tokens computed. Intra-op threads
+`plain_batches` (eval/backends/batches.py), or `tree_batches` (eval/backends/prefix.py, `prefix_sharing=True`: the
+prompts' trie packed, `tokens_per_forward` tokens per forward pass); both yield (prompts, results) per batch through
+the public `score_token_batch` / `token_results`. `stats` counts forward passes and tokens computed. Intra-op threads
 follow a `ThreadPolicy` (core/threads.py), re-checked between batches.
 """
 from __future__ import annotations
@@ -33,22 +33,12 @@ from tqdm.auto import tqdm
 from culturelens.core.prompts import PromptItem
 from culturelens.core.threads import ThreadPolicy
 from culturelens.eval.backends.base import ProbeResult, option_distribution
+from culturelens.eval.backends.batches import left_pad, plain_batches
 from culturelens.eval.backends.label_sequences import extending_tokens, label_continuations, score_label_sequences
 
 __all__ = ["Probe", "ProbeResult", "ProbeStats", "left_pad", "plain_batches"]
 
 log = logging.getLogger(__name__)
-
-
-def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids [B, W] left-padded with `pad_id` to the longest sequence, and the mask of real tokens."""
-    width = max(len(ids) for ids in seqs)
-    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for row, ids in enumerate(seqs):
-        input_ids[row, width - len(ids) :] = torch.tensor(ids)
-        mask[row, width - len(ids) :] = 1
-    return input_ids, mask
 
 
 @dataclass
@@ -58,13 +48,6 @@ class ProbeStats:
     forwards: int = 0
     tokens_computed: int = 0
     prompts: int = 0
-
-
-def plain_batches(probe: Probe, items: list[PromptItem], encoded: dict[str, list[int]]) -> Iterator:
-    """Batches of `probe.batch_size` prompts in the given order (longest first): (items, results) each."""
-    for start in range(0, len(items), probe.batch_size):
-        chunk = items[start : start + probe.batch_size]
-        yield chunk, probe.score_token_batch(chunk, [encoded[it.key] for it in chunk])
 
 
 def label_spellings(tokenizer, label: str, prefixes: tuple[str, ...] = ("", " ")) -> list[tuple[str, int]]:

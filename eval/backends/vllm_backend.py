@@ -27,7 +27,7 @@ import json
 import math
 import os
 
-from culturelens.core.errors import ModelLoadError
+from culturelens.core.errors import ModelLoadError, first_line
 from culturelens.core.http import ServerStatusError, auth_headers, request_json
 from culturelens.core.prompts import PromptItem
 from culturelens.eval.backends.base import ProbeResult, option_distribution
@@ -108,13 +108,13 @@ def server_tokenizer(name: str, revision: str | None):
 
     from transformers import AutoTokenizer
 
-    from culturelens.core.models import _hub_reachable, _offline
+    from culturelens.core.hub import hub_offline, hub_reachable
 
-    local_only = Path(name).exists() or _offline() or not _hub_reachable()  # no minutes of hub retries offline
+    local_only = Path(name).exists() or hub_offline() or not hub_reachable()  # no minutes of hub retries offline
     try:
         return AutoTokenizer.from_pretrained(name, revision=revision, local_files_only=local_only)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"probe.backend=vllm: no tokenizer for '{name}' ({str(exc).splitlines()[0][:120]}): "
+        raise ModelLoadError(f"probe.backend=vllm: no tokenizer for '{name}' ({first_line(exc, limit=120, with_type=False)}): "
                              "pass model.name_or_path = the served model's hub id or a local folder with its tokenizer") from None
 
 

@@ -226,8 +226,8 @@ def write_run_folder(cfg, inputs: EvalInputs, items: list[PromptItem], results: 
     from culturelens.core.paths import ensure_writable_dir
     from culturelens.core.runfolder import RunFolder
     from culturelens.core.runstaging import RunStaging
-    from culturelens.core.tracking import fail, run_folder
-    from culturelens.eval.runner import aggregate, report, start_tracking, summarise_metrics, track, write_results
+    from culturelens.core.tracking import fail
+    from culturelens.eval.runner import finish_run, start_tracking, track
 
     name = cfg.model.label or f"{Path(str(facts['name'])).name}@lm-eval"
     exp_dir = ensure_writable_dir(Path(cfg.output_dir) / slug(cfg.experiment), "output_dir")
@@ -241,22 +241,17 @@ def write_run_folder(cfg, inputs: EvalInputs, items: list[PromptItem], results: 
         folder.write_config(cfg)
         folder.write_example_prompts(it.text for it in items[:: max(1, len(items) // 4)][:4])
         wb = start_tracking(cfg, staging.name, exp_dir, manifest)
-        per_prompt = write_results(folder.path, items, results, inputs, name)
-        model_df = aggregate(per_prompt, inputs.bank)
-        summary = summarise_metrics(cfg, inputs, per_prompt, model_df)
-        summary["run"] = run_record(cfg, items, per_prompt, facts, name)
-        summary["run"]["wandb_dir"] = str(run_folder(wb)) if wb is not None else None
-        summary["manifest"] = manifest.model_dump(mode="json")
-        paths = report(folder.path, cfg, inputs, summary, model_df, f"{name} (scored by lm-evaluation-harness)")
-        copy_lm_eval_files(facts, folder.path)
-        final = staging.finish()
+        final, summary, paths, per_prompt = finish_run(
+            cfg, inputs, staging, wb, manifest, items, results, name,
+            lambda per_prompt: run_record(cfg, items, per_prompt, facts, name), f"{name} (scored by lm-evaluation-harness)",
+            extra_files=lambda run_dir: copy_lm_eval_files(facts, run_dir))
     except BaseException as exc:
         fail(wb, exc)
         raise
     finally:
         staging.release()
     if wb is not None:
-        track(wb, cfg, final, summary, [final / p.relative_to(folder.path) for p in paths], per_prompt)
+        track(wb, cfg, final, summary, paths, per_prompt)
     return final
 
 

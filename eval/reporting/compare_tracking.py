@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from culturelens.core.runfolder import RunFolder  # noqa: E402
-from culturelens.core.tracking import WandbConfig, finish, log_images, log_table, start_run  # noqa: E402
+from culturelens.core.tracking import WandbConfig, bar_chart, finish, log_images, log_table, start_run  # noqa: E402
 from culturelens.eval.reporting.lineage import declare_evaluations  # noqa: E402
 
 
@@ -52,24 +52,19 @@ def section_figure(sections: pd.DataFrame, runs: list[str], path: Path) -> Path:
 
 def section_bar(sections: pd.DataFrame, title: str):
     """A native W&B bar chart: one bar per (section, run), labelled 'section | run'."""
-    import wandb
-
     bars = sections.dropna(subset=["mean_r"]).assign(label=lambda d: d["section"] + " | " + d["run"])
-    return wandb.plot.bar(wandb.Table(dataframe=bars[["label", "mean_r"]].reset_index(drop=True)), "label", "mean_r", title=title)
+    return bar_chart(bars, "label", "mean_r", title)
 
 
 def log_section_charts(run, result: dict, sections: pd.DataFrame) -> None:
-    import wandb
-
     run.log({"charts/r_by_section": section_bar(sections, f"r per WVS section ({result['split']} questions)")})
     diffs = pd.DataFrame(result["diffs"])
     if diffs.empty:
         return
     for label, grp in diffs[diffs["what"].str.startswith("r: ")].groupby("run"):
         grp = grp.dropna(subset=["diff"]).assign(section=lambda d: d["what"].str.removeprefix("r: "))
-        table = wandb.Table(dataframe=grp[["section", "diff"]].reset_index(drop=True))
         title = f"{label} minus {result['runs'][0]}: r per section"
-        run.log({f"charts/diff_by_section/{label}": wandb.plot.bar(table, "section", "diff", title=title)})
+        run.log({f"charts/diff_by_section/{label}": bar_chart(grp, "section", "diff", title)})
 
 
 def track_comparison(result: dict, out: Path, wandb_cfg: WandbConfig, run_dirs: list, name: str, group: str | None = None) -> Path | None:

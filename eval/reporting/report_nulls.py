@@ -60,22 +60,25 @@ def country_measures_section(s: Summary) -> list[str]:
 def western_section(g: WesternGap) -> list[str]:
     from culturelens.core.formatting import format_table
 
-    md = ["### Western vs non-Western, beyond the null", ""]
+    md = ["### Western vs non-Western", ""]
     if not g.verdict:
         return md + ["_(not available)_", ""]
     rows = [{"measure": name, "Western − non-Western gain over null": m.get("gap"), "95% CI": fmt_interval(m.get("ci"), signed=True),
-             "verdict": m.get("verdict"), "raw gap (model)": m.get("model_gap"), "null's gap": m.get("null_gap"),
+             "raw gap (model)": m.get("model_gap"), "null's gap": m.get("null_gap"),
              "excess": m.get("excess")} for name, m in g.measures.items()]
     df = pd.DataFrame(rows)
     raw = g.raw or {}
     rest = (g.said or "")[len(g.verdict):] if (g.said or "").startswith(g.verdict) else f" — {g.said}"
-    return md + [f"**Verdict: {g.verdict}**{rest}.", "", format_table(df), "",
+    return md + [f"**Verdict: {g.verdict}**{rest}.", "",
+                 "The verdict stands on the fidelity slope (per country, the slope of the model's answers on the human answers "
+                 "across questions, both relative to the country's side; Welch CI over countries), which equal noise for every "
+                 "country cannot move. The per-country measures beyond the null below are descriptions, not the verdict: noise "
+                 "lowers r more where answers spread less, and non-Western answers spread less.", "", format_table(df), "",
                  f"Raw gap of the old rule (mean per-country r, Western {fmt_num(raw.get('western_r'))} minus non-Western "
                  f"{fmt_num(raw.get('non_western_r'))}, no null): {fmt_num(raw.get('gap'), signed=True)} 95% CI "
                  f"{fmt_interval(raw.get('gap_ci'), signed=True)}. A predictor with no country knowledge gets a positive raw gap "
-                 "wherever Western countries' answers spread more across questions; the verdict is on the gain over the null. "
-                 f"CI: countries resampled within each side, each replicate against a random permutation; fewer than "
-                 "5 countries on a side: no CI.", ""]
+                 "wherever Western countries' answers spread more across questions. "
+                 "CI of the descriptions: countries resampled within each side; fewer than 5 countries on a side: no CI.", ""]
 
 
 def pooled_section(s: Summary) -> list[str]:

@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from culturelens.core.seeded import rng
+
 LEVEL = 0.95
 
 
@@ -46,13 +48,13 @@ class CI(BaseModel):
 
     def excludes_zero(self) -> int:
         """+1 when wholly above 0, -1 when wholly below, 0 otherwise (or undefined)."""
-        if not self.defined:
+        if self.lo is None or self.hi is None:
             return 0
         return 1 if self.lo > 0 else -1 if self.hi < 0 else 0
 
     def shifted(self, by: float) -> CI:
         """The same interval minus ``by`` (a fixed number, e.g. the null's mean)."""
-        if not self.defined or not np.isfinite(by):
+        if self.lo is None or self.hi is None or not np.isfinite(by):
             return self.model_copy(update={"lo": None, "hi": None})
         return self.model_copy(update={"lo": self.lo - by, "hi": self.hi - by})
 
@@ -77,10 +79,6 @@ def percentile_ci(boot: np.ndarray, level: float = LEVEL, over: str = "", axis: 
         return CI(level=level, over=over)
     lo, hi = np.percentile(boot, [100 * alpha, 100 * (1 - alpha)])
     return CI(lo=_finite(lo), hi=_finite(hi), level=level, over=over)
-
-
-def rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng(seed)
 
 
 # ------------------------------------------------------------------------------------ bootstrap
@@ -173,11 +171,6 @@ def swaps(n_countries: int, n_perm: int, seed: int = 0) -> np.ndarray:
 def label_permutations(labels: np.ndarray, n_perm: int, seed: int = 0) -> np.ndarray:
     """(P, n): the labels shuffled across units, n_perm times."""
     return rng(seed).permuted(np.broadcast_to(np.asarray(labels), (n_perm, len(labels))), axis=1)
-
-
-def normal(shape, seed: int, sd: float = 1.0) -> np.ndarray:
-    """Seeded N(0, sd) draws (the reference predictors and the calibration simulations)."""
-    return rng(seed).normal(0.0, sd, size=shape)
 
 
 def permutation_p(model_value, null_values: np.ndarray, higher_is_better: bool = True, axis: int = 0):

@@ -16,13 +16,15 @@ Conventions as in ``eval/statistics/grid.py``; all outputs are JSON-safe.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from culturelens.core.jsonsafe import json_safe
 from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import engine, metrics, western
 from culturelens.eval.statistics import grid as g
-from culturelens.eval.statistics.metrics import to_jsonable
 from culturelens.eval.statistics.multiple import bh
 from culturelens.eval.statistics.western_slope import western_slope
 
@@ -49,13 +51,13 @@ def _w1_test(grid: g.ScoreGrid, draws: engine.Draws) -> engine.NullTest | None:
     from culturelens.eval.statistics.nulls import permuted_w1
 
     model_w1, perm_w1 = grid.model_w1, permuted_w1(grid.w1, draws.perm)
-    ones = np.where(np.isfinite(model_w1), 1.0, np.nan)
+    ones = np.where(np.isfinite(model_w1), 1.0, np.nan)  # type: ignore[arg-type]  # model_w1 is set whenever w1 is
 
     def mean_w1(w1, human, wq, wc, rows):
-        per_country = engine.wt.mean(w1, np.asarray(engine._wq(wq, rows))[..., :, None], axis=-2)
+        per_country = engine.wt.mean(w1, np.asarray(engine.question_weights(wq, rows))[..., :, None], axis=-2)
         return engine.wt.mean(per_country, wc, axis=-1)
 
-    return engine.null_test(mean_w1, False, model_w1, ones, perm_w1, draws, units="countries")
+    return engine.null_test(mean_w1, False, model_w1, ones, perm_w1, draws, units="countries")  # type: ignore[arg-type]
 
 
 def zone_tests(data: engine.GridData, draws: engine.Draws, zones: list[str | None]) -> list[dict]:
@@ -72,7 +74,7 @@ def zone_tests(data: engine.GridData, draws: engine.Draws, zones: list[str | Non
         null = engine.wt.mean(r_null, cols)
         ci = bs.percentile_ci(engine.wt.mean(r_boot, draws.cols * cols))
         finite = null[np.isfinite(null)]
-        rows.append({"zone": zone, "mean_r": value, "ci_lo": ci.lo, "ci_hi": ci.hi,
+        rows.append({"zone": zone, "mean_r": value, "ci_lo": ci.lo, "ci_hi": ci.hi,  # type: ignore[union-attr]  # a 1-d input gives a CI
                      "n_countries": int(np.isfinite(r_model[z == zone]).sum()),
                      "null_mean": float(finite.mean()) if finite.size else None, "p_perm": float(bs.permutation_p(value, finite))})
     q = bh([r["p_perm"] for r in rows])
@@ -100,12 +102,12 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
     group = [groups.get(c) if c is not None else None for c in section]
     by_section = _with_q(engine.by_label(data, draws, section))
     by_group = _with_q(engine.by_label(data, draws, group))
-    null_block = {name: t.model_dump() for name, t in tests.items()}
+    null_block: dict[str, Any] = {name: t.model_dump() for name, t in tests.items()}
     w1 = _w1_test(grid, draws)
     null_block["mean_w1"] = w1.model_dump() if w1 is not None else None
     null_block["mean_question_r_by_category"] = _dump({c: by_section[c] for c in sorted(by_section, key=lambda c: (
-        metrics._group_order(groups.get(c)), metrics._section_order(c), c))})
-    null_block["mean_question_r_by_group"] = _dump({k: by_group[k] for k in sorted(by_group, key=lambda k: (metrics._group_order(k), k))})
+        metrics.group_order(groups.get(c)), metrics.section_order(c), c))})
+    null_block["mean_question_r_by_group"] = _dump({k: by_group[k] for k in sorted(by_group, key=lambda k: (metrics.group_order(k), k))})
     null_block.update({"n_perm": int(draws.perm.shape[0]), "n_boot": int(draws.rows.shape[0]), "seed": int(seed), "note": NULL_NOTE})
 
     perq = engine.per_question(data, draws)
@@ -114,8 +116,8 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
     zones = zone_tests(data, draws, [countries[c].zone if c in countries else None for c in grid.countries])
     pooled = tests["pooled_r"]
     pooled_ci = engine.NullTest(**pooled.model_dump()).ci
-    pooled_two_way = {"r": pooled.model, "ci_lo": None if pooled_ci[0] is None else pooled_ci[0] + pooled.null_mean,
-                      "ci_hi": None if pooled_ci[1] is None else pooled_ci[1] + pooled.null_mean,
+    pooled_two_way = {"r": pooled.model, "ci_lo": None if pooled_ci[0] is None else pooled_ci[0] + pooled.null_mean,  # type: ignore[index,operator]  # the pooled test always has a CI
+                      "ci_hi": None if pooled_ci[1] is None else pooled_ci[1] + pooled.null_mean,  # type: ignore[index,operator]
                       "n_pairs": int(grid.valid.sum()), "n_questions": int(grid.valid.any(axis=1).sum()),
                       "n_countries": int(grid.valid.any(axis=0).sum()), "resampling": bs.TWO_WAY, "what": POOLED_NOTE}
 
@@ -126,7 +128,7 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
     widx = bs.joint_permutations(wgrid.valid, n_perm, seed)
     measures = western.western_gap_measures(wgrid, np.take_along_axis(np.broadcast_to(wgrid.model, widx.shape), widx, axis=-1),
                                             widx, is_western, n_boot, seed)
-    return to_jsonable({
+    return json_safe({
         "nulls": null_block,
         "western_gap": {**verdict.model_dump(), "verdict_measure": verdict.measure, "measures": measures,
                         "min_countries_per_side": western.MIN_COUNTRIES},
@@ -172,4 +174,4 @@ def merge_into_summary(summary: dict, knowledge: dict) -> dict:
     perq = knowledge.get("per_question") or {}
     out["per_question"] = [{**row, "p_perm": (perq.get(row["qid"]) or {}).get("p_perm"), "q_bh": (perq.get(row["qid"]) or {}).get("q_bh")}
                            for row in summary.get("per_question") or []]
-    return to_jsonable(out)
+    return json_safe(out)

@@ -70,7 +70,8 @@ def _f(x) -> float | None:
 # Each metric: (model (..., Q, C), human (Q, C), wq (..., Q) or None, wc (..., C) or None, rows (Q,) bool) -> (...)
 
 
-def _wq(wq, rows):
+def question_weights(wq, rows):
+    """The question weights of a replicate restricted to the rows in use (the rows alone when there are no weights)."""
     rows = np.asarray(rows, dtype=float)
     return rows if wq is None else wq * rows
 
@@ -94,11 +95,11 @@ def country_r(model, human, wq=None) -> np.ndarray:
 
 
 def mean_question_r(model, human, wq, wc, rows):
-    return wt.mean(question_r(model, human, wc), _wq(wq, rows), axis=-1)
+    return wt.mean(question_r(model, human, wc), question_weights(wq, rows), axis=-1)
 
 
 def mean_country_r(model, human, wq, wc, rows):
-    w = _wq(wq, rows)
+    w = question_weights(wq, rows)
     return wt.mean(country_r(model, human, w), wc, axis=-1)
 
 
@@ -110,17 +111,17 @@ def _centred(model, human, wc, rows):
 
 def mean_centred_country_r(model, human, wq, wc, rows):
     m, h = _centred(model, human, wc, rows)
-    return wt.mean(country_r(m, h, _wq(wq, rows)), wc, axis=-1)
+    return wt.mean(country_r(m, h, question_weights(wq, rows)), wc, axis=-1)
 
 
 def mean_centred_mae(model, human, wq, wc, rows):
     m, h = _centred(model, human, wc, rows)
-    per_country = wt.mean(np.abs(m - h), None if wq is None else np.asarray(_wq(wq, rows))[..., :, None], axis=-2)
+    per_country = wt.mean(np.abs(m - h), None if wq is None else np.asarray(question_weights(wq, rows))[..., :, None], axis=-2)
     return wt.mean(per_country, wc, axis=-1)
 
 
 def pooled_r(model, human, wq, wc, rows):
-    w = _cells(_wq(wq, rows), wc)
+    w = _cells(question_weights(wq, rows), wc)
     w = np.broadcast_to(np.asarray(rows, float)[:, None], human.shape) if w is None else w
     shape = np.broadcast_shapes(np.shape(model), np.shape(human), np.shape(w))
     flat = shape[:-2] + (shape[-2] * shape[-1],)
@@ -184,12 +185,12 @@ def null_test(fn: Metric, higher: bool, model: np.ndarray, human: np.ndarray, pe
     null = null[np.isfinite(null)]
     null_mean = float(null.mean()) if null.size else float("nan")
     boot = np.asarray(fn(model, human, draws.rows, draws.cols, rows), dtype=float)
-    ci = bs.percentile_ci(boot).shifted(null_mean)
+    ci = bs.percentile_ci(boot).shifted(null_mean)  # type: ignore[union-attr]  # a 1-d input gives a CI
     p = float(bs.permutation_p(value, null, higher)) if null.size else float("nan")
     n_units = int((np.isfinite(human) & np.isfinite(model))[rows].any(axis=1).sum()) if units == "questions" else \
         int((np.isfinite(human) & np.isfinite(model))[rows].any(axis=0).sum())
     return NullTest(
-        model=_f(value), null_mean=_f(null_mean), null_range=bs.percentile_ci(null).as_list(), p_perm=_f(p),
+        model=_f(value), null_mean=_f(null_mean), null_range=bs.percentile_ci(null).as_list(), p_perm=_f(p),  # type: ignore[union-attr]  # a 1-d input gives a CI
         model_minus_null=_f(value - null_mean), ci=ci.as_list(), better="higher" if higher else "lower", units=units,
         n_units=n_units, verdict=(BEATS if p < alpha else NO_EVIDENCE) if np.isfinite(p) else None,
     )
@@ -270,23 +271,23 @@ def paired_difference(a: np.ndarray, b: np.ndarray, human: np.ndarray, draws: Dr
     diff = vb - va
     null_kind = null
     if null == "swap":
-        swap = draws.swap[:, None, :]
-        null = np.asarray(fn(np.where(swap, a, b), human, None, None, rows), dtype=float) - \
+        swap = draws.swap[:, None, :]  # type: ignore[index]  # the swap draws exist whenever a swap null is asked for
+        null_draws = np.asarray(fn(np.where(swap, a, b), human, None, None, rows), dtype=float) - \
             np.asarray(fn(np.where(swap, b, a), human, None, None, rows), dtype=float)
     else:
         change = b - a
         shuffled = a + np.take_along_axis(np.broadcast_to(change, draws.perm.shape), draws.perm, axis=-1)
-        null = np.asarray(fn(shuffled, human, None, None, rows), dtype=float) - va
-    null = null[np.isfinite(null)]
+        null_draws = np.asarray(fn(shuffled, human, None, None, rows), dtype=float) - va
+    null_draws = null_draws[np.isfinite(null_draws)]
     boot = np.asarray(fn(b, human, draws.rows, draws.cols, rows), dtype=float) - \
         np.asarray(fn(a, human, draws.rows, draws.cols, rows), dtype=float)
-    p = float(paired_p(diff, null, alternative)) if null.size else float("nan")
+    p = float(paired_p(diff, null_draws, alternative)) if null_draws.size else float("nan")
     verdict = None
     if np.isfinite(p):
-        verdict = NO_EVIDENCE if p >= alpha else ("B better" if diff > float(np.mean(null)) else "B worse")
+        verdict = NO_EVIDENCE if p >= alpha else ("B better" if diff > float(np.mean(null_draws)) else "B worse")
     valid = np.isfinite(a) & np.isfinite(b) & np.isfinite(human)
-    return PairedTest(a=_f(va), b=_f(vb), diff=_f(diff), ci=bs.percentile_ci(boot).as_list(),
-                      null_mean=_f(null.mean()) if null.size else None, p_perm=_f(p), alternative=alternative,
+    return PairedTest(a=_f(va), b=_f(vb), diff=_f(diff), ci=bs.percentile_ci(boot).as_list(),  # type: ignore[union-attr]  # a 1-d input gives a CI
+                      null_mean=_f(null_draws.mean()) if null_draws.size else None, p_perm=_f(p), alternative=alternative,
                       null=null_kind, verdict=verdict,
-                      mde=_f(2.8 * null.std()) if null.size > 1 else None,
+                      mde=_f(2.8 * null_draws.std()) if null_draws.size > 1 else None,
                       n_questions=int(valid[rows].any(axis=1).sum()), n_countries=int(valid[rows].any(axis=0).sum()))

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from culturelens.eval.statistics.metrics import NO_COUNTRY, _as_dist, _pairs
+from culturelens.core.prompts import NO_COUNTRY
+from culturelens.core.reference import as_distribution
+from culturelens.eval.statistics.metrics import score_pairs
 
 CONSTANT_TOL = 1e-12
 
@@ -63,7 +65,7 @@ class ScoreGrid:
 
 def score_grid(model_df: pd.DataFrame, human_df: pd.DataFrame, scores: dict | None = None) -> ScoreGrid:
     """The ScoreGrid of one run (no-persona rows excluded; with ``scores`` and distributions: W1 too)."""
-    pairs = _pairs(model_df, human_df)
+    pairs = score_pairs(model_df, human_df)
     qids = list(dict.fromkeys(pairs["qid"]))
     countries = sorted(pairs["country"].unique())
     model = pairs.pivot(index="qid", columns="country", values="score").reindex(index=qids, columns=countries)
@@ -92,7 +94,7 @@ def wasserstein_1(p: np.ndarray, q: np.ndarray, values) -> np.ndarray:
 def _dist_table(df: pd.DataFrame, col: str, qids: list[str], countries: list[str]) -> dict:
     rows = df[(df["country"] != NO_COUNTRY) & df["qid"].isin(qids) & df["country"].isin(countries)]
     rows = rows.drop_duplicates(["country", "qid"])
-    return {(c, q): d for c, q, v in zip(rows["country"], rows["qid"], rows[col]) if (d := _as_dist(v)) is not None}
+    return {(c, q): d for c, q, v in zip(rows["country"], rows["qid"], rows[col]) if (d := as_distribution(v)) is not None}
 
 
 def w1_cross(model_df: pd.DataFrame, human_df: pd.DataFrame, qids: list[str], countries: list[str], scores: dict) -> np.ndarray | None:
@@ -114,8 +116,8 @@ def w1_cross(model_df: pd.DataFrame, human_df: pd.DataFrame, qids: list[str], co
         hj = [j for j, d in enumerate(h) if d is not None and d.size == k]
         if not mi or not hj:
             continue
-        pm = np.stack([m[i] for i in mi])[:, None, :]
-        ph = np.stack([h[j] for j in hj])[None, :, :]
+        pm = np.stack([m[i] for i in mi])[:, None, :]  # type: ignore[misc]  # the indices mi / hj select the non-None entries
+        ph = np.stack([h[j] for j in hj])[None, :, :]  # type: ignore[misc]
         out[qi][np.ix_(mi, hj)] = wasserstein_1(pm, ph, vals)
     return out if np.isfinite(out).any() else None
 

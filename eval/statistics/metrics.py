@@ -25,6 +25,7 @@ from scipy.spatial.distance import jensenshannon
 
 from culturelens.core.jsonsafe import json_safe, safe_float
 from culturelens.core.prompts import NO_COUNTRY
+from culturelens.core.reference import as_distribution
 
 GROUP_ORDER = ("norms", "systems", "progress")
 BOOTSTRAP_NOTE = ("questions resampled for category/group CIs; countries for zone/gap CIs; questions and countries together "
@@ -35,11 +36,10 @@ BOOTSTRAP_NOTE = ("questions resampled for category/group CIs; countries for zon
 
 
 _f = safe_float  # short local names used throughout this module
-to_jsonable = json_safe
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
-    return to_jsonable(df.to_dict(orient="records"))
+    return json_safe(df.to_dict(orient="records"))
 
 
 def _clean(values) -> np.ndarray:
@@ -58,7 +58,8 @@ def _apply_stat(stat: Callable, samples: np.ndarray) -> np.ndarray:
     return np.array([stat(row) for row in samples], dtype=float)
 
 
-def _percentile_ci(boot: np.ndarray, level: float) -> tuple[float, float]:
+def percentile_ci(boot: np.ndarray, level: float) -> tuple[float, float]:
+    """The percentile interval at `level` of the finite bootstrap values (nan, nan when none is finite)."""
     boot = boot[np.isfinite(boot)]
     if boot.size == 0:
         return float("nan"), float("nan")
@@ -76,7 +77,7 @@ def _batches(n_boot: int, n: int, max_cells: int = 2_000_000) -> Iterable[int]:
         done += b
 
 
-def _pairs(model_df: pd.DataFrame, human_df: pd.DataFrame, persona_only: bool = True) -> pd.DataFrame:
+def score_pairs(model_df: pd.DataFrame, human_df: pd.DataFrame, persona_only: bool = True) -> pd.DataFrame:
     """Model score and human mean per (country, qid) present in both (duplicate model rows averaged)."""
     m = model_df
     if persona_only:
@@ -116,7 +117,7 @@ def bootstrap_ci(values, stat: Callable = np.mean, n_boot: int = 2000, seed: int
     for b in _batches(n_boot, v.size):
         idx = rng.integers(0, v.size, size=(b, v.size))
         boot.append(_apply_stat(stat, v[idx]))
-    lo, hi = _percentile_ci(np.concatenate(boot), level)
+    lo, hi = percentile_ci(np.concatenate(boot), level)
     return est, lo, hi
 
 
@@ -136,7 +137,7 @@ def _bootstrap_pearson(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, lev
             degenerate = (np.ptp(xs, axis=1) == 0) | (np.ptp(ys, axis=1) == 0)
             r[degenerate] = np.nan
             boot.append(r)
-    return _percentile_ci(np.concatenate(boot), level)
+    return percentile_ci(np.concatenate(boot), level)
 
 
 # ---------------------------------------------------------------------------- correlation tables
@@ -144,7 +145,7 @@ def _bootstrap_pearson(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, lev
 
 def _correlate_by(model_df: pd.DataFrame, human_df: pd.DataFrame, key: str, n_col: str) -> pd.DataFrame:
     """Pearson r of model score vs human mean within each group of `key` (no-persona rows excluded)."""
-    pairs = _pairs(model_df, human_df)
+    pairs = score_pairs(model_df, human_df)
     rows = [{key: k, "r": pearson(g["score"], g["mean"]), n_col: int(len(g))} for k, g in pairs.groupby(key, sort=False)]
     return pd.DataFrame(rows, columns=[key, "r", n_col])
 
@@ -159,13 +160,15 @@ def per_country(model_df: pd.DataFrame, human_df: pd.DataFrame) -> pd.DataFrame:
     return _correlate_by(model_df, human_df, "country", "n_questions")
 
 
-def _section_order(cat: str) -> int:
+def section_order(cat: str) -> int:
+    """Sort key of a WVS section: its place in the questionnaire (unknown sections last)."""
     from culturelens.core.questions import WVS_SECTIONS
 
     return WVS_SECTIONS.index(cat) if cat in WVS_SECTIONS else len(WVS_SECTIONS)
 
 
-def _group_order(group) -> int:
+def group_order(group) -> int:
+    """Sort key of a question group: norms, systems, progress (others last)."""
     return GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER)
 
 
@@ -178,7 +181,7 @@ def by_category(perq: pd.DataFrame, categories: dict, groups: dict, n_boot: int 
         est, lo, hi = bootstrap_ci(g["r"], n_boot=n_boot, seed=seed)
         rows.append({"category": cat, "group": groups.get(cat), "mean_r": est, "ci_lo": lo, "ci_hi": hi,
                      "n_questions": int(np.isfinite(g["r"].astype(float)).sum())})
-    rows.sort(key=lambda r: (_group_order(r["group"]), _section_order(r["category"]), r["category"]))
+    rows.sort(key=lambda r: (group_order(r["group"]), section_order(r["category"]), r["category"]))
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -196,7 +199,7 @@ def by_group(perq: pd.DataFrame, categories: dict, groups: dict, n_boot: int = 2
     cols = ["group", "mean_r", "ci_lo", "ci_hi", "n_questions"]
     grp = perq["qid"].map(categories).map(lambda c: groups.get(c) if isinstance(c, str) else None)
     rows = _mean_r_per(perq.assign(group=grp), "group", "n_questions", n_boot, seed)
-    rows.sort(key=lambda r: (_group_order(r["group"]), r["group"]))
+    rows.sort(key=lambda r: (group_order(r["group"]), r["group"]))
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -225,8 +228,8 @@ def western_gap(perc: pd.DataFrame, countries: dict, n_boot: int = 2000, seed: i
         rng = np.random.default_rng(seed)
         bw = w[rng.integers(0, w.size, size=(n_boot, w.size))].mean(axis=1)
         bn = nw[rng.integers(0, nw.size, size=(n_boot, nw.size))].mean(axis=1)
-        gap_lo, gap_hi = _percentile_ci(bw - bn, level)
-    return to_jsonable({
+        gap_lo, gap_hi = percentile_ci(bw - bn, level)
+    return json_safe({
         "western_r": w_est, "western_ci": [w_lo, w_hi],
         "non_western_r": nw_est, "non_western_ci": [nw_lo, nw_hi],
         "gap": gap, "gap_ci": [gap_lo, gap_hi],
@@ -236,26 +239,14 @@ def western_gap(perc: pd.DataFrame, countries: dict, n_boot: int = 2000, seed: i
 
 def pooled(model_df: pd.DataFrame, human_df: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict:
     """Pearson r over all (country, question) pairs (no-persona rows excluded), bootstrap CI over pairs."""
-    pairs = _pairs(model_df, human_df)
+    pairs = score_pairs(model_df, human_df)
     x, y = pairs["score"].to_numpy(float), pairs["mean"].to_numpy(float)
     r = pearson(x, y)
     lo, hi = _bootstrap_pearson(x, y, n_boot, seed) if np.isfinite(r) else (float("nan"), float("nan"))
-    return to_jsonable({"r": r, "ci_lo": lo, "ci_hi": hi, "n_pairs": int(len(pairs))})
+    return json_safe({"r": r, "ci_lo": lo, "ci_hi": hi, "n_pairs": int(len(pairs))})
 
 
 # ------------------------------------------------------------------------------ distributions
-
-
-def _as_dist(v) -> np.ndarray | None:
-    if v is None or isinstance(v, (str, float, int)):
-        return None
-    try:
-        a = np.asarray(list(v), dtype=float)
-    except (TypeError, ValueError):
-        return None
-    if a.size < 2 or not np.all(np.isfinite(a)) or np.any(a < 0) or a.sum() <= 0:
-        return None
-    return a / a.sum()
 
 
 def distribution_metrics(model_df: pd.DataFrame, human_df: pd.DataFrame, scores: dict) -> pd.DataFrame:
@@ -271,7 +262,7 @@ def distribution_metrics(model_df: pd.DataFrame, human_df: pd.DataFrame, scores:
     h = human_df[["country", "qid", "dist"]].drop_duplicates(["country", "qid"])
     rows = []
     for country, qid, probs, dist in m.merge(h, on=["country", "qid"]).itertuples(index=False):
-        p, q = _as_dist(probs), _as_dist(dist)
+        p, q = as_distribution(probs), as_distribution(dist)
         if p is None or q is None or p.size != q.size:
             continue
         vals = np.asarray(scores.get(qid) or linear_scores(p.size), dtype=float)
@@ -293,7 +284,7 @@ def summarise_distribution(dm: pd.DataFrame, n_boot: int = 2000, seed: int = 0) 
     for col in ("one_minus_js_distance", "wasserstein"):
         est, lo, hi = bootstrap_ci(dm[col], n_boot=n_boot, seed=seed)
         out[col] = {"mean": est, "ci_lo": lo, "ci_hi": hi}
-    return to_jsonable(out)
+    return json_safe(out)
 
 
 # ------------------------------------------------------------------------------- other analyses
@@ -329,15 +320,15 @@ def paired_bootstrap_diff(a: pd.Series, b: pd.Series, n_boot: int = 2000, seed: 
     both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna()
     n = int(len(both))
     if n == 0:
-        return to_jsonable({"mean_a": None, "mean_b": None, "diff": None, "ci_lo": None, "ci_hi": None, "n": 0})
+        return json_safe({"mean_a": None, "mean_b": None, "diff": None, "ci_lo": None, "ci_hi": None, "n": 0})
     av, bv = both["a"].to_numpy(), both["b"].to_numpy()
     d = av - bv
     lo = hi = float("nan")
     if n >= 2 and n_boot >= 1:
         rng = np.random.default_rng(seed)
         boot = [d[rng.integers(0, n, size=(bs, n))].mean(axis=1) for bs in _batches(n_boot, n)]
-        lo, hi = _percentile_ci(np.concatenate(boot), level)
-    return to_jsonable({"mean_a": av.mean(), "mean_b": bv.mean(), "diff": d.mean(), "ci_lo": lo, "ci_hi": hi, "n": n})
+        lo, hi = percentile_ci(np.concatenate(boot), level)
+    return json_safe({"mean_a": av.mean(), "mean_b": bv.mean(), "diff": d.mean(), "ci_lo": lo, "ci_hi": hi, "n": n})
 
 
 # ---------------------------------------------------------------------------------------- summary
@@ -358,7 +349,7 @@ def compute_summary(
     perc = per_country(model_df, human_df)
     dm = distribution_metrics(model_df, human_df, scores)
     near = nearest_countries(model_df, human_df)
-    pairs = _pairs(model_df, human_df)
+    pairs = score_pairs(model_df, human_df)
 
     perq_out = perq.assign(
         category=perq["qid"].map(lambda q: categories.get(q)),
@@ -392,4 +383,4 @@ def compute_summary(
         "n_boot": int(n_boot),
         "seed": int(seed),
     }
-    return to_jsonable(summary)
+    return json_safe(summary)

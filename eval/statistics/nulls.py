@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from culturelens.core.jsonsafe import json_safe
 from culturelens.eval.statistics import grid as g
-from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics.metrics import percentile_ci
 from culturelens.eval.statistics.resample import pooled_minus_null
 
 NULL_NOTE = ("country-permutation null: within each question the model's answers are shuffled across countries; "
@@ -77,8 +78,8 @@ def null_comparison(model_value: float, null_values: np.ndarray, diff_ci: tuple[
     null_mean = float(null_values.mean()) if null_values.size else float("nan")
     beats = null_values >= model_value if higher_is_better else null_values <= model_value
     p = (1 + int(beats.sum())) / (1 + null_values.size) if null_values.size and np.isfinite(model_value) else float("nan")
-    return to_jsonable({
-        "model": model_value, "null_mean": null_mean, "null_range": list(_percentile_ci(null_values, level)),
+    return json_safe({
+        "model": model_value, "null_mean": null_mean, "null_range": list(percentile_ci(null_values, level)),
         "p_perm": p, "model_minus_null": model_value - null_mean, "ci": list(diff_ci),
         "better": "higher" if higher_is_better else "lower", "n_perm": int(null_values.size),
     })
@@ -100,7 +101,7 @@ def excess_ci(model_units: np.ndarray, null_units: np.ndarray, n_boot: int = 100
     units = rng.integers(0, n, size=(n_boot, n))
     draws = rng.integers(0, n_perm, size=(n_boot, 1))
     boot = g.nan_mean(model_units[units], axis=-1) - g.nan_mean(null_units[draws, units], axis=-1)
-    return _percentile_ci(boot, level)
+    return percentile_ci(boot, level)
 
 
 def _unit_metric(model_units: np.ndarray, null_units: np.ndarray, higher_is_better: bool, n_boot: int, seed: int) -> dict:
@@ -144,7 +145,7 @@ def null_w1(grid: g.ScoreGrid, idx: np.ndarray, n_boot: int = 1000, seed: int = 
     """Mean per-country W1 vs the null (lower is better); CI over countries; None without distributions."""
     if grid.w1 is None:
         return None
-    model_units = g.country_w1(grid.model_w1)
+    model_units = g.country_w1(grid.model_w1)  # type: ignore[arg-type]  # model_w1 is set whenever w1 is
     out = _unit_metric(model_units, g.country_w1(permuted_w1(grid.w1, idx)), False, n_boot, seed)
     return {**out, "units": "countries"}
 
@@ -162,7 +163,7 @@ def permutation_null(grid: g.ScoreGrid, n_perm: int = 1000, n_boot: int = 1000, 
     idx = permutation_indices(grid.valid, n_perm, seed) if idx is None else idx
     n_perm = idx.shape[0]
     perm = permuted_scores(grid.model, idx)
-    return to_jsonable({
+    return json_safe({
         "mean_question_r": null_question_r(grid, perm, n_boot, seed),
         "pooled_r": null_pooled_r(grid, perm, n_boot, seed),
         "mean_country_r": null_country_r(grid, perm, n_boot, seed),
@@ -184,4 +185,4 @@ def null_question_r_by(grid: g.ScoreGrid, perm: np.ndarray, label_of: dict, n_bo
     for label in dict.fromkeys(x for x in labels if x is not None):
         rows = labels == label
         out[label] = {**_unit_metric(r_model[rows], r_null[:, rows], True, n_boot, seed), "units": "questions"}
-    return to_jsonable(out)
+    return json_safe(out)

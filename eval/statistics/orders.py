@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from culturelens.core.jsonsafe import json_safe
+from culturelens.core.prompts import NO_COUNTRY
 from culturelens.eval.statistics import metrics
-from culturelens.eval.statistics.metrics import NO_COUNTRY, to_jsonable
 
 
 def scores_by_order(per_prompt: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -50,7 +51,7 @@ def order_score_shift(by_order: dict[str, pd.DataFrame]) -> dict:
         return {"mean_abs_shift": None, "max_abs_shift": None, "n_pairs": 0}
     wide = pd.concat([df.set_index(["country", "qid"])["score"].rename(o) for o, df in by_order.items()], axis=1, join="inner")
     spread = (wide.max(axis=1) - wide.min(axis=1)).to_numpy(float)
-    return to_jsonable({"mean_abs_shift": spread.mean() if spread.size else None,
+    return json_safe({"mean_abs_shift": spread.mean() if spread.size else None,
                         "max_abs_shift": spread.max() if spread.size else None, "n_pairs": int(spread.size)})
 
 
@@ -63,7 +64,7 @@ def order_spread(per_prompt: pd.DataFrame, human_df: pd.DataFrame) -> dict:
         rows[order] = {"mean_question_r": float(perq["r"].mean()) if perq["r"].notna().any() else None,
                        "pooled_r": metrics.pooled(df, human_df, n_boot=0)["r"]}
     vals = [v["mean_question_r"] for v in rows.values() if v["mean_question_r"] is not None]
-    return to_jsonable({
+    return json_safe({
         "orders": list(by_order), "by_order": rows,
         "mean_question_r_range": [min(vals), max(vals)] if vals else None,
         "mean_question_r_spread": float(np.ptp(vals)) if len(vals) >= 2 else None,

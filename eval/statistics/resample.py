@@ -14,8 +14,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from culturelens.core.jsonsafe import json_safe
 from culturelens.eval.statistics import grid as g
-from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics.metrics import percentile_ci
 
 POOLED_NOTE = ("Pearson r over all (country, question) cells: dominated by between-question differences "
                "(what every country shares), not by country knowledge; CI resamples questions and countries together")
@@ -45,11 +46,11 @@ def pooled_two_way(model: np.ndarray, human: np.ndarray, n_boot: int = 1000, see
     valid = np.isfinite(model) & np.isfinite(human)
     lo = hi = float("nan")
     if np.isfinite(r) and n_boot >= 1:
-        rows, cols = two_way_indices(*model.shape, n_boot=n_boot, seed=seed)
+        rows, cols = two_way_indices(model.shape[0], model.shape[1], n_boot=n_boot, seed=seed)
         boot = [g.pooled_r(resampled(model, rows[s], cols[s]), resampled(human, rows[s], cols[s]))
                 for s in _chunks(rows, cols, model.size)]
-        lo, hi = _percentile_ci(np.concatenate(boot), level)
-    return to_jsonable({
+        lo, hi = percentile_ci(np.concatenate(boot), level)
+    return json_safe({
         "r": r, "ci_lo": lo, "ci_hi": hi, "n_pairs": int(valid.sum()),
         "n_questions": int(valid.any(axis=1).sum()), "n_countries": int(valid.any(axis=0).sum()),
         "resampling": "questions and countries together", "what": POOLED_NOTE,
@@ -64,7 +65,7 @@ def pooled_minus_null(model: np.ndarray, human: np.ndarray, perm: np.ndarray, n_
     est = float(g.pooled_r(model, human) - g.nan_mean(g.pooled_r(perm, human), axis=-1))
     lo = hi = float("nan")
     if np.isfinite(est) and n_boot >= 1 and perm.shape[0]:
-        rows, cols = two_way_indices(*model.shape, n_boot=n_boot, seed=seed)
+        rows, cols = two_way_indices(model.shape[0], model.shape[1], n_boot=n_boot, seed=seed)
         draws = np.random.default_rng(seed + 1).integers(0, perm.shape[0], size=n_boot)
         boot = []
         for s in _chunks(rows, cols, 3 * model.size):
@@ -72,5 +73,5 @@ def pooled_minus_null(model: np.ndarray, human: np.ndarray, perm: np.ndarray, n_
             m = g.pooled_r(resampled(model, rows[s], cols[s]), h)
             null_grids = perm[draws[s][:, None, None], rows[s][:, :, None], cols[s][:, None, :]]
             boot.append(m - g.pooled_r(null_grids, h))
-        lo, hi = _percentile_ci(np.concatenate(boot), level)
-    return to_jsonable({"diff": est, "ci_lo": lo, "ci_hi": hi})
+        lo, hi = percentile_ci(np.concatenate(boot), level)
+    return json_safe({"diff": est, "ci_lo": lo, "ci_hi": hi})

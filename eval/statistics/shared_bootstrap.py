@@ -13,10 +13,13 @@ percentile CIs; JSON-safe outputs as in ``eval/statistics/metrics.py``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from culturelens.core.jsonsafe import json_safe
 from culturelens.eval.statistics import grid as g
-from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics.metrics import percentile_ci
 from culturelens.eval.statistics.western import MIN_COUNTRIES, excess_over, gap_verdict
 
 
@@ -43,13 +46,13 @@ def group_contrast(values: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, n_boo
     used = (ok_a.sum(axis=1) >= 2) & (ok_b.sum(axis=1) >= 2)
     a, b = np.flatnonzero(in_a), np.flatnonzero(in_b)
     if not used.any() or a.size < 2 or b.size < 2:
-        return to_jsonable({"effect": None, "ci": [None, None], "models_used": used.tolist(), "n_a": int(a.size), "n_b": int(b.size)})
+        return json_safe({"effect": None, "ci": [None, None], "models_used": used.tolist(), "n_a": int(a.size), "n_b": int(b.size)})
     v = values[used]
     effect = float(np.mean(g.nan_mean(v[:, a], axis=-1) - g.nan_mean(v[:, b], axis=-1)))
     ia, ib = stratified_indices([a, b], n_boot, seed)
     boot = g.nan_mean(v[:, ia], axis=-1) - g.nan_mean(v[:, ib], axis=-1)  # (M, B)
-    lo, hi = _percentile_ci(g.nan_mean(boot, axis=0), level)
-    return to_jsonable({"effect": effect, "ci": [lo, hi], "models_used": used.tolist(), "n_a": int(a.size), "n_b": int(b.size)})
+    lo, hi = percentile_ci(g.nan_mean(boot, axis=0), level)
+    return json_safe({"effect": effect, "ci": [lo, hi], "models_used": used.tolist(), "n_a": int(a.size), "n_b": int(b.size)})
 
 
 def paired_mean_diff(a: np.ndarray, b: np.ndarray, idx: np.ndarray, level: float = 0.95) -> dict:
@@ -58,9 +61,9 @@ def paired_mean_diff(a: np.ndarray, b: np.ndarray, idx: np.ndarray, level: float
     both = np.isfinite(a) & np.isfinite(b)
     d = np.where(both, a - b, np.nan)
     if both.sum() == 0:
-        return to_jsonable({"diff": None, "ci": [None, None], "n": 0})
-    lo, hi = _percentile_ci(g.nan_mean(d[idx], axis=-1), level) if both.sum() >= 2 else (float("nan"), float("nan"))
-    return to_jsonable({"diff": float(np.nanmean(d)), "ci": [lo, hi], "n": int(both.sum())})
+        return json_safe({"diff": None, "ci": [None, None], "n": 0})
+    lo, hi = percentile_ci(g.nan_mean(d[idx], axis=-1), level) if both.sum() >= 2 else (float("nan"), float("nan"))
+    return json_safe({"diff": float(np.nanmean(d)), "ci": [lo, hi], "n": int(both.sum())})
 
 
 def gap_difference_beyond_null(units: np.ndarray, nulls: np.ndarray, is_western: np.ndarray, n_boot: int = 1000,
@@ -74,7 +77,7 @@ def gap_difference_beyond_null(units: np.ndarray, nulls: np.ndarray, is_western:
     mean_null = g.nan_mean(nulls, axis=1)  # (2, C)
     ok = np.isfinite(excess_over(units, mean_null, kind)).all(axis=0)
     w, r = np.flatnonzero(ok & is_western), np.flatnonzero(ok & ~is_western)
-    out = {"diff": None, "ci": [None, None], "n_western": int(w.size), "n_non_western": int(r.size)}
+    out: dict[str, Any] = {"diff": None, "ci": [None, None], "n_western": int(w.size), "n_non_western": int(r.size)}
     if w.size and r.size:
         ex = excess_over(units, mean_null, kind)
         gaps = ex[:, w].mean(axis=1) - ex[:, r].mean(axis=1)
@@ -89,7 +92,7 @@ def gap_difference_beyond_null(units: np.ndarray, nulls: np.ndarray, is_western:
             ew = excess_over(units[m][bw], nulls[m][draws[m], bw], kind)
             er = excess_over(units[m][br], nulls[m][draws[m], br], kind)
             gap.append(g.nan_mean(ew, axis=-1) - g.nan_mean(er, axis=-1))
-        ci = _percentile_ci(gap[0] - gap[1], level)
+        ci = percentile_ci(gap[0] - gap[1], level)
     out["ci"] = list(ci)
     out["verdict"] = gap_verdict(ci, int(w.size), int(r.size))
-    return to_jsonable(out)
+    return json_safe(out)

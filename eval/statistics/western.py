@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from culturelens.core.jsonsafe import json_safe
 from culturelens.eval.statistics import grid as g
-from culturelens.eval.statistics.metrics import _percentile_ci, to_jsonable
+from culturelens.eval.statistics.metrics import percentile_ci
 from culturelens.eval.statistics.nulls import permuted_w1
 
 MIN_COUNTRIES = 5
@@ -76,7 +77,7 @@ def stratified_gap_ci(model_units: np.ndarray, null_units: np.ndarray, is_wester
     draws = rng.integers(0, null_units.shape[0], size=(n_boot, 1))
     ex_w = excess_over(model_units[w], null_units[draws, w], kind)
     ex_r = excess_over(model_units[r], null_units[draws, r], kind)
-    return _percentile_ci(g.nan_mean(ex_w, axis=-1) - g.nan_mean(ex_r, axis=-1), level)
+    return percentile_ci(g.nan_mean(ex_w, axis=-1) - g.nan_mean(ex_r, axis=-1), level)
 
 
 def gap_verdict(ci: tuple[float, float], n_west: int, n_rest: int) -> str:
@@ -109,7 +110,7 @@ def gap_beyond_null(model_units: np.ndarray, null_units: np.ndarray, is_western:
     ci = (float("nan"), float("nan"))
     if min(n_w, n_r) >= MIN_COUNTRIES:
         ci = stratified_gap_ci(model_units[ok], null_units[:, ok], is_western[ok], kind, n_boot, seed, level)
-    return to_jsonable({
+    return json_safe({
         "model_gap": side_gap(model_units), "null_gap": side_gap(null_mean), "excess": EXCESS[kind],
         "western_excess": float(excess[w].mean()) if n_w else None, "non_western_excess": float(excess[r].mean()) if n_r else None,
         "gap": side_gap(excess), "ci": list(ci), "verdict": gap_verdict(ci, n_w, n_r), "n_western": n_w, "n_non_western": n_r,
@@ -125,7 +126,7 @@ def western_gap_measures(grid: g.ScoreGrid, perm: np.ndarray, idx: np.ndarray, i
         "centred_mae": (g.centred_country_mae(grid.model, grid.human), g.centred_country_mae(perm, grid.human)),
     }
     if grid.w1 is not None:
-        units["w1"] = (g.country_w1(grid.model_w1), g.country_w1(permuted_w1(grid.w1, idx)))
+        units["w1"] = (g.country_w1(grid.model_w1), g.country_w1(permuted_w1(grid.w1, idx)))  # type: ignore[arg-type]  # model_w1 is set whenever w1 is
     out = {}
     for name, (model_units, null_units) in units.items():
         what, kind = MEASURES[name]
@@ -143,5 +144,5 @@ def western_gap_summary(measures: dict) -> dict:
         said = (f"{main['verdict']} on {MEASURES[PRIMARY][0]} ({main['n_western']} Western vs {main['n_non_western']} "
                 "non-Western countries)")
     agree = len({m["verdict"] for m in measures.values()}) == 1
-    return to_jsonable({"verdict": main["verdict"], "verdict_measure": PRIMARY, "said": said, "measures_agree": agree,
+    return json_safe({"verdict": main["verdict"], "verdict_measure": PRIMARY, "said": said, "measures_agree": agree,
                         "min_countries_per_side": MIN_COUNTRIES, "measures": measures})

@@ -21,13 +21,13 @@ printing lives in ``culturelens.cli``).
 from culturelens.core.reference._common import COLUMNS, COUNTRY_COLUMN, DECIMALS, WVS_CITATION, WVS_DOI
 from culturelens.core.reference.loading import DEFAULT_FILE, build_reference, default_reference, load_reference
 from culturelens.core.reference.means_csv import build_from_means_csv
-from culturelens.core.reference.model import HumanReference
+from culturelens.core.reference.model import HumanReference, as_distribution
 from culturelens.core.reference.shares_json import build_from_shares_json
 from culturelens.core.reference.sources import SOURCES, Source
 from culturelens.core.reference.wvs_csv import build_from_wvs_csv
 
 __all__ = [
     "COLUMNS", "COUNTRY_COLUMN", "DECIMALS", "DEFAULT_FILE", "SOURCES", "WVS_CITATION", "WVS_DOI", "HumanReference",
-    "Source", "build_from_means_csv", "build_from_shares_json", "build_from_wvs_csv", "build_reference",
+    "Source", "as_distribution", "build_from_means_csv", "build_from_shares_json", "build_from_wvs_csv", "build_reference",
     "default_reference", "load_reference",
 ]

@@ -20,20 +20,19 @@ log = logging.getLogger(__name__)
 def open_text(path: Path) -> io.TextIOBase:
     """Text handle on a (possibly compressed) CSV, for sniffing its header."""
     suffix = path.suffix.lower()
-    kw = {"encoding": "utf-8-sig", "errors": "replace", "newline": ""}
     if suffix == ".gz":
-        return gzip.open(path, "rt", **kw)
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
     if suffix == ".bz2":
-        return bz2.open(path, "rt", **kw)
+        return bz2.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
     if suffix == ".xz":
-        return lzma.open(path, "rt", **kw)
+        return lzma.open(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
     if suffix == ".zip":
         zf = zipfile.ZipFile(path)
         names = [n for n in zf.namelist() if not n.endswith("/")]
         if len(names) != 1:
             raise DataError(f"{path} is a zip with {len(names)} files: unzip it and pass the CSV")
-        return io.TextIOWrapper(zf.open(names[0]), **kw)
-    return open(path, **kw)
+        return io.TextIOWrapper(zf.open(names[0]), encoding="utf-8-sig", errors="replace", newline="")
+    return open(path, encoding="utf-8-sig", errors="replace", newline="")
 
 
 def sniff(path: Path) -> tuple[str, list[str]]:

@@ -119,10 +119,10 @@ def build_reference(
     warnings: list[str] = []
     parts = [(src.kind, src.read(paths, bank, questions=questions, countries=countries, warnings=warnings))
              for src, paths in inputs if paths]
-    parts = [(kind, part) for kind, part in parts if part is not None and not part.df.empty]
-    report = consistency_report(parts)
+    found = [(kind, part) for kind, part in parts if part is not None and not part.df.empty]
+    report = consistency_report(found)
     check(report, tolerance, allow_mismatch)
-    ref = merge_in_order(part for _, part in parts)
+    ref = merge_in_order(part for _, part in found)
     if ref is None or ref.df.empty:
         raise DataError("the inputs gave no human answers for the chosen questions and countries")
     ref.meta["precedence"] = [src.kind for src in SOURCES]

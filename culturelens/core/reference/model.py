@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from culturelens.core.errors import DataError
@@ -181,3 +182,17 @@ class HumanReference:
             raise DataError(f"{path}: row(s) {shorten(bad)} lack country, qid or mean")
         df = pd.DataFrame(rows, columns=COLUMNS) if rows else pd.DataFrame(columns=COLUMNS)
         return cls(df, data.get("meta") or {})
+
+
+def as_distribution(v) -> np.ndarray | None:
+    """A stored answer distribution (a row's ``dist``: shares per option) as probabilities summing to 1; None when
+    it is missing, a scalar, shorter than 2, negative, not finite or all zero."""
+    if v is None or isinstance(v, (str, float, int)):
+        return None
+    try:
+        a = np.asarray(list(v), dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if a.size < 2 or not np.all(np.isfinite(a)) or np.any(a < 0) or a.sum() <= 0:
+        return None
+    return a / a.sum()

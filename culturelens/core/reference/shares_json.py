@@ -103,7 +103,7 @@ def _code_shares(path: Path, where: str, value) -> tuple[dict[int, float], int |
         value = value["shares"]
     if not isinstance(value, dict):
         raise DataError(f"{path}: {where}: expected {{code: share}}, got {type(value).__name__}")
-    shares = {}
+    shares: dict[int, float] = {}
     for code, share in value.items():
         try:
             c = float(code)
@@ -145,7 +145,9 @@ def _rows(path: Path, data: dict, bank, wanted: set[str] | None, keep: set[str] 
           warnings: list[str]) -> tuple[list[dict], dict]:
     country_of = _countries(path, data.keys())
     qid_of = _question_ids(path, data, bank, warnings)
-    rows, dropped, empty = [], defaultdict(_Dropped), []
+    rows: list[dict] = []
+    empty: list[str] = []
+    dropped: defaultdict[str, _Dropped] = defaultdict(_Dropped)
     for key, per_country in data.items():
         country = country_of[key]
         if keep is not None and country not in keep:

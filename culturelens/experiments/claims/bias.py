@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from culturelens.core.jsonsafe import json_safe
+from culturelens.core.prompts import NO_COUNTRY
 from culturelens.eval.statistics import grid as g
 from culturelens.eval.statistics import metrics
 from culturelens.eval.statistics.western_slope import MIN_COUNTRIES, side_slopes, verdict_of, welch, western_slope
@@ -44,13 +46,13 @@ class BiasGap:
         return self.block["ci"]
 
     def as_dict(self) -> dict:
-        return metrics.to_jsonable({**self.block, "raw": self.raw, "mean_question_r": self.mean_question_r})
+        return json_safe({**self.block, "raw": self.raw, "mean_question_r": self.mean_question_r})
 
 
 def bias_gap(scores: pd.DataFrame, human: pd.DataFrame, countries: dict, qids: list[str], n_boot: int, seed: int,
              n_perm: int = N_PERM) -> BiasGap:
     """The fidelity-slope Western gap of one model's scores on the questions ``qids`` (countries with metadata)."""
-    s = scores[scores["qid"].isin(qids) & scores["country"].isin(list(countries) + [metrics.NO_COUNTRY])]
+    s = scores[scores["qid"].isin(qids) & scores["country"].isin(list(countries) + [NO_COUNTRY])]
     h = human[human["qid"].isin(qids)]
     grid = g.score_grid(s, h)
     raw = metrics.western_gap(metrics.per_country(s, h), countries, n_boot=n_boot, seed=seed)
@@ -75,4 +77,4 @@ def gap_reduction(a: BiasGap, b: BiasGap, countries: dict, n_boot: int = 0, seed
     if min(w.size, r.size) >= MIN_COUNTRIES:
         diff, lo, hi, p, mde = (float(x) for x in welch(w, r))
         out.update(diff=diff, ci=[lo, hi], p=p, mde=mde, verdict=verdict_of(lo, hi))
-    return metrics.to_jsonable(out)
+    return json_safe(out)

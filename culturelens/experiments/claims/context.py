@@ -13,17 +13,22 @@ import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numpy as np
 import pandas as pd
 
+from culturelens.core.batteries import questionnaire_clusters
 from culturelens.core.inputs import EvalInputs
 from culturelens.core.runfolder import RunFolder, Summary
-from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics import engine, metrics
+from culturelens.eval.statistics.grid import score_grid
 from culturelens.eval.statistics.orders import variant_scores
 from culturelens.experiments.claims.bias import BiasGap, bias_gap
 from culturelens.experiments.claims.config import ClaimsConfig, ModelEntry, ModelFacts
 from culturelens.experiments.claims.results import AdapterDiff, PairedDiff
 
 AVERAGED = "averaged over orders and templates"
+CLAIM_ALPHA = 0.025  # one-sided: a fine-tune improves the paper's metric beyond its fine-tuning null
+N_PERM_PAIRED = 1000
 
 
 @dataclass
@@ -110,16 +115,46 @@ class ClaimsContext:
         return out
 
     def adapter_diff(self, a: str, b: str, scope: str, kind: str | None = None) -> AdapterDiff:
-        """Model a minus model b, mean per-question r, paired bootstrap over the questions of `scope`.
+        """Model a minus model b, mean per-question r on the questions of `scope`, on one question x country grid:
+        CI from the two-way bootstrap (the same replicates for both), verdict from the one-sided permutation p under the
+        fine-tuning null (a's change from b with its country link shuffled: ``engine.paired_difference``, null
+        "change"; alpha ``CLAIM_ALPHA``).
 
         scope "all": every question of the run; "heldout": the split's held-out questions (None without a
         split: the comparison is then not testable, never silently moved to all questions)."""
-        qa, qb = self.question_r(a), self.question_r(b)
-        diffs = {"all": self._paired(qa, qb)}
+        qa = self.question_r(a)
+        grids = self._paired_grids(a, b)
+        diffs = {"all": self._paired(grids, None)}
         for name in ("train", "heldout") if self.split else ():
             keys = [q for q in self.split.get(name, []) if q in qa.index]
-            diffs[name] = self._paired(qa.reindex(keys), qb.reindex(keys))
+            diffs[name] = self._paired(grids, keys)
         return AdapterDiff(model=a, vs=b, kind=kind, scope=scope, questions=self.scope_note(scope, qa), **diffs)
+
+    def _paired_grids(self, a: str, b: str):
+        """(qids, model a (Q, C), model b (Q, C), human (Q, C), draws) on the pairs both runs and the humans have."""
+        ga, gb = score_grid(self.runs[a].scores, self.human), score_grid(self.runs[b].scores, self.human)
+        qids = [q for q in ga.qids if q in gb.qids]
+        cols = [c for c in ga.countries if c in gb.countries]
+
+        def take(grid, x):
+            return x[np.ix_([grid.qids.index(q) for q in qids], [grid.countries.index(c) for c in cols])]
+
+        ma, mb, h = take(ga, ga.model), take(gb, gb.model), take(ga, ga.human)
+        valid = np.isfinite(ma) & np.isfinite(mb) & np.isfinite(h)
+        ma, mb = np.where(valid, ma, np.nan), np.where(valid, mb, np.nan)
+        bank = self.inputs.bank
+        cluster = {q: i for i, members in enumerate(questionnaire_clusters(bank, qids)) for q in members} if qids else {}
+        draws = engine.Draws.make(valid, np.array([cluster[q] for q in qids]), N_PERM_PAIRED, self.n_boot, self.seed)
+        return qids, ma, mb, h, draws
+
+    def _paired(self, grids, keys: list[str] | None) -> PairedDiff:
+        qids, ma, mb, h, draws = grids
+        rows = np.array([keys is None or q in keys for q in qids], dtype=bool)
+        if not rows.any():
+            return PairedDiff()
+        t = engine.paired_difference(mb, ma, h, draws, rows=rows, alternative="greater", alpha=CLAIM_ALPHA, null="change")
+        return PairedDiff(mean_a=t.b, mean_b=t.a, diff=t.diff, ci_lo=t.ci[0], ci_hi=t.ci[1], n=t.n_questions or 0,
+                          p_perm=t.p_perm, null_mean=t.null_mean, mde=t.mde, alpha=CLAIM_ALPHA, null=engine.NULLS["change"])
 
     def scope_note(self, scope: str, qr: pd.Series) -> str:
         if scope == "all":

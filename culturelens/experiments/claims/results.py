@@ -31,7 +31,8 @@ def verdict_from_ci(lo, hi, direction: int = 1) -> str:
 
 
 class PairedDiff(Record):
-    """`metrics.paired_bootstrap_diff`: mean(a) - mean(b) over the units both have, CI by resampling units."""
+    """mean(a) - mean(b) with its CI. From ``engine.paired_difference`` (adapters vs their base): p_perm under the
+    fine-tuning null decides (one-sided, ``alpha``); without a p (``metrics.paired_bootstrap_diff``): the CI decides."""
 
     mean_a: float | None = None
     mean_b: float | None = None
@@ -39,9 +40,16 @@ class PairedDiff(Record):
     ci_lo: float | None = None
     ci_hi: float | None = None
     n: int = 0
+    p_perm: float | None = None
+    null_mean: float | None = None
+    mde: float | None = None  # minimum detectable difference at this n (80 % power)
+    alpha: float | None = None
+    null: str | None = None
 
     @property
     def verdict(self) -> str:
+        if self.p_perm is not None and self.alpha is not None:
+            return SUPPORTED if self.p_perm < self.alpha else NOT_SUPPORTED
         return verdict_from_ci(self.ci_lo, self.ci_hi)
 
 

@@ -24,7 +24,7 @@ def _tokens(path: Path, tokenizer, dpo: bool) -> int:
 
 
 def make_plan(cfg: StudyConfig, root: Path, facts: dict, split: dict, tok) -> dict:
-    from culturelens.experiments.study.run import batch_size, dpo_steps, eval_dir, ordered_arms, train_config, train_dir, trained
+    from culturelens.experiments.study.layout import batch_size, dpo_steps, eval_dir, ordered_arms, train_config, train_dir, trained
 
     rates = cfg.rates
     trainings, evals = [], []

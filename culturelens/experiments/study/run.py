@@ -7,7 +7,6 @@ skipped). So a rerun after a kill continues where it stopped.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -18,10 +17,16 @@ from culturelens.core.errors import ConfigError
 from culturelens.core.jsonsafe import write_json
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.runfolder import RunFolder
-from culturelens.experiments.study.config import ARM_PARENTS, StudyConfig
-from culturelens.experiments.study.data import SPLIT_FILE, arm_data_dir, build_data
-
-TRAIN_FACTS = "culturelens_train.json"
+from culturelens.experiments.study.config import StudyConfig
+from culturelens.experiments.study.data import SPLIT_FILE, build_data
+from culturelens.experiments.study.layout import (
+    dpo_steps,
+    eval_dir,
+    ordered_arms,
+    train_config,
+    train_dir,
+    trained,
+)
 
 
 def load_study_config(path: str, overrides: list[str] | None, smoke: bool) -> StudyConfig:
@@ -38,58 +43,6 @@ def load_study_config(path: str, overrides: list[str] | None, smoke: bool) -> St
             raise ConfigError(f"{p} has no smoke: section: add one (overrides for a minutes-scale run) or drop --smoke")
         data = deep_merge(data, data["smoke"])
     return validate_config(StudyConfig, deep_merge(data, parse_overrides(overrides)), str(p))
-
-
-def ordered_arms(cfg: StudyConfig) -> list[str]:
-    """Arms with every parent before its children (REAL before DPO after REAL)."""
-    return sorted(cfg.arms, key=lambda a: ARM_PARENTS[a] is not None)
-
-
-def train_dir(root: Path, arm: str, seed: int) -> Path:
-    return root / "train" / arm / f"s{seed}"
-
-
-def batch_size(tcfg) -> int:
-    t = tcfg.train
-    size = t.per_device_train_batch_size
-    return int(size) * int(getattr(t, "gradient_accumulation_steps", 1) or 1)
-
-
-def train_config(cfg: StudyConfig, root: Path, arm: str, seed: int, dpo_steps: int | None = None):
-    """The train stage's config of one arm x seed (validated; the study fills in model, dataset, output, seed)."""
-    from culturelens.train.config import DPORunConfig, SFTRunConfig
-
-    data = arm_data_dir(root, seed)
-    parent = ARM_PARENTS[arm]
-    common = {"experiment": cfg.experiment, "run_name": f"{arm}-s{seed}", "output_dir": str(train_dir(root, arm, seed)),
-              "model": cfg.student.model_dump(), "train": {"seed": seed},
-              "wandb": {"enabled": False}}  # the study logs one W&B run per arm x seed itself (tracking.py)
-    if arm.startswith("dpo_"):
-        rows = "dpo_real" if arm == "dpo_real" else "dpo_shuffled"
-        section = deep_merge({**common, "dataset": str(data / f"{rows}.jsonl"),
-                              "sft_adapter": str(train_dir(root, parent, seed) / "adapter")}, cfg.dpo)
-        return validate_config(DPORunConfig, deep_merge(section, {"train": {"seed": seed}}), f"study: dpo ({arm})")
-    if arm == "extra_sft":  # REAL's rows, REAL's adapter, the DPO arm's steps and batch
-        section = deep_merge(deep_merge({**common, "dataset": str(data / "real.jsonl"),
-                                         "init_adapter": str(train_dir(root, "real", seed) / "adapter")}, cfg.sft), cfg.extra_sft)
-        if dpo_steps is not None:
-            section = deep_merge(section, {"train": {"max_steps": dpo_steps}})
-        return validate_config(SFTRunConfig, deep_merge(section, {"train": {"seed": seed}}), "study: extra_sft")
-    section = deep_merge({**common, "dataset": str(data / f"{arm}.jsonl")}, cfg.sft)
-    return validate_config(SFTRunConfig, deep_merge(section, {"train": {"seed": seed}}), f"study: sft ({arm})")
-
-
-def dpo_steps(cfg: StudyConfig, root: Path, seed: int) -> int:
-    """Optimizer steps of DPO after REAL (what the matched extra SFT trains for)."""
-    dcfg = train_config(cfg, root, "dpo_real", seed)
-    if dcfg.train.max_steps and dcfg.train.max_steps > 0:
-        return int(dcfg.train.max_steps)
-    rows = sum(1 for _ in open(dcfg.dataset, encoding="utf-8"))
-    return math.ceil(rows / batch_size(dcfg)) * math.ceil(dcfg.train.num_train_epochs)
-
-
-def trained(path: Path) -> bool:
-    return (path / TRAIN_FACTS).exists() and (path / "adapter").is_dir()
 
 
 def train_arm(cfg: StudyConfig, root: Path, arm: str, seed: int) -> Path:
@@ -157,10 +110,6 @@ def with_eval_countries(cfg: StudyConfig, split: dict) -> dict:
     df = reference.df
     have = set(df.loc[df["qid"].isin(eval_questions(cfg, split)), "country"])
     return {**split, "eval_countries": [c for c in split["seen"] + split["unseen"] if c in have]}
-
-
-def eval_dir(root: Path, cfg: StudyConfig, name: str) -> Path:
-    return root / "evals" / cfg.experiment / name
 
 
 def evaluate(cfg: StudyConfig, root: Path, name: str, adapter: Path | None, split: dict, progress: bool, native: bool = False) -> Path:

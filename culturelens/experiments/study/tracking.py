@@ -40,7 +40,7 @@ def _dataset_run(cfg: StudyConfig, root: Path):
 
 
 def _arm_run(cfg: StudyConfig, root: Path, arm: str, seed: int, eval_dir: Path, data_ref, metrics: dict) -> None:
-    from culturelens.experiments.study.run import train_dir
+    from culturelens.experiments.study.layout import train_dir
 
     name = f"{arm}-s{seed}"
     if _marker(root, name).exists():

@@ -1,4 +1,7 @@
-"""Read a local W&B run back from its transaction log (`<run folder>/run-<id>.wandb`), e.g. an offline run.
+"""Test helper: read a local W&B run back from its transaction log (`<run folder>/run-<id>.wandb`), e.g. an offline run.
+
+Production code never reads this file: it talks to W&B through culturelens.core.tracking only. The tests use this
+reader to check what an offline run recorded.
 
 wandb >= 0.2x has no public Python reader for this file any more (the SDK's `datastore` module was removed; `wandb
 sync` replays the file in the Go core), so this module reads it the way that module did: the file is a LevelDB-style
