@@ -308,9 +308,10 @@ def check_files(cfg: EvalConfig) -> None:
     probe cache and W&B folders are writable, the split and translations files read."""
     from culturelens.eval.backends.cache import default_cache_dir
 
-    ensure_writable_dir(cfg.cache_dir or default_cache_dir(), "cache_dir (the probe cache; or set CULTURELENS_CACHE)")
+    # the W&B folder first: the cache check creates the cache folder, which a refused run should not leave behind
     if cfg.wandb.enabled and cfg.wandb.dir:
         ensure_writable_dir(cfg.wandb.dir, "wandb.dir")
+    ensure_writable_dir(cfg.cache_dir or default_cache_dir(), "cache_dir (the probe cache; or set CULTURELENS_CACHE)")
     if cfg.split.file:
         read_split(cfg.split.file)
     if cfg.probe.language == "native":
