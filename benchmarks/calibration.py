@@ -142,15 +142,24 @@ def rate(hits: list) -> dict:
     return {"rate": float(x.mean()), "n": int(x.size), "se": float(np.sqrt(x.mean() * (1 - x.mean()) / x.size))}
 
 
+def rule_in_band(rule: dict) -> bool:
+    """A two-sided rule's null rates lie inside its band; a one-sided rule states its alpha and holds it (only the upper
+    end applies: a one-sided rule may be conservative under a null that is not exchangeable)."""
+    lo = rule["band"][0] if rule.get("sided", "two") == "two" else 0.0
+    return (all(lo <= v["rate"] <= rule["band"][1] for v in rule["nulls"].values())
+            and all(v["rate"] <= rule["band"][1] for v in rule.get("at_most_alpha", {}).values()))
+
+
 def run(n_sims: int, n_perm: int, seed: int = 0) -> dict:
     main, ethics = load_grid("configs/eval/default.yaml"), load_grid("configs/eval/ethics55.yaml")
     res: dict = {}
 
-    def block(rule: str, alpha: float, band: list[float], what: str) -> dict:
-        res[rule] = {"alpha": alpha, "band": band, "what": what, "nulls": {}, "effects": {}}
+    def block(rule: str, alpha: float, band: list[float], what: str, sided: str = "two") -> dict:
+        res[rule] = {"alpha": alpha, "band": band, "sided": sided, "what": what, "nulls": {}, "effects": {}}
         return res[rule]
 
-    paper = block("paper_metric", 0.05, [0.025, 0.075], "mean per-question r vs the joint country-permutation null, one-sided p < 5 %")
+    paper = block("paper_metric", 0.05, [0.025, 0.075], "mean per-question r vs the joint country-permutation null, one-sided p < 5 %",
+                  "one")
     section = block("section", 0.05, [0.025, 0.075], "the paper's metric per WVS section vs the null (rate over the 12 sections)")
     cases = {"null:no_knowledge (question mean + iid N(0, 0.1))": lambda s: s.no_knowledge(),
              "null:country_quirk (question mean + per-country N(0, 0.15) + iid N(0, 0.05))": lambda s: s.country_quirk(),
@@ -182,7 +191,7 @@ def run(n_sims: int, n_perm: int, seed: int = 0) -> dict:
     compare = block("compare", 0.05, [0.025, 0.075], "compare: paired difference of the paper's metric (run B - run A), two-sided 5 % "
                     "against the 'change' null: " + engine.NULLS["change"])
     finetune = block("finetune", 0.025, [0.0125, 0.0375], "claims 5/6: REAL - SHUFFLED (or DPO - extra SFT) on the paper's metric, "
-                     "one-sided permutation p < 2.5 % in the claimed direction, against the 'swap' null: " + engine.NULLS["swap"])
+                     "one-sided permutation p < 2.5 % in the claimed direction, against the 'swap' null: " + engine.NULLS["swap"], "one")
 
     def base(s):
         return s.signal(0.3)
@@ -257,8 +266,7 @@ def main() -> None:
         return
     t0, cpu0 = time.time(), time.process_time()
     rules = run(args.sims, args.perms, args.seed)
-    in_band = {r: all(b["band"][0] <= v["rate"] <= b["band"][1] for v in b["nulls"].values())
-               and all(v["rate"] <= b["band"][1] for v in b.get("at_most_alpha", {}).values()) for r, b in rules.items()}
+    in_band = {r: rule_in_band(b) for r, b in rules.items()}
     out = {"rules": rules, "all_nulls_in_band": in_band, "n_sims": args.sims, "n_perm": args.perms, "seed": args.seed,
            "wall_seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - cpu0, 1),
            "load_average": os.getloadavg(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
