@@ -200,6 +200,18 @@ def load_for_training(model_cfg: ModelConfig, adapter: str | None = None, traina
     return lm, model, tok
 
 
+def load_policy(cfg, continue_adapter: str | None):
+    """The model to train: the base (cfg.model without its adapter) with a new LoRA (its peft config returned for the
+    trainer), or, with `continue_adapter`, that trained adapter made trainable again (peft config None)."""
+    base = cfg.model.model_copy(update={"adapter": None})
+    if continue_adapter:
+        lm, model, tok = load_for_training(base, adapter=continue_adapter, trainable_adapter=True)
+        return lm, model, tok, None
+    lm, model, tok = load_for_training(base)
+    check_targets(model, cfg.lora.target_modules)
+    return lm, model, tok, lora_config(cfg)
+
+
 def lora_config(cfg):
     from peft import LoraConfig
 

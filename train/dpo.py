@@ -11,12 +11,10 @@ import time
 
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.train.common import (
-    check_targets,
     keep_columns,
     load_dataset_any,
-    load_for_training,
+    load_policy,
     lock_output,
-    lora_config,
     output_dir,
     setup_tracking,
     train_and_save,
@@ -42,14 +40,7 @@ def run_dpo(cfg: DPORunConfig):
         for part, name in ((ds, cfg.dataset), (evaluation, f"{cfg.dataset} (eval split)")):
             if part is not None:
                 check_preferences(part, name)
-        if cfg.sft_adapter:
-            lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}), adapter=cfg.sft_adapter,
-                                               trainable_adapter=True)
-            peft_config = None
-        else:
-            lm, model, tok = load_for_training(cfg.model.model_copy(update={"adapter": None}))
-            check_targets(model, cfg.lora.target_modules)
-            peft_config = lora_config(cfg)
+        lm, model, tok, peft_config = load_policy(cfg, cfg.sft_adapter)  # from the SFT adapter, or a new LoRA
         manifest = training_manifest(cfg, lm)
         args = DPOConfig(**trl_args(cfg, out, setup_tracking(cfg, out, manifest), evaluation is not None))
         trainer = DPOTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation, processing_class=tok,

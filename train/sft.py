@@ -11,12 +11,10 @@ import time
 
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.train.common import (
-    check_targets,
     keep_columns,
     load_dataset_any,
-    load_for_training,
+    load_policy,
     lock_output,
-    lora_config,
     output_dir,
     setup_tracking,
     train_and_save,
@@ -44,14 +42,8 @@ def run_sft(cfg: SFTRunConfig):
         ds, evaluation = load_dataset_any(cfg.dataset, [], cfg.eval_split, cfg.train.seed)
         ds, evaluation = (None if d is None else as_prompt_completion(d, name) for d, name in
                           ((ds, cfg.dataset), (evaluation, f"{cfg.dataset} (eval split)")))
-        base = cfg.model.model_copy(update={"adapter": None})
-        if cfg.init_adapter:  # continue an existing adapter (its LoRA settings), e.g. matched extra SFT steps
-            lm, model, tok = load_for_training(base, adapter=cfg.init_adapter, trainable_adapter=True)
-            peft_config = None
-        else:
-            lm, model, tok = load_for_training(base)
-            check_targets(model, cfg.lora.target_modules)
-            peft_config = lora_config(cfg)
+        # continue an existing adapter (its LoRA settings), e.g. matched extra SFT steps, or a new LoRA
+        lm, model, tok, peft_config = load_policy(cfg, cfg.init_adapter)
         manifest = training_manifest(cfg, lm)
         args = SFTConfig(**trl_args(cfg, out, setup_tracking(cfg, out, manifest), evaluation is not None))
         trainer = SFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation, processing_class=tok,
