@@ -171,18 +171,24 @@ def read_config_text(p: Path) -> str:
     return text
 
 
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a mapping (an empty file is {}); a YAML error keeps its line and column."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(read_config_text(p)) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({yaml_problem(exc)}): fix the file there") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
+    return data
+
+
 def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | None = None) -> T:
     data: dict[str, Any] = {}
     source = "command line"
     if path is not None:
-        p = Path(path)
-        try:
-            data = yaml.safe_load(read_config_text(p)) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML ({yaml_problem(exc)}): fix the file there") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
-        source = str(p)
+        data = read_config_file(path)
+        source = str(path)
     data = deep_merge(data, parse_overrides(overrides))
     return validate_config(cls, data, source, overrides)
 

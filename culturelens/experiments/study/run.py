@@ -10,9 +10,7 @@ import json
 import time
 from pathlib import Path
 
-import yaml
-
-from culturelens.core.config import deep_merge, parse_overrides, read_config_text, validate_config
+from culturelens.core.config import deep_merge, parse_overrides, read_config_file, validate_config
 from culturelens.core.errors import ConfigError
 from culturelens.core.jsonsafe import write_json
 from culturelens.core.paths import ensure_writable_dir
@@ -32,17 +30,12 @@ from culturelens.experiments.study.layout import (
 def load_study_config(path: str, overrides: list[str] | None, smoke: bool) -> StudyConfig:
     """The config; with ``smoke`` its ``smoke:`` section is merged in first (command-line overrides still win)."""
     p = Path(path)
-    try:
-        data = yaml.safe_load(read_config_text(p)) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({exc}): fix the file there") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: the top level must be a mapping of keys to values")
+    data = read_config_file(p)
     if smoke:
         if not data.get("smoke"):
             raise ConfigError(f"{p} has no smoke: section: add one (overrides for a minutes-scale run) or drop --smoke")
         data = deep_merge(data, data["smoke"])
-    return validate_config(StudyConfig, deep_merge(data, parse_overrides(overrides)), str(p))
+    return validate_config(StudyConfig, deep_merge(data, parse_overrides(overrides)), str(p), overrides)
 
 
 def train_arm(cfg: StudyConfig, root: Path, arm: str, seed: int) -> Path:
