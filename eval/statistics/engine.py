@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from culturelens.core.jsonsafe import safe_float
 from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import weighted as wt
 
@@ -56,14 +57,6 @@ class NullTest(BaseModel):
     n_units: int | None = None
     verdict: str | None = None
     primary: bool = False
-
-
-def _f(x) -> float | None:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if np.isfinite(x) else None
 
 
 # -------------------------------------------------------------------------------------- metrics
@@ -190,8 +183,8 @@ def null_test(fn: Metric, higher: bool, model: np.ndarray, human: np.ndarray, pe
     n_units = int((np.isfinite(human) & np.isfinite(model))[rows].any(axis=1).sum()) if units == "questions" else \
         int((np.isfinite(human) & np.isfinite(model))[rows].any(axis=0).sum())
     return NullTest(
-        model=_f(value), null_mean=_f(null_mean), null_range=bs.percentile_ci(null).as_list(), p_perm=_f(p),  # type: ignore[union-attr]  # a 1-d input gives a CI
-        model_minus_null=_f(value - null_mean), ci=ci.as_list(), better="higher" if higher else "lower", units=units,
+        model=safe_float(value), null_mean=safe_float(null_mean), null_range=bs.percentile_ci(null).as_list(), p_perm=safe_float(p),  # type: ignore[union-attr]  # a 1-d input gives a CI
+        model_minus_null=safe_float(value - null_mean), ci=ci.as_list(), better="higher" if higher else "lower", units=units,
         n_units=n_units, verdict=(BEATS if p < alpha else NO_EVIDENCE) if np.isfinite(p) else None,
     )
 
@@ -218,7 +211,7 @@ def per_question(data: GridData, draws: Draws) -> dict[str, dict]:
     r = question_r(data.model, data.human)
     null = question_r(data.permuted(draws.perm), data.human)
     p = bs.permutation_p(r, null, True, axis=0)
-    return {q: {"r": _f(r[i]), "p_perm": _f(p[i])} for i, q in enumerate(data.qids)}
+    return {q: {"r": safe_float(r[i]), "p_perm": safe_float(p[i])} for i, q in enumerate(data.qids)}
 
 
 NULLS = {
@@ -286,8 +279,8 @@ def paired_difference(a: np.ndarray, b: np.ndarray, human: np.ndarray, draws: Dr
     if np.isfinite(p):
         verdict = NO_EVIDENCE if p >= alpha else ("B better" if diff > float(np.mean(null_draws)) else "B worse")
     valid = np.isfinite(a) & np.isfinite(b) & np.isfinite(human)
-    return PairedTest(a=_f(va), b=_f(vb), diff=_f(diff), ci=bs.percentile_ci(boot).as_list(),  # type: ignore[union-attr]  # a 1-d input gives a CI
-                      null_mean=_f(null_draws.mean()) if null_draws.size else None, p_perm=_f(p), alternative=alternative,
+    return PairedTest(a=safe_float(va), b=safe_float(vb), diff=safe_float(diff), ci=bs.percentile_ci(boot).as_list(),  # type: ignore[union-attr]  # a 1-d input gives a CI
+                      null_mean=safe_float(null_draws.mean()) if null_draws.size else None, p_perm=safe_float(p), alternative=alternative,
                       null=null_kind, verdict=verdict,
-                      mde=_f(2.8 * null_draws.std()) if null_draws.size > 1 else None,
+                      mde=safe_float(2.8 * null_draws.std()) if null_draws.size > 1 else None,
                       n_questions=int(valid[rows].any(axis=1).sum()), n_countries=int(valid[rows].any(axis=0).sum()))
