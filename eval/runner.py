@@ -84,7 +84,7 @@ def robustness(per_prompt: pd.DataFrame, inputs: EvalInputs, bank: QuestionBank)
     variants = []
     for (template, order), grp in per_prompt[per_prompt["country"] != NO_COUNTRY].groupby(["template", "order"]):
         perq = metrics.per_question(grp, human)
-        pooled = metrics.pooled(grp, human, n_boot=10, seed=0)
+        pooled = metrics.pooled(grp, human)
         variants.append(
             {"template": template, "order": order, "mean_question_r": _f(perq["r"].mean()), "pooled_r": pooled["r"]}
         )
