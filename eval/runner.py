@@ -61,17 +61,6 @@ def results_frame(items, results: dict[str, ProbeResult], bank: QuestionBank, mo
     return pd.DataFrame(rows)
 
 
-def aggregate(per_prompt: pd.DataFrame, bank: QuestionBank) -> pd.DataFrame:
-    """One row per (country, qid): option probabilities averaged over templates and option orders."""
-    rows = []
-    for (country, qid), grp in per_prompt.groupby(["country", "qid"], sort=False):
-        k = len(grp["probs"].iloc[0])
-        probs = [sum(p[i] for p in grp["probs"]) / len(grp) for i in range(k)]
-        score = sum(p * s for p, s in zip(probs, bank.get(qid).scores))
-        rows.append({"country": country, "qid": qid, "score": score, "probs": probs, "mass": grp["mass"].mean()})
-    return pd.DataFrame(rows)
-
-
 def summarise(model_df: pd.DataFrame, inputs: EvalInputs, cfg: EvalConfig, qids: list[str] | None = None) -> dict:
     """Every metric on the questions `qids` (default: all), each cross-country number next to its permutation null."""
     human = inputs.reference.df
@@ -214,7 +203,7 @@ def finish_run(cfg: EvalConfig, inputs: EvalInputs, staging: RunStaging, wb, man
 
     run_dir = staging.path
     per_prompt = write_results(run_dir, items, results, inputs, model_name)
-    model_df = aggregate(per_prompt, inputs.bank)
+    model_df = metrics.aggregate(per_prompt, inputs.bank)
     summary = summarise_metrics(cfg, inputs, per_prompt, model_df)
     summary["run"] = record(per_prompt)
     summary["manifest"] = manifest.model_dump(mode="json")

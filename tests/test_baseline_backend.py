@@ -99,7 +99,7 @@ def test_compare_common_pairs_the_differences_on_the_shared_grid_with_the_engine
     assert main(["compare", str(a), str(b), "--out", str(out), "--n-boot", "200", "--common"]) == 0
     result = json.loads((out / "comparison.json").read_text())
     overall = next(d for d in result["diffs"] if d["what"] == "mean per-question r")
-    assert overall["on"].startswith("8 questions x 7 countries") and overall["n"] == 8
+    assert result["paired_on"]["set"] == "shared" and len(result["paired_on"]["countries"]) == 7 and overall["n"] == 8
     # by hand: the engine's paired difference on the shared 8 x 7 grid, baseline human answers
     human = default_reference().subset(countries=COUNTRIES, qids=QUESTIONS).df
     ga = score_grid(pd.read_json(a / "scores.jsonl", lines=True, dtype={"country": str, "qid": str}), human)
@@ -112,4 +112,4 @@ def test_compare_common_pairs_the_differences_on_the_shared_grid_with_the_engine
     assert overall["diff"] == pytest.approx(float(want))
     assert overall["ci_lo"] <= overall["diff"] <= overall["ci_hi"] and overall["p_perm"] is not None
     md = (out / "comparison.md").read_text()
-    assert "with --common, the shared questions and countries only" in md
+    assert "on the shared set: 7 countries x 8 questions" in md and "permutation p" in md

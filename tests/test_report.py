@@ -117,7 +117,7 @@ def test_comparison_json_is_strict_json(tmp_path):
         summary, per_pair = synthetic()
         summary["western_gap"]["gap"] = gap
         write_report(tmp_path / name, summary, title=name)
-        RunFolder(tmp_path / name).write_scores(per_pair[["country", "qid", "score"]])
+        RunFolder(tmp_path / name).write_per_prompt(per_pair.assign(template="t", order="fwd"))
         (tmp_path / name / "config.yaml").write_text("experiment: default\n")
         RunFolder(tmp_path / name).mark_complete()  # compare reads finished runs only
     result = compare_runs([tmp_path / "a", tmp_path / "b"], n_boot=20)

@@ -56,6 +56,18 @@ def _nan(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
 
+def aggregate(per_prompt: pd.DataFrame, bank) -> pd.DataFrame:
+    """One row per (country, qid): option probabilities averaged over templates and option orders, and the score
+    (their expectation over the question's scale values, `bank.get(qid).scores`)."""
+    rows = []
+    for (country, qid), grp in per_prompt.groupby(["country", "qid"], sort=False):
+        k = len(grp["probs"].iloc[0])
+        probs = [sum(p[i] for p in grp["probs"]) / len(grp) for i in range(k)]
+        score = sum(p * s for p, s in zip(probs, bank.get(qid).scores))
+        rows.append({"country": country, "qid": qid, "score": score, "probs": probs, "mass": grp["mass"].mean()})
+    return pd.DataFrame(rows)
+
+
 def score_pairs(model_df: pd.DataFrame, human_df: pd.DataFrame, persona_only: bool = True) -> pd.DataFrame:
     """Model score and human mean per (country, qid) present in both (duplicate model rows averaged)."""
     m = model_df
