@@ -263,7 +263,8 @@ def rerun_one(args) -> None:
     block = study_block(args.sims, args.seed)
     block["run"] = {"n_sims": args.sims, "seed": args.seed, "wall_seconds": round(time.time() - t0, 1),
                     "cpu_seconds": round(time.process_time() - cpu0, 1), "load_average": os.getloadavg(),
-                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "command": f"benchmarks/calibration.py --only {args.only} --sims {args.sims}"}
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                    "command": f"benchmarks/calibration.py --only {args.only} --sims {args.sims}"}
     out["rules"][args.only] = block
     out["all_nulls_in_band"][args.only] = rule_in_band(block)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

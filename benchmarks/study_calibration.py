@@ -133,7 +133,8 @@ def study_block(n_sims: int, seed: int = 0, n_boot: int = 200) -> dict:
     large = simulate(s, n_sims, effect=True, g=1.0, n_boot=n_boot, seed=seed + 3)
     five = simulate(s, n_sims, effect=True, g=1.0, n_boot=n_boot, seed=seed + 4, n_seeds=5)
     return {"alpha": 0.05, "band": [0.025, 0.075], "sided": "two",
-            "what": "training study: arm - control, Student's pooled t over 3 seeds per arm (5 where stated) (two-sided 5 %), on the CPU config's "
+            "what": "training study: arm - control, Student's pooled t over 3 seeds per arm (5 where stated) (two-sided 5 %), "
+                    "on the CPU config's "
                     "held-out questions x seen countries; beside it the CI resampling seeds x battery clusters x countries",
             "nulls": {"SHUFFLED vs a second SHUFFLED (another permutation per seed), g=0.5": _rate(null["rejection_rate"], n_sims),
                       "two arms of the base model + seed noise only (g=0)": _rate(second["rejection_rate"], n_sims),

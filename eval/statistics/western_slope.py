@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
+
 from culturelens.eval.statistics import weighted as wt
-from culturelens.eval.statistics.ttest import LEVEL, two_sample_t
+from culturelens.eval.statistics.ttest import two_sample_t
 
 MIN_COUNTRIES = 5
 VERDICTS = ("western", "non-western", "no evidence", "too few countries")
