@@ -67,18 +67,42 @@ def _overview_row(label: str, s: Metrics) -> dict:
     return row
 
 
-def _diffs_vs_base(label: str, s: Metrics, base_label: str, base: Metrics, n_boot: int, seed: int) -> list[dict]:
-    base_q, base_c, categories = base.question_r(), base.country_r(), base.categories()
-    q = s.question_r()
+def _diffs_vs_base(label: str, rs: tuple[pd.Series, pd.Series], base_label: str, base_rs: tuple[pd.Series, pd.Series],
+                   categories: dict, n_boot: int, seed: int) -> list[dict]:
+    """Paired differences of (per-question r, per-country r) of one run vs the baseline's."""
+    (q, c), (base_q, base_c) = rs, base_rs
     d = metrics.paired_bootstrap_diff(q, base_q, n_boot=n_boot, seed=seed)
     diffs = [{"run": label, "vs": base_label, "what": "mean per-question r", **d}]
     for cat in sorted({v for v in categories.values() if v}):
         keys = [k for k, v in categories.items() if v == cat]
         d = metrics.paired_bootstrap_diff(q.reindex(keys), base_q.reindex(keys), n_boot=n_boot, seed=seed)
         diffs.append({"run": label, "vs": base_label, "what": f"r: {cat}", **d})
-    d = metrics.paired_bootstrap_diff(s.country_r(), base_c, n_boot=n_boot, seed=seed)
+    d = metrics.paired_bootstrap_diff(c, base_c, n_boot=n_boot, seed=seed)
     diffs.append({"run": label, "vs": base_label, "what": "mean per-country r", **d})
     return diffs
+
+
+def shared_units(scoped: list[Metrics]) -> tuple[list[str], list[str]]:
+    """(countries, questions) every run measured."""
+    countries = set.intersection(*({c.country for c in s.per_country} for s in scoped))
+    questions = set.intersection(*({q.qid for q in s.per_question} for s in scoped))
+    return sorted(countries), sorted(questions)
+
+
+def rs_on(folder: RunFolder, countries: list[str], questions: list[str]) -> tuple[pd.Series, pd.Series]:
+    """(per-question r, per-country r) of one run recomputed on the given countries x questions only: its per-prompt
+    results (full precision) aggregated as the run did, against its own reference's human means."""
+    from culturelens.core.inputs import load_question_bank
+    from culturelens.core.reference import load_reference
+
+    cfg = folder.config()
+    bank = load_question_bank(cfg.get("questions_file"))
+    human = load_reference(cfg.get("reference"), bank=bank).df
+    per_prompt = folder.per_prompt()
+    scores = metrics.aggregate(per_prompt[per_prompt["country"].isin(countries) & per_prompt["qid"].isin(questions)], bank)
+    q, c = metrics.per_question(scores, human), metrics.per_country(scores, human)
+    return (pd.Series(dict(zip(q["qid"], q["r"])), dtype=float).reindex(questions),
+            pd.Series(dict(zip(c["country"], c["r"])), dtype=float).reindex(countries))
 
 
 def thin_diff_warnings(diffs: list[dict]) -> list[str]:
@@ -137,8 +161,7 @@ def check_comparable(labels: list[str], folders: list[RunFolder], scoped: list[M
                 fix = ("rerun them with the same probe.orders" if what == "orders" else
                        f"pass --common to compare on the {what} they share, or rerun them on the same {what}")
                 raise DataError(f"runs '{labels[0]}' and '{label}' were evaluated on different {detail}: {fix}")
-            notes.append(f"different {detail} (--common: differences are paired on the shared {what}; each run's overview "
-                         "numbers are over its own set)")
+            notes.append(f"different {detail}")
     return notes
 
 
@@ -159,12 +182,23 @@ def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: i
                      for label, s in zip(labels, scoped) for c in s.by_category]
     zone_rows = [{"run": label, "zone": z.zone, "mean_r": z.mean_r, "ci_lo": z.ci_lo, "ci_hi": z.ci_hi}
                  for label, s in zip(labels, scoped) for z in s.by_zone]
-    diffs = [d for label, s in zip(labels[1:], scoped[1:]) for d in _diffs_vs_base(label, s, labels[0], scoped[0], n_boot, seed)]
+    countries, questions = shared_units(scoped)
+    if notes:  # different sets (--common): every run's r recomputed on the shared countries x questions
+        rs = [rs_on(folder, countries, questions) for folder in folders]
+        paired_on = (f"differences vs {labels[0]} are paired on the shared set only: {len(countries)} countries x "
+                     f"{len(questions)} questions, each run's per-question r over the shared countries and per-country r "
+                     "over the shared questions (the overview and per-category/zone tables are over each run's own set)")
+        notes = [*notes, paired_on]
+    else:
+        rs = [(s.question_r(), s.country_r()) for s in scoped]
+    categories = scoped[0].categories()
+    diffs = [d for label, r in zip(labels[1:], rs[1:]) for d in _diffs_vs_base(label, r, labels[0], rs[0], categories, n_boot, seed)]
     return {
         "runs": labels,
         "split": split or "all",
         "config_differences": config_differences(labels, folders),
         "notes": notes,
+        "paired_on": {"set": "shared" if len(labels) > 1 and notes else "same", "countries": countries, "questions": questions},
         "warnings": thin_diff_warnings(diffs),
         "table": pd.DataFrame([_overview_row(label, s) for label, s in zip(labels, scoped)]).to_dict(orient="records"),
         "by_category": category_rows,
@@ -212,7 +246,10 @@ def write_comparison(result: dict, out_dir: str | Path) -> Path:
     if not zones.empty:
         md += ["## r per cultural zone (95% CI over countries)", "", format_table(_with_ci(zones, "zone", result["runs"])), ""]
     if result["diffs"]:
-        md += ["## Difference vs baseline (paired bootstrap 95% CI)", "", format_table(pd.DataFrame(result["diffs"])), ""]
+        on = result.get("paired_on") or {}
+        where = (f", on the shared set: {len(on['countries'])} countries x {len(on['questions'])} questions"
+                 if on.get("set") == "shared" else "")
+        md += [f"## Difference vs baseline (paired bootstrap 95% CI{where})", "", format_table(pd.DataFrame(result["diffs"])), ""]
     if cmap:
         cultural_map.plot_map(cmap, out / "cultural_map.png", title="Inglehart\u2013Welzel map: " + ", ".join(cmap["models"]))
         md += ["## Cultural map", "", "![cultural map](cultural_map.png)", ""]
