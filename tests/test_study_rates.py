@@ -6,7 +6,10 @@ from culturelens.experiments.study.rates import FALLBACK, RESULTS, eval_rate, pl
 
 TRAIN = {"runs": [
     {"variant": "sft-baseline-1-thread", "stage": "sft", "train": {}, "torch_threads": 1, "batch_size": 4, "tokens_per_second": 50.0},
-    {"variant": "sft-baseline", "stage": "sft", "train": {}, "torch_threads": 2, "batch_size": 4, "tokens_per_second": 120.0},
+    {"variant": "sft-before", "stage": "sft", "train": {}, "lm_head_labelled_positions_only": False, "torch_threads": 2,
+     "batch_size": 4, "tokens_per_second": 80.0},
+    {"variant": "sft-baseline", "stage": "sft", "train": {}, "lm_head_labelled_positions_only": True, "torch_threads": 2,
+     "batch_size": 4, "tokens_per_second": 120.0},
     {"variant": "sft-padding-free", "stage": "sft", "train": {"padding_free": True}, "torch_threads": 2, "batch_size": 4,
      "tokens_per_second": 300.0},
     {"variant": "sft-packing", "stage": "sft", "train": {"packing": True}, "torch_threads": 2, "batch_size": 4, "tokens_per_second": 900.0},
