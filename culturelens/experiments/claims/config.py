@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from culturelens.core.config import PathName, StrictModel, deep_merge, validate_config
+from culturelens.core.config import PathName, Seed, StrictModel, deep_merge, validate_config
 from culturelens.core.errors import ConfigError
 from culturelens.core.models import ModelConfig
 from culturelens.core.tracking import WandbConfig
@@ -71,8 +71,8 @@ class ClaimsConfig(StrictModel):
     languages: LanguageSettings | None = None  # also ask in each country's main language and report the change
     robustness: RobustnessSettings | None = None  # re-test the Western gap under each template and option order
     skip_missing_adapters: bool = Field(True, description="skip (and report) entries whose adapter folder does not exist; false: an error")
-    n_boot: int = Field(2000, description="bootstrap replicates of every CI")
-    seed: int = Field(0, description="seed of the bootstraps and permutations")
+    n_boot: int = Field(2000, ge=10, description="bootstrap replicates of every CI")
+    seed: Seed = Field(0, description="seed of the bootstraps and permutations")
     wandb: WandbConfig = WandbConfig()  # the claims run itself (default: eval.wandb, the evaluations' settings)
 
 
