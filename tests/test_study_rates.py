@@ -6,11 +6,20 @@ from culturelens.experiments.study.rates import FALLBACK, RESULTS, eval_rate, pl
 
 TRAIN = {"runs": [
     {"variant": "sft-baseline-1-thread", "stage": "sft", "train": {}, "torch_threads": 1, "batch_size": 4, "tokens_per_second": 50.0},
-    {"variant": "sft-baseline", "stage": "sft", "train": {}, "torch_threads": 2, "batch_size": 4, "tokens_per_second": 120.0},
+    {"variant": "sft-before", "stage": "sft", "train": {}, "lm_head_labelled_positions_only": False, "torch_threads": 2,
+     "batch_size": 4, "tokens_per_second": 80.0},
+    {"variant": "sft-baseline", "stage": "sft", "train": {}, "lm_head_labelled_positions_only": True, "torch_threads": 2,
+     "batch_size": 4, "tokens_per_second": 120.0},
     {"variant": "sft-padding-free", "stage": "sft", "train": {"padding_free": True}, "torch_threads": 2, "batch_size": 4,
      "tokens_per_second": 300.0},
     {"variant": "sft-packing", "stage": "sft", "train": {"packing": True}, "torch_threads": 2, "batch_size": 4, "tokens_per_second": 900.0},
     {"variant": "dpo-baseline", "stage": "dpo", "train": {}, "torch_threads": 2, "batch_size": 4, "tokens_per_second": 90.0},
+]}
+NOW = {"runs": [  # the benchmark's schema since the LM head scores labelled positions only: "before" runs are flagged
+    {"variant": "dpo-before", "stage": "dpo", "train": {}, "torch_threads": 2, "batch_size": 4, "tokens_per_second": 90.0,
+     "lm_head_labelled_positions_only": False},
+    {"variant": "dpo", "stage": "dpo", "train": {}, "torch_threads": 2, "batch_size": 4, "tokens_per_second": 150.0,
+     "lm_head_labelled_positions_only": True},
 ]}
 EVAL = {"runs": [
     {"templates": "persona_first", "dtype": "float32", "prefix_sharing": True, "prompts_per_second": 8.0},
@@ -24,6 +33,7 @@ def test_the_training_rate_is_the_run_measured_with_the_studys_settings():
     assert train_rate(TRAIN, "sft", SimpleNamespace(padding_free=False, packing=False, per_device_train_batch_size=8))[0] == 120.0
     assert train_rate(TRAIN, "dpo", SimpleNamespace(per_device_train_batch_size=8))[0] == 90.0  # the old schema's runs fit too
     assert train_rate({"runs": []}, "sft", SimpleNamespace()) is None
+    assert train_rate(NOW, "dpo", SimpleNamespace(per_device_train_batch_size=4)) == (150.0, "train_throughput.json run 'dpo'")
 
 
 def test_the_eval_rate_follows_template_family_dtype_and_prefix_sharing():

@@ -3,7 +3,8 @@
 - SFT and DPO tokens/s: ``benchmarks/results/train_throughput.json`` (``benchmarks/train_throughput.py``, LoRA on
   SmolLM2-135M, measured on 2 idle cores): of the runs of the stage with the most torch threads, the one whose
   setting overrides (``train``) all equal the study's own training settings, the most specific first (a variant
-  measured with the study's settings beats the baseline), then the one with the study's batch size;
+  measured with the study's settings beats the baseline), then the one with the study's batch size; the benchmark's
+  "before" runs (``lm_head_labelled_positions_only: false``, the earlier training code) are not today's rate;
 - evaluation prompts/s: ``benchmarks/results/eval_throughput.json`` (``benchmarks/eval_throughput.py``): the run
   with the study's dtype and prefix sharing and the template family of its templates (question first, which
   includes ``country_last``, or persona first); without one, the slowest run of that dtype.
@@ -30,7 +31,9 @@ def _read(path: Path) -> dict | None:
 
 def train_rate(data: dict | None, stage: str, train) -> tuple[float, str] | None:
     """(tokens/s, which run) of the benchmark run measured with ``train``'s settings (module docstring)."""
-    runs = [r for r in (data or {}).get("runs", []) if r.get("stage") == stage and r.get("tokens_per_second")]
+    # runs of training as it is now: not the benchmark's "before" runs (TRL's LM head at every position)
+    runs = [r for r in (data or {}).get("runs", []) if r.get("stage") == stage and r.get("tokens_per_second")
+            and r.get("lm_head_labelled_positions_only", True)]
     if not runs:
         return None
     threads = max(r.get("torch_threads") or 0 for r in runs)
