@@ -1,23 +1,33 @@
 """`culturelens compare RUN_DIR...`: several eval runs side by side; the first run is the baseline.
 
-Differences vs the baseline come with a paired bootstrap CI: per-question r paired over questions
-(category/group rows and the overall mean), per-country r paired over countries (zones, Western gap).
+Differences vs the baseline (the paper's metric overall and per WVS section, mean per-country r) are the
+statistics engine's paired differences (``engine.paired_difference``) on one question x country grid: both runs'
+scores against the baseline's human answers, on the (question, country) pairs both runs and the humans have (with
+``--common``: the questions and countries the runs share, only). One draw of battery clusters x countries serves both
+runs in every bootstrap replicate (the CI), and the permutation p (two-sided, the "change" null: the run's change
+from the baseline with its country link shuffled) gives the verdict, as calibrated in ``benchmarks/calibration.py``.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 
+from culturelens.core.batteries import questionnaire_clusters
 from culturelens.core.errors import ConfigError, DataError
 from culturelens.core.formatting import fmt_ci, fmt_interval, fmt_num, format_table, is_missing
+from culturelens.core.inputs import InputSpec, resolve_inputs
 from culturelens.core.jsonsafe import write_json
 from culturelens.core.runfolder import Metrics, RunFolder, Summary
 from culturelens.eval.reporting import cultural_map
 from culturelens.eval.reporting.caveats import MIN_CI_UNITS
-from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics import engine, metrics
+from culturelens.eval.statistics.grid import score_grid
 
 MIN_BOOT = 10
+N_PERM = 1000  # permutations of the paired differences' null
 
 
 def load_run(run_dir: str | Path) -> tuple[RunFolder, Summary]:
@@ -67,18 +77,67 @@ def _overview_row(label: str, s: Metrics) -> dict:
     return row
 
 
-def _diffs_vs_base(label: str, s: Metrics, base_label: str, base: Metrics, n_boot: int, seed: int) -> list[dict]:
-    base_q, base_c, categories = base.question_r(), base.country_r(), base.categories()
-    q = s.question_r()
-    d = metrics.paired_bootstrap_diff(q, base_q, n_boot=n_boot, seed=seed)
-    diffs = [{"run": label, "vs": base_label, "what": "mean per-question r", **d}]
+class Baseline:
+    """What every paired difference is measured against: the baseline run's human answers and question bank."""
+
+    def __init__(self, folder: RunFolder):
+        inputs = resolve_inputs(InputSpec.of(SimpleNamespace(**folder.config())))
+        self.human, self.bank = inputs.reference.df, inputs.bank
+
+
+def scores_on(folder: RunFolder, bank, countries: list[str], questions: list[str]) -> pd.DataFrame:
+    """One run's scores per (country, qid) on the given countries x questions only: its per-prompt results (full
+    precision) aggregated as the run did (``metrics.aggregate``)."""
+    per_prompt = folder.per_prompt()
+    keep = per_prompt["country"].isin(countries) & per_prompt["qid"].isin([q for q in questions if q in bank])
+    return metrics.aggregate(per_prompt[keep], bank)
+
+
+def _aligned(base_scores: pd.DataFrame, scores: pd.DataFrame, human: pd.DataFrame):
+    """(qids, countries, base (Q, C), run (Q, C), human (Q, C)): the pairs both runs and the humans have."""
+    ga, gb = score_grid(base_scores, human), score_grid(scores, human)
+    keep = [q for q in ga.qids if q in set(gb.qids)]
+    cols = [c for c in ga.countries if c in set(gb.countries)]
+
+    def take(grid, x):
+        return x[np.ix_([grid.qids.index(q) for q in keep], [grid.countries.index(c) for c in cols])]
+
+    a, b, h = take(ga, ga.model), take(gb, gb.model), take(ga, ga.human)
+    valid = np.isfinite(a) & np.isfinite(b) & np.isfinite(h)
+    return keep, cols, np.where(valid, a, np.nan), np.where(valid, b, np.nan), h
+
+
+def _diffs_vs_base(label: str, scores: pd.DataFrame, base_label: str, base_scores: pd.DataFrame, categories: dict,
+                   ref: Baseline, n_boot: int, seed: int) -> list[dict]:
+    """The run minus the baseline: the paper's metric overall and per section, mean per-country r (module docstring)."""
+    qids, cols, a, b, h = _aligned(base_scores, scores, ref.human)
+    if not qids or not cols:
+        return []
+    cluster = {q: i for i, members in enumerate(questionnaire_clusters(ref.bank, qids)) for q in members}
+    draws = engine.Draws.make(np.isfinite(a) & np.isfinite(b) & np.isfinite(h), np.array([cluster[q] for q in qids]),
+                              N_PERM, n_boot, seed)
+
+    def row(what: str, rows: np.ndarray, fn=engine.mean_question_r, n_of: str = "n_questions") -> dict:
+        t = engine.paired_difference(a, b, h, draws, rows=rows, fn=fn)
+        ci = t.ci or [None, None]
+        return {"run": label, "vs": base_label, "what": what, "mean_a": t.b, "mean_b": t.a, "diff": t.diff,
+                "ci_lo": ci[0], "ci_hi": ci[1], "p_perm": t.p_perm, "verdict": t.verdict, "mde": t.mde, "n": getattr(t, n_of)}
+
+    everything = np.ones(len(qids), bool)
+    diffs = [row("mean per-question r", everything)]
     for cat in sorted({v for v in categories.values() if v}):
-        keys = [k for k, v in categories.items() if v == cat]
-        d = metrics.paired_bootstrap_diff(q.reindex(keys), base_q.reindex(keys), n_boot=n_boot, seed=seed)
-        diffs.append({"run": label, "vs": base_label, "what": f"r: {cat}", **d})
-    d = metrics.paired_bootstrap_diff(s.country_r(), base_c, n_boot=n_boot, seed=seed)
-    diffs.append({"run": label, "vs": base_label, "what": "mean per-country r", **d})
+        rows = np.array([categories.get(q) == cat for q in qids])
+        if rows.any():
+            diffs.append(row(f"r: {cat}", rows))
+    diffs.append(row("mean per-country r", everything, engine.mean_country_r, "n_countries"))
     return diffs
+
+
+def shared_units(scoped: list[Metrics]) -> tuple[list[str], list[str]]:
+    """(countries, questions) every run measured."""
+    countries = set.intersection(*({c.country for c in s.per_country} for s in scoped))
+    questions = set.intersection(*({q.qid for q in s.per_question} for s in scoped))
+    return sorted(countries), sorted(questions)
 
 
 def thin_diff_warnings(diffs: list[dict]) -> list[str]:
@@ -137,8 +196,7 @@ def check_comparable(labels: list[str], folders: list[RunFolder], scoped: list[M
                 fix = ("rerun them with the same probe.orders" if what == "orders" else
                        f"pass --common to compare on the {what} they share, or rerun them on the same {what}")
                 raise DataError(f"runs '{labels[0]}' and '{label}' were evaluated on different {detail}: {fix}")
-            notes.append(f"different {detail} (--common: differences are paired on the shared {what}; each run's overview "
-                         "numbers are over its own set)")
+            notes.append(f"different {detail}")
     return notes
 
 
@@ -159,12 +217,25 @@ def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: i
                      for label, s in zip(labels, scoped) for c in s.by_category]
     zone_rows = [{"run": label, "zone": z.zone, "mean_r": z.mean_r, "ci_lo": z.ci_lo, "ci_hi": z.ci_hi}
                  for label, s in zip(labels, scoped) for z in s.by_zone]
-    diffs = [d for label, s in zip(labels[1:], scoped[1:]) for d in _diffs_vs_base(label, s, labels[0], scoped[0], n_boot, seed)]
+    countries, questions = shared_units(scoped)
+    if notes:  # different sets (--common): every difference on the shared countries x questions only
+        notes = [*notes, (f"differences vs {labels[0]} are paired on the shared set only: {len(countries)} countries x "
+                          f"{len(questions)} questions, both runs on one grid of these (the overview and per-category/zone "
+                          "tables are over each run's own set)")]
+    diffs: list[dict] = []
+    if len(runs) > 1:
+        ref = Baseline(folders[0])
+        base_scores = scores_on(folders[0], ref.bank, countries, questions)
+        categories = scoped[0].categories()
+        for label, folder in zip(labels[1:], folders[1:]):
+            diffs += _diffs_vs_base(label, scores_on(folder, ref.bank, countries, questions), labels[0], base_scores,
+                                    categories, ref, n_boot, seed)
     return {
         "runs": labels,
         "split": split or "all",
         "config_differences": config_differences(labels, folders),
         "notes": notes,
+        "paired_on": {"set": "shared" if len(labels) > 1 and notes else "same", "countries": countries, "questions": questions},
         "warnings": thin_diff_warnings(diffs),
         "table": pd.DataFrame([_overview_row(label, s) for label, s in zip(labels, scoped)]).to_dict(orient="records"),
         "by_category": category_rows,
@@ -212,7 +283,15 @@ def write_comparison(result: dict, out_dir: str | Path) -> Path:
     if not zones.empty:
         md += ["## r per cultural zone (95% CI over countries)", "", format_table(_with_ci(zones, "zone", result["runs"])), ""]
     if result["diffs"]:
-        md += ["## Difference vs baseline (paired bootstrap 95% CI)", "", format_table(pd.DataFrame(result["diffs"])), ""]
+        on = result.get("paired_on") or {}
+        where = (f", on the shared set: {len(on['countries'])} countries x {len(on['questions'])} questions"
+                 if on.get("set") == "shared" else "")
+        md += [f"## Difference vs baseline (paired bootstrap 95% CI{where})", "",
+               "Run minus baseline on one grid: both runs' answers against the baseline's human answers, on the (question, "
+               "country) pairs both runs have" + (" among the shared questions and countries only" if where else "") +
+               ". CI: one draw of battery clusters x countries for both runs per replicate; p: two-sided permutation p "
+               "under the change null (the run's change from the baseline with its country link shuffled); verdict at 5 %.",
+               "", format_table(pd.DataFrame(result["diffs"])), ""]
     if cmap:
         cultural_map.plot_map(cmap, out / "cultural_map.png", title="Inglehart\u2013Welzel map: " + ", ".join(cmap["models"]))
         md += ["## Cultural map", "", "![cultural map](cultural_map.png)", ""]

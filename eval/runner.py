@@ -61,17 +61,6 @@ def results_frame(items, results: dict[str, ProbeResult], bank: QuestionBank, mo
     return pd.DataFrame(rows)
 
 
-def aggregate(per_prompt: pd.DataFrame, bank: QuestionBank) -> pd.DataFrame:
-    """One row per (country, qid): option probabilities averaged over templates and option orders."""
-    rows = []
-    for (country, qid), grp in per_prompt.groupby(["country", "qid"], sort=False):
-        k = len(grp["probs"].iloc[0])
-        probs = [sum(p[i] for p in grp["probs"]) / len(grp) for i in range(k)]
-        score = sum(p * s for p, s in zip(probs, bank.get(qid).scores))
-        rows.append({"country": country, "qid": qid, "score": score, "probs": probs, "mass": grp["mass"].mean()})
-    return pd.DataFrame(rows)
-
-
 def summarise(model_df: pd.DataFrame, inputs: EvalInputs, cfg: EvalConfig, qids: list[str] | None = None) -> dict:
     """Every metric on the questions `qids` (default: all), each cross-country number next to its permutation null."""
     human = inputs.reference.df
@@ -95,7 +84,7 @@ def robustness(per_prompt: pd.DataFrame, inputs: EvalInputs, bank: QuestionBank)
     variants = []
     for (template, order), grp in per_prompt[per_prompt["country"] != NO_COUNTRY].groupby(["template", "order"]):
         perq = metrics.per_question(grp, human)
-        pooled = metrics.pooled(grp, human, n_boot=10, seed=0)
+        pooled = metrics.pooled(grp, human)
         variants.append(
             {"template": template, "order": order, "mean_question_r": _f(perq["r"].mean()), "pooled_r": pooled["r"]}
         )
@@ -214,7 +203,7 @@ def finish_run(cfg: EvalConfig, inputs: EvalInputs, staging: RunStaging, wb, man
 
     run_dir = staging.path
     per_prompt = write_results(run_dir, items, results, inputs, model_name)
-    model_df = aggregate(per_prompt, inputs.bank)
+    model_df = metrics.aggregate(per_prompt, inputs.bank)
     summary = summarise_metrics(cfg, inputs, per_prompt, model_df)
     summary["run"] = record(per_prompt)
     summary["manifest"] = manifest.model_dump(mode="json")

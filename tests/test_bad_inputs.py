@@ -773,6 +773,41 @@ def test_compare_common_pairs_on_shared_units_and_says_so(other_sets, tmp_path, 
     assert "Note: different questions" in (tmp_path / "cmp" / "comparison.md").read_text()
 
 
+def test_compare_common_computes_the_differences_on_the_shared_set_only(tmp_path, tiny_model_dir, tiny_model_dir_2, capsys):
+    """--common: each run's per-question r is recomputed over the shared countries and its per-country r over the shared
+    questions (not taken from each run's own set), and the output names that set."""
+    import pandas as pd
+
+    from culturelens.core.inputs import load_question_bank
+    from culturelens.core.reference import default_reference
+    from culturelens.eval.statistics import metrics
+
+    wide_cfg = eval_yaml(tmp_path, tiny_model_dir, countries=["DEU", "IRQ", "MEX", "USA"], questions=["Q27", "Q28", "Q29", "Q30"])
+    narrow_cfg = eval_yaml(tmp_path, tiny_model_dir_2, countries=["DEU", "IRQ", "MEX"], questions=["Q27", "Q28", "Q29"])
+    assert main(["eval", "--config", str(wide_cfg), "run_name=wide", "--no-progress"]) == 0
+    assert main(["eval", "--config", str(narrow_cfg), "run_name=narrow", "--no-progress"]) == 0
+    wide, narrow = tmp_path / "runs" / "t" / "wide", tmp_path / "runs" / "t" / "narrow"
+    assert main([str(a) for a in ["compare", wide, narrow, "--common", "--out", tmp_path / "cmp", "--n-boot", "10"]]) == 0
+    assert "paired on the shared set only: 3 countries x 3 questions" in capsys.readouterr().out
+    result = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+    assert result["paired_on"] == {"set": "shared", "countries": ["DEU", "IRQ", "MEX"], "questions": ["Q27", "Q28", "Q29"]}
+    human = default_reference().df
+    per_prompt = RunFolder(wide).per_prompt()
+    shared = metrics.aggregate(per_prompt[per_prompt["country"].isin(["DEU", "IRQ", "MEX"]) & per_prompt["qid"].isin(["Q27", "Q28", "Q29"])],
+                       load_question_bank(None))
+    q_shared, c_shared = metrics.per_question(shared, human)["r"].mean(), metrics.per_country(shared, human)["r"].mean()
+    own = json.loads((wide / "summary.json").read_text())
+    q_own = pd.Series({q["qid"]: q["r"] for q in own["per_question"]}).loc[["Q27", "Q28", "Q29"]].mean()
+    assert abs(q_shared - q_own) > 1e-6  # the wide run's own r (over 4 countries) is not what is paired
+    by = {d["what"]: d for d in result["diffs"]}
+    assert by["mean per-question r"]["n"] == 3 and abs(by["mean per-question r"]["mean_b"] - q_shared) < 1e-12
+    assert by["mean per-country r"]["n"] == 3 and abs(by["mean per-country r"]["mean_b"] - c_shared) < 1e-12
+    narrow_own = json.loads((narrow / "summary.json").read_text())  # the narrow run's set is the shared set
+    assert abs(by["mean per-question r"]["mean_a"] - narrow_own["mean_question_r"]) < 1e-9
+    md = (tmp_path / "cmp" / "comparison.md").read_text()
+    assert "on the shared set: 3 countries x 3 questions" in md and "paired on the shared set only" in md
+
+
 def test_compare_follows_evals_overwrite_policy(runs, tmp_path, capsys):
     args = ["compare", runs / "a", runs / "b", "--out", tmp_path / "cmp", "--n-boot", "10"]
     assert cli(args, capsys)[0] == 0

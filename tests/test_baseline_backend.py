@@ -86,3 +86,30 @@ def test_ethics55_leave_one_out_is_neither_western_nor_non_western(tmp_path):
     assert gap["verdict"] not in ("western", "non-western")
     assert gap["raw"]["gap"] == pytest.approx(0.177, abs=0.005) and gap["raw"]["gap_ci"][0] > 0
     assert gap["n_western"] == 11 and gap["n_non_western"] == 44
+
+
+def test_compare_common_pairs_the_differences_on_the_shared_grid_with_the_engine(tmp_path):
+    from culturelens.eval.statistics import engine
+    from culturelens.eval.statistics.grid import score_grid
+
+    a = run_eval(cfg_for(tmp_path, "human_noise:sd=0.3,seed=1"), progress=False)
+    b = run_eval(cfg_for(tmp_path, "human_noise:sd=0.3,seed=2", countries=COUNTRIES[:7], questions=QUESTIONS[:8]), progress=False)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(a), str(b), "--out", str(out), "--n-boot", "200"]) == 2  # different sets need --common
+    assert main(["compare", str(a), str(b), "--out", str(out), "--n-boot", "200", "--common"]) == 0
+    result = json.loads((out / "comparison.json").read_text())
+    overall = next(d for d in result["diffs"] if d["what"] == "mean per-question r")
+    assert result["paired_on"]["set"] == "shared" and len(result["paired_on"]["countries"]) == 7 and overall["n"] == 8
+    # by hand: the engine's paired difference on the shared 8 x 7 grid, baseline human answers
+    human = default_reference().subset(countries=COUNTRIES, qids=QUESTIONS).df
+    ga = score_grid(pd.read_json(a / "scores.jsonl", lines=True, dtype={"country": str, "qid": str}), human)
+    gb = score_grid(pd.read_json(b / "scores.jsonl", lines=True, dtype={"country": str, "qid": str}), human)
+    qi = [ga.qids.index(q) for q in ga.qids if q in gb.qids]
+    ci = [ga.countries.index(c) for c in ga.countries if c in gb.countries]
+    ma, hm = ga.model[np.ix_(qi, ci)], ga.human[np.ix_(qi, ci)]
+    mb = gb.model[np.ix_([gb.qids.index(ga.qids[i]) for i in qi], [gb.countries.index(ga.countries[j]) for j in ci])]
+    want = engine.mean_question_r(mb, hm, None, None, np.ones(len(qi), bool)) - engine.mean_question_r(ma, hm, None, None, np.ones(len(qi), bool))
+    assert overall["diff"] == pytest.approx(float(want))
+    assert overall["ci_lo"] <= overall["diff"] <= overall["ci_hi"] and overall["p_perm"] is not None
+    md = (out / "comparison.md").read_text()
+    assert "on the shared set: 7 countries x 8 questions" in md and "permutation p" in md

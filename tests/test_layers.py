@@ -48,7 +48,7 @@ def test_layer_contracts_are_kept(site):
     ("eval/statistics/metrics.py", "import culturelens.experiments.claims"),  # a stage imports the orchestration above it
     ("eval/backends/cache.py", "from culturelens.eval.statistics import metrics"),  # a backend imports the statistics
     ("eval/backends/probe.py", "import culturelens.eval.reporting.report"),  # a backend imports the reporting
-    ("eval/statistics/nulls.py", "import culturelens.eval.reporting.console"),  # statistics import the reporting above them
+    ("eval/statistics/western.py", "import culturelens.eval.reporting.console"),  # statistics import the reporting above them
     ("eval/reporting/report.py", "import culturelens.eval.runner"),  # reporting imports the runner above it
     ("eval/runner.py", "import culturelens.eval.interop.lm_eval_import"),  # the runner imports interop above it
 ])

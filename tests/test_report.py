@@ -114,9 +114,10 @@ def test_comparison_json_is_strict_json(tmp_path):
     from culturelens.eval.compare import compare_runs, write_comparison
 
     for name, gap in (("a", None), ("b", 0.1)):
-        summary, _ = synthetic()
+        summary, per_pair = synthetic()
         summary["western_gap"]["gap"] = gap
         write_report(tmp_path / name, summary, title=name)
+        RunFolder(tmp_path / name).write_per_prompt(per_pair.assign(template="t", order="fwd"))
         (tmp_path / name / "config.yaml").write_text("experiment: default\n")
         RunFolder(tmp_path / name).mark_complete()  # compare reads finished runs only
     result = compare_runs([tmp_path / "a", tmp_path / "b"], n_boot=20)

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import shared_bootstrap as sb
 
 
@@ -12,7 +13,7 @@ def test_group_contrast_by_hand_and_one_draw_for_all_models():
     out = sb.group_contrast(values, in_a, ~in_a, n_boot=300, seed=1)
     want = np.mean([v[:4].mean() - v[4:].mean() for v in values])
     assert out["effect"] == pytest.approx(want)
-    ia, ib = sb.stratified_indices([np.arange(4), np.arange(4, 10)], 300, seed=1)
+    ia, ib = bs.stratified_indices([np.arange(4), np.arange(4, 10)], 300, seed=1)
     boot = [np.mean([v[i].mean() - v[j].mean() for v in values]) for i, j in zip(ia, ib)]
     assert out["ci"] == pytest.approx(list(np.percentile(boot, [2.5, 97.5])))
 
@@ -32,28 +33,3 @@ def test_group_contrast_leaves_out_models_without_two_values_a_side():
     out = sb.group_contrast(values, np.array([True, True, False, False]), np.array([False, False, True, True]), n_boot=50)
     assert out["models_used"] == [True, False]
     assert out["effect"] == pytest.approx(0.15 - 0.35)
-
-
-def test_paired_mean_diff_uses_the_shared_draws():
-    a, b = np.array([0.5, 0.2, np.nan, 0.9, 0.4]), np.array([0.1, 0.3, 0.2, 0.5, 0.0])
-    idx = sb.shared_indices(5, 200, seed=3)
-    out = sb.paired_mean_diff(a, b, idx)
-    assert out["diff"] == pytest.approx(np.nanmean(a - b)) and out["n"] == 4
-    d = a - b
-    boot = [np.nanmean(d[i]) for i in idx if np.isfinite(d[i]).any()]  # a draw of only the missing unit has no value
-    assert out["ci"] == pytest.approx(list(np.percentile(boot, [2.5, 97.5])))
-
-
-def test_gap_difference_beyond_null():
-    rng = np.random.default_rng(4)
-    is_w = np.arange(12) < 6
-    base = rng.normal(size=12) * 0.05
-    units = np.stack([base + 0.3 * is_w, base])  # model 0 has a Western advantage of 0.3, model 1 none
-    nulls = np.stack([np.repeat(base[None], 50, axis=0) + 0.02 * rng.normal(size=(50, 12))] * 2)
-    out = sb.gap_difference_beyond_null(units, nulls, is_w, n_boot=300, seed=0)
-    assert out["diff"] == pytest.approx(0.3, abs=0.03)
-    assert out["ci"][0] > 0.2 and out["verdict"] == "western"
-    same = sb.gap_difference_beyond_null(np.stack([units[1], units[1]]), nulls, is_w, n_boot=300, seed=0)
-    assert same["diff"] == pytest.approx(0.0, abs=0.02) and same["verdict"] == "no evidence"
-    few = sb.gap_difference_beyond_null(units[:, 2:], nulls[:, :, 2:], is_w[2:], n_boot=300, seed=0)
-    assert few["verdict"] == "too few countries" and few["ci"] == [None, None]

@@ -99,11 +99,13 @@ def test_wandb_names_table_progress_and_manifest(tmp_path, tiny_model_dir, monke
 
 
 def test_a_killed_eval_leaves_a_wandb_record(tmp_path, tiny_model_dir):
+    # 3 countries x 8 questions x 2 templates, one prompt a second: the probe outlasts W&B's offline write lag under load
     cfg = _cfg(tmp_path, tiny_model_dir, run_name="killed", wandb={"enabled": True, "project": "cltest"},
+               questions=["Q27", "Q28", "Q29", "Q30", "Q31", "Q32", "Q33", "Q34"],
                probe={"batch_size": 1, "templates": ["persona_system", "persona_inline"]})
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-    env = {**os.environ, "CULTURELENS_DEBUG_BATCH_DELAY": "0.5", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    env = {**os.environ, "CULTURELENS_DEBUG_BATCH_DELAY": "1.0", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     proc = subprocess.Popen([sys.executable, "-m", "culturelens", "eval", "--config", str(path), "--no-progress"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wb_root = tmp_path / "runs" / "t"

@@ -117,7 +117,7 @@ class Pooled(Record):
 
 
 class NullComparison(Record):
-    """A metric next to its country-permutation null (eval/statistics/nulls.py)."""
+    """A metric next to its country-permutation null (eval/statistics/engine.py)."""
 
     model: float | None = None
     null_mean: float | None = None

@@ -117,10 +117,11 @@ def print_comparison(result: dict) -> None:
     console.print(t)
     if result["diffs"]:
         d = Table(title="difference vs baseline (paired bootstrap 95% CI)")
-        for c in ("run", "what", "diff", "95% CI", "n"):
+        for c in ("run", "what", "diff", "95% CI", "p", "n"):
             d.add_column(c)
         for r in result["diffs"]:
-            d.add_row(r["run"], r["what"], fmt_num(r.get("diff")), fmt_ci(r.get("ci_lo"), r.get("ci_hi")), str(r.get("n")))
+            d.add_row(r["run"], r["what"], fmt_num(r.get("diff")), fmt_ci(r.get("ci_lo"), r.get("ci_hi")), fmt_num(r.get("p_perm")),
+                      str(r.get("n")))
         console.print(d)
     for warning in result.get("warnings", []):
         console.print(f"[yellow]note:[/yellow] {warning}")

@@ -95,6 +95,14 @@ def stratified_indices(strata: list[np.ndarray], n_boot: int, seed: int = 0) -> 
     return [m[g.integers(0, m.size, size=(n_boot, m.size))] for m in strata]
 
 
+def stratified_with_picks(strata: list[np.ndarray], n_picks: int, n_boot: int, seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """``stratified_indices`` and, from the same generator after them, (n_boot, 1) picks in [0, n_picks): one
+    permutation of a null per replicate, where the null's own spread belongs in the CI (``western.stratified_gap_ci``)."""
+    g = rng(seed)
+    drawn = [m[g.integers(0, m.size, size=(n_boot, m.size))] for m in strata]
+    return drawn, g.integers(0, n_picks, size=(n_boot, 1))
+
+
 def counts(draws: np.ndarray, n: int) -> np.ndarray:
     """(B, k) drawn indices in [0, n) -> (B, n) how often each index was drawn."""
     b = draws.shape[0]
@@ -129,6 +137,33 @@ def two_way_weights(clusters: np.ndarray, n_countries: int, n_boot: int, seed: i
 
 
 TWO_WAY = "battery clusters of questions and countries, drawn together"
+
+
+def _finite_values(values) -> np.ndarray:
+    arr = np.asarray([np.nan if v is None else v for v in np.ravel(np.asarray(values, dtype=object))], dtype=float)
+    return arr[np.isfinite(arr)]
+
+
+def mean_ci(values, n_boot: int = 2000, seed: int = 0, level: float = LEVEL, over: str = "") -> tuple[float | None, CI]:
+    """(mean, CI): the mean of the finite values and its percentile CI, units resampled with replacement
+    (``indices``); no CI with fewer than 2 units or no replicates."""
+    v = _finite_values(values)
+    if v.size == 0:
+        return None, CI(level=level, over=over)
+    est = float(v.mean())
+    if v.size < 2 or n_boot < 1:
+        return est, CI(level=level, over=over)
+    return est, percentile_ci(v[indices(v.size, n_boot, seed)].mean(axis=1), level, over)  # type: ignore[return-value]  # a 1-d input gives a CI
+
+
+def stratified_mean_gap_ci(a, b, n_boot: int = 2000, seed: int = 0, level: float = LEVEL, over: str = "") -> CI:
+    """Percentile CI of mean(a) - mean(b), each side resampled within itself (``stratified_indices``); no CI with
+    fewer than 2 finite units on a side."""
+    a, b = _finite_values(a), _finite_values(b)
+    if a.size < 2 or b.size < 2 or n_boot < 1:
+        return CI(level=level, over=over)
+    ia, ib = stratified_indices([np.arange(a.size), np.arange(b.size)], n_boot, seed)
+    return percentile_ci(a[ia].mean(axis=1) - b[ib].mean(axis=1), level, over)  # type: ignore[return-value]  # a 1-d input gives a CI
 
 
 # ---------------------------------------------------------------------------------- permutations

@@ -48,9 +48,7 @@ def _with_q(tests: dict[str, engine.NullTest]) -> dict[str, engine.NullTest]:
 def _w1_test(grid: g.ScoreGrid, draws: engine.Draws) -> engine.NullTest | None:
     if grid.w1 is None:
         return None
-    from culturelens.eval.statistics.nulls import permuted_w1
-
-    model_w1, perm_w1 = grid.model_w1, permuted_w1(grid.w1, draws.perm)
+    model_w1, perm_w1 = grid.model_w1, g.permuted_w1(grid.w1, draws.perm)
     ones = np.where(np.isfinite(model_w1), 1.0, np.nan)  # type: ignore[arg-type]  # model_w1 is set whenever w1 is
 
     def mean_w1(w1, human, wq, wc, rows):
@@ -126,7 +124,7 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
     is_western = np.array([bool(countries[c].western) for c in wgrid.countries])
     verdict = western_slope(wgrid.model, wgrid.human, is_western)
     widx = bs.joint_permutations(wgrid.valid, n_perm, seed)
-    measures = western.western_gap_measures(wgrid, np.take_along_axis(np.broadcast_to(wgrid.model, widx.shape), widx, axis=-1),
+    measures = western.western_gap_measures(wgrid, g.permuted_scores(wgrid.model, widx),
                                             widx, is_western, n_boot, seed)
     return json_safe({
         "nulls": null_block,

@@ -6,8 +6,8 @@ Conventions (as in ``eval/statistics/metrics.py``)
   country, nan where a (country, question) pair is missing on either side. ``valid`` marks the
   pairs present on both sides; every statistic uses only those.
 - Every statistic here takes arrays with any number of leading batch axes (..., Q, C), so the same
-  function scores the model, each permutation of the null (``eval/statistics/nulls.py``) and each bootstrap
-  replicate (``eval/statistics/resample.py``) without a Python loop.
+  function scores the model and each permutation of the null (``permuted_scores``, with the permutations of
+  ``eval/statistics/bootstrap.py``) without a Python loop.
 - Per-question r: Pearson across countries within a row (the paper's metric).
   Per-country r: Pearson across questions within a column. Pooled r: Pearson over all valid cells.
 - Centred scores: each question's cross-country mean subtracted, the human mean from human scores
@@ -194,3 +194,17 @@ def nan_mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(np.where(np.isfinite(x), x, np.nan), axis=axis)
+
+
+def permuted_scores(model: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(P, Q, C) model scores with country c on question q given the answer of country idx[p, q, c]
+    (``idx``: the null's permutation indices, ``bootstrap.joint_permutations``)."""
+    return np.take_along_axis(np.broadcast_to(model, idx.shape), idx, axis=-1)
+
+
+def permuted_w1(w1: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """(P, Q, C) W1 between the model distribution of country idx[p, q, c] and the human one of c
+    (``w1``: the (Q, C_model, C_human) cross table of ``w1_cross``)."""
+    q = np.arange(w1.shape[0])[None, :, None]
+    c = np.arange(w1.shape[2])[None, None, :]
+    return w1[q, idx, c]

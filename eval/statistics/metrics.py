@@ -8,15 +8,13 @@ Conventions
 - Per-question r: Pearson across countries (model score vs human mean) for one question.
 - Per-country r: Pearson across questions for one country.
 - Pooled r: Pearson over all (country, question) pairs.
-- CIs are percentile bootstraps: over questions for category/group means, over countries for zone
-  means and the Western gap (stratified: each side resampled separately), over pairs for `pooled` (summary.json
-  carries the two-way bootstrap of eval/statistics/resample.py instead).
+- CIs are percentile bootstraps drawn by ``eval/statistics/bootstrap.py`` (the only source of random numbers): over
+  questions for category/group means, over countries for zone means and the Western gap (stratified: each side
+  resampled separately); summary.json replaces the category/group/zone/pooled CIs with the engine's two-way ones
+  (``country_knowledge.merge_into_summary``).
 All dict outputs are JSON-safe (Python floats/ints, nan -> None).
 """
 from __future__ import annotations
-
-import warnings
-from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -26,10 +24,11 @@ from scipy.spatial.distance import jensenshannon
 from culturelens.core.jsonsafe import json_safe, safe_float
 from culturelens.core.prompts import NO_COUNTRY
 from culturelens.core.reference import as_distribution
+from culturelens.eval.statistics import bootstrap as bs
 
 GROUP_ORDER = ("norms", "systems", "progress")
 BOOTSTRAP_NOTE = ("questions resampled for category/group CIs; countries for zone/gap CIs; questions and countries together "
-                  "for pooled r (summary.json -> pooled; ci_pairs: pairs resampled, too narrow)")
+                  "for pooled r (summary.json -> pooled)")
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -47,34 +46,26 @@ def _clean(values) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
-def _apply_stat(stat: Callable, samples: np.ndarray) -> np.ndarray:
-    """stat over each row of samples (n_boot, n); vectorised when stat accepts axis=."""
-    try:
-        out = np.asarray(stat(samples, axis=1), dtype=float)
-        if out.shape == (samples.shape[0],):
-            return out
-    except TypeError:
-        pass
-    return np.array([stat(row) for row in samples], dtype=float)
+def _mean_ci(values, n_boot: int, seed: int, level: float = bs.LEVEL) -> tuple[float, float, float]:
+    """(mean, lo, hi) of the values (nan where undefined): ``bootstrap.mean_ci`` over the units."""
+    est, ci = bs.mean_ci(_clean(values), n_boot=n_boot, seed=seed, level=level)
+    return _nan(est), _nan(ci.lo), _nan(ci.hi)
 
 
-def percentile_ci(boot: np.ndarray, level: float) -> tuple[float, float]:
-    """The percentile interval at `level` of the finite bootstrap values (nan, nan when none is finite)."""
-    boot = boot[np.isfinite(boot)]
-    if boot.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.percentile(boot, [100 * alpha, 100 * (1 - alpha)])
-    return float(lo), float(hi)
+def _nan(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
 
 
-def _batches(n_boot: int, n: int, max_cells: int = 2_000_000) -> Iterable[int]:
-    size = max(1, min(n_boot, max_cells // max(n, 1)))
-    done = 0
-    while done < n_boot:
-        b = min(size, n_boot - done)
-        yield b
-        done += b
+def aggregate(per_prompt: pd.DataFrame, bank) -> pd.DataFrame:
+    """One row per (country, qid): option probabilities averaged over templates and option orders, and the score
+    (their expectation over the question's scale values, `bank.get(qid).scores`)."""
+    rows = []
+    for (country, qid), grp in per_prompt.groupby(["country", "qid"], sort=False):
+        k = len(grp["probs"].iloc[0])
+        probs = [sum(p[i] for p in grp["probs"]) / len(grp) for i in range(k)]
+        score = sum(p * s for p, s in zip(probs, bank.get(qid).scores))
+        rows.append({"country": country, "qid": qid, "score": score, "probs": probs, "mass": grp["mass"].mean()})
+    return pd.DataFrame(rows)
 
 
 def score_pairs(model_df: pd.DataFrame, human_df: pd.DataFrame, persona_only: bool = True) -> pd.DataFrame:
@@ -102,42 +93,6 @@ def pearson(x, y) -> float:
     if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
     return float(stats.pearsonr(x, y).statistic)
-
-
-def bootstrap_ci(values, stat: Callable = np.mean, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """(estimate, lo, hi): percentile bootstrap of stat over units; nans dropped; nan CI with < 2 units."""
-    v = _clean(values)
-    if v.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    est = float(stat(v))
-    if v.size < 2 or n_boot < 1:
-        return est, float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    boot = []
-    for b in _batches(n_boot, v.size):
-        idx = rng.integers(0, v.size, size=(b, v.size))
-        boot.append(_apply_stat(stat, v[idx]))
-    lo, hi = percentile_ci(np.concatenate(boot), level)
-    return est, lo, hi
-
-
-def _bootstrap_pearson(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile CI of Pearson r, resampling pairs (vectorised scipy.stats.pearsonr with axis=1)."""
-    n = x.size
-    if n < 3 or n_boot < 1:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    boot = []
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        for b in _batches(n_boot, n):
-            idx = rng.integers(0, n, size=(b, n))
-            xs, ys = x[idx], y[idx]
-            r = np.asarray(stats.pearsonr(xs, ys, axis=1).statistic, dtype=float)
-            degenerate = (np.ptp(xs, axis=1) == 0) | (np.ptp(ys, axis=1) == 0)
-            r[degenerate] = np.nan
-            boot.append(r)
-    return percentile_ci(np.concatenate(boot), level)
 
 
 # ---------------------------------------------------------------------------- correlation tables
@@ -178,7 +133,7 @@ def by_category(perq: pd.DataFrame, categories: dict, groups: dict, n_boot: int 
     df = perq.assign(category=perq["qid"].map(categories)).dropna(subset=["category"])
     rows = []
     for cat, g in df.groupby("category", sort=False):
-        est, lo, hi = bootstrap_ci(g["r"], n_boot=n_boot, seed=seed)
+        est, lo, hi = _mean_ci(g["r"], n_boot, seed)
         rows.append({"category": cat, "group": groups.get(cat), "mean_r": est, "ci_lo": lo, "ci_hi": hi,
                      "n_questions": int(np.isfinite(g["r"].astype(float)).sum())})
     rows.sort(key=lambda r: (group_order(r["group"]), section_order(r["category"]), r["category"]))
@@ -189,7 +144,7 @@ def _mean_r_per(df: pd.DataFrame, key: str, n_col: str, n_boot: int, seed: int) 
     """Mean r per value of ``key`` with its bootstrap CI over the rows (questions or countries) of that value."""
     rows = []
     for name, g in df.dropna(subset=[key]).groupby(key, sort=False):
-        est, lo, hi = bootstrap_ci(g["r"], n_boot=n_boot, seed=seed)
+        est, lo, hi = _mean_ci(g["r"], n_boot, seed)
         rows.append({key: name, "mean_r": est, "ci_lo": lo, "ci_hi": hi, n_col: int(np.isfinite(g["r"].astype(float)).sum())})
     return rows
 
@@ -220,15 +175,11 @@ def western_gap(perc: pd.DataFrame, countries: dict, n_boot: int = 2000, seed: i
     is_w = known["country"].map(lambda c: bool(countries[c].western))
     w = _clean(known.loc[is_w, "r"])
     nw = _clean(known.loc[~is_w, "r"])
-    w_est, w_lo, w_hi = bootstrap_ci(w, n_boot=n_boot, seed=seed, level=level)
-    nw_est, nw_lo, nw_hi = bootstrap_ci(nw, n_boot=n_boot, seed=seed + 1, level=level)
+    w_est, w_lo, w_hi = _mean_ci(w, n_boot, seed, level)
+    nw_est, nw_lo, nw_hi = _mean_ci(nw, n_boot, seed + 1, level)
     gap = w_est - nw_est if w.size and nw.size else float("nan")
-    gap_lo = gap_hi = float("nan")
-    if w.size >= 2 and nw.size >= 2 and n_boot >= 1:
-        rng = np.random.default_rng(seed)
-        bw = w[rng.integers(0, w.size, size=(n_boot, w.size))].mean(axis=1)
-        bn = nw[rng.integers(0, nw.size, size=(n_boot, nw.size))].mean(axis=1)
-        gap_lo, gap_hi = percentile_ci(bw - bn, level)
+    gap_ci = bs.stratified_mean_gap_ci(w, nw, n_boot, seed, level)
+    gap_lo, gap_hi = _nan(gap_ci.lo), _nan(gap_ci.hi)
     return json_safe({
         "western_r": w_est, "western_ci": [w_lo, w_hi],
         "non_western_r": nw_est, "non_western_ci": [nw_lo, nw_hi],
@@ -237,13 +188,11 @@ def western_gap(perc: pd.DataFrame, countries: dict, n_boot: int = 2000, seed: i
     })
 
 
-def pooled(model_df: pd.DataFrame, human_df: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Pearson r over all (country, question) pairs (no-persona rows excluded), bootstrap CI over pairs."""
+def pooled(model_df: pd.DataFrame, human_df: pd.DataFrame) -> dict:
+    """Pearson r over all (country, question) pairs (no-persona rows excluded); its CI is the engine's two-way
+    bootstrap (``country_knowledge``: cells are not independent units, so no CI over pairs here)."""
     pairs = score_pairs(model_df, human_df)
-    x, y = pairs["score"].to_numpy(float), pairs["mean"].to_numpy(float)
-    r = pearson(x, y)
-    lo, hi = _bootstrap_pearson(x, y, n_boot, seed) if np.isfinite(r) else (float("nan"), float("nan"))
-    return json_safe({"r": r, "ci_lo": lo, "ci_hi": hi, "n_pairs": int(len(pairs))})
+    return json_safe({"r": pearson(pairs["score"], pairs["mean"]), "n_pairs": int(len(pairs))})
 
 
 # ------------------------------------------------------------------------------ distributions
@@ -282,7 +231,7 @@ def summarise_distribution(dm: pd.DataFrame, n_boot: int = 2000, seed: int = 0) 
         return None
     out: dict = {"n_pairs": int(len(dm))}
     for col in ("one_minus_js_distance", "wasserstein"):
-        est, lo, hi = bootstrap_ci(dm[col], n_boot=n_boot, seed=seed)
+        est, lo, hi = _mean_ci(dm[col], n_boot, seed)
         out[col] = {"mean": est, "ci_lo": lo, "ci_hi": hi}
     return json_safe(out)
 
@@ -323,11 +272,7 @@ def paired_bootstrap_diff(a: pd.Series, b: pd.Series, n_boot: int = 2000, seed: 
         return json_safe({"mean_a": None, "mean_b": None, "diff": None, "ci_lo": None, "ci_hi": None, "n": 0})
     av, bv = both["a"].to_numpy(), both["b"].to_numpy()
     d = av - bv
-    lo = hi = float("nan")
-    if n >= 2 and n_boot >= 1:
-        rng = np.random.default_rng(seed)
-        boot = [d[rng.integers(0, n, size=(bs, n))].mean(axis=1) for bs in _batches(n_boot, n)]
-        lo, hi = percentile_ci(np.concatenate(boot), level)
+    _, lo, hi = _mean_ci(d, n_boot, seed, level)
     return json_safe({"mean_a": av.mean(), "mean_b": bv.mean(), "diff": d.mean(), "ci_lo": lo, "ci_hi": hi, "n": n})
 
 
@@ -365,7 +310,7 @@ def compute_summary(
 
     mass = pd.to_numeric(model_df["mass"], errors="coerce") if "mass" in model_df.columns else pd.Series(dtype=float)
     summary = {
-        "pooled": pooled(model_df, human_df, n_boot=n_boot, seed=seed),
+        "pooled": pooled(model_df, human_df),
         "by_category": _records(by_category(perq, categories, groups, n_boot=n_boot, seed=seed)),
         "by_group": _records(by_group(perq, categories, groups, n_boot=n_boot, seed=seed)),
         "by_zone": _records(by_zone(perc, countries, n_boot=n_boot, seed=seed)),

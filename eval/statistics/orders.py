@@ -62,7 +62,7 @@ def order_spread(per_prompt: pd.DataFrame, human_df: pd.DataFrame) -> dict:
     for order, df in by_order.items():
         perq = metrics.per_question(df, human_df)
         rows[order] = {"mean_question_r": float(perq["r"].mean()) if perq["r"].notna().any() else None,
-                       "pooled_r": metrics.pooled(df, human_df, n_boot=0)["r"]}
+                       "pooled_r": metrics.pooled(df, human_df)["r"]}
     vals = [v["mean_question_r"] for v in rows.values() if v["mean_question_r"] is not None]
     return json_safe({
         "orders": list(by_order), "by_order": rows,
