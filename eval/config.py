@@ -36,9 +36,9 @@ class ProbeConfig(StrictModel):
     # Compute every shared prompt prefix once: the prompts' token trie (chat header, question block, persona) is packed
     # into forward passes with a tree attention mask (eval/backends/prefix.py; exact, ~1e-6 in fp32).
     prefix_sharing: bool = False
-    # With prefix_sharing: trie tokens per forward pass (several questions' prompts in one pass; attention over a
-    # pack grows with its square). docs/performance.md.
-    tokens_per_forward: int = Field(512, ge=8)
+    # With prefix_sharing: trie tokens per forward pass (several questions' prompts in one pass; attention is computed
+    # per segment of the pack, so a bigger pack costs no extra attention). docs/performance.md.
+    tokens_per_forward: int = Field(1024, ge=8)
     # Intra-op threads of the hf backend: "auto" = the CPUs this process may use (affinity, cgroup quota,
     # OMP_NUM_THREADS), fewer while other processes keep some of them busy; or a fixed number (core/threads.py).
     threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
