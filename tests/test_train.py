@@ -267,7 +267,7 @@ def test_sft_and_dpo_adapters_get_distinct_default_eval_names(tmp_path, sft_run)
 
 
 def test_padding_free_sft_trains_the_same_adapter_as_padded_batches(tmp_path, tiny_model_dir):
-    """`train.padding_free` (the faster default in configs/train/sft_*.yaml) is exact: transformers builds a
+    """`train.padding_free` (an option; on CPU padded batches are faster: docs/training.md) is exact: transformers builds a
     block-diagonal causal mask from the position ids, so rows of different lengths flattened into one sequence do not
     attend to each other, and the adapter equals the padded run's."""
     from safetensors.torch import load_file
