@@ -31,6 +31,31 @@ OWNED = {
     "parallelism_config": "an accelerate config file (configs/accelerate/)",
 }
 
+# value ranges TRL / transformers only check deep inside training (a traceback after the model loaded), or never:
+# field -> (lowest, whether the lowest is allowed, highest or None); None values (TRL's "unset") pass
+RANGES: dict[str, tuple[float, bool, float | None]] = {
+    "seed": (0, True, 2**32 - 1), "data_seed": (0, True, 2**32 - 1), "learning_rate": (0, False, None),
+    "num_train_epochs": (0, False, None), "per_device_train_batch_size": (1, True, None),
+    "per_device_eval_batch_size": (1, True, None), "gradient_accumulation_steps": (1, True, None),
+    "eval_accumulation_steps": (1, True, None), "max_length": (1, True, None), "max_prompt_length": (1, True, None),
+    "max_completion_length": (1, True, None), "logging_steps": (0, False, None), "save_steps": (0, False, None),
+    "eval_steps": (0, False, None), "warmup_steps": (0, True, None), "weight_decay": (0, True, None),
+    "max_grad_norm": (0, True, None), "adam_epsilon": (0, False, None), "adam_beta1": (0, True, 1), "adam_beta2": (0, True, 1),
+    "dataloader_num_workers": (0, True, None), "beta": (0, False, None),
+}
+
+
+def out_of_range(name: str, value: Any) -> str | None:
+    """Why `value` is not a valid train.<name> (RANGES), or None."""
+    if name not in RANGES or value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    lo, lo_ok, hi = RANGES[name]
+    if (value < lo if lo_ok else value <= lo) or (hi is not None and value > hi):
+        rule = (f">= {lo}" if lo_ok else f"> {lo}") + (f" and <= {hi}" if hi is not None else "")
+        return f"train.{name} must be {rule} (got {value})"
+    return None
+
+
 # LoRA on a few hundred rows on CPU: defaults that differ from TRL's (which assume full fine-tuning on a GPU)
 COMMON_DEFAULTS: dict[str, Any] = {
     "num_train_epochs": 1.0, "per_device_train_batch_size": 4, "max_length": 512, "logging_steps": 5, "save_steps": 50,
@@ -68,6 +93,14 @@ class TRLArgs(StrictModel):
                                  "or write train.warmup_steps=N for N steps")
             data[new] = value
         return data
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TRLArgs:
+        for name in RANGES:
+            problem = out_of_range(name, getattr(self, name, None))
+            if problem:
+                raise ValueError(problem)
+        return self
 
     def trl_kwargs(self) -> dict[str, Any]:
         """What the user set plus culturelens' defaults: everything else stays TRL's own default."""
@@ -120,4 +153,4 @@ _SFT, _DPO = _trl_classes()
 SFTArgs = trl_args_model(_SFT, "SFTArgs", SFT_DEFAULTS)
 DPOArgs = trl_args_model(_DPO, "DPOArgs", DPO_DEFAULTS)
 
-__all__ = ["DPOArgs", "LEGACY_NAMES", "OWNED", "SFTArgs", "TRLArgs"]
+__all__ = ["DPOArgs", "LEGACY_NAMES", "OWNED", "RANGES", "SFTArgs", "TRLArgs"]
