@@ -32,10 +32,11 @@ OWNED = {
 }
 
 # value ranges TRL / transformers only check deep inside training (a traceback after the model loaded), or never:
-# field -> (lowest, whether the lowest is allowed, highest or None); None values (TRL's "unset") pass
+# field -> (lowest, whether the lowest is allowed, highest or None); None values (TRL's "unset") pass.
+# (num_train_epochs and max_steps depend on each other: SFTRunConfig checks them together.)
 RANGES: dict[str, tuple[float, bool, float | None]] = {
     "seed": (0, True, 2**32 - 1), "data_seed": (0, True, 2**32 - 1), "learning_rate": (0, False, None),
-    "num_train_epochs": (0, False, None), "per_device_train_batch_size": (1, True, None),
+    "per_device_train_batch_size": (1, True, None),
     "per_device_eval_batch_size": (1, True, None), "gradient_accumulation_steps": (1, True, None),
     "eval_accumulation_steps": (1, True, None), "max_length": (1, True, None), "max_prompt_length": (1, True, None),
     "max_completion_length": (1, True, None), "logging_steps": (0, False, None), "save_steps": (0, False, None),
@@ -66,6 +67,17 @@ SFT_DEFAULTS: dict[str, Any] = {**COMMON_DEFAULTS, "learning_rate": 2e-4, "compl
 DPO_DEFAULTS: dict[str, Any] = {**COMMON_DEFAULTS, "learning_rate": 5e-5}
 
 
+def move_legacy_key(src: dict, old: str, dst: dict, new: str, old_name: str, new_name: str) -> bool:
+    """Move `src[old]` (an older name of a setting) to `dst[new]`; both set is an error naming the two keys. The one
+    rule for every older key: TRL's names inside `train:` (LEGACY_NAMES) and top-level DPO keys (train/config.py)."""
+    if old not in src:
+        return False
+    if new in dst:
+        raise ValueError(f"{old_name} and {new_name} are the same setting: keep {new_name}")
+    dst[new] = src.pop(old)
+    return True
+
+
 class TRLArgs(StrictModel):
     """Base of the generated `train:` sections; `trl_kwargs()` gives the keyword arguments of the TRL config."""
 
@@ -82,16 +94,12 @@ class TRLArgs(StrictModel):
         for key, where in OWNED.items():
             if key in data:
                 raise ValueError(f"train.{key} is set by culturelens: set it with {where}")
+        value = data.get("warmup_ratio")
+        if isinstance(value, (int, float)) and not 0 <= value < 1:
+            raise ValueError(f"train.warmup_ratio must be in [0, 1) (got {value}): a fraction of the steps, "
+                             "or write train.warmup_steps=N for N steps")
         for old, new in LEGACY_NAMES.items():
-            if old not in data:
-                continue
-            if new in data:
-                raise ValueError(f"train.{old} and train.{new} are the same setting: keep train.{new}")
-            value = data.pop(old)
-            if old == "warmup_ratio" and isinstance(value, (int, float)) and not 0 <= value < 1:
-                raise ValueError(f"train.warmup_ratio must be in [0, 1) (got {value}): a fraction of the steps, "
-                                 "or write train.warmup_steps=N for N steps")
-            data[new] = value
+            move_legacy_key(data, old, data, new, f"train.{old}", f"train.{new}")
         return data
 
     @model_validator(mode="after")
@@ -153,4 +161,4 @@ _SFT, _DPO = _trl_classes()
 SFTArgs = trl_args_model(_SFT, "SFTArgs", SFT_DEFAULTS)
 DPOArgs = trl_args_model(_DPO, "DPOArgs", DPO_DEFAULTS)
 
-__all__ = ["DPOArgs", "LEGACY_NAMES", "OWNED", "RANGES", "SFTArgs", "TRLArgs"]
+__all__ = ["DPOArgs", "LEGACY_NAMES", "OWNED", "RANGES", "SFTArgs", "TRLArgs", "move_legacy_key"]
