@@ -27,8 +27,9 @@ from culturelens.core.reference import as_distribution
 from culturelens.eval.statistics import bootstrap as bs
 
 GROUP_ORDER = ("norms", "systems", "progress")
-BOOTSTRAP_NOTE = ("questions resampled for category/group CIs; countries for zone/gap CIs; questions and countries together "
-                  "for pooled r (summary.json -> pooled)")
+BOOTSTRAP_NOTE = ("section, group, zone, pooled r and every model - null: battery clusters of questions and countries "
+                  "drawn together (the statistics engine); distribution distances: (country, question) pairs; the raw Western "
+                  "r gap: countries within each side")
 
 
 # ----------------------------------------------------------------------------------------- helpers
