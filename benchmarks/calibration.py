@@ -15,12 +15,13 @@ Rules (alpha):
   claimed direction against the swap null (alpha = 2.5 %, band [1.25 %, 3.75 %]). Under ``at_most_alpha`` a null for
   which the rule is conservative by design (a fine-tune that only adds a random shift LOWERS the metric in
   expectation, so it passes less often than alpha): only the upper end of the band applies.
-- ``study``: the training study's verdict rule (``culturelens study``: arm - control, Welch's t over the arms'
-  per-seed values, two-sided 5 %), with SHUFFLED vs a second SHUFFLED among its nulls (benchmarks/study_calibration.py).
+- ``study``: the training study's verdict rule (``culturelens study``: arm - control, Student's pooled t over the
+  arms' per-seed values, two-sided 5 %), with SHUFFLED vs a second SHUFFLED among its nulls (benchmarks/study_calibration.py).
 Nulls and effects are named in the output with their parameters. The band for a two-sided / 5 % rule is
 [2.5 %, 7.5 %]; tests/test_calibration.py reads the JSON and fails when a rule leaves its band.
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/calibration.py [--sims 400] [--perms 199]
+      (``--only study`` reruns the study's block alone and replaces it in the JSON; ``--table`` prints docs' table)
 Writes benchmarks/results/calibration.json (simulation: wall time does not depend on load beyond speed).
 """
 from __future__ import annotations
@@ -253,6 +254,26 @@ def markdown_table(out: dict) -> str:
     return "\n".join(lines)
 
 
+def rerun_one(args) -> None:
+    """Replace one rule's block of an existing calibration.json (its own sims count, CPU and wall seconds beside it)."""
+    from study_calibration import study_block
+
+    out = json.loads(Path(args.out).read_text())
+    t0, cpu0 = time.time(), time.process_time()
+    block = study_block(args.sims, args.seed)
+    block["run"] = {"n_sims": args.sims, "seed": args.seed, "wall_seconds": round(time.time() - t0, 1),
+                    "cpu_seconds": round(time.process_time() - cpu0, 1), "load_average": os.getloadavg(),
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                    "command": f"benchmarks/calibration.py --only {args.only} --sims {args.sims}"}
+    out["rules"][args.only] = block
+    out["all_nulls_in_band"][args.only] = rule_in_band(block)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    for kind in ("nulls", "effects"):
+        for name, v in block[kind].items():
+            print(f"  {kind[:-1]:6s} {v['rate']:.3f}  {name}")
+    print("in band:", out["all_nulls_in_band"][args.only], block["run"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sims", type=int, default=400)
@@ -260,9 +281,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--table", action="store_true", help="print the markdown table of an existing --out and exit")
+    ap.add_argument("--only", choices=["study"], help="rerun this rule's block alone and replace it in the existing --out")
     args = ap.parse_args()
     if args.table:
         print(markdown_table(json.loads(Path(args.out).read_text())))
+        return
+    if args.only:
+        rerun_one(args)
         return
     t0, cpu0 = time.time(), time.process_time()
     rules = run(args.sims, args.perms, args.seed)

@@ -1,6 +1,6 @@
 """Calibration of the training study's decision rule (issue 16, item 4): the rule that turns an arm - control
-contrast into a verdict (``culturelens.experiments.study.effects``: Welch's t over the arms' per-seed values,
-two-sided p < alpha) must reject at the nominal rate when the two arms have the same law, and detect a planted
+contrast into a verdict (``culturelens.experiments.study.effects``: Student's pooled t over the arms' per-seed
+values, two-sided p < alpha) must reject at the nominal rate when the two arms have the same law, and detect a planted
 effect. Reported beside it: how often the CI resampling seeds x battery clusters x countries excludes 0 (too wide to
 decide: its standard error vs the true spread of the estimate). Run by ``benchmarks/calibration.py`` (rows ``study/...``) or on its own:
 
@@ -132,8 +132,9 @@ def study_block(n_sims: int, seed: int = 0, n_boot: int = 200) -> dict:
     weak = simulate(s, n_sims, effect=True, g=0.2, n_boot=n_boot, seed=seed + 2)
     large = simulate(s, n_sims, effect=True, g=1.0, n_boot=n_boot, seed=seed + 3)
     five = simulate(s, n_sims, effect=True, g=1.0, n_boot=n_boot, seed=seed + 4, n_seeds=5)
-    return {"alpha": 0.05, "band": [0.025, 0.075],
-            "what": "training study: arm - control, Welch's t over 3 seeds per arm (5 where stated) (two-sided 5 %), on the CPU config's "
+    return {"alpha": 0.05, "band": [0.025, 0.075], "sided": "two",
+            "what": "training study: arm - control, Student's pooled t over 3 seeds per arm (5 where stated) (two-sided 5 %), "
+                    "on the CPU config's "
                     "held-out questions x seen countries; beside it the CI resampling seeds x battery clusters x countries",
             "nulls": {"SHUFFLED vs a second SHUFFLED (another permutation per seed), g=0.5": _rate(null["rejection_rate"], n_sims),
                       "two arms of the base model + seed noise only (g=0)": _rate(second["rejection_rate"], n_sims),

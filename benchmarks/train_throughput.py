@@ -1,15 +1,17 @@
 """Tokens/s and peak memory of LoRA SFT and DPO on SmolLM2-135M-Instruct on this CPU, per training setting.
 
-Each variant runs in its own subprocess (its own peak RSS and thread setting), ~20 steps on realistic survey prompts,
-one after another, and is reported with its speed-up over the variant before the change (today's defaults). Tokens
-are the real (non-padding) tokens the model was fed: every row's chat-templated length (DPO: prompt + chosen and
-prompt + rejected). Wall times are only comparable on idle cores: the load average at the start of each variant is
-recorded (and the manifest: versions, CPU, threads).
+Each variant runs in its own subprocess (its own peak RSS and thread setting), 10 steps on realistic survey prompts,
+one after another, and is reported with its speed-up over the "before" variant of its stage (the earlier
+measurement's setting: padded batches of 4, max_length 512, TRL's LM head over every position). Tokens are the real
+(non-padding) tokens the model was fed: every row's chat-templated length (DPO: prompt + chosen and prompt +
+rejected). `tokens_per_second` is over TRL's train_runtime (wall: only comparable on idle cores; the load average at
+the start of each variant is recorded, and the manifest: versions, CPU, threads); `tokens_per_cpu_second` is over the
+CPU seconds this process spent in training (all its threads), which a loaded machine disturbs less.
 
-    OMP_NUM_THREADS= .venv/bin/python benchmarks/train_throughput.py            # all variants (~20 min on 2 idle cores)
-    .venv/bin/python benchmarks/train_throughput.py --only sft-baseline sft-padding-free --steps 5   # a quick subset
+    OMP_NUM_THREADS= .venv/bin/python benchmarks/train_throughput.py            # all variants (~8 min on 2 idle cores)
+    .venv/bin/python benchmarks/train_throughput.py --only sft-before sft --steps 5   # a quick subset
 
-Writes benchmarks/results/train_throughput.json.
+Writes benchmarks/results/train_throughput.json (the settings: steps, batch size, threads, per variant).
 """
 from __future__ import annotations
 
@@ -23,22 +25,19 @@ import tempfile
 import time
 from pathlib import Path
 
-# name -> (stage, torch threads (None: torch's default, one per core), train: overrides). "baseline" is the
-# setting of the earlier measurement (122 tokens/s SFT, 92 DPO): padded batches of 4, max_length 512.
-VARIANTS: dict[str, tuple[str, int | None, dict]] = {
-    "sft-baseline-1-thread": ("sft", 1, {}),
-    "sft-baseline": ("sft", None, {}),
-    "sft-padding-free": ("sft", None, {"padding_free": True, "max_length": None}),
-    "sft-packing": ("sft", None, {"packing": True}),
-    "sft-padding-free-batch-8": ("sft", None, {"padding_free": True, "max_length": None, "per_device_train_batch_size": 8}),
-    "sft-padding-free-batch-16": ("sft", None, {"padding_free": True, "max_length": None, "per_device_train_batch_size": 16}),
-    "sft-full-loss": ("sft", None, {"completion_only_loss": False}),
-    "sft-max-length-256": ("sft", None, {"max_length": 256}),
-    "dpo-baseline-1-thread": ("dpo", 1, {}),
-    "dpo-baseline": ("dpo", None, {}),
-    "dpo-batch-8": ("dpo", None, {"per_device_train_batch_size": 8}),
-    "dpo-max-length-256": ("dpo", None, {"max_length": 256}),
+# name -> (stage, torch threads (None: torch's default, one per core), train: overrides, LM head on labelled positions
+# only (train.common.score_labelled_positions_only; False: TRL's CPU default, every position)). "before" is the setting
+# of the earlier measurement (122 tokens/s SFT, 92 DPO): padded batches of 4, max_length 512.
+VARIANTS: dict[str, tuple[str, int | None, dict, bool]] = {
+    "sft-before": ("sft", None, {}, False),
+    "sft": ("sft", None, {}, True),
+    "sft-1-thread": ("sft", 1, {}, True),
+    "sft-batch-8": ("sft", None, {"per_device_train_batch_size": 8}, True),
+    "sft-padding-free-batch-8": ("sft", None, {"padding_free": True, "max_length": None, "per_device_train_batch_size": 8}, True),
+    "dpo-before": ("dpo", None, {}, False),
+    "dpo": ("dpo", None, {}, True),
 }
+BEFORE = {"sft": "sft-before", "dpo": "dpo-before"}
 
 
 def rows(n: int, stage: str) -> list[dict]:
@@ -67,15 +66,29 @@ def child(name: str, steps: int, batch: int) -> dict:
 
     from culturelens.core.manifest import collect_manifest
     from culturelens.core.zoo import pull
+    from culturelens.train import dpo as dpo_mod
+    from culturelens.train import sft as sft_mod
     from culturelens.train.config import DPORunConfig, SFTRunConfig
-    from culturelens.train.dpo import run_dpo
-    from culturelens.train.sft import run_sft
 
-    stage, threads, train = VARIANTS[name]
+    stage, threads, train, compact = VARIANTS[name]
     if threads:
         torch.set_num_threads(threads)
+    mod = sft_mod if stage == "sft" else dpo_mod
+    if not compact:
+        mod.score_labelled_positions_only = lambda: None  # TRL's own CPU path: the LM head over every position
+    cpu = {}
+    train_and_save = mod.train_and_save
+
+    def timed(*args, **kw):  # CPU seconds of this process (all threads) in training and saving, not in loading
+        t0 = time.process_time()
+        try:
+            return train_and_save(*args, **kw)
+        finally:
+            cpu["seconds"] = time.process_time() - t0
+
+    mod.train_and_save = timed
     per_step = train.get("per_device_train_batch_size", batch)
-    n_rows = steps * per_step * (8 if train.get("packing") else 1)  # packing fits several rows per sequence
+    n_rows = steps * per_step
     data = rows(n_rows, stage)
     tmp = Path(tempfile.mkdtemp())
     Dataset.from_list(data).save_to_disk(str(tmp / "data"))
@@ -83,20 +96,20 @@ def child(name: str, steps: int, batch: int) -> dict:
            "train": {"max_steps": steps, "per_device_train_batch_size": batch, "logging_steps": 1, "save_steps": 10_000, **train}}
     load = os.getloadavg()
     t = time.perf_counter()
-    out = (run_sft if stage == "sft" else run_dpo)((SFTRunConfig if stage == "sft" else DPORunConfig).model_validate(cfg))
+    out = (sft_mod.run_sft if stage == "sft" else dpo_mod.run_dpo)((SFTRunConfig if stage == "sft" else DPORunConfig).model_validate(cfg))
     seconds = time.perf_counter() - t
     facts = json.loads((out / "culturelens_train.json").read_text())
     tok = AutoTokenizer.from_pretrained(pull("smollm2-135m-instruct"))
-    if stage == "sft" and train.get("packing"):
-        tokens = facts["tokens_seen"]  # TRL's count of the non-padding tokens it fed (packing decides how many rows)
-    elif stage == "sft":
+    if stage == "sft":
         tokens = sum(len(tok.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) for r in data)
     else:
         tokens = sum(len(tok.apply_chat_template(r["prompt"] + r[k], tokenize=True)["input_ids"])
                      for r in data for k in ("chosen", "rejected"))
     train_s = facts["metrics"].get("train_runtime", seconds)
-    return {"variant": name, "stage": stage, "train": train, "torch_threads": torch.get_num_threads(), "steps": steps,
-            "batch_size": per_step, "tokens": tokens, "train_seconds": train_s, "tokens_per_second": tokens / train_s,
+    return {"variant": name, "stage": stage, "train": train, "lm_head_labelled_positions_only": compact,
+            "torch_threads": torch.get_num_threads(), "steps": steps, "batch_size": per_step, "tokens": tokens,
+            "train_seconds": train_s, "tokens_per_second": tokens / train_s, "cpu_seconds": cpu["seconds"],
+            "tokens_per_cpu_second": tokens / cpu["seconds"],
             "wall_seconds_incl_load": seconds, "load_average_at_start": [round(x, 2) for x in load],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "final_loss": facts["train_loss"],
             "manifest": collect_manifest().model_dump(mode="json")}
@@ -104,7 +117,7 @@ def child(name: str, steps: int, batch: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--only", nargs="*", default=None, help=f"variants to run (default: all): {', '.join(VARIANTS)}")
     ap.add_argument("--child", default=None)
@@ -122,12 +135,15 @@ def main() -> None:
             continue
         res.append(json.loads(p.stdout.strip().splitlines()[-1]))
         print({k: v for k, v in res[-1].items() if k != "manifest"}, flush=True)
-    base = {r["stage"]: r["tokens_per_second"] for r in res if r["variant"] in ("sft-baseline", "dpo-baseline")}
+    base = {r["stage"]: r for r in res if r["variant"] == BEFORE[r["stage"]]}
     for r in res:
-        r["speedup_vs_baseline"] = r["tokens_per_second"] / base[r["stage"]] if r["stage"] in base else None
+        b = base.get(r["stage"])
+        r["speedup_vs_before"] = r["tokens_per_second"] / b["tokens_per_second"] if b else None
+        r["cpu_speedup_vs_before"] = r["tokens_per_cpu_second"] / b["tokens_per_cpu_second"] if b else None
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"model": "smollm2-135m-instruct", "device": f"cpu ({os.cpu_count()} cores)",
                                        "earlier_measurement": {"sft_tokens_per_second": 122.0, "dpo_tokens_per_second": 92.4},
+                                       "settings": {"steps": a.steps, "batch_size": a.batch_size, "variants": a.only or list(VARIANTS)},
                                        "runs": res}, indent=2))
 
 

@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("study", help="the training study: synth -> arms x seeds (train, eval) -> effects -> report")
     _config_args(p)
     p.add_argument("--smoke", action="store_true", help="apply the config's smoke: section (a minutes-scale run of the same study)")
+    p.add_argument("--plan", action="store_true", help="build the data (split, teacher, rows), print the up-front plan, then stop")
 
     p = sub.add_parser("data", help="human reference data, questions and countries")
     dsub = p.add_subparsers(dest="action", required=True)
@@ -280,8 +281,8 @@ def _cmd_claims(args) -> None:
 def _cmd_study(args) -> None:
     from culturelens.experiments.study import run_study
 
-    out = run_study(args.config, args.overrides, progress=not args.no_progress, smoke=args.smoke)
-    print(f"study report written to {out / 'report.md'}")
+    out = run_study(args.config, args.overrides, progress=not args.no_progress, smoke=args.smoke, plan_only=args.plan)
+    print(f"study plan written to {out / 'plan.json'}" if args.plan else f"study report written to {out / 'report.md'}")
 
 
 def build_reference_cli(

@@ -105,10 +105,19 @@ def draw_study_split(bank, reference, table: dict, s: StudySplitSettings) -> dic
         "western": sorted(c for c in countries if table[c].western),
         "eligible": qids, "seed": s.seed, "settings": s.model_dump(mode="json"),
         "clusters": [{"questions": m, "side": "heldout" if m[0] in held else "train"} for m in clusters],
-        "largest_clusters": sizes[:5],
+        "largest_clusters": sizes[:5], "largest_cluster": linked_share(max(clusters, key=len), links),
         "links": {"battery": sum(1 for x in links if x["kind"] in ("stem", "battery")),
                   "correlation": sum(1 for x in links if x["kind"] == "correlation")},
     }
+
+
+def linked_share(members: list[str], links: list[dict]) -> dict:
+    """How many of a cluster's question pairs are linked themselves (the rest are joined through chains of links)."""
+    inside = set(members)
+    linked = {frozenset((x["a"], x["b"])) for x in links if x["a"] in inside and x["b"] in inside and x["a"] != x["b"]}
+    pairs = len(members) * (len(members) - 1) // 2
+    return {"questions": len(members), "pairs": pairs, "linked_pairs": len(linked),
+            "linked_share": round(len(linked) / pairs, 4) if pairs else None}
 
 
 def cluster_of(split: dict) -> dict[str, int]:

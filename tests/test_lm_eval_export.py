@@ -2,7 +2,8 @@
 
 The fast tests score the exported documents the way lm-evaluation-harness's HFLM does (context + continuation
 encoded together, split at the context's length, summed continuation log-probabilities), on a tiny model, and write
-them in lm_eval's samples layout. The slow test runs the real `lm_eval` CLI on SmolLM2 (needs the bench extra).
+them in lm_eval's samples layout. The slow tests run the real `lm_eval` CLI on SmolLM2, the templated export and the
+un-templated one with --apply_chat_template (needs the bench extra; 152 s and 274 s on the loaded 2-core machine).
 """
 import json
 import os
@@ -212,28 +213,64 @@ def test_export_into_a_non_empty_folder_is_refused(tmp_path, tiny_model_dir, cap
     assert not (tmp_path / "task2" / "stale.jsonl").exists()
 
 
+def run_lm_eval(task: Path, model_dir: Path, out: Path, *extra: str) -> None:
+    """The real harness (hf backend, float32, CPU) on the exported task folder, with --log_samples."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    cmd = [sys.executable, "-m", "lm_eval", "run", "--model", "hf", "--model_args", f"pretrained={model_dir},dtype=float32",
+           "--include_path", str(task), "--tasks", TASK, "--log_samples", "--output_path", str(out),
+           "--device", "cpu", "--batch_size", "8", *extra]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def max_dp(imported: Path, own: Path, n: int) -> float:
+    """Largest |p_k| difference between the imported run and culturelens's own, prompt by prompt (matched on template,
+    order, country and question: an un-templated document's key is computed from its messages, not the model's text);
+    the label mass agrees too."""
+    prompt = ["template", "order", "country", "qid"]
+    a = pd.read_parquet(imported / "results.parquet").set_index(prompt)
+    b = pd.read_parquet(own / "results.parquet").set_index(prompt)
+    assert sorted(a.index) == sorted(b.index) and len(a) == n
+    assert max(abs(a.loc[k, "mass"] - b.loc[k, "mass"]) for k in a.index) < 1e-4
+    return max(abs(x - y) for k in a.index for x, y in zip(a.loc[k, "probs"], b.loc[k, "probs"]))
+
+
 @pytest.mark.slow
 @pytest.mark.realmodel
 def test_lm_eval_round_trip_on_smollm2(tmp_path):
     """The real harness: lm_eval (hf backend) runs the exported task with --log_samples; the import equals the probe."""
-    pytest.importorskip("lm_eval")
+    pytest.importorskip("lm_eval", reason="lm_eval is not installed: pip install -e '.[bench]'")
     from culturelens.core import zoo
 
     model_dir = zoo.pull("smollm2-135m-instruct", progress=False)
     cfg_path = eval_yaml(tmp_path, "smollm2-135m-instruct", questions=["Q27", "Q185"],
                          probe={"templates": ["persona_system"], "orders": ["original", "reversed"]})
     assert main(["export", "lm-eval", "--config", str(cfg_path), "--out", str(tmp_path / "task")]) == 0
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, "-m", "lm_eval", "run", "--model", "hf", "--model_args", f"pretrained={model_dir},dtype=float32",
-           "--include_path", str(tmp_path / "task"), "--tasks", TASK, "--log_samples", "--output_path", str(tmp_path / "lm_out"),
-           "--device", "cpu", "--batch_size", "8"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_lm_eval(tmp_path / "task", model_dir, tmp_path / "lm_out")
     assert main(["import", "lm-eval", "--config", str(cfg_path), str(tmp_path / "lm_out"), "run_name=harness"]) == 0
     own = run_eval(load_config(EvalConfig, cfg_path, ["run_name=own"]), progress=False)
-    a = pd.read_parquet(tmp_path / "runs" / "lm" / "harness" / "results.parquet").set_index("prompt_key")
-    b = pd.read_parquet(own / "results.parquet").set_index("prompt_key")
-    assert sorted(a.index) == sorted(b.index) and len(a) == 8
-    dp = max(abs(x - y) for k in a.index for x, y in zip(a.loc[k, "probs"], b.loc[k, "probs"]))
+    dp = max_dp(tmp_path / "runs" / "lm" / "harness", own, 8)
     assert dp < 1e-4, dp
-    print(f"lm-eval round trip on SmolLM2: {len(a)} prompts, max |dp| = {dp:.2e}")
+    print(f"lm-eval round trip on SmolLM2: 8 prompts, max |dp| = {dp:.2e}")
+
+
+@pytest.mark.slow
+@pytest.mark.realmodel
+def test_lm_eval_untemplated_round_trip_on_smollm2(tmp_path):
+    """One un-templated task folder (exported without any tokenizer), run by the real harness with
+    --apply_chat_template on SmolLM2 (its own chat template, the persona as the system message, "Answer:" as the
+    assistant's prefix), imports to the probabilities culturelens's own probe computes, within 1e-4."""
+    pytest.importorskip("lm_eval", reason="lm_eval is not installed: pip install -e '.[bench]'")
+    from culturelens.core import zoo
+
+    model_dir = zoo.pull("smollm2-135m-instruct", progress=False)
+    cfg_path = eval_yaml(tmp_path, "smollm2-135m-instruct", questions=["Q27", "Q185"],
+                         probe={"templates": ["persona_system", "persona_inline", "no_persona"], "orders": ["original", "reversed"]})
+    assert main(["export", "lm-eval", "--config", str(cfg_path), "--out", str(tmp_path / "task"), "--untemplated"]) == 0
+    run_lm_eval(tmp_path / "task", model_dir, tmp_path / "lm_out", "--apply_chat_template")
+    assert main(["import", "lm-eval", "--config", str(cfg_path), str(tmp_path / "lm_out"), "run_name=harness"]) == 0
+    own = run_eval(load_config(EvalConfig, cfg_path, ["run_name=own"]), progress=False)
+    n = (len(COUNTRIES) * 2 + 1) * 2 * 2  # (2 persona templates x 2 countries + no_persona) x 2 questions x 2 orders
+    dp = max_dp(tmp_path / "runs" / "lm" / "harness", own, n)
+    assert dp < 1e-4, dp
+    print(f"lm-eval untemplated round trip on SmolLM2: {n} prompts, max |dp| = {dp:.2e}")

@@ -140,3 +140,23 @@ def test_parametric_reference_predictors():
         with pytest.raises(ConfigError):
             baselines.parse_spec(bad)
     assert baselines.parse_spec("west_pull:f=0.4,seed=3") == ("west_pull", {"f": 0.4, "sd": 0.1, "seed": 3})
+
+
+@pytest.mark.parametrize("equal_var", [True, False])
+def test_two_sample_t_matches_scipy_and_its_mde_has_the_stated_power(equal_var):
+    from culturelens.eval.statistics.ttest import two_sample_t
+
+    g = np.random.default_rng(5)
+    a, b = g.normal(0.3, 1.0, size=(50, 3)), g.normal(0.0, 1.0, size=(50, 3))
+    diff, lo, hi, p, mde = two_sample_t(a, b, equal_var=equal_var, axis=-1)
+    ref = stats.ttest_ind(a, b, axis=-1, equal_var=equal_var)
+    np.testing.assert_allclose(p, ref.pvalue, rtol=1e-10)
+    ci = ref.confidence_interval(0.95)
+    np.testing.assert_allclose(lo, ci.low, rtol=1e-10)
+    np.testing.assert_allclose(hi, ci.high, rtol=1e-10)
+    if equal_var:  # 3 vs 3, pooled: a true difference of mde / se standard errors is detected 80 % of the time
+        se = (hi[0] - lo[0]) / (2 * stats.t.ppf(0.975, 4))
+        sims = g.normal(size=(20000, 6))
+        sims[:, :3] += mde[0] / se * np.sqrt(2 / 3)  # sd 1: the statistic's se is sqrt(2/3)
+        p_sim = stats.ttest_ind(sims[:, :3], sims[:, 3:], axis=-1).pvalue
+        assert abs((p_sim < 0.05).mean() - 0.8) < 0.015

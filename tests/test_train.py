@@ -302,3 +302,51 @@ def test_accelerate_config_follows_the_hardware_and_the_training_config():
         accelerate_config(bf16, gpus=0, cpus=2)
     with pytest.raises(ConfigError, match="needs GPUs"):
         accelerate_config(cfg, "fsdp", gpus=0, cpus=2)
+
+
+@pytest.mark.parametrize("stage", ["sft", "dpo"])
+def test_lm_head_scores_only_labelled_positions_and_trains_the_same_adapter(tmp_path, tiny_model_dir, monkeypatch, stage):
+    """`score_labelled_positions_only` (train/common.py): on CPU TRL's fused LM head then projects only the positions
+    with a label (the completion), not the prompt's, and the losses and the adapter are those of scoring every position."""
+    import trl.trainer.utils as tu
+    from safetensors.torch import load_file
+
+    import culturelens.train.dpo as dpo_mod
+    import culturelens.train.sft as sft_mod
+
+    original = getattr(tu._use_triton, "culturelens_original", tu._use_triton)
+    real_fn = tu._ChunkedLogProbFunction
+    scored: list[int] = []
+
+    class Counting:
+        @staticmethod
+        def apply(hidden, *args):
+            scored.append(hidden.shape[0])
+            return real_fn.apply(hidden, *args)
+
+    monkeypatch.setattr(tu, "_ChunkedLogProbFunction", Counting)
+    mod, run = (sft_mod, run_sft) if stage == "sft" else (dpo_mod, run_dpo)
+    results = {}
+    for compact in (False, True):
+        scored.clear()
+        with monkeypatch.context() as m:
+            m.setattr(tu, "_use_triton", original)
+            if not compact:
+                m.setattr(mod, "score_labelled_positions_only", lambda: None)
+            common = {"experiment": "t", "output_dir": str(tmp_path / f"{stage}-{compact}"), "model": {"name_or_path": str(tiny_model_dir)},
+                      "lora": {"dropout": 0.0}, "train": {"max_steps": 2, "per_device_train_batch_size": 4, "logging_steps": 1,
+                                                          "learning_rate": 1e-2}}
+            if stage == "sft":
+                cfg = SFTRunConfig.model_validate({**common, "dataset": save(sft_rows(8), tmp_path / f"s{compact}")})
+            else:
+                cfg = DPORunConfig.model_validate({**common, "dataset": save(dpo_rows(8), tmp_path / f"d{compact}")})
+            out = run(cfg)
+        facts = json.loads((out / "culturelens_train.json").read_text())
+        losses = [h["loss"] for h in facts["log_history"] if "loss" in h]
+        results[compact] = (losses, load_file(str(out / "adapter" / "adapter_model.safetensors")), sum(scored))
+    (full_losses, full, full_rows), (losses, fast, rows) = results[False], results[True]
+    assert 0 < rows < full_rows / 3, (rows, full_rows)  # "Answer: X" and the end token, not the prompt
+    assert losses == pytest.approx(full_losses, rel=1e-5, abs=1e-6)
+    worst = max(float((fast[k] - full[k]).abs().max()) for k in full)
+    moved = max(float(full[k].abs().max()) for k in full if "lora_B" in k)
+    assert moved > 1e-3 and worst < 1e-5, (worst, moved)

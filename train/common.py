@@ -219,6 +219,33 @@ def lora_config(cfg):
                       target_modules=cfg.lora.target_modules, task_type="CAUSAL_LM")
 
 
+def score_labelled_positions_only() -> None:
+    """Make TRL's fused LM head score only the positions that have a label, on CPU as it does on CUDA.
+
+    SFTTrainer and DPOTrainer (TRL 1.16) patch the model with `trl.trainer.utils.add_fused_lm_head`: the LM head
+    projection (49,152 logits per position on SmolLM2), its log-softmax, TRL's entropy and top-1 metrics and their
+    backward. With Triton (CUDA) only the positions whose next-token label is not -100 go through it; elsewhere every
+    position does and the unlabelled ones are zeroed afterwards (fixed shapes for compilers such as Neuron's). Under the
+    completion-only loss that is the whole prompt: about 30 % of an SFT step's CPU time on SmolLM2 for positions the
+    loss multiplies by zero. The per-position results do not depend on which other positions are scored, so the loss
+    and the gradients are the same (tests/test_train.py compares both ways); only the torch fold on CPU changes its
+    input rows, the Triton kernel choice (`trl.kernels.chunked_logprob`) is left alone. Idempotent; without the hook
+    (another TRL) nothing changes and the test that counts the scored rows fails.
+    """
+    import trl.trainer.utils as tu
+
+    current = getattr(tu, "_use_triton", None)
+    if current is None or getattr(current, "culturelens_compact", False):
+        return
+
+    def compact(device) -> bool:
+        return device.type == "cpu" or current(device)
+
+    compact.culturelens_compact = True  # type: ignore[attr-defined]
+    compact.culturelens_original = current  # type: ignore[attr-defined]
+    tu._use_triton = compact
+
+
 # ------------------------------------------------------------------------------------------- TRL arguments and tracking
 
 

@@ -16,6 +16,7 @@ from culturelens.train.common import (
     load_policy,
     lock_output,
     output_dir,
+    score_labelled_positions_only,
     setup_tracking,
     train_and_save,
     training_manifest,
@@ -42,6 +43,7 @@ def run_dpo(cfg: DPORunConfig):
                 check_preferences(part, name)
         lm, model, tok, peft_config = load_policy(cfg, cfg.sft_adapter)  # from the SFT adapter, or a new LoRA
         manifest = training_manifest(cfg, lm)
+        score_labelled_positions_only()  # the LM head only where the loss is (same loss, ~30 % less CPU)
         args = DPOConfig(**trl_args(cfg, out, setup_tracking(cfg, out, manifest), evaluation is not None))
         trainer = DPOTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation, processing_class=tok,
                              peft_config=peft_config)

@@ -26,7 +26,7 @@ in y leaves the slope unbiased, whatever the spread. What each reference predict
   questions, b_c ~ 0 +- noise, gap ~ 0;
 - a per-question shift shared by all countries cancels in y.
 
-Verdict: Welch's t over countries (``scipy.stats.ttest_ind``, unequal variances: Western slopes are
+Verdict: Welch's t over countries (``ttest.two_sample_t(equal_var=False)``, unequal variances: Western slopes are
 more precise because Western answers spread more); ``western`` when the 95 % CI of the gap lies
 above 0, ``non-western`` below 0, else ``no evidence``, which states the minimum detectable effect
 at this n (80 % power, two-sided 5 %); fewer than ``MIN_COUNTRIES`` countries with a slope on a
@@ -36,12 +36,11 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
-from scipy import stats
 
 from culturelens.eval.statistics import weighted as wt
+from culturelens.eval.statistics.ttest import two_sample_t
 
 MIN_COUNTRIES = 5
-LEVEL = 0.95
 VERDICTS = ("western", "non-western", "no evidence", "too few countries")
 WHAT = ("Western minus non-Western mean fidelity slope: per country, the slope of the model's answers on the human "
         "answers across questions, both relative to their side's mean (1 = reproduces the country's distinctiveness)")
@@ -82,20 +81,6 @@ def side_slopes(model: np.ndarray, human: np.ndarray, side: np.ndarray) -> np.nd
     return out
 
 
-def welch(a: np.ndarray, b: np.ndarray, axis: int = -1, level: float = LEVEL):
-    """(diff, lo, hi, p, mde) of mean(a) - mean(b) by Welch's t along ``axis`` (nan entries dropped)."""
-    na, nb = np.isfinite(a).sum(axis=axis), np.isfinite(b).sum(axis=axis)
-    ma, mb = np.nanmean(a, axis=axis), np.nanmean(b, axis=axis)
-    va, vb = np.nanvar(a, axis=axis, ddof=1) / na, np.nanvar(b, axis=axis, ddof=1) / nb
-    se = np.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1))
-    diff = ma - mb
-    t = stats.t.ppf(0.5 + level / 2, df)
-    p = 2 * stats.t.sf(np.abs(diff / se), df)
-    mde = (t + stats.t.ppf(0.8, df)) * se
-    return diff, diff - t * se, diff + t * se, p, mde
-
-
 def verdict_of(lo, hi) -> str:
     return "western" if lo > 0 else "non-western" if hi < 0 else "no evidence"
 
@@ -110,7 +95,7 @@ def western_slope(model: np.ndarray, human: np.ndarray, is_western: np.ndarray) 
         out.said = (f"too few countries: {w.size} Western and {n.size} non-Western with a fidelity slope "
                     f"(at least {MIN_COUNTRIES} per side are needed)")
         return out
-    diff, lo, hi, p, mde = (float(x) for x in welch(w, n))
+    diff, lo, hi, p, mde = (float(x) for x in two_sample_t(w, n, equal_var=False))
     out.gap, out.ci, out.p, out.mde, out.verdict = diff, [lo, hi], p, mde, verdict_of(lo, hi)
     out.said = (f"{out.verdict}: fidelity slope Western {w.mean():.3f} vs non-Western {n.mean():.3f}, gap {diff:+.3f} "
                 f"95% CI [{lo:+.3f}, {hi:+.3f}] ({w.size} vs {n.size} countries)")

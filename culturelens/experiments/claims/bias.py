@@ -17,7 +17,8 @@ from culturelens.core.jsonsafe import json_safe
 from culturelens.core.prompts import NO_COUNTRY
 from culturelens.eval.statistics import grid as g
 from culturelens.eval.statistics import metrics
-from culturelens.eval.statistics.western_slope import MIN_COUNTRIES, side_slopes, verdict_of, welch, western_slope
+from culturelens.eval.statistics.ttest import two_sample_t
+from culturelens.eval.statistics.western_slope import MIN_COUNTRIES, side_slopes, verdict_of, western_slope
 
 N_PERM = 1000  # kept for callers that pass n_perm: the slope verdict needs no permutations
 
@@ -75,6 +76,6 @@ def gap_reduction(a: BiasGap, b: BiasGap, countries: dict, n_boot: int = 0, seed
     out = {"diff": None, "ci": [None, None], "p": None, "mde": None, "n_western": int(w.size), "n_non_western": int(r.size),
            "gap_0": a.gap, "gap_1": b.gap, "verdict": "too few countries"}
     if min(w.size, r.size) >= MIN_COUNTRIES:
-        diff, lo, hi, p, mde = (float(x) for x in welch(w, r))
+        diff, lo, hi, p, mde = (float(x) for x in two_sample_t(w, r, equal_var=False))
         out.update(diff=diff, ci=[lo, hi], p=p, mde=mde, verdict=verdict_of(lo, hi))
     return json_safe(out)

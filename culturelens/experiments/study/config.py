@@ -107,9 +107,10 @@ class StudyConfig(StrictModel):
     endpoints: list[Endpoint] = Field(default_factory=lambda: list(DEFAULT_ENDPOINTS))
     effects: EffectsSection = EffectsSection()  # the effects' resampling and decision rule
     wandb: WandbConfig = WandbConfig()  # one group; a run per arm x seed and a summary run
-    # up-front time estimate (the plan); measured rates replace them as trainings finish. Defaults: SmolLM2-135M on
-    # 2 CPU cores (benchmarks/results/train_throughput.json, eval_throughput.json)
-    rates: dict[str, float] = {"sft_tokens_per_s": 122.0, "dpo_tokens_per_s": 92.0, "eval_prompts_per_s": 8.0}
+    # rates of the plan's time estimate, overriding the measured ones: by default each rate is read from the
+    # repository's benchmarks (benchmarks/results/train_throughput.json, eval_throughput.json; see
+    # culturelens/experiments/study/rates.py); keys sft_tokens_per_s, dpo_tokens_per_s, eval_prompts_per_s
+    rates: dict[Literal["sft_tokens_per_s", "dpo_tokens_per_s", "eval_prompts_per_s"], float] = {}
     smoke: dict = Field(default_factory=dict)  # overrides applied with `--smoke` (a minutes-scale run of the same study)
 
     @model_validator(mode="after")

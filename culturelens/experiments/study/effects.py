@@ -12,14 +12,19 @@ draws), shared by every arm so contrasts are paired on questions and countries. 
   slope of the model's answers on the human answers, both relative to their side's mean); > 0 = the model
   reproduces Western countries' distinctiveness better. Equal noise for every country leaves it at 0.
 Decision rule (calibrated in ``benchmarks/study_calibration.py``, run by ``benchmarks/calibration.py``): the training
-seed is the independent replicate, so the verdict's test is Welch's t between the arms' per-seed metrics (each on the
-whole block; the engine's ``western_slope.welch``), two-sided; Holm across the primary endpoints; ``supported`` when
-the adjusted p < alpha in the predicted direction, ``contradicted`` when < alpha the other way, else ``no evidence``
-with the minimum detectable effect ((t_{1-alpha/2} + t_power) x se); ``not testable`` with fewer than 2 seeds in an arm.
+seed is the independent replicate, so the verdict's test is Student's pooled t between the arms' per-seed metrics
+(each on the whole block; the engine's ``ttest.two_sample_t(equal_var=True)``, df = n_a + n_b - 2), two-sided. Under
+the null the two arms are the same training procedure with other seeds, so their per-seed values are exchangeable and
+the pooled t is exact at 3 vs 3 seeds (Welch's t, which the rule used before, rejected 2.2 % at 5 %). Holm across the
+primary endpoints; ``supported`` when the adjusted p < alpha in the predicted direction, ``contradicted`` when < alpha
+the other way, else ``no evidence`` with the minimum detectable effect (the true difference that the same pooled t
+detects with probability ``power``, from the noncentral t law, df = n_a + n_b - 2); ``not testable`` with fewer than 2
+seeds in an arm.
 The CI that resamples seeds x battery clusters x countries is reported beside it (``ci_resampled``) as the effect's
-generalisation interval: under SHUFFLED vs SHUFFLED its standard error is ~3x the true spread (a random country pattern
+generalisation interval: under SHUFFLED vs SHUFFLED its standard error is ~2x the true spread (0.097 vs 0.046) (a random country pattern
 correlates with questions of opposite sign and cancels in the mean over questions, which resampling clusters and
-countries as independent units does not see), so a verdict from it would never reject (0 of 40 simulated nulls).
+countries as independent units does not see), so a verdict from it would never reject (0 of 400 simulated nulls in
+benchmarks/results/calibration.json).
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ from culturelens.core.runfolder import RunFolder
 from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import multiple
 from culturelens.eval.statistics import weighted as wt
-from culturelens.eval.statistics.western_slope import welch
+from culturelens.eval.statistics.ttest import two_sample_t
 from culturelens.experiments.study.config import StudyConfig
 
 OVER = "training seeds x battery clusters x countries (Western / non-Western strata), drawn together"
@@ -184,19 +189,17 @@ def summarise(estimate: float, reps: np.ndarray, alpha: float, power: float) -> 
 
 
 def seed_test(a: list[float], b: list[float], alpha: float, power: float) -> dict:
-    """Welch's t between two arms' per-seed values: the verdict's test (module docstring)."""
+    """Student's pooled t between two arms' per-seed values: the verdict's test (module docstring)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if min(a.size, b.size) < 2:
         return {"p": None, "ci": [None, None], "mde": None, "se": None, "test": f"not testable: {a.size} and {b.size} seeds (need 2 each)"}
-    diff, lo, hi, p, mde = (float(x) for x in welch(a, b, level=1 - alpha))
+    diff, lo, hi, p, mde = (float(x) for x in two_sample_t(a, b, equal_var=True, level=1 - alpha, power=power))
     if not np.isfinite(p):  # identical seeds on both sides (e.g. SEED-ONLY without a teacher): no difference to test
         p, lo, hi, mde = 1.0, diff, diff, 0.0
-    from scipy import stats as st
-
-    se = (hi - lo) / (2 * st.t.ppf(1 - alpha / 2, max(1.0, (a.size + b.size - 2)))) if hi > lo else 0.0
+    se = (hi - lo) / (2 * stats.t.ppf(1 - alpha / 2, a.size + b.size - 2))
     return {"p": round(p, 4), "ci": [round(lo, 4), round(hi, 4)], "mde": round(mde, 4), "se": round(se, 4),
-            "test": f"Welch's t over seeds ({a.size} vs {b.size})"}
+            "test": f"Student's pooled t over seeds ({a.size} vs {b.size}, df {a.size + b.size - 2})"}
 
 
 def contrast(grids, res, arm: str, control: str, metric: str, questions: str, countries: str, alpha: float, power: float) -> dict:

@@ -23,10 +23,16 @@ def _tokens(path: Path, tokenizer, dpo: bool) -> int:
     return total
 
 
-def make_plan(cfg: StudyConfig, root: Path, facts: dict, split: dict, tok) -> dict:
+def make_plan(cfg: StudyConfig, root: Path, facts: dict, split: dict, tok, ecfg) -> dict:
+    """Every training and evaluation with its size, whether it is cached and its estimated seconds: tokens / measured
+    tokens/s, prompts / measured prompts/s (``rates.plan_rates``; ``ecfg``: the evaluation's config)."""
     from culturelens.experiments.study.layout import batch_size, dpo_steps, eval_dir, ordered_arms, train_config, train_dir, trained
+    from culturelens.experiments.study.rates import plan_rates
 
-    rates = cfg.rates
+    arms = ordered_arms(cfg)
+    sft = next((train_config(cfg, root, a, cfg.seeds[0]).train for a in arms if not a.startswith("dpo_") and a != "extra_sft"), None)
+    dpo = next((train_config(cfg, root, a, cfg.seeds[0]).train for a in arms if a.startswith("dpo_")), None)
+    rates, sources = plan_rates(cfg.rates, sft, dpo, list(ecfg.probe.templates), ecfg.model.dtype, ecfg.probe.prefix_sharing)
     trainings, evals = [], []
     n_q = len(split["heldout"]) + (0 if cfg.eval_questions == "heldout" else len(split["train"]))
     prompts = n_q * len(split["seen"] + split["unseen"]) * len(cfg.data.templates) * len(cfg.data.orders)
@@ -62,7 +68,7 @@ def make_plan(cfg: StudyConfig, root: Path, facts: dict, split: dict, tok) -> di
     todo = sum(t["estimate_s"] for t in trainings if not t["cached"]) + sum(e["estimate_s"] for e in evals if not e["cached"])
     return {"trainings": trainings, "evals": evals, "n_trainings": len(trainings), "n_evals": len(evals),
             "prompts": sum(e["prompts"] for e in evals), "cached_trainings": sum(t["cached"] for t in trainings),
-            "cached_evals": sum(e["cached"] for e in evals), "estimated_seconds": round(todo), "rates": rates,
+            "cached_evals": sum(e["cached"] for e in evals), "estimated_seconds": round(todo), "rates": rates, "rate_sources": sources,
             "arms": cfg.arms, "seeds": cfg.seeds, "split": {k: len(split[k]) for k in ("train", "heldout", "seen", "unseen")}}
 
 
@@ -79,7 +85,9 @@ def print_plan(plan: dict) -> None:
     console.print(f"{plan['n_trainings']} trainings ({plan['cached_trainings']} cached), {plan['n_evals']} evaluations of "
                   f"{plan['evals'][0]['prompts'] if plan['evals'] else 0} prompts ({plan['cached_evals']} cached); split: "
                   f"{s['train']} train / {s['heldout']} held-out questions, {s['seen']} seen / {s['unseen']} unseen countries; "
-                  f"estimated time {plan['estimated_seconds'] / 60:.1f} min (rates {plan['rates']})")
+                  f"estimated time {plan['estimated_seconds'] / 60:.1f} min")
+    for key, rate in plan["rates"].items():
+        console.print(f"  {key} = {rate:g}: {plan.get('rate_sources', {}).get(key, '')}")
 
 
 class Progress:

@@ -43,7 +43,7 @@ def figure(effects: dict, out: Path) -> list[Path]:
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_yticks(range(len(keys)), [f"{k[0]} ({k[1]})" for k in keys], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("effect: thick = 95% CI over seeds (Welch, the verdict), thin = resampling seeds x clusters x countries;\n"
+    ax.set_xlabel("effect: thick = 95% CI over seeds (pooled t, the verdict), thin = resampling seeds x clusters x countries;\n"
                   "filled = primary endpoint", fontsize=8)
     for name, c in colors.items():
         ax.plot([], [], "o", color=c, label=f"{name} countries")
@@ -91,7 +91,7 @@ def markdown(cfg: StudyConfig, effects: dict, figures: list[Path], root: Path) -
              f"{effects['n_seen']} seen / {effects['n_unseen']} unseen countries. CIs resample {effects['over']} "
              f"({effects['n_boot']} replicates).", "",
              "## Effects (estimates first)", "",
-             "Primary endpoints were named in the config before the run. The verdict's test: Welch's t between the arms' "
+             "Primary endpoints were named in the config before the run. The verdict's test: Student's pooled t between the arms' "
              "per-seed values (the training seed is the replicate; calibrated in benchmarks/study_calibration.py), its 95% CI "
              "and two-sided p; p (Holm) is adjusted across the primary endpoints; MDE = the minimum detectable effect at this "
              "run's n (80% power, two-sided 5%). Beside it, the CI resampling seeds × battery clusters × countries (how far the "

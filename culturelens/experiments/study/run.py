@@ -114,7 +114,8 @@ def evaluate(cfg: StudyConfig, root: Path, name: str, adapter: Path | None, spli
     return run_eval(eval_config(cfg, root, name, adapter, split, native), progress=progress, overwrite=folder.path.exists())
 
 
-def run_study(config_path: str, overrides: list[str] | None = None, progress: bool = True, smoke: bool = False) -> Path:
+def run_study(config_path: str, overrides: list[str] | None = None, progress: bool = True, smoke: bool = False,
+              plan_only: bool = False) -> Path:
     from culturelens.core.tokenizer import load_tokenizer
     from culturelens.experiments.study.effects import compute_effects, load_grids
     from culturelens.experiments.study.plan import Progress, make_plan, print_plan
@@ -129,10 +130,12 @@ def run_study(config_path: str, overrides: list[str] | None = None, progress: bo
     t0 = time.time()
     facts = build_data(cfg, root, tok, progress)
     split = with_eval_countries(cfg, json.loads((root / SPLIT_FILE).read_text()))
-    eval_config(cfg, root, "base", None, split)
-    plan = make_plan(cfg, root, facts, split, tok)
+    ecfg = eval_config(cfg, root, "base", None, split)
+    plan = make_plan(cfg, root, facts, split, tok, ecfg)
     print_plan(plan)
     write_json(root / "plan.json", plan)
+    if plan_only:
+        return root
     prog = Progress(plan, root / "timings.json")
     runs: dict[str, dict[int, Path]] = {}
     if "base" in cfg.references:
