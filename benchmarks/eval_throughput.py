@@ -46,13 +46,15 @@ def dense_flops(model, tokens: int, n_prompts: int) -> float:
     return 2 * body * tokens + 2 * head * n_prompts
 
 
-def tokens_computed(encoded: list[list[int]], prefix_sharing: bool, tokens_per_forward: int = 512) -> int:
-    """Tokens actually run: with prefix sharing the trie nodes of each pack (eval/backends/prefix.py), else every token."""
+def tokens_computed(encoded: list[list[int]], prefix_sharing: bool, tokens_per_forward: int | None = None) -> int:
+    """Tokens actually run: with prefix sharing the trie nodes of each pack (eval/backends/prefix.py; packs of the
+    default `probe.tokens_per_forward` unless given), else every token."""
     if not prefix_sharing:
         return sum(map(len, encoded))
     from culturelens.eval.backends.prefix import packed_tokens
+    from culturelens.eval.config import ProbeConfig
 
-    return packed_tokens(encoded, tokens_per_forward)
+    return packed_tokens(encoded, tokens_per_forward or ProbeConfig().tokens_per_forward)
 
 
 def one(template_set: str, dtype: str, prefix_sharing: bool, batch_size: int, model_name: str, limit: int | None = None) -> dict:

@@ -17,6 +17,10 @@ Exactness: --check-unshared N re-scores N random prompts of the main job without
     .venv/bin/python benchmarks/probe_jobs.py --baseline /work/baseline_runs/default/before     # all three jobs
     .venv/bin/python benchmarks/probe_jobs.py --jobs main --check-unshared 0                   # one job
 Writes benchmarks/results/probe_jobs.json (and the run folders under --workdir, default a temporary folder).
+Without --baseline the jobs and the unshared check still run. The previous release's main-job run is the commit before
+issue 18's probe work (d0e221b), run in a worktree of it:
+    culturelens eval --config configs/eval/default.yaml --overwrite output_dir=/work/baseline_runs run_name=before \
+        cache_dir=/work/baseline_runs/cache-before wandb.enabled=false     # -> /work/baseline_runs/default/before
 """
 from __future__ import annotations
 

@@ -49,9 +49,10 @@ def main() -> None:
     from culturelens.core.questions import load_bank
     from culturelens.core.reference import default_reference
     from culturelens.eval.backends.probe import Probe
+    from culturelens.eval.config import ProbeConfig
 
     torch.manual_seed(0)
-    tokens_per_forward = 512
+    tokens_per_forward = ProbeConfig().tokens_per_forward
     if args.config:
         from culturelens.core.config import load_config
         from culturelens.core.inputs import resolve_inputs

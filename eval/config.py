@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from culturelens.core.config import PathName, StrictModel
+from culturelens.core.config import PathName, Seed, StrictModel
 from culturelens.core.models import ModelConfig
 from culturelens.core.questions import DEFAULT_GROUPS
 from culturelens.core.tracking import WandbConfig
@@ -36,9 +36,9 @@ class ProbeConfig(StrictModel):
     # Compute every shared prompt prefix once: the prompts' token trie (chat header, question block, persona) is packed
     # into forward passes with a tree attention mask (eval/backends/prefix.py; exact, ~1e-6 in fp32).
     prefix_sharing: bool = False
-    # With prefix_sharing: trie tokens per forward pass (several questions' prompts in one pass; attention over a
-    # pack grows with its square). docs/performance.md.
-    tokens_per_forward: int = Field(512, ge=8)
+    # With prefix_sharing: trie tokens per forward pass (several questions' prompts in one pass; attention is computed
+    # per segment of the pack, so a bigger pack costs no extra attention). docs/performance.md.
+    tokens_per_forward: int = Field(1024, ge=8)
     # Intra-op threads of the hf backend: "auto" = the CPUs this process may use (affinity, cgroup quota,
     # OMP_NUM_THREADS), fewer while other processes keep some of them busy; or a fixed number (core/threads.py).
     threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
@@ -105,6 +105,6 @@ class EvalConfig(StrictModel):
     split: SplitConfig = SplitConfig()
     n_boot: int = Field(1000, ge=10, description="bootstrap replicates of every CI")
     n_perm: int = Field(1000, ge=10)  # country permutations of the null (summary.json -> nulls, western_gap)
-    seed: int = Field(0, description="seed of the bootstraps and permutations")
+    seed: Seed = Field(0, description="seed of the bootstraps and permutations")
     cache_dir: str | None = None  # probe cache (default: $CULTURELENS_CACHE/probe or ~/.cache/culturelens/probe)
     wandb: WandbConfig = WandbConfig()

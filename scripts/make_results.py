@@ -226,16 +226,18 @@ def claims_section(path: Path) -> list[str]:
             effect += f" {NO_NULL_NOTE}"  # a difference of mean per-question r: the permutation null of each is 0
         views = sorted({v for v in c.verdict_by_view.values()})
         extras = c.model_extra or {}
-        mde = next((extras[k] for k in extras if "mde" in k.lower() or "detectable" in k.lower()), None)
+        mde = c.mde if c.mde is not None else next((extras[k] for k in extras if "mde" in k.lower() or "detectable" in k.lower()), None)
         note = "; ".join(x for x in (c.reason or "", f"minimum detectable effect {num(mde)}" if isinstance(mde, (int, float)) else "") if x)
-        rows.append([CLAIM_STATEMENTS.get(key, key), c.effect_name or "—", effect, f"**{c.verdict}**",
+        primary = f"`{c.primary}`" + (f" (p {num(c.p)}, Holm {num(c.p_holm)})" if c.p is not None else "") if c.primary else "—"
+        rows.append([CLAIM_STATEMENTS.get(key, key), primary, c.effect_name or "—", effect, f"**{c.verdict}**",
                      "; ".join(views) if len(views) > 1 else "same on every view", note])
-    lines += table(["claim", "effect", "effect [95% CI]", "verdict", "verdicts by view (order, template)",
+    lines += table(["claim", "primary endpoint (one-sided p, Holm)", "effect", "effect [95% CI]", "verdict",
+                    "verdicts by view (order, template)",
                     "reason, minimum detectable effect"], rows)
     bias = data.get("2_western_bias") or {}
     gap_rows = []
     for model, g in (bias.get("gaps") or {}).items():
-        measure = (g.get("measures") or {}).get(g.get("verdict_measure")) or {}
+        measure = (g.get("measures") or {}).get(g.get("verdict_measure")) or g  # older files: measures; now the slope block
         gap_rows.append([model, f"{num(measure.get('gap'), signed=True)} {interval(measure.get('ci'))}", str(g.get("verdict"))])
     if gap_rows:
         lines += ["Claim 2 per model: the Western gap *beyond the country-permutation null* (the null's own gap is "

@@ -15,7 +15,7 @@ QUESTIONS = ["Q27", "Q29", "Q33", "Q122", "Q124", "Q132", "Q158", "Q160", "Q169"
 
 def test_verdict_rule():
     assert verdict_from_ci(0.01, 0.2) == SUPPORTED
-    assert verdict_from_ci(-0.01, 0.2) == NOT_SUPPORTED
+    assert verdict_from_ci(-0.01, 0.2) == NOT_SUPPORTED == "no evidence" and NOT_TESTABLE == "not testable"
     assert verdict_from_ci(None, None) == NOT_TESTABLE
     assert verdict_from_ci(-0.3, -0.1, direction=-1) == SUPPORTED
 
@@ -61,8 +61,25 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     # claim 2 uses the 19-item block and the rich-West flag: DEU ARG USA NLD AUS are Western here
     c2 = claims["2_western_bias"]
     assert c2["n_western"] == 5 and set(c2["gaps"]) == {"small-en", "small-multi", "small-base", "loo"}
-    # the country-blind reference predictor is shown next to the models, never counted as one
-    assert c2["gaps"]["loo"]["verdict"] != "western" and c1["n_models"] == 3
+    # the country-blind reference predictor is shown next to the models, never counted as one; claim 1 takes base
+    # models only, one per family and size (small-en and small-base are both tiny at 1e5: the unaligned one counts)
+    assert c2["gaps"]["loo"]["verdict"] != "western" and c1["n_models"] == 2
+    assert c1["models_used"] == ["small-multi", "small-base"]
+    assert c1["models_left_out"] == {"small-en": "same family and size as small-base", "loo": "a reference entry"}
+    assert "small-multi, small-base" in md and "left out: small-en" in md
+    # one primary endpoint per claim (the defaults), Holm across the claims that have a p
+    tested = [k for k in claims if k[0].isdigit() and claims[k].get("p") is not None]
+    assert tested and all(claims[k]["n_holm"] == len(tested) and claims[k]["p_holm"] >= claims[k]["p"] for k in tested)
+    for key in tested:
+        c = claims[key]
+        assert c["primary"] and c["alpha"] == 0.025
+        if c["verdict_by_view"]["averaged over orders and templates"] == SUPPORTED:
+            assert c["p_holm"] < 0.025
+        if c["verdict"] == NOT_SUPPORTED:  # no evidence says what it could have detected
+            assert "minimum detectable" in c["reason"] and c["mde"] > 0
+    assert [x["primary"] for x in c1["contrasts"]] == [True, False, False]
+    assert all(x["q_bh"] is None or x["q_bh"] >= x["p"] for x in c1["contrasts"])
+    assert "**Primary endpoint**" in md and "q (BH)" in md and "p (Holm)" in md
     assert all("loo" not in (p["english"], p["multilingual"]) for p in claims["3_multilingual"]["pairs"])
     # claim 3 pairs the English-centric and multilingual entries, naming the confounds
     pairs = claims["3_multilingual"]["pairs"]
@@ -80,6 +97,11 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     c6 = claims["6_alignment"]["comparisons"]
     assert c6 and c6[0]["model"] == "small-en" and c6[0]["vs"] == "small-base"
     assert c6[0]["scope"] == "all" and c6[0]["questions"].startswith("all ")
+    assert c6[0]["all"]["p_perm"] is not None and c6[0]["all"]["q_bh"] is not None and claims["6_alignment"]["p"] is not None
+    # claim 3 needs an English-centric gap to reduce: without one it is not testable, never "no evidence"
+    for pair in claims["3_multilingual"]["pairs"]:
+        if pair["verdict_english"] != "western":
+            assert pair["verdict"] == NOT_TESTABLE and pair["reason"].startswith("premise missing")
     assert "# Verdicts" in md and "## 2. Western bias" in md and "Prompt robustness" in md
     # prompt language: the hand-written file covers de, es, ar, tr, zh, pt (not en, nl)
     lang = claims["languages"]["models"]
@@ -101,6 +123,52 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     cfg["languages"]["models"] = ["nope"]
     path.write_text(yaml.safe_dump(cfg))
     assert main(["claims", "--config", str(path), "--no-progress"]) == 2
+
+
+def test_primary_endpoint_is_validated(tmp_path, capsys):
+    from culturelens.experiments.claims.config import DEFAULT_PRIMARY, ENDPOINTS
+
+    assert set(DEFAULT_PRIMARY) == set(ENDPOINTS) and all(DEFAULT_PRIMARY[k] in ENDPOINTS[k] for k in ENDPOINTS)
+    base = Path(__file__).parents[1] / "configs/experiments/claims.yaml"
+    for override, said in (("primary.6_alignment=nope", "unknown endpoint 'nope'"), ("primary.7_x=a", "unknown claim '7_x'")):
+        assert main(["claims", "--config", str(base), override, f"output_dir={tmp_path}", "--dry-run"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and said in err and len(err.splitlines()) == 1, err
+
+
+def test_claim_1_takes_base_models_only_one_per_family_and_size():
+    """configs/experiments/claims.yaml lists SmolLM2 three times (base + SFT + DPO adapters): claim 1 counts it once."""
+    from culturelens.core.config import load_config
+    from culturelens.experiments.claims.config import ClaimsConfig
+    from culturelens.experiments.claims.context import one_per_family_size
+
+    cfg = load_config(ClaimsConfig, Path(__file__).parents[1] / "configs/experiments/claims.yaml", [])
+    used, left_out = one_per_family_size({e.label: e.facts for e in cfg.models})
+    assert used == ["smollm2-135m-instruct", "gemma3-270m"]
+    assert left_out == {"smollm2-135m-sft": "a sft entry", "smollm2-135m-dpo": "a dpo entry", "baseline-leave_one_out": "a reference entry"}
+    gpu = load_config(ClaimsConfig, Path(__file__).parents[1] / "configs/experiments/claims_gpu.yaml", [])
+    used, left_out = one_per_family_size({e.label: e.facts for e in gpu.models})
+    assert "smollm2-135m" in used and "smollm2-135m-instruct" not in used and len(used) == 7  # 7 (family, size) pairs
+    assert left_out["smollm2-135m-instruct"] == "same family and size as smollm2-135m"
+
+
+def test_holm_across_claims_and_no_evidence_states_the_mde():
+    from culturelens.experiments.claims.results import ClaimResult, holm_verdicts, intersection_p, one_sided, p_from_ci
+
+    res = {"a": ClaimResult(verdict=SUPPORTED, p=0.01, mde=0.1), "b": ClaimResult(verdict=SUPPORTED, p=0.02, mde=0.2),
+           "c": ClaimResult(verdict=NOT_TESTABLE, reason="premise missing")}
+    holm_verdicts(res, 0.025)
+    # Holm over the two testable claims: 0.01 * 2 = 0.02 < 0.025 supported; max(0.02, 0.02 * 1) = 0.02 supported
+    assert res["a"].verdict == SUPPORTED and res["a"].p_holm == 0.02 and res["a"].n_holm == 2
+    res = {"a": ClaimResult(verdict=SUPPORTED, p=0.015, mde=0.1), "b": ClaimResult(verdict=SUPPORTED, p=0.2, mde=0.25)}
+    holm_verdicts(res, 0.025)  # 0.015 alone would pass; adjusted 0.03 does not
+    assert res["a"].verdict == NOT_SUPPORTED and abs(res["a"].p_holm - 0.03) < 1e-12
+    assert "minimum detectable effect at this n: 0.100" in res["a"].reason and "Holm-adjusted over 2 claims" in res["a"].reason
+    assert res["c"].verdict == NOT_TESTABLE if "c" in res else True
+    assert intersection_p([0.01, 0.03]) == 0.03 and intersection_p([0.01, None]) is None and intersection_p([]) is None
+    assert one_sided(0.04, 0.3) == 0.02 and one_sided(0.04, -0.3) == 0.98 and one_sided(None, 0.1) is None
+    p, mde = p_from_ci(0.2, 0.0, 0.4, alpha=0.025)  # CI just touching 0: p = 2.5 %, se = 0.102, mde = 2.8 se
+    assert abs(p - 0.025) < 1e-9 and abs(mde - 2.80 * 0.2 / 1.96) < 1e-2
 
 
 def test_a_verdict_that_flips_across_views_is_fragile():
@@ -146,3 +214,26 @@ def test_missing_split_file_is_a_config_error(tmp_path, tiny_model_dir, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(missing) in err and "culturelens synth" in err
     assert not (tmp_path / "runs").exists()  # nothing was evaluated
+
+
+def test_norms_contrast_one_two_way_draw_for_every_model():
+    """Claim 1's contrast by hand, and entering a model four times does not shrink its CI (one draw for all models)."""
+    import numpy as np
+    import pytest
+
+    from culturelens.eval.statistics import bootstrap as bs
+    from culturelens.eval.statistics import engine
+    from culturelens.experiments.claims.paper_claims import norms_contrast
+
+    rng = np.random.default_rng(0)
+    human = rng.normal(size=(12, 9))
+    model = human + rng.normal(scale=[[0.3]] * 6 + [[2.0]] * 6, size=(12, 9))  # norms (first 6) closer
+    in_a = np.arange(12) < 6
+    weights = bs.two_way_weights(np.arange(12) // 2, 9, 400, seed=1)
+    one = norms_contrast(model[None], human, weights, in_a, ~in_a, 0.025)
+    r = engine.question_r(model, human)
+    assert one["effect"] == pytest.approx(r[:6].mean() - r[6:].mean())
+    assert one["ci"][0] < one["effect"] < one["ci"][1] and one["p"] < 0.025 and one["mde"] > 0
+    four = norms_contrast(np.repeat(model[None], 4, axis=0), human, weights, in_a, ~in_a, 0.025)
+    assert four["ci"] == pytest.approx(one["ci"]) and four["p"] == pytest.approx(one["p"])
+    assert norms_contrast(model[None], human, weights, np.arange(12) < 1, ~in_a, 0.025)["p"] is None  # < 2 questions a side

@@ -89,7 +89,7 @@ def test_claims_folder(make_results, tmp_path):
     """A claims.json as `culturelens claims` writes it (typed ClaimResult fields): effect with its CI, the verdict,
     the views, and claim 2's gap beyond the null per model."""
     claims = {
-        "1_norms": {"verdict": "not supported", "effect": 0.014, "effect_name": "r(norms) - r(systems, progress)",
+        "1_norms": {"verdict": "no evidence", "primary": "norms_minus_others", "p": 0.2, "p_holm": 0.4, "effect": 0.014, "effect_name": "r(norms) - r(systems, progress)",
                     "ci": [-0.13, 0.16], "verdict_by_view": {"averaged": "not supported", "order=original": "not supported"}},
         "2_western_bias": {"verdict": "fragile", "effect": None, "ci": None, "questions": ["Q177"], "n_western": 5,
                            "n_countries": 20, "nearest": {}, "western_base_rate": 0.2, "n_models_western_beyond_null": 0,
@@ -107,5 +107,5 @@ def test_claims_folder(make_results, tmp_path):
     assert "| 1. Norms are judged closer to humans than social systems and progress |" in text
     assert "+0.014 [-0.130, +0.160] (null 0 by symmetry)" in text
     assert "**fragile**" in text and "not supported; supported" in text and "no family with two sizes" in text
-    assert "minimum detectable effect 0.120" in text
+    assert "minimum detectable effect 0.120" in text and "`norms_minus_others` (p 0.200, Holm 0.400)" in text
     assert "| m | -0.089 [-0.374, +0.170] | no evidence |" in text and "sft (adapter missing)" in text

@@ -78,6 +78,41 @@ def test_tree_packing_is_exact_and_pack_size_invariant(tiny_model_dir, chat):
     assert forwards == sorted(forwards, reverse=True) and forwards[0] > forwards[-1]
 
 
+def test_segments_hold_every_ancestor_their_nodes_attend_to():
+    """Tree attention computes a pack segment by segment: each segment's keys (its outside ancestors and its own nodes)
+    are every node its queries may attend to, so leaving the rest out changes no softmax."""
+    rng = random.Random(1)
+    seqs = sorted([0] + [rng.randrange(3) for _ in range(rng.randrange(1, 12))] for _ in range(200))
+    tree = pack_tree(seqs)
+    allowed = tree.allowed()
+    for rows in (1, 8, 64):
+        segments = tree.segments(rows)
+        assert [i for s, e, _ in segments for i in range(s, e)] == list(range(len(tree.tokens)))
+        for start, end, outside in segments:
+            needed = allowed[start:end, :start].any(0).nonzero().flatten().tolist()
+            assert set(needed) <= set(outside) and max(outside, default=-1) < start
+
+
+def test_tree_attention_matches_the_dense_tree_mask(tiny_model_dir, monkeypatch):
+    """The segmented attention (the default) against the pack's dense tree mask through the model's own attention."""
+    from culturelens.eval.backends import prefix
+
+    model, tok = _load(tiny_model_dir)
+    items = _items(tok)
+    calls = []
+    seg = prefix.tree_attention
+    monkeypatch.setattr(prefix, "tree_attention", lambda *a, **k: calls.append(k.get("tree")) or seg(*a, **k))
+    monkeypatch.setitem(__import__("transformers").AttentionInterface._global_mapping, prefix.TREE_ATTENTION, prefix.tree_attention)
+    segmented = Probe(model, tok, prefix_sharing=True, tokens_per_forward=400)
+    dense = Probe(model, tok, prefix_sharing=True, tokens_per_forward=400)
+    dense.tree_attention = False
+    a = segmented.score(items, progress=False)
+    assert calls and all(t is not None for t in calls) and model.config._attn_implementation == "sdpa"
+    n = len(calls)
+    b = dense.score(items, progress=False)
+    assert len(calls) == n and _max_dp(a, b) < 1e-5
+
+
 def test_no_persona_shares_the_header_and_question_text_across_orders(tiny_model_dir):
     model, tok = _load(tiny_model_dir)
     items = _items(tok, templates=("no_persona",), qids=("Q27",))

@@ -15,9 +15,13 @@ per job and copied into each pack's pass (`root_cache`, models without window la
 
 Batching (`tree_chunks`): the sorted prompts are cut into packs of at most `tokens_per_forward` nodes, at the
 shallowest boundary available (between questions rather than between the countries of one), so the matrices are
-large (several (question, order) groups and the question blocks of several questions per forward pass) while the
-attention, dense over the pack, stays a small share (it grows with the square of the pack: 512 tokens is about
-15% of a 135M model's forward).
+large (several (question, order) groups and the question blocks of several questions per forward pass).
+
+Tree attention (`tree_attention`, a transformers attention implementation used for a pack's forward pass only): the
+pack's attention is computed per segment of consecutive prompts (`PackedTree.segments`), each over the keys its
+queries may see (the cached prefix, the segment's ancestors outside it, its own nodes) with the tree mask cut to
+them: the same softmax as the dense [n, n] mask, without spanning the whole pack, so it does not grow with the
+square of the pack.
 
 Sliding-window models (Gemma 3): when a prompt is longer than the window, the window's layers get their own mask
 (the tree mask restricted to ancestors less than a window away, passed as the per-layer-type mask mapping those
@@ -157,6 +161,18 @@ class PackedTree:
                 allowed[start:end, ancestors[0] : ancestors[-1] + 1] = _runs_mask(ancestors)
         return allowed
 
+    def segments(self, min_rows: int) -> list[tuple[int, int, list[int]]]:
+        """Consecutive sequences grouped into runs of at least `min_rows` new nodes: (start, end, outside) each, where
+        `outside` are the nodes before `start` that the run's nodes may attend to (the first sequence's ancestors: in
+        depth-first order every later sequence's ancestors before `start` are a prefix of them)."""
+        out: list[tuple[int, int, list[int]]] = []
+        for start, end, ancestors in self.spans:
+            if out and out[-1][1] - out[-1][0] < min_rows:
+                out[-1] = (out[-1][0], end, out[-1][2])
+            else:
+                out.append((start, end, [a for a in ancestors if a < start]))
+        return out
+
 
 def _runs_mask(ancestors: list[int]) -> torch.Tensor:
     """Bool row over ancestors[0]..ancestors[-1]: True at the ancestors (they are a few contiguous runs)."""
@@ -225,6 +241,60 @@ def tree_attention_mask(tree: PackedTree, dtype: torch.dtype, window: int | None
     return {"full_attention": additive(allowed, dtype), "sliding_attention": additive(near, dtype)}
 
 
+SEGMENT_ROWS = 64  # tree attention: query rows per segment (fewer: more, smaller attention calls)
+TREE_ATTENTION = "culturelens_tree"
+
+
+@dataclass
+class TreeSegments:
+    """Attention of a pack, segment by segment: (query start, query end, key indices [k], additive mask [1, 1, q, k])
+    each; the keys of a segment are the cached prefix, the segment's outside ancestors and its own nodes, so
+    attention skips the pack's other branches (which the tree mask would only mask out)."""
+
+    parts: list[tuple[int, int, torch.Tensor, torch.Tensor]]
+
+
+def tree_segments(tree: PackedTree, mask: torch.Tensor, prefix_len: int, device) -> TreeSegments:
+    """`mask` [1, 1, n, prefix_len + n] (additive) cut into the segments of `tree` (PackedTree.segments)."""
+    parts = []
+    head = list(range(prefix_len))
+    for start, end, outside in tree.segments(SEGMENT_ROWS):
+        keys = torch.tensor(head + [prefix_len + a for a in outside] + list(range(prefix_len + start, prefix_len + end)))
+        parts.append((start, end, keys.to(device), mask[:, :, start:end].index_select(-1, keys.to(mask.device)).to(device)))
+    return TreeSegments(parts)
+
+
+def tree_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, tree=None, **kwargs):
+    """An attention implementation (transformers' AttentionInterface) that computes a pack's attention per segment
+    (`tree`: TreeSegments); every other call goes to the model's own implementation. The same softmax over the same
+    allowed keys: the keys a segment leaves out are the ones its mask would set to zero weight."""
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+
+    if tree is None:  # not a pack's forward pass
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    groups = getattr(module, "num_key_value_groups", 1)
+    outs = []
+    for start, end, keys, mask in tree.parts:
+        k = repeat_kv(key.index_select(2, keys), groups)
+        v = repeat_kv(value.index_select(2, keys), groups)
+        outs.append(torch.nn.functional.scaled_dot_product_attention(
+            query[:, :, start:end], k, v, attn_mask=mask, dropout_p=0.0, scale=scaling))
+    return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
+
+
+def use_tree_attention(model) -> str | None:
+    """Register `tree_attention` and return the model's own implementation when it is one it can stand in for."""
+    from transformers import AttentionInterface
+
+    cfg = model.config
+    inner = getattr(cfg, "_attn_implementation", None)
+    if inner not in ("sdpa", "eager", TREE_ATTENTION) or getattr(cfg, "sub_configs", None):
+        return None
+    if TREE_ATTENTION not in AttentionInterface._global_mapping:
+        AttentionInterface.register(TREE_ATTENTION, tree_attention)
+    return "sdpa" if inner == TREE_ATTENTION else inner
+
+
 def mask_mapping_ok(model, window: int | None) -> bool:
     """Whether prompts past the window can be packed: the model's layers are typed full or sliding attention only (the
     models whose forward takes a {layer type: mask} mapping)."""
@@ -258,13 +328,21 @@ def tree_logprobs(probe: Probe, tree: PackedTree, window: int | None, root: tupl
     mask = tree_attention_mask(tree, dtype, window, root_len)
     mask = {k: v.to(device) for k, v in mask.items()} if isinstance(mask, dict) else mask.to(device)
     past = {_cache_arg(probe.model): copy.deepcopy(cache), "use_cache": True} if root_len else {"use_cache": False}
-    out = probe.model(
-        input_ids=torch.tensor([tree.tokens], device=device),
-        attention_mask=mask,
-        position_ids=torch.tensor([[root_len + p for p in tree.positions]], device=device),
-        logits_to_keep=torch.tensor(tree.last, device=device),
-        **past,
-    )
+    extra, cfg, inner = {}, probe.model.config, None
+    if probe.tree_attention and not isinstance(mask, dict) and (inner := use_tree_attention(probe.model)):
+        extra = {"tree": tree_segments(tree, mask, root_len, device)}
+        cfg._attn_implementation = TREE_ATTENTION
+    try:
+        out = probe.model(
+            input_ids=torch.tensor([tree.tokens], device=device),
+            attention_mask=mask,
+            position_ids=torch.tensor([[root_len + p for p in tree.positions]], device=device),
+            logits_to_keep=torch.tensor(tree.last, device=device),
+            **past, **extra,
+        )
+    finally:
+        if inner:
+            cfg._attn_implementation = inner
     return out.logits[0].float().log_softmax(-1)
 
 

@@ -67,7 +67,7 @@ class Probe:
     num_parameters: int | None = None
 
     def __init__(self, model, tokenizer, batch_size: int = 16, prefix_sharing: bool = False, label_variants: tuple[str, ...] = ("", " "),
-                 tokens_per_forward: int = 512, threads: ThreadPolicy | None = None):
+                 tokens_per_forward: int = 1024, threads: ThreadPolicy | None = None):
         self.model = model
         self.label_variants = label_variants  # prefixes tried for each label: bare and with a leading space
         self.tokenizer = tokenizer
@@ -75,6 +75,7 @@ class Probe:
         self.prefix_sharing = prefix_sharing
         self.tokens_per_forward = tokens_per_forward  # prefix sharing: trie tokens packed into one forward pass
         self.threads = threads  # None: leave torch's intra-op threads as they are
+        self.tree_attention = True  # prefix sharing: a pack's attention computed per segment (eval/backends/prefix.py)
         self.stats = ProbeStats()
         self.device = next(model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -89,7 +90,7 @@ class Probe:
         self._adds_bos = bos is not None and len(probe_ids) > 0 and probe_ids[0] == bos
 
     @classmethod
-    def from_loaded(cls, lm, batch_size: int = 16, prefix_sharing: bool = False, tokens_per_forward: int = 512,
+    def from_loaded(cls, lm, batch_size: int = 16, prefix_sharing: bool = False, tokens_per_forward: int = 1024,
                     threads: ThreadPolicy | None = None) -> Probe:
         """A probe on a `LoadedModel` (culturelens.core.models), with its name, fingerprint and chat flag."""
         probe = cls(lm.model, lm.tokenizer, batch_size=batch_size, prefix_sharing=prefix_sharing,

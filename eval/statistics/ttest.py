@@ -29,8 +29,10 @@ def _noncentrality(df: float, crit: float, power: float) -> float:
     def gap(nc: float) -> float:
         return stats.nct.sf(crit, df, nc) + np.nan_to_num(stats.nct.cdf(-crit, df, nc)) - power
 
-    hi = crit + stats.norm.ppf(power) * 4 + 10
-    return float(optimize.brentq(gap, 0.0, hi))
+    hi = crit + 10.0
+    while gap(hi) < 0 and hi < 1e4:  # widen until the power is reached (few df need a large noncentrality)
+        hi *= 2
+    return float(optimize.brentq(gap, 0.0, hi)) if gap(0.0) < 0 < gap(hi) else float("nan")
 
 
 def two_sample_t(a: np.ndarray, b: np.ndarray, *, equal_var: bool, axis: int = -1, level: float = LEVEL, power: float = POWER):

@@ -7,13 +7,32 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from culturelens.core.config import PathName, StrictModel, deep_merge, validate_config
+from culturelens.core.config import PathName, Seed, StrictModel, deep_merge, validate_config
 from culturelens.core.errors import ConfigError
 from culturelens.core.models import ModelConfig
 from culturelens.core.tracking import WandbConfig
 from culturelens.eval.config import EvalConfig
 
 ETHICS_QIDS = [f"Q{i}" for i in range(177, 196)]
+
+# Each claim's possible primary endpoints (the one test its verdict stands on, named in the config before the run;
+# Holm across the claims of a report). The others a claim reports are secondary (BH q-values beside their tables).
+ENDPOINTS: dict[str, dict[str, str]] = {
+    "1_norms": {"norms_minus_others": "mean per-question r of norms minus that of systems and progress",
+                "norms_minus_systems": "mean per-question r of norms minus that of systems",
+                "norms_minus_progress": "mean per-question r of norms minus that of progress"},
+    "2_western_bias": {"fidelity_slope_gap": "Western minus non-Western mean fidelity slope, every base model"},
+    "3_multilingual": {"gap_reduction": "fidelity-slope Western gap of the English-centric minus the multilingual base model, "
+                                        "every pair within 4x in size"},
+    "4_size": {"larger_minus_smaller": "mean per-question r of the largest minus the smallest base model, every family"},
+    "5_synthetic": {"sft_minus_base_heldout": "mean per-question r of the SFT adapter minus its base, held-out questions"},
+    "6_alignment": {"instruct_vs_base": "mean per-question r of the instruct minus the base model of one family and size, all questions",
+                    "dpo_vs_sft": "mean per-question r of the DPO minus the SFT adapter, held-out questions",
+                    "dpo_vs_base": "mean per-question r of the DPO adapter minus its base, held-out questions"},
+}
+KINDS = {"instruct_vs_base": "instruct vs base", "dpo_vs_sft": "DPO vs SFT", "dpo_vs_base": "DPO vs base"}  # claim 6's
+DEFAULT_PRIMARY = {"1_norms": "norms_minus_others", "2_western_bias": "fidelity_slope_gap", "3_multilingual": "gap_reduction",
+                   "4_size": "larger_minus_smaller", "5_synthetic": "sft_minus_base_heldout", "6_alignment": "instruct_vs_base"}
 
 
 class ModelFacts(StrictModel):
@@ -71,9 +90,24 @@ class ClaimsConfig(StrictModel):
     languages: LanguageSettings | None = None  # also ask in each country's main language and report the change
     robustness: RobustnessSettings | None = None  # re-test the Western gap under each template and option order
     skip_missing_adapters: bool = Field(True, description="skip (and report) entries whose adapter folder does not exist; false: an error")
-    n_boot: int = Field(2000, description="bootstrap replicates of every CI")
-    seed: int = Field(0, description="seed of the bootstraps and permutations")
+    primary: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_PRIMARY),
+        description="per claim (1_norms ... 6_alignment), the ONE primary endpoint its verdict stands on, named before the run "
+                    "(choices: docs/comparing-and-claims.md); claims left out get the default. Holm across the claims of a report")
+    alpha: float = Field(0.025, gt=0, lt=0.5, description="one-sided family-wise level of the claims' primary endpoints (Holm)")
+    n_boot: int = Field(2000, ge=10, description="bootstrap replicates of every CI")
+    seed: Seed = Field(0, description="seed of the bootstraps and permutations")
     wandb: WandbConfig = WandbConfig()  # the claims run itself (default: eval.wandb, the evaluations' settings)
+
+    @model_validator(mode="after")
+    def _primary_named(self) -> ClaimsConfig:
+        for claim, endpoint in self.primary.items():
+            if claim not in ENDPOINTS:
+                raise ValueError(f"primary: unknown claim '{claim}' (claims: {', '.join(ENDPOINTS)})")
+            if endpoint not in ENDPOINTS[claim]:
+                raise ValueError(f"primary.{claim}: unknown endpoint '{endpoint}' (choices: {', '.join(ENDPOINTS[claim])})")
+        self.primary = {**DEFAULT_PRIMARY, **self.primary}
+        return self
 
 
 def eval_config_for(cfg: ClaimsConfig, entry: ModelEntry, split_file: str | None = None) -> EvalConfig:

@@ -90,6 +90,9 @@ class ClaimsContext:
         """Entries without a culturelens adapter (stage "base")."""
         return [label for label, f in self.facts.items() if f.stage == "base"]
 
+    def one_per_family_size(self) -> tuple[list[str], dict[str, str]]:
+        return one_per_family_size(self.facts)
+
     @cached_property
     def bias_gaps(self) -> dict[str, BiasGap]:
         """Per model: the Western gap beyond the null on the bias questions (claims/bias.py)."""
@@ -113,6 +116,10 @@ class ClaimsContext:
             runs = {label: dataclasses.replace(r, scores=per_run[label][name]) for label, r in self.runs.items()}
             out[name] = ClaimsContext(cfg=self.cfg, runs=runs, inputs=self.inputs, groups=self.groups, split=self.split, view=name)
         return out
+
+    def paired_diff(self, a: str, b: str) -> PairedDiff:
+        """Model a minus model b, mean per-question r on every question both have (as ``adapter_diff``'s "all")."""
+        return self._paired(self._paired_grids(a, b), None)
 
     def adapter_diff(self, a: str, b: str, scope: str, kind: str | None = None) -> AdapterDiff:
         """Model a minus model b, mean per-question r on the questions of `scope`, on one question x country grid:
@@ -164,8 +171,17 @@ class ClaimsContext:
         n = sum(q in qr.index for q in self.split.get(scope, []))
         return f"the {n} {scope} questions of the split file {self.cfg.split_file} that this run has"
 
-    def _paired(self, a: pd.Series, b: pd.Series) -> PairedDiff:
-        return PairedDiff(**metrics.paired_bootstrap_diff(a, b, n_boot=self.n_boot, seed=self.seed))
+
+def one_per_family_size(facts: dict[str, ModelFacts]) -> tuple[list[str], dict[str, str]]:
+    """Claim 1's models: base models only (no culturelens adapter, no reference predictor), one per family and size
+    (the unaligned one first, then config order), so no model counts twice; and why each other entry is left out."""
+    used: dict[tuple, str] = {}
+    for label in sorted((m for m, f in facts.items() if f.stage == "base"), key=lambda m: facts[m].aligned):  # stable sort
+        used.setdefault((facts[label].family, facts[label].params), label)
+    chosen = [m for m in facts if m in used.values()]
+    left_out = {m: f"a {f.stage} entry" if f.stage != "base" else f"same family and size as {used[(f.family, f.params)]}"
+                for m, f in facts.items() if m not in chosen}
+    return chosen, left_out
 
 
 def bias_inputs(cfg: ClaimsConfig, inputs: EvalInputs) -> tuple[dict, pd.DataFrame, list[str]]:

@@ -1,13 +1,16 @@
 """The paper's six claims, one function each: `ClaimsContext` in, a typed `ClaimResult` out.
 
-A claim is "supported" when its CI excludes 0 in the claimed direction (for claims made of several
-comparisons: every comparison's CI), "not supported" when not, and "not testable with these models"
-when the config lacks the entries the comparison needs; `reason` then says which. Every claim is
-also tested on each view of the same runs (each option order alone, each persona template alone:
+Each claim has ONE primary endpoint, named in the config before the run (``ClaimsConfig.primary``, choices in
+``config.ENDPOINTS``), and a one-sided p for it (an endpoint made of several tests that must all hold, e.g. every
+base model, takes the largest p: the intersection-union test). Holm across the claims of the report
+(``results.holm_verdicts``): "supported" when the adjusted p is below ``alpha`` (one-sided 2.5 %), "no evidence"
+when not (the minimum detectable effect at the run's n is stated), "not testable" when a premise or the entries the
+comparison needs are missing (``reason`` says which). Secondary endpoints carry BH q-values beside their tables.
+Every claim is also tested on each view of the same runs (each option order alone, each persona template alone:
 `ClaimsContext.views`); a verdict that differs between views is "fragile", never "supported".
 
 Statistics: where a claim averages or compares models, one draw of questions (and countries) per
-bootstrap replicate is shared by every model (`eval/statistics/shared_bootstrap.py`); the Western-bias claims
+bootstrap replicate is shared by every model (the engine's two-way weights, `eval/statistics/bootstrap.py`); the Western-bias claims
 stand on the gap beyond the country-permutation null (`eval/statistics/western.py`), not on the raw gap.
 """
 from __future__ import annotations
@@ -17,12 +20,15 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from culturelens.core.batteries import questionnaire_clusters
 from culturelens.core.jsonsafe import safe_float
-from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics import bootstrap as bs
+from culturelens.eval.statistics import engine, metrics
 from culturelens.eval.statistics.common_set import common_block, kinds
-from culturelens.eval.statistics.shared_bootstrap import group_contrast
+from culturelens.eval.statistics.multiple import bh
 from culturelens.eval.statistics.western_slope import MIN_COUNTRIES
 from culturelens.experiments.claims.bias import gap_reduction
+from culturelens.experiments.claims.config import ENDPOINTS, KINDS
 from culturelens.experiments.claims.context import AVERAGED, ClaimsContext
 from culturelens.experiments.claims.results import (
     NOT_SUPPORTED,
@@ -31,6 +37,7 @@ from culturelens.experiments.claims.results import (
     AdapterDiff,
     ClaimResult,
     ComparisonsResult,
+    Contrast,
     CorpusPair,
     FamilySize,
     ModelSize,
@@ -38,18 +45,19 @@ from culturelens.experiments.claims.results import (
     Nearest,
     NormsResult,
     NormsRow,
+    PairedDiff,
     SizeResult,
     SourceView,
     WesternBiasResult,
+    holm_verdicts,
+    intersection_p,
+    largest,
+    one_sided,
+    p_from_ci,
     robust_verdict,
-    verdict_from_ci,
 )
 
 GROUPS = ("norms", "systems", "progress")
-
-
-def all_supported(checks: list[str]) -> str:
-    return SUPPORTED if all(v == SUPPORTED for v in checks) else NOT_SUPPORTED
 
 
 def _block_r(ctx: ClaimsContext, countries: list[str], qids: list[str]) -> dict[str, pd.Series]:
@@ -75,9 +83,57 @@ def _source_blocks(ctx: ClaimsContext) -> list[tuple[str, list[str], list[str]]]
     return sorted([b for b in blocks if b[2]], key=lambda b: -len(b[1]) * len(b[2]))
 
 
+CONTRASTS = {"norms_minus_others": ("norms", ("systems", "progress")), "norms_minus_systems": ("norms", ("systems",)),
+             "norms_minus_progress": ("norms", ("progress",))}
+
+
+def norms_contrast(models: np.ndarray, human: np.ndarray, weights: tuple[np.ndarray, np.ndarray], in_a: np.ndarray,
+                   in_b: np.ndarray, alpha: float) -> dict:
+    """Mean over models of [mean per-question r on the questions in A - that in B] on one (Q, C) grid per model
+    (``models`` (M, Q, C)), its CI from the engine's two-way bootstrap ``weights`` (battery clusters of questions and
+    countries drawn together, ``bootstrap.two_way_weights``: the questions share their countries, so they are not
+    independent units), and the one-sided p and minimum detectable effect from that CI (``p_from_ci``)."""
+    wq, wc = weights
+
+    def contrast(rows, cols):
+        return np.mean([engine.mean_question_r(m, human, rows, cols, in_a) - engine.mean_question_r(m, human, rows, cols, in_b)
+                        for m in models], axis=0)
+
+    if in_a.sum() < 2 or in_b.sum() < 2:
+        return {"effect": None, "ci": [None, None], "p": None, "mde": None}
+    effect = safe_float(contrast(None, None))
+    ci = bs.percentile_ci(contrast(wq, wc)).as_list()
+    p, mde = p_from_ci(effect, *ci, alpha=alpha)
+    return {"effect": effect, "ci": ci, "p": p, "mde": mde}
+
+
+def _contrasts(ctx: ClaimsContext, used: list[str], countries: list[str], qids: list[str], group: np.ndarray) -> list[Contrast]:
+    """Every claim-1 contrast (``ENDPOINTS['1_norms']``) over the models ``used`` on one country x question block, one
+    two-way bootstrap draw shared by the models and the contrasts; the config's primary one marked, BH q across them."""
+    def grid(df: pd.DataFrame, col: str) -> np.ndarray:
+        df = df[df["country"].isin(countries) & df["qid"].isin(qids)]
+        return df.pivot_table(index="qid", columns="country", values=col).reindex(index=qids, columns=countries).to_numpy(float)
+
+    human = grid(ctx.human, "mean")
+    models = np.stack([grid(ctx.runs[m].scores, "score") for m in used])
+    cluster = {q: i for i, members in enumerate(questionnaire_clusters(ctx.inputs.bank, qids)) for q in members}
+    weights = bs.two_way_weights(np.array([cluster[q] for q in qids]), len(countries), ctx.n_boot, ctx.seed)
+    out = []
+    for name, (a, b) in CONTRASTS.items():
+        res = norms_contrast(models, human, weights, group == a, np.isin(group, b), ctx.cfg.alpha)
+        out.append(Contrast(endpoint=name, what=ENDPOINTS["1_norms"][name], primary=name == ctx.cfg.primary["1_norms"], **res))
+    for c, q in zip(out, bh([c.p if c.p is not None else np.nan for c in out])):
+        c.q_bh = safe_float(q)
+    return out
+
+
 def claim_norms(ctx: ClaimsContext) -> NormsResult:
-    """1. Norms are judged closer to humans than social systems and progress: mean per-question r(norms) -
-    r(systems, progress) on one data kind's complete country x question block, one question draw shared by all models."""
+    """1. Norms are judged closer to humans than social systems and progress: the primary contrast (by default mean
+    per-question r(norms) - r(systems, progress)) on one data kind's complete country x question block, base models
+    only (one per family and size), one question draw shared by all of them."""
+    used, left_out = ctx.one_per_family_size()
+    primary = ctx.cfg.primary["1_norms"]
+    common = dict(primary=primary, primary_what=ENDPOINTS["1_norms"][primary], models_used=used, models_left_out=left_out)
     testable, others = None, []
     for kind, countries, qids in _source_blocks(ctx):
         r = _block_r(ctx, countries, qids)
@@ -85,24 +141,27 @@ def claim_norms(ctx: ClaimsContext) -> NormsResult:
         counts = {k: int((group == k).sum()) for k in GROUPS}
         view = SourceView(kind=kind, countries=countries, n_questions=counts, table=table)
         if testable is None and counts["norms"] >= 2 and counts["systems"] + counts["progress"] >= 2:
-            testable = (view, np.stack([v.to_numpy(float) for v in r.values()]), group)
+            testable = (view, r, group)
         else:
             one_group = sum(v > 0 for v in counts.values()) < 2
             view.note = "not the verdict's data: " + ("only one question group" if one_group else "a smaller block")
             others.append(view)
-    if testable is None:
-        return NormsResult(verdict=NOT_TESTABLE, other_sources=others,
-                           reason="no data kind has >= 2 norms and >= 2 systems/progress questions for a common set of countries")
-    view, values, group = testable
-    values = values[[i for i, label in enumerate(ctx.runs) if label in ctx.models]]  # reference predictors: table only
-    res = group_contrast(values, group == "norms", (group == "systems") | (group == "progress"), n_boot=ctx.n_boot, seed=ctx.seed)
-    lo, hi = res["ci"]
+    if testable is None or not used:
+        reason = ("no base model (claim 1 uses base models only, one per family and size)" if not used else
+                  "no data kind has >= 2 norms and >= 2 systems/progress questions for a common set of countries")
+        return NormsResult(verdict=NOT_TESTABLE, other_sources=others, reason=reason, **common)
+    view, r, group = testable
+    contrasts = _contrasts(ctx, used, view.countries, list(r[used[0]].index), group)  # adapters, reference entries: table only
+    main = next(c for c in contrasts if c.primary)
+    verdict = NOT_TESTABLE if main.p is None else (SUPPORTED if main.p < ctx.cfg.alpha else NOT_SUPPORTED)
     return NormsResult(
-        effect=res["effect"], ci=[lo, hi], verdict=verdict_from_ci(lo, hi), table=view.table, n_models=int(sum(res["models_used"])),
-        effect_name="mean r(norms) - mean r(systems, progress), averaged over models", kind=view.kind, countries=view.countries,
-        n_questions=view.n_questions, other_sources=others,
-        rule=f"CI above 0; {view.kind} data only, the same {len(view.countries)} countries on every question; questions resampled "
-             "within each side, one draw shared by every model",
+        effect=main.effect, ci=main.ci, p=main.p, mde=main.mde, verdict=verdict, table=view.table, n_models=len(used),
+        reason=None if main.p is not None else f"{primary}: fewer than 2 questions with an r on a side",
+        effect_name=f"{main.what}, averaged over {len(used)} base models ({', '.join(used)})", kind=view.kind,
+        countries=view.countries, n_questions=view.n_questions, other_sources=others, contrasts=contrasts, **common,
+        rule=f"one-sided p (from the two-way bootstrap CI, normal approximation) of the primary contrast, Holm across the claims; "
+             f"{view.kind} data only, the same {len(view.countries)} countries on every question; battery clusters of questions "
+             "and countries resampled together, one draw shared by every model; base models only, one per family and size",
     )
 
 
@@ -119,31 +178,36 @@ def _nearest(ctx: ClaimsContext) -> dict[str, Nearest]:
 
 
 def claim_western_bias(ctx: ClaimsContext) -> WesternBiasResult:
-    """2. Judgments are biased toward Western countries: every base model's Western gap BEYOND the
-    country-permutation null (eval/statistics/western.py) has a CI above 0."""
+    """2. Judgments are biased toward Western countries: every base model's fidelity-slope Western gap
+    (eval/statistics/western_slope.py) above 0, one-sided; the intersection of the base models' tests."""
     gaps = ctx.bias_gaps
     n_west = sum(1 for c in ctx.countries.values() if c.western)
     base = [m for m in ctx.base_models if m in gaps]
     verdicts = {m: gaps[m].verdict for m in base}
-    reason = None
+    p_one = {m: one_sided(g.block.get("p"), g.gap) for m, g in gaps.items()}
+    q = dict(zip(p_one, bh([np.nan if v is None else v for v in p_one.values()])))
+    blocks = {m: {**g.as_dict(), "p_one_sided": p_one[m], "q_bh": safe_float(q[m])} for m, g in gaps.items()}
+    reason, p, mde = None, None, None
     if not base:
-        verdict, reason = NOT_TESTABLE, "no base model (every entry is a culturelens adapter)"
+        reason = "no base model (every entry is a culturelens adapter)"
     elif any(v == "too few countries" for v in verdicts.values()):
-        verdict = NOT_TESTABLE
         reason = "; ".join(gaps[m].block["said"] for m, v in verdicts.items() if v == "too few countries")
     else:
-        verdict = SUPPORTED if all(v == "western" for v in verdicts.values()) else NOT_SUPPORTED
-        if verdict == NOT_SUPPORTED:
-            reason = "; ".join(f"{m}: {gaps[m].block['said']}" for m, v in verdicts.items() if v != "western")
+        p, mde = intersection_p([p_one[m] for m in base]), largest([gaps[m].block.get("mde") for m in base])
+        reason = "; ".join(f"{m}: {gaps[m].block['said']}" for m, v in verdicts.items() if v != "western") or None
+    verdict = NOT_TESTABLE if p is None else (SUPPORTED if p < ctx.cfg.alpha else NOT_SUPPORTED)
     beyond = [gaps[m].gap for m in base if gaps[m].gap is not None]
+    primary = ctx.cfg.primary["2_western_bias"]
     return WesternBiasResult(
-        questions=ctx.bias_q, n_western=n_west, n_countries=len(ctx.countries), gaps={m: g.as_dict() for m, g in gaps.items()},
+        questions=ctx.bias_q, n_western=n_west, n_countries=len(ctx.countries), gaps=blocks,
         nearest=_nearest(ctx), western_base_rate=n_west / max(1, len(ctx.countries)),
-        mean_gap_base_models=float(np.mean(beyond)) if beyond else None, verdict=verdict, reason=reason,
+        mean_gap_base_models=float(np.mean(beyond)) if beyond else None, verdict=verdict, reason=reason, p=p, mde=mde,
+        primary=primary, primary_what=ENDPOINTS["2_western_bias"][primary],
         effect_name="Western minus non-Western mean fidelity slope (eval/statistics/western_slope.py; mean over base models)",
         effect=float(np.mean(beyond)) if beyond else None,
-        rule=f"supported if every non-adapter model's fidelity-slope Western gap has a Welch 95% CI above 0 "
-             f"(verdict 'western'; >= {MIN_COUNTRIES} countries per side); 'no evidence' states the minimum detectable gap",
+        rule=f"every base model's fidelity-slope Western gap above 0 (Welch, one-sided; >= {MIN_COUNTRIES} countries per side): "
+             "p is the largest of the base models' one-sided p, Holm across the claims; 'no evidence' states the minimum "
+             "detectable gap",
         n_models_western_beyond_null=sum(g.verdict == "western" for g in gaps.values()),
     )
 
@@ -169,7 +233,9 @@ def _confounds(ctx: ClaimsContext, e: str, m: str) -> list[str]:
 def _corpus_pair(ctx: ClaimsContext, e: str, m: str) -> CorpusPair:
     facts, gaps = ctx.facts, ctx.bias_gaps
     d = gap_reduction(gaps[e], gaps[m], ctx.countries, ctx.n_boot, ctx.seed)
-    verdict, reason = verdict_from_ci(*d["ci"]), None
+    p = one_sided(d.get("p"), d.get("diff"))
+    verdict = NOT_TESTABLE if p is None else (SUPPORTED if p < ctx.cfg.alpha else NOT_SUPPORTED)
+    reason = None if p is not None else f"{d.get('verdict')}: {d['n_western']} Western and {d['n_non_western']} non-Western countries"
     if verdict == NOT_SUPPORTED and d.get("mde") is not None:
         reason = f"gap reduction {d['diff']:+.3f}, CI {d['ci'][0]:+.3f} to {d['ci'][1]:+.3f}; minimum detectable reduction {d['mde']:.3f}"
     if gaps[e].verdict != "western":  # the premise (an English-centric gap to reduce) is missing: not testable
@@ -178,7 +244,7 @@ def _corpus_pair(ctx: ClaimsContext, e: str, m: str) -> CorpusPair:
     return CorpusPair(
         english=e, multilingual=m, size_ratio=max(facts[e].params, facts[m].params) / min(facts[e].params, facts[m].params),
         gap_english=gaps[e].gap, verdict_english=gaps[e].verdict, gap_multilingual=gaps[m].gap, gap_reduction=d["diff"], ci=d["ci"],
-        verdict=verdict, reason=reason, confounds=_confounds(ctx, e, m))
+        p=p, mde=d.get("mde"), verdict=verdict, reason=reason, confounds=_confounds(ctx, e, m))
 
 
 def claim_multilingual(ctx: ClaimsContext) -> MultilingualResult:
@@ -186,16 +252,22 @@ def claim_multilingual(ctx: ClaimsContext) -> MultilingualResult:
     gaps compared country by country; without an English-centric gap to reduce the claim is not testable."""
     facts, base = ctx.facts, ctx.base_models
     pairs = [_corpus_pair(ctx, e, m) for e in base if facts[e].corpus == "english" for m in base if facts[m].corpus == "multilingual"]
-    close = [p for p in pairs if p.size_ratio <= 4]
-    testable = [p for p in close if p.verdict != NOT_TESTABLE]
+    for pair, q in zip(pairs, bh([np.nan if x.p is None else x.p for x in pairs])):
+        pair.q_bh = safe_float(q)
+    close = [x for x in pairs if x.size_ratio <= 4]
+    testable = [x for x in close if x.verdict != NOT_TESTABLE]
     reason = None if close else "no English-centric and multilingual base models within 4x in size"
-    if close and any(p.reason for p in close):
-        reason = "; ".join(p.reason for p in close if p.reason)
+    if close and any(x.reason for x in close):
+        reason = "; ".join(x.reason for x in close if x.reason)
+    p = intersection_p([x.p for x in testable]) if testable else None
+    primary = ctx.cfg.primary["3_multilingual"]
     return MultilingualResult(
-        pairs=pairs, reason=reason, verdict=all_supported([p.verdict for p in testable]) if testable else NOT_TESTABLE,
+        pairs=pairs, reason=reason, p=p, mde=largest([x.mde for x in testable]), primary=primary,
+        primary_what=ENDPOINTS["3_multilingual"][primary],
+        verdict=NOT_TESTABLE if p is None else (SUPPORTED if p < ctx.cfg.alpha else NOT_SUPPORTED),
         rule="for every pair within 4x in size: the English-centric model has a fidelity-slope Western gap (verdict 'western'; "
-             "else not testable) and gap(English-centric) - gap(multilingual) has a Welch 95% CI above 0 (per-country slope "
-             "differences, Western vs non-Western)",
+             "else not testable) and gap(English-centric) - gap(multilingual) is above 0 (Welch on the per-country slope "
+             "differences, Western vs non-Western, one-sided); p is the largest over the pairs, Holm across the claims",
     )
 
 
@@ -209,74 +281,97 @@ def _slope_per_decade(cross: list[ModelSize]) -> float | None:
     return None
 
 
+def _bh_diffs(diffs: list[PairedDiff | None]) -> None:
+    """BH q-values across the rows of one comparisons table (every comparison and question set)."""
+    rows = [d for d in diffs if d is not None and d.n > 0]
+    for d, q in zip(rows, bh([np.nan if d.p_perm is None else d.p_perm for d in rows])):
+        d.q_bh = safe_float(q)
+
+
+def _primary_of(ctx: ClaimsContext, key: str, diffs: list[PairedDiff]) -> dict:
+    """The primary endpoint's fields of a claim made of comparisons that must all hold: the largest p, the largest mde."""
+    primary = ctx.cfg.primary[key]
+    p = intersection_p([d.p_perm for d in diffs]) if diffs else None
+    return dict(primary=primary, primary_what=ENDPOINTS[key][primary], p=p, mde=largest([d.mde for d in diffs]),
+                verdict=NOT_TESTABLE if p is None else (SUPPORTED if p < ctx.cfg.alpha else NOT_SUPPORTED))
+
+
 def claim_size(ctx: ClaimsContext) -> SizeResult:
-    """4. Larger models are closer to humans: within a family, largest minus smallest, paired over questions."""
+    """4. Larger models are closer to humans: within a family, largest minus smallest base model, on one question x
+    country grid (two-way CI, one-sided permutation p under the 'change' null, as claims 5/6)."""
     facts, base = ctx.facts, ctx.base_models
     rows = []
     for fam, aligned in sorted({(f.family, f.aligned) for f in facts.values()}):
         members = sorted([m for m in base if facts[m].family == fam and facts[m].aligned == aligned], key=lambda m: facts[m].params)
         if len(members) >= 2 and facts[members[-1]].params > facts[members[0]].params:
             small, large = members[0], members[-1]
-            d = metrics.paired_bootstrap_diff(ctx.question_r(large), ctx.question_r(small), n_boot=ctx.n_boot, seed=ctx.seed)
-            rows.append(FamilySize(family=fam, aligned=aligned, small=small, large=large, **d))
+            rows.append(FamilySize(family=fam, aligned=aligned, small=small, large=large,
+                                   **ctx.paired_diff(large, small).model_dump()))
+    _bh_diffs(list(rows))
     cross = [ModelSize(model=m, params=facts[m].params, mean_question_r=safe_float(ctx.question_r(m).mean())) for m in base]
+    found = _primary_of(ctx, "4_size", [r for r in rows if r.n > 0])
     return SizeResult(
-        within_family=rows, across_models=cross, slope_r_per_decade_across_families=_slope_per_decade(cross),
-        verdict=all_supported([r.verdict for r in rows]) if rows else NOT_TESTABLE,
+        within_family=rows, across_models=cross, slope_r_per_decade_across_families=_slope_per_decade(cross), **found,
         reason=None if rows else "no family has two base entries of different size (same alignment)",
-        rule="larger minus smaller model of one family, mean per-question r, paired over questions",
+        rule="larger minus smaller base model of one family, mean per-question r on one question x country grid: one-sided "
+             f"permutation p under the 'change' null for every family, the largest p, Holm across the claims (alpha {ctx.cfg.alpha:g})",
     )
 
 
-def _comparisons_verdict(comps: list[AdapterDiff]) -> tuple[str, str | None]:
-    """All testable comparisons supported on their own question set -> supported; the untestable ones are named."""
-    testable = [c for c in comps if c.verdict != NOT_TESTABLE]
-    missing = "; ".join(c.reason for c in comps if c.verdict == NOT_TESTABLE) or None
-    if not testable:
-        return NOT_TESTABLE, missing
-    return all_supported([c.verdict for c in testable]), missing and f"left out (not testable): {missing}"
+def _comparisons(ctx: ClaimsContext, key: str, comps: list[AdapterDiff], primary: list[AdapterDiff], missing: str | None,
+                 rule: str) -> ComparisonsResult:
+    """A claim made of comparisons: the primary ones (each on its own question set) must all hold; every row of the
+    table gets a BH q-value; the comparisons left out (not testable) are named."""
+    _bh_diffs([getattr(c, s) for c in comps for s in ("all", "train", "heldout")])
+    scoped = [c.scoped() for c in primary if c.verdict != NOT_TESTABLE]
+    found = _primary_of(ctx, key, [d for d in scoped if d is not None])
+    untestable = "; ".join(c.reason for c in primary if c.verdict == NOT_TESTABLE) or None
+    reason = missing or (f"left out (not testable): {untestable}" if untestable and scoped else untestable)
+    if not primary and not missing:
+        reason = f"no comparison of the primary endpoint {found['primary']} in this config"
+    return ComparisonsResult(comparisons=comps, reason=reason, rule=rule, **found)
 
 
 def claim_synthetic(ctx: ClaimsContext) -> ComparisonsResult:
     """5. Synthetic culture-aware data improves a small model: SFT adapter minus its base on the held-out questions."""
-    comps = [ctx.adapter_diff(label, f.base, "heldout") for label, f in ctx.facts.items()
+    comps = [ctx.adapter_diff(label, f.base, "heldout", kind="SFT vs base") for label, f in ctx.facts.items()
              if f.stage == "sft" and f.synthetic and f.base in ctx.runs]
+    missing = None
     if not comps:
-        verdict, reason = NOT_TESTABLE, "no evaluated SFT adapter (synthetic: true) whose base entry was evaluated"
+        missing = "no evaluated SFT adapter (synthetic: true) whose base entry was evaluated"
     elif ctx.split is None:
-        verdict, reason = NOT_TESTABLE, "no split_file: the held-out questions are unknown (no fallback to all questions)"
-    else:
-        verdict, reason = _comparisons_verdict(comps)
-    return ComparisonsResult(
-        comparisons=comps, verdict=verdict, reason=reason,
-        rule="SFT adapter minus its base, mean per-question r on the split's held-out questions only, paired over questions",
-    )
+        missing = "no split_file: the held-out questions are unknown (no fallback to all questions)"
+    return _comparisons(ctx, "5_synthetic", comps, [] if missing else comps, missing,
+                        "SFT adapter minus its base, mean per-question r on the split's held-out questions only: one-sided "
+                        "permutation p under the 'change' null for every adapter, the largest p, Holm across the claims")
 
 
 def claim_alignment(ctx: ClaimsContext) -> ComparisonsResult:
     """6. Alignment brings judgments closer to humans: instruct vs base of one family and size (all questions:
-    neither was trained on the split); DPO vs SFT and vs base (held-out questions only)."""
+    neither was trained on the split); DPO vs SFT and vs base (held-out questions only). The config's primary
+    endpoint names which kind of comparison the verdict stands on; the others are secondary."""
     facts, base = ctx.facts, ctx.base_models
     comps = []
     for fam in sorted({f.family for f in facts.values()}):
         unaligned = [m for m in base if facts[m].family == fam and not facts[m].aligned]
         aligned = [m for m in base if facts[m].family == fam and facts[m].aligned]
-        comps += [ctx.adapter_diff(y, x, "all", kind="instruct vs base")
+        comps += [ctx.adapter_diff(y, x, "all", kind=KINDS["instruct_vs_base"])
                   for x in unaligned for y in aligned if facts[x].params == facts[y].params]
     for label, f in facts.items():
         if f.stage == "dpo":
             sft = next((m for m, g in facts.items() if g.stage == "sft" and g.base == f.base and m in ctx.runs), None)
             if sft:
-                comps.append(ctx.adapter_diff(label, sft, "heldout", kind="DPO vs SFT"))
+                comps.append(ctx.adapter_diff(label, sft, "heldout", kind=KINDS["dpo_vs_sft"]))
             if f.base in ctx.runs:
-                comps.append(ctx.adapter_diff(label, f.base, "heldout", kind="DPO vs base"))
-    verdict, reason = _comparisons_verdict(comps) if comps else (
-        NOT_TESTABLE, "no instruct/base pair of one family and size, and no evaluated DPO adapter")
-    return ComparisonsResult(
-        comparisons=comps, verdict=verdict, reason=reason,
-        rule="aligned minus unaligned, mean per-question r, paired over questions: instruct vs base on all questions; "
-             "DPO vs SFT / base on the held-out questions only",
-    )
+                comps.append(ctx.adapter_diff(label, f.base, "heldout", kind=KINDS["dpo_vs_base"]))
+    kind = KINDS[ctx.cfg.primary["6_alignment"]]
+    primary = [c for c in comps if c.kind == kind]
+    missing = None if primary else (f"no {kind} comparison (the primary endpoint) in this config"
+                                    + (f"; secondary: {', '.join(sorted({c.kind for c in comps}))}" if comps else ""))
+    return _comparisons(ctx, "6_alignment", comps, primary, missing,
+                        f"primary: {kind}; aligned minus unaligned, mean per-question r: instruct vs base on all questions; DPO vs "
+                        "SFT / base on the held-out questions only; one-sided permutation p under the 'change' null for every "
+                        "comparison of the primary kind, the largest p, Holm across the claims")
 
 
 Claim = Callable[[ClaimsContext], ClaimResult]
@@ -290,15 +385,20 @@ CLAIMS: dict[str, Claim] = {
 }
 
 
+def _all_claims(ctx: ClaimsContext) -> dict[str, ClaimResult]:
+    """Every claim on one view, Holm-adjusted across the claims (``holm_verdicts``)."""
+    out = {key: claim(ctx) for key, claim in CLAIMS.items()}
+    holm_verdicts(out, ctx.cfg.alpha)
+    return out
+
+
 def compute_claims(ctx: ClaimsContext, views: dict[str, ClaimsContext] | None = None) -> dict[str, ClaimResult]:
     """Every claim of `CLAIMS`, by its key in claims.json, with its verdict on each view (`ClaimsContext.views`):
     a claim whose testable verdicts differ between views is `fragile`."""
     views = ctx.views() if views is None else views
-    out = {}
-    for key, claim in CLAIMS.items():
-        result = claim(ctx)
-        by_view = {AVERAGED: result.verdict, **{name: claim(view).verdict for name, view in views.items()}}
-        result.verdict_by_view = by_view
-        result.verdict = robust_verdict(by_view)
-        out[key] = result
+    out = _all_claims(ctx)
+    by_view = {name: _all_claims(view) for name, view in views.items()}
+    for key, result in out.items():
+        result.verdict_by_view = {AVERAGED: result.verdict, **{name: v[key].verdict for name, v in by_view.items()}}
+        result.verdict = robust_verdict(result.verdict_by_view)
     return out

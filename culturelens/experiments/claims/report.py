@@ -15,6 +15,7 @@ from culturelens.core.formatting import (  # noqa: E402
     format_table,  # noqa: E402
 )
 from culturelens.core.jsonsafe import json_safe, write_json  # noqa: E402
+from culturelens.experiments.claims.config import KINDS  # noqa: E402
 
 
 def _f(x) -> str:
@@ -25,18 +26,30 @@ def _ci(ci) -> str:
     return fmt_interval(ci, signed=True)
 
 
-def _diff_rows(comps: list[dict]) -> pd.DataFrame:
-    """One row per comparison and question set; the set the verdict stands on is marked."""
+def _diff_rows(comps: list[dict], primary_kind: str | None = None) -> pd.DataFrame:
+    """One row per comparison and question set; the rows of the primary endpoint are marked, the others are secondary
+    (BH q-value among the table's rows)."""
     rows = []
     for c in comps:
         for scope in ("all", "train", "heldout"):
             if c.get(scope):
                 d = c[scope]
+                primary = scope == c.get("scope") and (primary_kind is None or c.get("kind") == primary_kind)
                 rows.append({"model": c["model"], "vs": c["vs"], "kind": c.get("kind", ""), "questions": scope,
-                             "verdict on": "**yes**" if scope == c.get("scope") else "", "r (model)": d.get("mean_a"),
+                             "endpoint": "**primary**" if primary else "secondary", "r (model)": d.get("mean_a"),
                              "r (vs)": d.get("mean_b"), "diff": d.get("diff"), "95% CI": _ci([d.get("ci_lo"), d.get("ci_hi")]),
-                             "n": d.get("n")})
+                             "p (one-sided)": d.get("p_perm"), "q (BH)": d.get("q_bh"), "mde": d.get("mde"), "n": d.get("n")})
     return pd.DataFrame(rows)
+
+
+def _primary_line(c: dict) -> str:
+    """What the verdict stands on: the primary endpoint named in the config, its p and the Holm-adjusted p."""
+    if not c.get("primary"):
+        return ""
+    nums = "" if c.get("p") is None else (f": one-sided p {fmt_num(c['p'])}, Holm-adjusted over {c.get('n_holm')} claims "
+                                          f"{fmt_num(c.get('p_holm'))} (alpha {c.get('alpha')})")
+    mde = f"; minimum detectable effect at this n {fmt_num(c['mde'])}" if c.get("mde") is not None else ""
+    return f"**Primary endpoint** (named in the config before the run): `{c['primary']}` — {c.get('primary_what')}{nums}{mde}.  "
 
 
 def _comparison_notes(comps: list[dict]) -> list[str]:
@@ -98,18 +111,18 @@ CLAIM_STATEMENTS = {
 def _verdict(c: dict) -> str:
     views = c.get("verdict_by_view") or {}
     by_view = "; ".join(f"{k}: {v}" for k, v in views.items()) if len(views) > 1 else ""
-    return (f"**Verdict: {c['verdict']}**" + (f" ({c['reason']})" if c.get("reason") else "")
+    return (_primary_line(c) + "\n" + f"**Verdict: {c['verdict']}**" + (f" ({c['reason']})" if c.get("reason") else "")
             + (f"  \nBy view (fragile when they disagree): {by_view}" if by_view else ""))
 
 
 def _gap_rows(c2: dict) -> list[dict]:
     rows = []
     for m, g in c2["gaps"].items():
-        raw, main = g.get("raw") or {}, (g.get("measures") or {}).get(g.get("verdict_measure"), {})
+        raw = g.get("raw") or {}
         rows.append({"model": m, "Western r": raw.get("western_r"), "non-Western r": raw.get("non_western_r"),
                      "raw gap (old rule)": raw.get("gap"), "raw 95% CI": _ci(raw.get("gap_ci")),
-                     "gap beyond null": main.get("gap"), "95% CI": _ci(main.get("ci")), "verdict": g.get("verdict"),
-                     "measures agree": g.get("measures_agree"),
+                     "fidelity-slope gap": g.get("gap"), "95% CI": _ci(g.get("ci")), "p (one-sided)": g.get("p_one_sided"),
+                     "q (BH)": g.get("q_bh"), "mde": g.get("mde"), "verdict": g.get("verdict"),
                      "no-persona nearest 5": ", ".join(c2["nearest"].get(m, {}).get("top5", [])),
                      "Western share of nearest 5": c2["nearest"].get(m, {}).get("western_share")})
     return rows
@@ -128,10 +141,17 @@ def norms_section(c1: dict) -> list[str]:
     countries = c1.get("countries") or []
     where = (f"{c1.get('kind')} data only, the same {len(countries)} countries ({', '.join(countries)}) on every "
              f"question; questions per group {c1.get('n_questions')}") if c1.get("kind") else "no common block"
-    return ["## 1. Socio-cultural norms vs social systems and progress", "",
-            f"Effect: {c1.get('effect_name') or ''} = {_f(c1.get('effect'))}, 95% CI {_ci(c1.get('ci'))} ({where}; questions resampled "
-            "within groups, one draw shared by every model).", _verdict(c1), "", format_table(pd.DataFrame(c1["table"])), ""
-            ] + _source_rows(c1.get("other_sources") or [])
+    left = "; ".join(f"{m} ({why})" for m, why in (c1.get("models_left_out") or {}).items())
+    md = ["## 1. Socio-cultural norms vs social systems and progress", "",
+          f"Models claim 1 uses (base models only, one per family and size): {', '.join(c1.get('models_used') or []) or 'none'}"
+          + (f"; left out: {left}" if left else "") + ".", "",
+          f"Effect: {c1.get('effect_name') or ''} = {_f(c1.get('effect'))}, 95% CI {_ci(c1.get('ci'))} ({where}; questions resampled "
+          "within groups, one draw shared by every model).", _verdict(c1), ""]
+    if c1.get("contrasts"):
+        rows = [{"endpoint": ("**primary** " if c["primary"] else "secondary ") + c["endpoint"], "effect": c["effect"],
+                 "95% CI": _ci(c["ci"]), "p (one-sided)": c["p"], "q (BH)": c["q_bh"], "mde": c["mde"]} for c in c1["contrasts"]]
+        md += [format_table(pd.DataFrame(rows)), ""]
+    return md + [format_table(pd.DataFrame(c1["table"])), ""] + _source_rows(c1.get("other_sources") or [])
 
 
 def western_section(c2: dict) -> list[str]:
@@ -139,8 +159,9 @@ def western_section(c2: dict) -> list[str]:
             f"The {len(c2['questions'])} questions every country has; {c2['n_western']} of {c2['n_countries']} countries are Western "
             f"(base rate {c2['western_base_rate']:.2f}). The raw gap (old rule: per-country r, Western minus non-Western) is shown for "
             "comparison only: a predictor with no country knowledge gets a positive raw gap wherever Western countries' answers spread "
-            "more across questions. The verdict stands on the gap beyond the country-permutation null (centred per-country r; CI: "
-            f"countries resampled within each side, each replicate against a random permutation). Rule: {c2['rule']}.",
+            "more across questions. The verdict stands on the fidelity-slope gap (per country, the slope of the model's answers on "
+            "the human answers, both relative to their side's mean; Welch over countries), which equal noise for every country "
+            f"does not move. Rule: {c2['rule']}.",
             _verdict(c2), "", format_table(pd.DataFrame(_gap_rows(c2))), ""]
 
 
@@ -164,7 +185,8 @@ def comparisons_section(title: str, c: dict) -> list[str]:
     md = [f"## {title}", "", f"Rule: {c['rule']}.", _verdict(c), ""]
     if not c["comparisons"]:
         return md
-    return md + _comparison_notes(c["comparisons"]) + ["", format_table(_diff_rows(c["comparisons"])), ""]
+    kind = KINDS.get(c.get("primary") or "")
+    return md + _comparison_notes(c["comparisons"]) + ["", format_table(_diff_rows(c["comparisons"], kind)), ""]
 
 
 def prompt_robustness_section(robustness: dict) -> list[str]:
@@ -193,11 +215,16 @@ def claims_markdown(claims: dict) -> str:
         md += robustness_section(claims["robustness_study"])
     if claims.get("languages"):
         md += language_section(claims["languages"])
-    verdicts = pd.DataFrame([(title, claims[key]["verdict"], claims[key].get("reason") or "",
+    verdicts = pd.DataFrame([(title, f"`{claims[key].get('primary')}`", claims[key].get("p"), claims[key].get("p_holm"),
+                              claims[key]["verdict"], claims[key].get("reason") or "",
                               ", ".join(f"{k}: {v}" for k, v in (claims[key].get("verdict_by_view") or {}).items()))
-                             for key, title in CLAIM_STATEMENTS.items()], columns=["claim", "verdict", "why", "by view"])
-    note = ("A verdict is *fragile* when it differs between views of the same runs (each option order alone, each persona "
-            "template alone, against the average over them): it is never counted as supported.")
+                             for key, title in CLAIM_STATEMENTS.items()],
+                            columns=["claim", "primary endpoint", "p (one-sided)", "p (Holm)", "verdict", "why", "by view"])
+    note = ("Each claim's verdict stands on its primary endpoint, named in the config before the run; Holm across the claims "
+            "of this report (one-sided family-wise alpha); every other number is secondary, with a BH q-value beside its table. "
+            "*no evidence* states the minimum detectable effect at this run's n; *not testable*: a premise or the entries the "
+            "comparison needs are missing. A verdict is *fragile* when it differs between views of the same runs (each option "
+            "order alone, each persona template alone, against the average over them): it is never counted as supported.")
     return "\n".join(["# Verdicts", "", format_table(verdicts), "", note, ""] + md)
 
 

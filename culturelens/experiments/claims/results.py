@@ -1,19 +1,55 @@
 """Typed results of the claims: one `ClaimResult` subclass per claim, and the rows they are made of.
 
-Every result has a verdict (see `verdict_from_ci`), the rule it applies, and where one number sums
-the claim up, that effect with its 95% CI; `reason` says why a claim is not testable. All models
-allow extra keys, so later statistics (nulls, option orders) can add fields without breaking readers.
+Every result names its primary endpoint (``ClaimsConfig.primary``, fixed before the run), the one-sided p of that
+endpoint, the Holm-adjusted p across the claims of the report, the rule it applies, and where one number sums the
+claim up, that effect with its 95% CI. Verdicts: ``supported`` (Holm-adjusted p below alpha), ``no evidence``
+(testable, not supported: ``mde`` and ``reason`` state the minimum detectable effect at the run's n), ``not
+testable`` (a premise or the entries the comparison needs are missing: ``reason`` says which), ``fragile``.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 from pydantic import computed_field
+from scipy import stats
 
 from culturelens.core.runfolder import Record
+from culturelens.eval.statistics.multiple import holm
 
-SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "not supported", "not testable with these models"
+SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "no evidence", "not testable"
 FRAGILE = "fragile"  # supported under one option order / template and not under another: never "supported"
+POWER = 0.8  # the minimum detectable effect: detected with this probability at one-sided alpha
+
+
+def one_sided(p_two: float | None, effect: float | None, direction: int = 1) -> float | None:
+    """The one-sided p in the claimed direction from a symmetric two-sided test's p and its effect."""
+    if p_two is None or effect is None or not (math.isfinite(p_two) and math.isfinite(effect)):
+        return None
+    return p_two / 2 if effect * direction > 0 else 1 - p_two / 2
+
+
+def p_from_ci(effect: float | None, lo: float | None, hi: float | None, alpha: float,
+              level: float = 0.95) -> tuple[float | None, float | None]:
+    """(one-sided p that the effect is above 0, minimum detectable effect at one-sided ``alpha``) from a bootstrap
+    percentile CI, by the normal approximation (se = CI width / (2 z)): no new random numbers, and the p agrees with
+    the CI (p < (1 - level) / 2 exactly when the CI lies above 0, up to the CI's asymmetry)."""
+    if effect is None or lo is None or hi is None or not all(math.isfinite(x) for x in (effect, lo, hi)) or hi <= lo:
+        return None, None
+    se = (hi - lo) / (2 * stats.norm.ppf(0.5 + level / 2))
+    return float(stats.norm.sf(effect / se)), float((stats.norm.isf(alpha) + stats.norm.ppf(POWER)) * se)
+
+
+def intersection_p(ps: list[float | None]) -> float | None:
+    """An endpoint made of several tests that must ALL reject (every base model, every pair): the intersection-union
+    test, whose p is the largest one (exact level, no adjustment needed)."""
+    known = [p for p in ps if p is not None]
+    return max(known) if known and len(known) == len(ps) else None
+
+
+def largest(xs: list[float | None]) -> float | None:
+    known = [x for x in xs if x is not None]
+    return max(known) if known else None
 
 
 def robust_verdict(by_view: dict[str, str]) -> str:
@@ -45,6 +81,7 @@ class PairedDiff(Record):
     mde: float | None = None  # minimum detectable difference at this n (80 % power)
     alpha: float | None = None
     null: str | None = None
+    q_bh: float | None = None  # Benjamini-Hochberg q-value among the rows of its table (secondary endpoints)
 
     @property
     def verdict(self) -> str:
@@ -59,8 +96,30 @@ class ClaimResult(Record):
     effect: float | None = None
     effect_name: str | None = None
     ci: list[float | None] | None = None
-    reason: str | None = None  # why the verdict is what it is when no CI decides it (e.g. not testable)
+    reason: str | None = None  # why the verdict is what it is (not testable: what is missing; no evidence: the mde)
     verdict_by_view: dict[str, str] = {}  # the verdict on each view (averaged; each option order; each template)
+    primary: str | None = None  # the primary endpoint (ClaimsConfig.primary), named before the run
+    primary_what: str | None = None
+    p: float | None = None  # one-sided p of the primary endpoint (None: not testable)
+    p_holm: float | None = None  # Holm-adjusted across the claims of the report
+    n_holm: int | None = None  # how many claims' p the adjustment ran over
+    alpha: float | None = None  # one-sided family-wise level
+    mde: float | None = None  # minimum detectable effect of the primary endpoint at this run's n (80 % power)
+
+
+def holm_verdicts(results: dict[str, ClaimResult], alpha: float) -> None:
+    """Holm across the claims of one report (``eval/statistics/multiple.holm``): a claim with a p is ``supported``
+    when its adjusted p is below ``alpha``, else ``no evidence`` with the minimum detectable effect stated."""
+    keys = [k for k, r in results.items() if r.p is not None and r.verdict != NOT_TESTABLE]
+    adjusted = holm([results[k].p for k in keys]) if keys else np.array([])
+    for k, adj in zip(keys, adjusted):
+        r = results[k]
+        r.p_holm, r.n_holm, r.alpha = float(adj), len(keys), alpha
+        r.verdict = SUPPORTED if adj < alpha else NOT_SUPPORTED
+        if r.verdict == NOT_SUPPORTED:
+            said = (f"one-sided p {r.p:.3g}, Holm-adjusted over {len(keys)} claims {adj:.3g} >= alpha {alpha:g}"
+                    + (f"; minimum detectable effect at this n: {r.mde:.3f}" if r.mde is not None else ""))
+            r.reason = f"{said}; {r.reason}" if r.reason else said
 
 
 class NormsRow(Record):
@@ -80,7 +139,23 @@ class SourceView(Record):
     note: str | None = None
 
 
+class Contrast(Record):
+    """One contrast of question groups (claim 1), averaged over the models claim 1 uses."""
+
+    endpoint: str
+    what: str
+    effect: float | None = None
+    ci: list[float | None] = [None, None]
+    p: float | None = None  # one-sided, from the CI (``p_from_ci``)
+    mde: float | None = None
+    q_bh: float | None = None
+    primary: bool = False
+
+
 class NormsResult(ClaimResult):
+    models_used: list[str] = []  # base models, one per family and size
+    models_left_out: dict[str, str] = {}  # entry -> why claim 1 does not use it
+    contrasts: list[Contrast] = []
     table: list[NormsRow] = []
     n_models: int | None = None
     kind: str | None = None  # the data kind the verdict stands on (e.g. wvs7 respondent data)
@@ -114,6 +189,9 @@ class CorpusPair(Record):
     gap_multilingual: float | None = None
     gap_reduction: float | None = None
     ci: list[float | None]
+    p: float | None = None  # one-sided (a reduction), Welch
+    mde: float | None = None
+    q_bh: float | None = None
     verdict: str | None = None
     reason: str | None = None
     confounds: list[str]

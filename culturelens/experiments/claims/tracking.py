@@ -37,7 +37,8 @@ def track_claims(cfg, out: Path, claims: dict, runs: dict) -> Path | None:
     if run is None:
         return None
     declare_evaluations(run, {label: r.summary for label, r in runs.items()})
-    verdicts = [{"claim": key, "verdict": claims[key]["verdict"]} for key in CLAIMS if key in claims]
+    verdicts = [{"claim": key, "verdict": claims[key]["verdict"], "primary": claims[key].get("primary"), "p": claims[key].get("p"),
+                 "p_holm": claims[key].get("p_holm")} for key in CLAIMS if key in claims]
     log_table(run, "claims/verdicts", pd.DataFrame(verdicts))
     log_table(run, "claims/1_norms", pd.DataFrame(claims["1_norms"]["table"]))
     gaps = [{"model": m, **{k: g.get(k) for k in ("western_r", "non_western_r", "gap")}}

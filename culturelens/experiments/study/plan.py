@@ -23,6 +23,15 @@ def _tokens(path: Path, tokenizer, dpo: bool) -> int:
     return total
 
 
+def eval_prompts(ecfg, tok) -> int:
+    """The prompts one evaluation scores, counted as the eval runner builds them (only the question x country pairs
+    the reference has, every template and order)."""
+    from culturelens.core.inputs import resolve_inputs
+    from culturelens.eval.runner import build_items
+
+    return len(build_items(ecfg, resolve_inputs(ecfg), tok))
+
+
 def make_plan(cfg: StudyConfig, root: Path, facts: dict, split: dict, tok, ecfg) -> dict:
     """Every training and evaluation with its size, whether it is cached and its estimated seconds: tokens / measured
     tokens/s, prompts / measured prompts/s (``rates.plan_rates``; ``ecfg``: the evaluation's config)."""
@@ -34,8 +43,7 @@ def make_plan(cfg: StudyConfig, root: Path, facts: dict, split: dict, tok, ecfg)
     dpo = next((train_config(cfg, root, a, cfg.seeds[0]).train for a in arms if a.startswith("dpo_")), None)
     rates, sources = plan_rates(cfg.rates, sft, dpo, list(ecfg.probe.templates), ecfg.model.dtype, ecfg.probe.prefix_sharing)
     trainings, evals = [], []
-    n_q = len(split["heldout"]) + (0 if cfg.eval_questions == "heldout" else len(split["train"]))
-    prompts = n_q * len(split["seen"] + split["unseen"]) * len(cfg.data.templates) * len(cfg.data.orders)
+    prompts = eval_prompts(ecfg, tok)
     names = (["base"] if "base" in cfg.references else [])
     tokens_cache: dict[str, int] = {}
     for seed in cfg.seeds:
