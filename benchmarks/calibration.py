@@ -15,6 +15,13 @@ Rules (alpha):
   claimed direction against the swap null (alpha = 2.5 %, band [1.25 %, 3.75 %]). Under ``at_most_alpha`` a null for
   which the rule is conservative by design (a fine-tune that only adds a random shift LOWERS the metric in
   expectation, so it passes less often than alpha): only the upper end of the band applies.
+- ``claim_paired``: claims 4/5/6 (larger - smaller, SFT - base, instruct - base, DPO - SFT/base): one-sided
+  permutation p < 2.5 % against the 'change' null (alpha = 2.5 %, band [1.25 %, 3.75 %]); Holm across the claims only
+  makes a claim's rule more conservative;
+- ``claim_1``: claim 1's primary contrast, mean per-question r(norms) - r(systems, progress) of one model, p from the
+  two-way bootstrap CI (battery clusters and countries together; normal approximation) < 2.5 %, one-sided;
+- ``claim_3``: claim 3, the English-centric model has a Western gap (verdict ``western``) AND its fidelity-slope gap
+  minus the multilingual model's is above 0 (Welch on per-country slope differences), one-sided 2.5 %;
 - ``study``: the training study's verdict rule (``culturelens study``: arm - control, Student's pooled t over the
   arms' per-seed values, two-sided 5 %), with SHUFFLED vs a second SHUFFLED among its nulls (benchmarks/study_calibration.py).
 Nulls and effects are named in the output with their parameters. The band for a two-sided / 5 % rule is
@@ -56,7 +63,7 @@ def load_grid(config: str) -> dict:
     human = df.pivot_table(index="qid", columns="country", values="mean").reindex(index=qids, columns=countries).to_numpy(float)
     meta = {c.alpha3: c for c in inputs.countries}
     cl = {q: i for i, members in enumerate(questionnaire_clusters(inputs.bank, qids)) for q in members}
-    return {"config": config, "qids": qids, "countries": countries, "human": human,
+    return {"config": config, "qids": qids, "countries": countries, "human": human, "groups": cfg.groups,
             "clusters": np.array([cl[q] for q in qids]), "sections": [inputs.bank.get(q).category for q in qids],
             "western": np.array([bool(meta[c].western) for c in countries])}
 
@@ -136,6 +143,88 @@ def paired_rule(sim: Sim, a: np.ndarray, b: np.ndarray, n_perm: int, alternative
     d = draws_for(sim, n_perm)
     t = engine.paired_difference(a, b, sim.h, d, alternative=alternative, alpha=alpha, null=null)
     return t.p_perm is not None and t.p_perm < alpha
+
+
+def claim1_rule(sim: Sim, model: np.ndarray, n_boot: int, seed: int) -> bool:
+    """Claim 1's primary contrast as ``paper_claims.claim_norms`` applies it (``norms_contrast``), for one model."""
+    from culturelens.experiments.claims.paper_claims import norms_contrast
+
+    group = np.array([sim.g["groups"].get(c) for c in sim.g["sections"]], dtype=object)
+    weights = bs.two_way_weights(sim.g["clusters"], sim.h.shape[1], n_boot, seed)
+    res = norms_contrast(model[None], sim.h, weights, group == "norms", (group == "systems") | (group == "progress"), 0.025)
+    return res["p"] is not None and res["p"] < 0.025
+
+
+def claim3_rule(sim: Sim, a: np.ndarray, b: np.ndarray) -> bool:
+    """Claim 3 as ``paper_claims._corpus_pair`` applies it: a premise (A's verdict 'western') and the one-sided test."""
+    from culturelens.eval.statistics.western_slope import side_slopes
+    from culturelens.experiments.claims.bias import BiasGap, gap_reduction
+    from culturelens.experiments.claims.results import one_sided
+
+    west, cs = sim.g["western"], sim.g["countries"]
+    gaps = [BiasGap(western_slope(m, sim.h, west).model_dump(), {}, cs, side_slopes(m, sim.h, west), west, None) for m in (a, b)]
+    if gaps[0].verdict != "western":
+        return False
+    d = gap_reduction(gaps[0], gaps[1], {})
+    p = one_sided(d.get("p"), d.get("diff"))
+    return p is not None and p < 0.025
+
+
+CLAIMS_RULES = ("claim_paired", "claim_1", "claim_3")
+
+
+def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = None) -> dict:
+    """The claims' rules not covered by the blocks above (claims 1, 3 and the 'change' null of claims 4/5/6)."""
+    main, ethics = load_grid("configs/eval/default.yaml"), load_grid("configs/eval/ethics55.yaml")
+    res: dict = {}
+    wanted = CLAIMS_RULES if only is None else (only,)
+    paired = res["claim_paired"] = {"alpha": 0.025, "band": [0.0125, 0.0375], "sided": "one", "nulls": {}, "effects": {},
+                                    "what": "claims 4/5/6: metric(B) - metric(A), one-sided permutation p < 2.5 % against the "
+                                            "'change' null: " + engine.NULLS["change"]}
+    pairs = {
+        "null:B = A + a country-consistent shift N(0, 0.1) per country": lambda s, a: (a, s.mask(a + s.quirk(0.1))),
+        "null:B = A + iid N(0, 0.1)": lambda s, a: (a, s.mask(a + s.noise(0.1))),
+        "null:B = A + per-question shift N(0, 0.1) + per-country shift N(0, 0.1)": lambda s, a: (
+            a, s.mask(a + s.rng.normal(0, 0.1, (a.shape[0], 1)) + s.quirk(0.1))),
+        "effect:B = A + 0.1 (h - mu)": lambda s, a: (a, s.mask(a + 0.1 * (s.h - s.mu))),
+        "effect:B = A + 0.2 (h - mu)": lambda s, a: (a, s.mask(a + 0.2 * (s.h - s.mu))),
+    }
+    for name, make in (pairs.items() if "claim_paired" in wanted else ()):
+        kind, label = name.split(":", 1)
+        hits = []
+        for i in range(n_sims):
+            s = Sim(main, seed + 20_000 + i)
+            a, b = make(s, s.signal(0.3))
+            hits.append(paired_rule(s, a, b, n_perm, "greater", 0.025, "change"))
+        paired["nulls" if kind == "null" else "effects"][label] = rate(hits)
+
+    c1 = res["claim_1"] = {"alpha": 0.025, "band": [0.0125, 0.0375], "sided": "one", "nulls": {}, "effects": {},
+                           "what": "claim 1: r(norms) - r(systems, progress), p from the two-way bootstrap CI < 2.5 %, one-sided"}
+    group = np.array([main["groups"].get(c) for c in main["sections"]], dtype=object)
+    norms = (group == "norms")[:, None]
+    cases = {"null:no_knowledge (question mean + iid N(0, 0.1))": lambda s: s.no_knowledge(),
+             "null:country_quirk (question mean + per-country N(0, 0.15) + iid N(0, 0.05))": lambda s: s.country_quirk(),
+             "null:shuffled_link (human answers, countries jointly shuffled, + iid N(0, 0.1))": lambda s: s.shuffled_link(),
+             "effect:signal 0.3 on norms questions only": lambda s: s.mask(s.mu + 0.3 * norms * (s.h - s.mu) + s.noise(0.1)),
+             "effect:signal 0.6 on norms questions only": lambda s: s.mask(s.mu + 0.6 * norms * (s.h - s.mu) + s.noise(0.1))}
+    for name, make in (cases.items() if "claim_1" in wanted else ()):
+        kind, label = name.split(":", 1)
+        hits = [claim1_rule(s, make(s), 500, seed + i) for i, s in ((i, Sim(main, seed + 30_000 + i)) for i in range(n_sims))]
+        c1["nulls" if kind == "null" else "effects"][label] = rate(hits)
+
+    c3 = res["claim_3"] = {"alpha": 0.025, "band": [0.0125, 0.0375], "sided": "one", "nulls": {}, "effects": {},
+                           "what": "claim 3: premise (A 'western') and gap(A) - gap(B) above 0, one-sided Welch 2.5 %, ethics55"}
+    cases = {"null:A and B both west_pull f=0.4 (equal gaps)": lambda s: (s.west_pull(0.4), s.west_pull(0.4)),
+             "null:A west_pull f=0.4, B the same pull + a per-country shift N(0, 0.15)": lambda s: (
+                 s.west_pull(0.4), s.mask(s.west_pull(0.4) + s.quirk(0.15))),
+             "null:A and B both human_noise sd=0.1 (no gap: the premise rarely holds)": lambda s: (s.human_noise(0.1), s.human_noise(0.1)),
+             "effect:A west_pull f=0.4, B west_pull f=0.2": lambda s: (s.west_pull(0.4), s.west_pull(0.2)),
+             "effect:A west_pull f=0.4, B human_noise sd=0.1": lambda s: (s.west_pull(0.4), s.human_noise(0.1))}
+    for name, make in (cases.items() if "claim_3" in wanted else ()):
+        kind, label = name.split(":", 1)
+        hits = [claim3_rule(s, *make(s)) for s in (Sim(ethics, seed + 40_000 + i) for i in range(n_sims))]
+        c3["nulls" if kind == "null" else "effects"][label] = rate(hits)
+    return {k: v for k, v in res.items() if k in wanted}
 
 
 def rate(hits: list) -> dict:
@@ -240,6 +329,7 @@ def run(n_sims: int, n_perm: int, seed: int = 0) -> dict:
     from study_calibration import study_block  # the training study's rule (benchmarks/study_calibration.py)
 
     res["study"] = study_block(n_sims, seed)
+    res.update(claims_blocks(n_sims, n_perm, seed))
     return res
 
 
@@ -260,11 +350,15 @@ def rerun_one(args) -> None:
 
     out = json.loads(Path(args.out).read_text())
     t0, cpu0 = time.time(), time.process_time()
-    block = study_block(args.sims, args.seed)
+    if args.only == "study":
+        block = study_block(args.sims, args.seed)
+    else:
+        block = claims_blocks(args.sims, args.perms, args.seed, args.only)[args.only]
     block["run"] = {"n_sims": args.sims, "seed": args.seed, "wall_seconds": round(time.time() - t0, 1),
                     "cpu_seconds": round(time.process_time() - cpu0, 1), "load_average": os.getloadavg(),
                     "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                    "command": f"benchmarks/calibration.py --only {args.only} --sims {args.sims}"}
+                    "n_perm": args.perms,
+                    "command": f"benchmarks/calibration.py --only {args.only} --sims {args.sims} --perms {args.perms}"}
     out["rules"][args.only] = block
     out["all_nulls_in_band"][args.only] = rule_in_band(block)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
@@ -281,7 +375,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--table", action="store_true", help="print the markdown table of an existing --out and exit")
-    ap.add_argument("--only", choices=["study"], help="rerun this rule's block alone and replace it in the existing --out")
+    ap.add_argument("--only", choices=["study", *CLAIMS_RULES], help="rerun this rule's block alone and replace it in the existing --out")
     args = ap.parse_args()
     if args.table:
         print(markdown_table(json.loads(Path(args.out).read_text())))

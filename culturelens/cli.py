@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("study", help="the training study: synth -> arms x seeds (train, eval) -> effects -> report")
     _config_args(p)
     p.add_argument("--smoke", action="store_true", help="apply the config's smoke: section (a minutes-scale run of the same study)")
-    p.add_argument("--plan", action="store_true", help="build the data (split, teacher, rows), print the up-front plan, then stop")
+    p.add_argument("--plan", "--dry-run", dest="plan", action="store_true",
+                   help="build the data (split, teacher, rows), print the up-front plan (trainings, prompts, cached, estimated "
+                   "time), then stop; --dry-run is the same flag, as on eval, run and claims")
 
     p = sub.add_parser("data", help="human reference data, questions and countries")
     dsub = p.add_subparsers(dest="action", required=True)

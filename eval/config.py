@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from culturelens.core.config import PathName, StrictModel
+from culturelens.core.config import PathName, Seed, StrictModel
 from culturelens.core.models import ModelConfig
 from culturelens.core.questions import DEFAULT_GROUPS
 from culturelens.core.tracking import WandbConfig
@@ -108,6 +108,6 @@ class EvalConfig(StrictModel):
     split: SplitConfig = SplitConfig()
     n_boot: int = Field(1000, ge=10, description="bootstrap replicates of every CI")
     n_perm: int = Field(1000, ge=10)  # country permutations of the null (summary.json -> nulls, western_gap)
-    seed: int = Field(0, description="seed of the bootstraps and permutations")
+    seed: Seed = Field(0, description="seed of the bootstraps and permutations")
     cache_dir: str | None = None  # probe cache (default: $CULTURELENS_CACHE/probe or ~/.cache/culturelens/probe)
     wandb: WandbConfig = WandbConfig()

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from culturelens.core.config import PathName, StrictModel
+from culturelens.core.config import PathName, Seed, StrictModel
 from culturelens.core.teacher import TeacherConfig
 from culturelens.core.tracking import WandbConfig
 
@@ -14,7 +14,7 @@ class SplitSettings(StrictModel):
     """Train / held-out split of the seed questions, drawn before any generation."""
 
     heldout_fraction: float = Field(0.3, ge=0, lt=1, description="share of seed questions held out (never sent to the teacher)")
-    seed: int = Field(0, description="seed of the split")
+    seed: Seed = Field(0, description="seed of the split")
     file: str | None = None  # reuse an existing split.json instead of drawing one
     # whole battery clusters go to one side (core/batteries.py); by_battery=false splits question by question
     by_battery: bool = True
@@ -35,13 +35,20 @@ class VariantSettings(StrictModel):
 class FilterSettings(StrictModel):
     """Quality filters every variant must pass (each drop is counted in report.json)."""
 
-    min_chars: int = Field(15, description="drop variants shorter than this")
-    max_chars: int = Field(400, description="drop variants longer than this")
-    min_similarity: float = 0.2  # to the seed question (lexical cosine, or embedding cosine with embedding_model)
-    near_duplicate_jaccard: float = 0.8  # word 3-shingles
+    min_chars: int = Field(15, ge=0, description="drop variants shorter than this")
+    max_chars: int = Field(400, ge=1, description="drop variants longer than this")
+    min_similarity: float = Field(0.2, ge=-1, le=1)  # to the seed question (lexical cosine, or embedding cosine with embedding_model)
+    near_duplicate_jaccard: float = Field(0.8, ge=0, le=1)  # word 3-shingles
     # drop a variant whose similarity to any held-out question is >= this, or >= its similarity to its own seed
-    max_heldout_similarity: float = 0.6
+    max_heldout_similarity: float = Field(0.6, ge=-1, le=1)
     embedding_model: str | None = None  # a local sentence-embedding model folder (mean pooling)
+
+    @model_validator(mode="after")
+    def _lengths(self) -> FilterSettings:
+        if self.max_chars <= self.min_chars:
+            raise ValueError(f"filters.max_chars ({self.max_chars}) must be above filters.min_chars ({self.min_chars}): "
+                             "every variant would be dropped")
+        return self
 
 
 class SFTSettings(StrictModel):
@@ -49,7 +56,7 @@ class SFTSettings(StrictModel):
 
     answer: Literal["sample", "majority"] = "sample"  # sample from the country's human distribution, or its majority answer
     samples_per_prompt: int = Field(1, ge=1, description="SFT rows per (variant, country): answers drawn from the distribution")
-    seed: int = Field(0, description="seed of the answer sampling")
+    seed: Seed = Field(0, description="seed of the answer sampling")
 
 
 class DPOSettings(StrictModel):

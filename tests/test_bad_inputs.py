@@ -134,11 +134,28 @@ def test_bad_eval_override_after_no_progress(tmp_path, capsys, tiny_model_dir, o
 
 
 @pytest.mark.parametrize("override, words", [("teacher.retries=-1", ["teacher.retries", "greater than or equal to 0"]),
-                                             ("teacher.timeout_s=0", ["teacher.timeout_s", "greater than 0"])])
+                                             ("teacher.timeout_s=0", ["teacher.timeout_s", "greater than 0"]),
+                                             ("teacher.seed=-1", ["teacher.seed", "greater than or equal to 0"]),
+                                             ("teacher.top_p=2", ["teacher.top_p", "less than or equal to 1"]),
+                                             ("teacher.temperature=-0.5", ["teacher.temperature", "greater than or equal to 0"]),
+                                             ("teacher.max_new_tokens=0", ["teacher.max_new_tokens", "greater than or equal to 1"]),
+                                             ("split.seed=-2", ["split.seed", "greater than or equal to 0"]),
+                                             ("filters.max_chars=10", ["filters.max_chars (10) must be above filters.min_chars (15)"]),
+                                             ("filters.near_duplicate_jaccard=1.5", ["near_duplicate_jaccard", "less than or equal to 1"])])
 def test_bad_teacher_settings(tmp_path, capsys, override, words):
     cfg = tmp_path / "s.yaml"
     cfg.write_text("teacher: {backend: openai, base_url: 'http://127.0.0.1:9/v1', server_model: m}\n")
     assert_error(*cli(["synth", "--config", cfg, override], capsys), *words)
+
+
+@pytest.mark.parametrize("override, words", [("seed=-1", ["override 'seed=-1'", "greater than or equal to 0"]),
+                                             ("n_boot=0", ["override 'n_boot=0'", "greater than or equal to 10"])])
+def test_bad_claims_settings(tmp_path, capsys, override, words):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [{label: m, model: {name_or_path: x}, facts: {family: f, params: 1, corpus: english, aligned: false}}]\n"
+                   f"output_dir: {tmp_path / 'out'}\n")
+    assert_error(*cli(["claims", "--config", cfg, override], capsys), *words)
+    assert not (tmp_path / "out").exists()
 
 
 def test_version(capsys):
@@ -591,6 +608,18 @@ TRAIN_DATA_CASES = [
      ["eval_split 'validation' is not a split", "it has: train"]),
     ("eval_split leaves no rows", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)] * 3), ["eval_split=0.1"],
      ["leaves 0 eval rows", "at least one row on each side"]),
+    # TRL's value ranges, checked with the config (before: numpy / torch / DataLoader tracebacks after the model loaded)
+    ("train.seed=-1", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.seed=-1"], ["train.seed must be >= 0"]),
+    ("train.learning_rate=-1", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.learning_rate=-1"],
+     ["train.learning_rate must be > 0"]),
+    ("train.per_device_train_batch_size=0", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]),
+     ["train.per_device_train_batch_size=0"], ["train.per_device_train_batch_size must be >= 1"]),
+    ("train.gradient_accumulation_steps=0", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]),
+     ["train.gradient_accumulation_steps=0"], ["train.gradient_accumulation_steps must be >= 1"]),
+    ("train.max_length=0", "sft", lambda tmp: _jsonl(tmp, [_conversation(GOOD_SFT)]), ["train.max_length=0"],
+     ["train.max_length must be >= 1"]),
+    ("DPO train.beta=0", "dpo", lambda tmp: _jsonl(tmp, [{"prompt": "q", "chosen": "a", "rejected": "b"}]), ["train.beta=0"],
+     ["train.beta must be > 0"]),
     ("hub dataset id unreachable", "sft", lambda tmp: "no-such-owner/no-such-dataset", [],
      ["'no-such-owner/no-such-dataset' is not a local path", "hub", "culturelens synth"]),
 ]
@@ -667,6 +696,8 @@ EVAL_VALUE_CASES = [
     ("wandb.mode=weird", ["override 'wandb.mode=weird'", "online", "offline"]),
     ("wandb.init_timeout_s=0", ["wandb.init_timeout_s", "greater than 0"]),
     ("model.dtype=float8", ["override 'model.dtype=float8'", "float32"]),
+    ("seed=-3", ["override 'seed=-3'", "greater than or equal to 0"]),  # numpy's ValueError after the probe before
+    ("seed=4294967296", ["override 'seed=4294967296'", "less than or equal to 4294967295"]),
 ]
 
 

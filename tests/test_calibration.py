@@ -57,6 +57,23 @@ def test_a_reduced_simulation_of_the_rules_agrees():
     assert sum(shift) <= 9
 
 
+def test_a_reduced_simulation_of_the_claims_rules_agrees():
+    """Claims 1 and 3 applied as the claims apply them (paper_claims.norms_contrast, bias.gap_reduction with the premise)."""
+    main_grid, ethics = calibration.load_grid("configs/eval/default.yaml"), calibration.load_grid("configs/eval/ethics55.yaml")
+    quirk = [calibration.claim1_rule(s, s.country_quirk(), 200, i) for i, s in ((i, calibration.Sim(main_grid, 300 + i)) for i in range(30))]
+    assert sum(quirk) <= 4  # nominal one-sided 2.5 %: about 1 of 30
+    norms = [calibration.claim1_rule(s, s.mask(s.mu + 0.6 * (np.array([s.g["groups"].get(c) for c in s.g["sections"]]) == "norms")[:, None]
+                                              * (s.h - s.mu) + s.noise(0.1)), 200, i)
+             for i, s in ((i, calibration.Sim(main_grid, 400 + i)) for i in range(5))]
+    assert sum(norms) >= 4
+    same = [calibration.claim3_rule(s, s.west_pull(0.4), s.west_pull(0.4)) for s in (calibration.Sim(ethics, 600 + i) for i in range(60))]
+    assert sum(same) <= 6  # nominal 1.5 of 60
+    reduced = [calibration.claim3_rule(s, s.west_pull(0.4), s.human_noise(0.1)) for s in (calibration.Sim(ethics, 800 + i) for i in range(10))]
+    assert sum(reduced) >= 9
+    no_premise = [calibration.claim3_rule(s, s.human_noise(0.1), s.west_pull(0.4)) for s in (calibration.Sim(ethics, 900 + i) for i in range(10))]
+    assert sum(no_premise) == 0  # without a Western gap to reduce there is nothing to test
+
+
 def _ethics_inputs():
     from culturelens.core.config import load_config
     from culturelens.core.inputs import resolve_inputs

@@ -214,3 +214,26 @@ def test_missing_split_file_is_a_config_error(tmp_path, tiny_model_dir, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(missing) in err and "culturelens synth" in err
     assert not (tmp_path / "runs").exists()  # nothing was evaluated
+
+
+def test_norms_contrast_one_two_way_draw_for_every_model():
+    """Claim 1's contrast by hand, and entering a model four times does not shrink its CI (one draw for all models)."""
+    import numpy as np
+    import pytest
+
+    from culturelens.eval.statistics import bootstrap as bs
+    from culturelens.eval.statistics import engine
+    from culturelens.experiments.claims.paper_claims import norms_contrast
+
+    rng = np.random.default_rng(0)
+    human = rng.normal(size=(12, 9))
+    model = human + rng.normal(scale=[[0.3]] * 6 + [[2.0]] * 6, size=(12, 9))  # norms (first 6) closer
+    in_a = np.arange(12) < 6
+    weights = bs.two_way_weights(np.arange(12) // 2, 9, 400, seed=1)
+    one = norms_contrast(model[None], human, weights, in_a, ~in_a, 0.025)
+    r = engine.question_r(model, human)
+    assert one["effect"] == pytest.approx(r[:6].mean() - r[6:].mean())
+    assert one["ci"][0] < one["effect"] < one["ci"][1] and one["p"] < 0.025 and one["mde"] > 0
+    four = norms_contrast(np.repeat(model[None], 4, axis=0), human, weights, in_a, ~in_a, 0.025)
+    assert four["ci"] == pytest.approx(one["ci"]) and four["p"] == pytest.approx(one["p"])
+    assert norms_contrast(model[None], human, weights, np.arange(12) < 1, ~in_a, 0.025)["p"] is None  # < 2 questions a side

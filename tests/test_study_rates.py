@@ -71,3 +71,7 @@ def test_plan_flag_prints_the_plan_from_measured_rates_and_stops(tiny_model_dir,
                   for t in plan["trainings"]) + sum(e["prompts"] / plan["rates"]["eval_prompts_per_s"] for e in plan["evals"])
     assert abs(plan["estimated_seconds"] - by_hand) <= 2
     assert not (root / "train").exists() and not (root / "effects.json").exists()
+    # --dry-run is the same flag, as on eval, run and claims
+    from culturelens.cli import parse_args
+
+    assert parse_args(["study", "--config", "x.yaml", "--dry-run"]).plan is True

@@ -350,3 +350,19 @@ def test_lm_head_scores_only_labelled_positions_and_trains_the_same_adapter(tmp_
     worst = max(float((fast[k] - full[k]).abs().max()) for k in full)
     moved = max(float(full[k].abs().max()) for k in full if "lora_B" in k)
     assert moved > 1e-3 and worst < 1e-5, (worst, moved)
+
+
+def test_older_keys_move_by_one_rule():
+    """Older names of a setting (train.epochs, top-level DPO beta) move to TRL's name; both set is one error naming both."""
+    from pydantic import ValidationError
+
+    base = {"model": {"name_or_path": "m"}, "dataset": "d.jsonl", "output_dir": "out"}
+    sft = SFTRunConfig.model_validate({**base, "train": {"epochs": 2, "per_device_batch_size": 3}})
+    assert sft.train.num_train_epochs == 2 and sft.train.per_device_train_batch_size == 3
+    dpo = DPORunConfig.model_validate({**base, "beta": 0.2})
+    assert dpo.train.beta == 0.2 and "beta" in dpo.train.model_fields_set
+    for data, words in (({**base, "train": {"epochs": 2, "num_train_epochs": 3}}, "train.epochs and train.num_train_epochs"),
+                        ({**base, "beta": 0.2, "train": {"beta": 0.3}}, "beta and train.beta")):
+        model = DPORunConfig if "beta" in data else SFTRunConfig
+        with pytest.raises(ValidationError, match=f"{words} are the same setting: keep"):
+            model.model_validate(data)

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from culturelens.core.config import PathName, StrictModel
 from culturelens.core.models import ModelConfig
 from culturelens.core.tracking import WandbConfig
-from culturelens.train.trlargs import DPOArgs, SFTArgs
+from culturelens.train.trlargs import DPOArgs, SFTArgs, move_legacy_key
 
 
 class LoraSettings(StrictModel):
@@ -79,13 +79,10 @@ class DPORunConfig(SFTRunConfig):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        for key in ("beta", "precompute_ref_log_probs"):
-            if key in data:
-                train = dict(data.get("train") or {})
-                if key in train:
-                    raise ValueError(f"{key} is set twice (top level and train.{key}): keep train.{key}")
-                train[key] = data.pop(key)
-                data["train"] = train
+        train = dict(data.get("train") or {})
+        moved = [move_legacy_key(data, key, train, key, key, f"train.{key}") for key in ("beta", "precompute_ref_log_probs")]
+        if any(moved):
+            data["train"] = train
         return data
 
 

@@ -31,6 +31,32 @@ OWNED = {
     "parallelism_config": "an accelerate config file (configs/accelerate/)",
 }
 
+# value ranges TRL / transformers only check deep inside training (a traceback after the model loaded), or never:
+# field -> (lowest, whether the lowest is allowed, highest or None); None values (TRL's "unset") pass.
+# (num_train_epochs and max_steps depend on each other: SFTRunConfig checks them together.)
+RANGES: dict[str, tuple[float, bool, float | None]] = {
+    "seed": (0, True, 2**32 - 1), "data_seed": (0, True, 2**32 - 1), "learning_rate": (0, False, None),
+    "per_device_train_batch_size": (1, True, None),
+    "per_device_eval_batch_size": (1, True, None), "gradient_accumulation_steps": (1, True, None),
+    "eval_accumulation_steps": (1, True, None), "max_length": (1, True, None), "max_prompt_length": (1, True, None),
+    "max_completion_length": (1, True, None), "logging_steps": (0, False, None), "save_steps": (0, False, None),
+    "eval_steps": (0, False, None), "warmup_steps": (0, True, None), "weight_decay": (0, True, None),
+    "max_grad_norm": (0, True, None), "adam_epsilon": (0, False, None), "adam_beta1": (0, True, 1), "adam_beta2": (0, True, 1),
+    "dataloader_num_workers": (0, True, None), "beta": (0, False, None),
+}
+
+
+def out_of_range(name: str, value: Any) -> str | None:
+    """Why `value` is not a valid train.<name> (RANGES), or None."""
+    if name not in RANGES or value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    lo, lo_ok, hi = RANGES[name]
+    if (value < lo if lo_ok else value <= lo) or (hi is not None and value > hi):
+        rule = (f">= {lo}" if lo_ok else f"> {lo}") + (f" and <= {hi}" if hi is not None else "")
+        return f"train.{name} must be {rule} (got {value})"
+    return None
+
+
 # LoRA on a few hundred rows on CPU: defaults that differ from TRL's (which assume full fine-tuning on a GPU)
 COMMON_DEFAULTS: dict[str, Any] = {
     "num_train_epochs": 1.0, "per_device_train_batch_size": 4, "max_length": 512, "logging_steps": 5, "save_steps": 50,
@@ -39,6 +65,17 @@ COMMON_DEFAULTS: dict[str, Any] = {
 }
 SFT_DEFAULTS: dict[str, Any] = {**COMMON_DEFAULTS, "learning_rate": 2e-4, "completion_only_loss": True}
 DPO_DEFAULTS: dict[str, Any] = {**COMMON_DEFAULTS, "learning_rate": 5e-5}
+
+
+def move_legacy_key(src: dict, old: str, dst: dict, new: str, old_name: str, new_name: str) -> bool:
+    """Move `src[old]` (an older name of a setting) to `dst[new]`; both set is an error naming the two keys. The one
+    rule for every older key: TRL's names inside `train:` (LEGACY_NAMES) and top-level DPO keys (train/config.py)."""
+    if old not in src:
+        return False
+    if new in dst:
+        raise ValueError(f"{old_name} and {new_name} are the same setting: keep {new_name}")
+    dst[new] = src.pop(old)
+    return True
 
 
 class TRLArgs(StrictModel):
@@ -57,17 +94,21 @@ class TRLArgs(StrictModel):
         for key, where in OWNED.items():
             if key in data:
                 raise ValueError(f"train.{key} is set by culturelens: set it with {where}")
+        value = data.get("warmup_ratio")
+        if isinstance(value, (int, float)) and not 0 <= value < 1:
+            raise ValueError(f"train.warmup_ratio must be in [0, 1) (got {value}): a fraction of the steps, "
+                             "or write train.warmup_steps=N for N steps")
         for old, new in LEGACY_NAMES.items():
-            if old not in data:
-                continue
-            if new in data:
-                raise ValueError(f"train.{old} and train.{new} are the same setting: keep train.{new}")
-            value = data.pop(old)
-            if old == "warmup_ratio" and isinstance(value, (int, float)) and not 0 <= value < 1:
-                raise ValueError(f"train.warmup_ratio must be in [0, 1) (got {value}): a fraction of the steps, "
-                                 "or write train.warmup_steps=N for N steps")
-            data[new] = value
+            move_legacy_key(data, old, data, new, f"train.{old}", f"train.{new}")
         return data
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TRLArgs:
+        for name in RANGES:
+            problem = out_of_range(name, getattr(self, name, None))
+            if problem:
+                raise ValueError(problem)
+        return self
 
     def trl_kwargs(self) -> dict[str, Any]:
         """What the user set plus culturelens' defaults: everything else stays TRL's own default."""
@@ -120,4 +161,4 @@ _SFT, _DPO = _trl_classes()
 SFTArgs = trl_args_model(_SFT, "SFTArgs", SFT_DEFAULTS)
 DPOArgs = trl_args_model(_DPO, "DPOArgs", DPO_DEFAULTS)
 
-__all__ = ["DPOArgs", "LEGACY_NAMES", "OWNED", "SFTArgs", "TRLArgs"]
+__all__ = ["DPOArgs", "LEGACY_NAMES", "OWNED", "RANGES", "SFTArgs", "TRLArgs", "move_legacy_key"]

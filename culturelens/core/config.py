@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from culturelens.core.errors import ConfigError, first_line
 
@@ -29,6 +29,7 @@ def _one_path_part(name: str) -> str:
 
 
 PathName = Annotated[str, AfterValidator(_one_path_part)]  # a config value used as one folder name
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # a random seed (numpy and torch take 0 .. 2**32 - 1)
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from culturelens.core.config import StrictModel
+from culturelens.core.config import Seed, StrictModel
 from culturelens.core.errors import ModelLoadError
 from culturelens.core.http import auth_headers, request_json
 from culturelens.core.models import ModelConfig
@@ -23,14 +23,14 @@ class TeacherConfig(StrictModel):
     base_url: str | None = None  # openai: e.g. http://localhost:8000/v1 (vLLM serve, llama.cpp server, TGI, hosted APIs)
     server_model: str | None = None  # openai: the model name the server knows
     api_key_env: str = Field("OPENAI_API_KEY", description="openai: environment variable that holds the API key (unset: no key sent)")
-    max_new_tokens: int = Field(96, description="longest answer the teacher may write")
-    temperature: float = Field(0.8, description="sampling temperature")
-    top_p: float = Field(0.95, description="nucleus sampling p")
+    max_new_tokens: int = Field(96, ge=1, description="longest answer the teacher may write")
+    temperature: float = Field(0.8, ge=0, description="sampling temperature (0: greedy)")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling p")
     batch_size: int = Field(8, ge=1, description="local: prompts generated together")
     concurrency: int = Field(8, ge=1, description="openai: requests in flight at once")
     timeout_s: float = Field(60, gt=0)  # total deadline of one request (connect + the whole answer)
     retries: int = Field(3, ge=0)  # more tries after a failed one (each logged as a warning)
-    seed: int = Field(0, description="sampling seed")
+    seed: Seed = Field(0, description="sampling seed")
 
 
 def render_plain(messages: list[dict]) -> str:

@@ -6,7 +6,6 @@
 - ``grid``: model and human scores as aligned question x country arrays and the statistics on them;
 - ``weighted``: weighted Pearson r and means (the bootstrap replicates as weights);
 - ``western_slope``: the Western-bias verdict; ``western``: the per-country measures beyond the null (descriptions);
-- ``shared_bootstrap``: a contrast of groups of questions with one draw shared by several models (claims);
 - ``country_knowledge``: the country-knowledge block of summary.json; ``multiple``: Holm and Benjamini-Hochberg;
 - ``orders``: option-order spread; ``common_set``: the block of questions and countries runs share.
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from culturelens.core.config import PathName, StrictModel, deep_merge, validate_config
+from culturelens.core.config import PathName, Seed, StrictModel, deep_merge, validate_config
 from culturelens.core.errors import ConfigError
 from culturelens.core.models import ModelConfig
 from culturelens.core.tracking import WandbConfig
@@ -95,8 +95,8 @@ class ClaimsConfig(StrictModel):
         description="per claim (1_norms ... 6_alignment), the ONE primary endpoint its verdict stands on, named before the run "
                     "(choices: docs/comparing-and-claims.md); claims left out get the default. Holm across the claims of a report")
     alpha: float = Field(0.025, gt=0, lt=0.5, description="one-sided family-wise level of the claims' primary endpoints (Holm)")
-    n_boot: int = Field(2000, description="bootstrap replicates of every CI")
-    seed: int = Field(0, description="seed of the bootstraps and permutations")
+    n_boot: int = Field(2000, ge=10, description="bootstrap replicates of every CI")
+    seed: Seed = Field(0, description="seed of the bootstraps and permutations")
     wandb: WandbConfig = WandbConfig()  # the claims run itself (default: eval.wandb, the evaluations' settings)
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ Every claim is also tested on each view of the same runs (each option order alon
 `ClaimsContext.views`); a verdict that differs between views is "fragile", never "supported".
 
 Statistics: where a claim averages or compares models, one draw of questions (and countries) per
-bootstrap replicate is shared by every model (`eval/statistics/shared_bootstrap.py`); the Western-bias claims
+bootstrap replicate is shared by every model (the engine's two-way weights, `eval/statistics/bootstrap.py`); the Western-bias claims
 stand on the gap beyond the country-permutation null (`eval/statistics/western.py`), not on the raw gap.
 """
 from __future__ import annotations
@@ -20,11 +20,12 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from culturelens.core.batteries import questionnaire_clusters
 from culturelens.core.jsonsafe import safe_float
-from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics import bootstrap as bs
+from culturelens.eval.statistics import engine, metrics
 from culturelens.eval.statistics.common_set import common_block, kinds
 from culturelens.eval.statistics.multiple import bh
-from culturelens.eval.statistics.shared_bootstrap import group_contrast
 from culturelens.eval.statistics.western_slope import MIN_COUNTRIES
 from culturelens.experiments.claims.bias import gap_reduction
 from culturelens.experiments.claims.config import ENDPOINTS, KINDS
@@ -86,15 +87,41 @@ CONTRASTS = {"norms_minus_others": ("norms", ("systems", "progress")), "norms_mi
              "norms_minus_progress": ("norms", ("progress",))}
 
 
-def _contrasts(ctx: ClaimsContext, values: np.ndarray, group: np.ndarray) -> list[Contrast]:
-    """Every claim-1 contrast (``ENDPOINTS['1_norms']``) on the models' per-question r, one question draw shared by the
-    models; the config's primary one marked, BH q-values across them."""
+def norms_contrast(models: np.ndarray, human: np.ndarray, weights: tuple[np.ndarray, np.ndarray], in_a: np.ndarray,
+                   in_b: np.ndarray, alpha: float) -> dict:
+    """Mean over models of [mean per-question r on the questions in A - that in B] on one (Q, C) grid per model
+    (``models`` (M, Q, C)), its CI from the engine's two-way bootstrap ``weights`` (battery clusters of questions and
+    countries drawn together, ``bootstrap.two_way_weights``: the questions share their countries, so they are not
+    independent units), and the one-sided p and minimum detectable effect from that CI (``p_from_ci``)."""
+    wq, wc = weights
+
+    def contrast(rows, cols):
+        return np.mean([engine.mean_question_r(m, human, rows, cols, in_a) - engine.mean_question_r(m, human, rows, cols, in_b)
+                        for m in models], axis=0)
+
+    if in_a.sum() < 2 or in_b.sum() < 2:
+        return {"effect": None, "ci": [None, None], "p": None, "mde": None}
+    effect = safe_float(contrast(None, None))
+    ci = bs.percentile_ci(contrast(wq, wc)).as_list()
+    p, mde = p_from_ci(effect, *ci, alpha=alpha)
+    return {"effect": effect, "ci": ci, "p": p, "mde": mde}
+
+
+def _contrasts(ctx: ClaimsContext, used: list[str], countries: list[str], qids: list[str], group: np.ndarray) -> list[Contrast]:
+    """Every claim-1 contrast (``ENDPOINTS['1_norms']``) over the models ``used`` on one country x question block, one
+    two-way bootstrap draw shared by the models and the contrasts; the config's primary one marked, BH q across them."""
+    def grid(df: pd.DataFrame, col: str) -> np.ndarray:
+        df = df[df["country"].isin(countries) & df["qid"].isin(qids)]
+        return df.pivot_table(index="qid", columns="country", values=col).reindex(index=qids, columns=countries).to_numpy(float)
+
+    human = grid(ctx.human, "mean")
+    models = np.stack([grid(ctx.runs[m].scores, "score") for m in used])
+    cluster = {q: i for i, members in enumerate(questionnaire_clusters(ctx.inputs.bank, qids)) for q in members}
+    weights = bs.two_way_weights(np.array([cluster[q] for q in qids]), len(countries), ctx.n_boot, ctx.seed)
     out = []
     for name, (a, b) in CONTRASTS.items():
-        res = group_contrast(values, group == a, np.isin(group, b), n_boot=ctx.n_boot, seed=ctx.seed)
-        p, mde = p_from_ci(res["effect"], *res["ci"], alpha=ctx.cfg.alpha)
-        out.append(Contrast(endpoint=name, what=ENDPOINTS["1_norms"][name], effect=res["effect"], ci=res["ci"], p=p, mde=mde,
-                            primary=name == ctx.cfg.primary["1_norms"]))
+        res = norms_contrast(models, human, weights, group == a, np.isin(group, b), ctx.cfg.alpha)
+        out.append(Contrast(endpoint=name, what=ENDPOINTS["1_norms"][name], primary=name == ctx.cfg.primary["1_norms"], **res))
     for c, q in zip(out, bh([c.p if c.p is not None else np.nan for c in out])):
         c.q_bh = safe_float(q)
     return out
@@ -124,8 +151,7 @@ def claim_norms(ctx: ClaimsContext) -> NormsResult:
                   "no data kind has >= 2 norms and >= 2 systems/progress questions for a common set of countries")
         return NormsResult(verdict=NOT_TESTABLE, other_sources=others, reason=reason, **common)
     view, r, group = testable
-    values = np.stack([r[m].to_numpy(float) for m in used])  # adapters and reference predictors: table only
-    contrasts = _contrasts(ctx, values, group)
+    contrasts = _contrasts(ctx, used, view.countries, list(r[used[0]].index), group)  # adapters, reference entries: table only
     main = next(c for c in contrasts if c.primary)
     verdict = NOT_TESTABLE if main.p is None else (SUPPORTED if main.p < ctx.cfg.alpha else NOT_SUPPORTED)
     return NormsResult(
@@ -133,9 +159,9 @@ def claim_norms(ctx: ClaimsContext) -> NormsResult:
         reason=None if main.p is not None else f"{primary}: fewer than 2 questions with an r on a side",
         effect_name=f"{main.what}, averaged over {len(used)} base models ({', '.join(used)})", kind=view.kind,
         countries=view.countries, n_questions=view.n_questions, other_sources=others, contrasts=contrasts, **common,
-        rule=f"one-sided p (from the bootstrap CI, normal approximation) of the primary contrast, Holm across the claims; "
-             f"{view.kind} data only, the same {len(view.countries)} countries on every question; questions resampled within "
-             "each group, one draw shared by every model; base models only, one per family and size",
+        rule=f"one-sided p (from the two-way bootstrap CI, normal approximation) of the primary contrast, Holm across the claims; "
+             f"{view.kind} data only, the same {len(view.countries)} countries on every question; battery clusters of questions "
+             "and countries resampled together, one draw shared by every model; base models only, one per family and size",
     )
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from culturelens.core.config import PathName, StrictModel
+from culturelens.core.config import PathName, Seed, StrictModel
 from culturelens.core.models import ModelConfig
 from culturelens.core.teacher import TeacherConfig
 from culturelens.core.tracking import WandbConfig
@@ -42,8 +42,8 @@ class DataSection(StrictModel):
     repeats: int = Field(1, ge=1)  # rows per (cell, template, order) in each pass
     label_style: Literal["letters", "numbers"] = "letters"  # option labels (as the eval's probe.labels)
     answer_cue: str = "Answer:"  # text the answer starts with (as the eval's probe.answer_cue)
-    seed: int = 0  # synth sampling seed: label order within a cell, row order
-    shuffle_seed: int = 1  # the SHUFFLED arm's country permutation
+    seed: Seed = 0  # synth sampling seed: label order within a cell, row order
+    shuffle_seed: Seed = 1  # the SHUFFLED arm's country permutation
 
 
 class Endpoint(StrictModel):
@@ -63,7 +63,7 @@ class EffectsSection(StrictModel):
     n_boot: int = Field(2000, ge=100)  # bootstrap replicates (seeds x battery clusters x countries drawn together)
     alpha: float = Field(0.05, gt=0, lt=1)  # family-wise level of the Holm-adjusted primary endpoints
     power: float = Field(0.8, gt=0, lt=1)  # for the minimum detectable effect
-    seed: int = 0  # seed of the bootstrap draws
+    seed: Seed = 0  # seed of the bootstrap draws
     ridge_lambda: float = Field(1.0, gt=0)  # ridge penalty of the 'country position' reference predictor
 
 
@@ -92,7 +92,7 @@ class StudyConfig(StrictModel):
     arms: list[Arm] = ["real", "shuffled", "multilingual", "dpo_real", "extra_sft", "dpo_shuffled", "seed_only"]
     # predictors beside the arms: the untrained student, ridge regression on each country's position
     references: list[Literal["base", "ridge"]] = ["base", "ridge"]
-    seeds: list[int] = [0, 1, 2]  # training seeds of every arm (each also seeds its rows' order and SHUFFLED's permutation)
+    seeds: list[Seed] = [0, 1, 2]  # training seeds of every arm (each also seeds its rows' order and SHUFFLED's permutation)
     sft: dict = Field(default_factory=dict)  # train stage keys (model, dataset, output_dir are filled in)
     dpo: dict = Field(default_factory=dict)  # DPO after REAL / SHUFFLED (sft_adapter filled in)
     extra_sft: dict = Field(default_factory=dict)  # REAL + matched extra SFT steps; default: sft's keys, dpo's step count
