@@ -241,7 +241,7 @@ def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: i
         "by_category": category_rows,
         "by_zone": zone_rows,
         "diffs": diffs,
-        "cultural_map": cultural_map.combine({label: (summary.model_extra or {}).get("cultural_map")
+        "cultural_map": cultural_map.combine({label: summary.cultural_map
                                               for label, (_, summary) in zip(labels, runs)}),
     }
 
@@ -290,7 +290,9 @@ def write_comparison(result: dict, out_dir: str | Path) -> Path:
                "Run minus baseline on one grid: both runs' answers against the baseline's human answers, on the (question, "
                "country) pairs both runs have" + (" among the shared questions and countries only" if where else "") +
                ". CI: one draw of battery clusters x countries for both runs per replicate; p: two-sided permutation p "
-               "under the change null (the run's change from the baseline with its country link shuffled); verdict at 5 %.",
+               "under the change null (the run's change from the baseline with its country link shuffled); verdict at 5 %. The "
+               "change null is exact for a run that changes the baseline without country knowledge (a fine-tune vs its base); "
+               "for two independent runs that are equally good (two noise draws of one predictor) it is not: there read the CI.",
                "", format_table(pd.DataFrame(result["diffs"])), ""]
     if cmap:
         cultural_map.plot_map(cmap, out / "cultural_map.png", title="Inglehart\u2013Welzel map: " + ", ".join(cmap["models"]))

@@ -42,6 +42,9 @@ class ProbeConfig(StrictModel):
     # Intra-op threads of the hf backend: "auto" = the CPUs this process may use (affinity, cgroup quota,
     # OMP_NUM_THREADS), fewer while other processes keep some of them busy; or a fixed number (core/threads.py).
     threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
+    # With prefix_sharing: packs computed at once, each on one intra-op thread (> 1: `threads` is not applied; no
+    # synchronisation between cores at every operator, but no backing off under contention). docs/performance.md.
+    pack_workers: int = Field(1, ge=1)
     # "hf": transformers forward passes here; "vllm": an OpenAI-compatible server (see eval/backends/vllm_backend.py)
     backend: Literal["hf", "vllm"] = "hf"
     server_url: str = Field("http://localhost:8000/v1", description="vllm: base URL of the OpenAI-compatible server")

@@ -38,7 +38,12 @@ def test_leave_one_out_backend_scores_are_the_other_countries_mean(tmp_path):
     assert summary["nulls"]["mean_question_r"]["model"] == pytest.approx(-1.0)  # exactly -1 by construction
     assert summary["western_gap"]["verdict"] == "too few countries"  # 2 Western countries among the 9
     assert summary["robustness"]["orders"]["score_shift"]["max_abs_shift"] == pytest.approx(0.0)
-    assert "The paper's metric" in (run_dir / "report.md").read_text()
+    md = (run_dir / "report.md").read_text()
+    assert "The paper's metric" in md
+    # BH q-values beside the section, group, zone and per-question tables; the group r's CI shown once (as model - null)
+    assert md.count("q (BH)") >= 4
+    by_group = md.split("## By group")[1].split("## By category")[0]
+    assert "95% CI" not in by_group and "q (BH)" in by_group
     # the probe cache knows the baseline by its data: a rerun is served from the cache
     again = json.loads((run_eval(cfg_for(tmp_path, "leave_one_out"), progress=False, overwrite=True) / "summary.json").read_text())
     assert again["run"]["n_cached"] == again["run"]["n_prompts"]

@@ -12,6 +12,7 @@ from culturelens.core.questions import linear_scores
 from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import engine, metrics, western
 from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics import weighted as wt
 
 
 def frames(model: np.ndarray, human: np.ndarray):
@@ -33,21 +34,23 @@ def countries_of(n, n_western):
 # ------------------------------------------------------------------------------------ grid statistics
 
 
-def test_nan_pearson_matches_metrics_pearson_row_by_row():
+def test_the_one_pearson_matches_scipy_row_by_row():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(6, 9)), rng.normal(size=(6, 9))
     x[0, :3] = np.nan
     y[1, 5] = np.nan
     x[2] = 0.4  # constant row -> nan
     x[3, 2:] = np.nan  # two pairs left -> nan
-    got = g.nan_pearson(x, y, axis=-1)
-    want = [metrics.pearson(a, b) for a, b in zip(x, y)]
+    got = g.question_r(x, y)
+    ok = [np.isfinite(a) & np.isfinite(b) for a, b in zip(x, y)]
+    want = [stats.pearsonr(a[m], b[m]).statistic if m.sum() >= 3 and np.ptp(a[m]) > 0 else np.nan for a, b, m in zip(x, y, ok)]
     np.testing.assert_allclose(got, want, equal_nan=True, rtol=1e-12)
+    np.testing.assert_allclose([metrics.pearson(a, b) for a, b in zip(x, y)], got, equal_nan=True, rtol=0)
     assert math.isnan(got[2]) and math.isnan(got[3])
     # a centred constant row is rounding residue, not signal
     row = np.full((1, 9), 0.1) + np.arange(9) * 1e-17
     assert math.isnan(g.centred_country_r(np.repeat(row, 4, axis=0).T, rng.normal(size=(9, 4)))[0])
-    assert math.isnan(g.nan_pearson(g.centre(np.full((1, 7), 0.3), np.ones((1, 7), bool)), rng.normal(size=(1, 7)))[0])
+    assert math.isnan(g.question_r(g.centre(np.full((1, 7), 0.3), np.ones((1, 7), bool)), rng.normal(size=(1, 7)))[0])
 
 
 def test_grid_r_matches_metrics_tables():
@@ -83,7 +86,7 @@ def test_wasserstein_1_matches_scipy_and_cross_grid():
     rng = np.random.default_rng(2)
     vals = np.array(linear_scores(5))[::-1]  # unsorted support on purpose
     p, q = rng.dirichlet(np.ones(5), size=4), rng.dirichlet(np.ones(5), size=4)
-    got = g.wasserstein_1(p[:, None, :], q[None, :, :], vals)
+    got = wt.wasserstein_1(p[:, None, :], q[None, :, :], vals)
     for i in range(4):
         for j in range(4):
             assert got[i, j] == pytest.approx(stats.wasserstein_distance(vals, vals, p[i], q[j]))

@@ -94,11 +94,19 @@ def test_run_folder_reads_typed_summary_and_names_corrupt_files(tmp_path):
     summary, _ = synthetic()
     summary["run"] = {"model": "tiny"}
     summary["nulls"] = {"pooled_r": {"null_mean": 0.1}}
-    summary["future_metric"] = {"x": 1}  # a key a newer culturelens adds: still reads
     write_report(tmp_path, summary, title="t")
     s = RunFolder(tmp_path).summary()
     assert s.n_questions == 9 and s.run.model == "tiny" and s.nulls.pooled_r.null_mean == 0.1
-    assert s.model_extra["future_metric"] == {"x": 1}
+    # the Summary is built (and validated) when summary.json is written: an unknown key is refused there ...
+    with pytest.raises(ValueError, match="future_metric"):
+        RunFolder(tmp_path / "w").write_summary({**summary, "future_metric": {"x": 1}})
+    # ... and on read, as one line naming the key
+    data = json.loads((tmp_path / "summary.json").read_text())
+    data["nulls"]["pooled_r"]["future_metric"] = 1
+    (tmp_path / "summary.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"bad value at 'nulls.pooled_r.future_metric' \(Extra inputs are not permitted\)") as err:
+        RunFolder(tmp_path).summary()
+    assert "\n" not in str(err.value)
     assert list(s.question_r().index) == [q["qid"] for q in summary["per_question"]]
     assert s.western_gap.n_western == summary["western_gap"]["n_western"]
     (tmp_path / "summary.json").write_text('{"pooled": ')

@@ -113,6 +113,19 @@ def test_tree_attention_matches_the_dense_tree_mask(tiny_model_dir, monkeypatch)
     assert len(calls) == n and _max_dp(a, b) < 1e-5
 
 
+def test_packs_computed_at_once_give_the_same_results_in_order(tiny_model_dir):
+    """pack_workers=2: two packs in flight, one intra-op thread each; the same probabilities, yielded in pack order."""
+    model, tok = _load(tiny_model_dir)
+    items = _items(tok)
+    one = Probe(model, tok, prefix_sharing=True, tokens_per_forward=150)
+    two = Probe(model, tok, prefix_sharing=True, tokens_per_forward=150, pack_workers=2)
+    seen = []
+    a = one.score(items, progress=False)
+    b = two.score(items, progress=False, on_batch=lambda done: seen.extend(done))
+    assert two.stats.forwards == one.stats.forwards > 3 and _max_dp(a, b) < 1e-6
+    assert seen == sorted(seen, key=lambda k: tok(next(it.text for it in items if it.key == k)).input_ids)
+
+
 def test_no_persona_shares_the_header_and_question_text_across_orders(tiny_model_dir):
     model, tok = _load(tiny_model_dir)
     items = _items(tok, templates=("no_persona",), qids=("Q27",))

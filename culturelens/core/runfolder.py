@@ -54,15 +54,27 @@ PROMPT_SEPARATOR = "\n\n=====\n\n"
 
 
 class Record(BaseModel):
-    """A part of summary.json: typed fields for what culturelens reads, unknown keys kept as they are."""
+    """A typed part of a results file that keeps unknown keys as they are (claims.json's results)."""
 
     model_config = ConfigDict(extra="allow", protected_namespaces=())
 
 
-class MeanCI(Record):
+class Part(BaseModel):
+    """A part of summary.json: every key typed, unknown keys refused (a summary.json with a key this version does not
+    know is a DataError naming it, on read; `write_summary` builds and validates the `Summary` before it writes one)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class MeanCI(Part):
+    """A mean r with its CI and, where the statistics engine tested it, its null mean, permutation p and BH q-value."""
+
     mean_r: float | None = None
     ci_lo: float | None = None
     ci_hi: float | None = None
+    null_mean: float | None = None
+    p_perm: float | None = None
+    q_bh: float | None = None  # Benjamini-Hochberg q-value within its table (eval/statistics/multiple.py)
 
 
 class CategoryRow(MeanCI):
@@ -81,15 +93,17 @@ class ZoneRow(MeanCI):
     n_countries: int | None = None
 
 
-class QuestionRow(Record):
+class QuestionRow(Part):
     qid: str
     r: float | None = None
     n_countries: int | None = None
     category: str | None = None
     group: str | None = None
+    p_perm: float | None = None
+    q_bh: float | None = None
 
 
-class CountryRow(Record):
+class CountryRow(Part):
     country: str
     r: float | None = None
     n_questions: int | None = None
@@ -98,25 +112,27 @@ class CountryRow(Record):
     western: bool | None = None
 
 
-class NearestRow(Record):
+class NearestRow(Part):
     country: str
     r: float | None = None
     n_questions: int | None = None
     name: str | None = None
 
 
-class Pooled(Record):
+class Pooled(Part):
     """Pearson r over all (country, question) pairs; CI from resampling questions and countries together."""
 
     r: float | None = None
     ci_lo: float | None = None
     ci_hi: float | None = None
     n_pairs: int | None = None
+    n_questions: int | None = None
+    n_countries: int | None = None
     resampling: str | None = None
     what: str | None = None  # what the number measures (mostly between-question agreement)
 
 
-class NullComparison(Record):
+class NullComparison(Part):
     """A metric next to its country-permutation null (eval/statistics/engine.py)."""
 
     model: float | None = None
@@ -125,12 +141,16 @@ class NullComparison(Record):
     p_perm: float | None = None
     model_minus_null: float | None = None
     ci: list[float | None] | None = None
+    ci_over: str | None = None
+    q_bh: float | None = None
     better: str | None = None
     units: str | None = None
     n_units: int | None = None
+    verdict: str | None = None
+    primary: bool = False
 
 
-class Nulls(Record):
+class Nulls(Part):
     """summary.json -> nulls: every headline metric vs the country-permutation null."""
 
     mean_question_r: NullComparison | None = None
@@ -142,10 +162,12 @@ class Nulls(Record):
     mean_question_r_by_category: dict[str, NullComparison] = {}
     mean_question_r_by_group: dict[str, NullComparison] = {}
     n_perm: int | None = None
+    n_boot: int | None = None
+    seed: int | None = None
     note: str | None = None
 
 
-class WesternGap(Record):
+class WesternGap(Part):
     """summary.json -> western_gap: the verdict on the gap beyond the permutation null (eval/statistics/western.py).
 
     ``gap``/``gap_ci``: the verdict measure's Western minus non-Western gain over the null; ``western_r`` /
@@ -154,6 +176,15 @@ class WesternGap(Record):
     verdict: str | None = None  # western | non-western | no evidence | too few countries
     verdict_measure: str | None = None
     said: str | None = None
+    measure: str | None = None  # the verdict's measure (eval/statistics/western_slope.py)
+    what: str | None = None
+    western_slope: float | None = None
+    non_western_slope: float | None = None
+    ci: list[float | None] | None = None  # = gap_ci
+    ci_over: str | None = None
+    p: float | None = None
+    mde: float | None = None  # minimum detectable |gap| at this n
+    min_countries_per_side: int | None = None
     measures: dict[str, dict] = {}
     raw: dict | None = None
     western_r: float | None = None
@@ -166,26 +197,26 @@ class WesternGap(Record):
     n_non_western: int | None = None
 
 
-class Estimate(Record):
+class Estimate(Part):
     mean: float | None = None
     ci_lo: float | None = None
     ci_hi: float | None = None
 
 
-class Distances(Record):
+class Distances(Part):
     n_pairs: int | None = None
     one_minus_js_distance: Estimate = Estimate()  # 1 - Jensen-Shannon distance (base 2): a similarity in [0, 1]
     wasserstein: Estimate = Estimate()
 
 
-class Variant(Record):
+class Variant(Part):
     template: str
     order: str
     mean_question_r: float | None = None
     pooled_r: float | None = None
 
 
-class Robustness(Record):
+class Robustness(Part):
     variants: list[Variant] = []
     orders: dict | None = None  # eval/statistics/orders.py order_spread: per-order metric, the score shift between orders
     pooled_r_range: list[float | None] | None = None
@@ -193,7 +224,7 @@ class Robustness(Record):
     mean_score_std: float | None = None
 
 
-class RunFacts(Record):
+class RunFacts(Part):
     model: str | None = None
     model_source: str | None = None
     fingerprint: str | None = None
@@ -213,9 +244,13 @@ class RunFacts(Record):
     experiment: str | None = None
     wandb_dir: str | None = None
     wandb_artifact: dict | None = None  # the run's `evaluation` artifact (core/tracking.ArtifactRef), when tracked
+    forward_passes: int | None = None  # an hf probe's forwards for the fresh prompts (eval/runner.compute_record)
+    tokens_computed: int | None = None
+    threads: dict | None = None  # intra-op threads chosen over the job: setting, cap, history
+    lm_eval: dict | None = None  # an imported run: lm_eval's backend, model_args, version, results file
 
 
-class Metrics(Record):
+class Metrics(Part):
     """The metrics of one set of questions (`metrics.compute_summary`): the whole run or one split."""
 
     pooled: Pooled = Pooled()
@@ -255,6 +290,7 @@ class Summary(Metrics):
     robustness: Robustness | None = None
     splits: dict[str, Metrics] = {}
     run: RunFacts = RunFacts()
+    cultural_map: dict | None = None  # eval/reporting/cultural_map.py to_json: the Inglehart-Welzel map of the run
     manifest: Manifest | None = None  # what produced the numbers (core/manifest.py)
 
 
@@ -412,13 +448,13 @@ class RunFolder:
         return self.file(SCORES)
 
     def write_summary(self, summary: dict | Summary) -> Path:
-        """Write summary.json (strict JSON, nan -> null) after checking that it reads back as a `Summary`."""
+        """Write summary.json (strict JSON, nan -> null): the typed `Summary` built from ``summary`` (unknown keys refused)."""
         data = summary.model_dump() if isinstance(summary, Summary) else json_safe(summary)
         try:
-            Summary.model_validate(data)
+            typed = Summary.model_validate(data)
         except ValidationError as exc:
             raise ValueError(f"refusing to write a summary that does not read back: {exc}") from exc
-        return write_json(self.file(SUMMARY), data)
+        return write_json(self.file(SUMMARY), json_safe(typed.model_dump(mode="json", exclude_unset=True)))
 
     def write_report(self, markdown: str) -> Path:
         self.file(REPORT).write_text(markdown)

@@ -19,15 +19,14 @@ finished batch, so that rerun resumes where the killed one stopped. The lock die
 """
 from __future__ import annotations
 
-import fcntl
 import glob
 import logging
 import os
 import shutil
 from pathlib import Path
-from typing import IO
 
 from culturelens.core.errors import DataError
+from culturelens.core.folderlock import FolderLock
 from culturelens.core.paths import child_inside, swap_into_place
 from culturelens.core.runfolder import RunFolder
 
@@ -43,7 +42,7 @@ class RunStaging:
         self.name = self.final.name
         self.path = self.parent / f".{self.name}.tmp-{os.getpid()}"
         self.overwrite = overwrite
-        self._lock: IO[str] | None = None
+        self._lock: FolderLock | None = None
 
     def begin(self) -> RunStaging:
         self._take_lock()
@@ -66,26 +65,9 @@ class RunStaging:
         return self.parent / f".{self.name}.lock"
 
     def _take_lock(self) -> None:
-        """flock the lock file; it is removed again on release, so a lock we got on a file another run has just
-        removed (its inode no longer at the path) is retried on the new file."""
-        self.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(100):
-            fh = open(self.lock_path, "a+")
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.close()
-                raise DataError(f"another eval is writing run folder '{self.final}' right now: wait for it to finish, "
-                                "or choose another run_name") from None
-            try:
-                same = os.stat(self.lock_path).st_ino == os.fstat(fh.fileno()).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                self._lock = fh
-                return
-            fh.close()
-        raise DataError(f"could not take the lock {self.lock_path}: runs of this name keep starting; retry")
+        """The run name's lock (core.folderlock: flock, removed again on release)."""
+        self._lock = FolderLock(self.lock_path, f"another eval is writing run folder '{self.final}' right now: wait for it "
+                                                "to finish, or choose another run_name").acquire()
 
     def relocated(self, text: str | None) -> str | None:
         """A path recorded during the run (e.g. the W&B folder) as it reads once the run is moved into place."""
@@ -102,7 +84,5 @@ class RunStaging:
 
     def release(self) -> None:
         if self._lock is not None:
-            self.lock_path.unlink(missing_ok=True)  # while still held: no lock file is left in the experiment folder
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
+            self._lock.release()  # the lock file is removed while still held: none is left in the experiment folder
             self._lock = None

@@ -288,7 +288,7 @@ def use_tree_attention(model) -> str | None:
 
     cfg = model.config
     inner = getattr(cfg, "_attn_implementation", None)
-    if inner not in ("sdpa", "eager", TREE_ATTENTION) or getattr(cfg, "sub_configs", None):
+    if inner not in ("sdpa", TREE_ATTENTION) or getattr(cfg, "sub_configs", None):
         return None
     if TREE_ATTENTION not in AttentionInterface._global_mapping:
         AttentionInterface.register(TREE_ATTENTION, tree_attention)
@@ -328,21 +328,14 @@ def tree_logprobs(probe: Probe, tree: PackedTree, window: int | None, root: tupl
     mask = tree_attention_mask(tree, dtype, window, root_len)
     mask = {k: v.to(device) for k, v in mask.items()} if isinstance(mask, dict) else mask.to(device)
     past = {_cache_arg(probe.model): copy.deepcopy(cache), "use_cache": True} if root_len else {"use_cache": False}
-    extra, cfg, inner = {}, probe.model.config, None
-    if probe.tree_attention and not isinstance(mask, dict) and (inner := use_tree_attention(probe.model)):
-        extra = {"tree": tree_segments(tree, mask, root_len, device)}
-        cfg._attn_implementation = TREE_ATTENTION
-    try:
-        out = probe.model(
-            input_ids=torch.tensor([tree.tokens], device=device),
-            attention_mask=mask,
-            position_ids=torch.tensor([[root_len + p for p in tree.positions]], device=device),
-            logits_to_keep=torch.tensor(tree.last, device=device),
-            **past, **extra,
-        )
-    finally:
-        if inner:
-            cfg._attn_implementation = inner
+    segmented = probe.model.config._attn_implementation == TREE_ATTENTION and not isinstance(mask, dict)
+    out = probe.model(
+        input_ids=torch.tensor([tree.tokens], device=device),
+        attention_mask=mask,
+        position_ids=torch.tensor([[root_len + p for p in tree.positions]], device=device),
+        logits_to_keep=torch.tensor(tree.last, device=device),
+        **past, **({"tree": tree_segments(tree, mask, root_len, device)} if segmented else {}),
+    )
     return out.logits[0].float().log_softmax(-1)
 
 
@@ -370,9 +363,43 @@ def tree_batches(probe: Probe, items, encoded: dict[str, list[int]]) -> Iterator
         probe.stats.forwards += 1
         probe.stats.tokens_computed += root_len
     rests = [s[root_len:] for s in seqs]
-    for run in tree_chunks(rests, probe.tokens_per_forward):
-        chunk = ordered[run.start : run.stop]
+
+    def run_pack(run: range) -> tuple[PackedTree, torch.Tensor]:
         tree = pack_tree(rests[run.start : run.stop])
-        probe.stats.forwards += 1
-        probe.stats.tokens_computed += len(tree.tokens)
-        yield chunk, probe.token_results(chunk, tree_logprobs(probe, tree, window, root))
+        return tree, tree_logprobs(probe, tree, window, root)
+
+    cfg = probe.model.config
+    inner = use_tree_attention(probe.model) if probe.tree_attention else None
+    if inner:
+        cfg._attn_implementation = TREE_ATTENTION  # for the packs' forward passes only (restored below)
+    try:
+        for run, (tree, logprobs) in _in_order(run_pack, tree_chunks(rests, probe.tokens_per_forward), probe.pack_workers):
+            chunk = ordered[run.start : run.stop]
+            probe.stats.forwards += 1
+            probe.stats.tokens_computed += len(tree.tokens)
+            yield chunk, probe.token_results(chunk, logprobs)
+    finally:
+        if inner:
+            cfg._attn_implementation = inner
+
+
+def _in_order(fn, args: list, workers: int) -> Iterator:
+    """(arg, fn(arg)) for each arg in order; with workers > 1, that many calls run at once in threads (torch releases
+    the GIL in its operators), the results still yielded in order."""
+    if workers <= 1:
+        for arg in args:
+            yield arg, fn(arg)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        for arg in args:
+            pending.append((arg, pool.submit(fn, arg)))
+            if len(pending) >= workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()

@@ -67,7 +67,7 @@ class Probe:
     num_parameters: int | None = None
 
     def __init__(self, model, tokenizer, batch_size: int = 16, prefix_sharing: bool = False, label_variants: tuple[str, ...] = ("", " "),
-                 tokens_per_forward: int = 1024, threads: ThreadPolicy | None = None):
+                 tokens_per_forward: int = 1024, threads: ThreadPolicy | None = None, pack_workers: int = 1):
         self.model = model
         self.label_variants = label_variants  # prefixes tried for each label: bare and with a leading space
         self.tokenizer = tokenizer
@@ -76,6 +76,7 @@ class Probe:
         self.tokens_per_forward = tokens_per_forward  # prefix sharing: trie tokens packed into one forward pass
         self.threads = threads  # None: leave torch's intra-op threads as they are
         self.tree_attention = True  # prefix sharing: a pack's attention computed per segment (eval/backends/prefix.py)
+        self.pack_workers = pack_workers  # prefix sharing: packs computed at once, one intra-op thread each
         self.stats = ProbeStats()
         self.device = next(model.parameters()).device
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -91,10 +92,10 @@ class Probe:
 
     @classmethod
     def from_loaded(cls, lm, batch_size: int = 16, prefix_sharing: bool = False, tokens_per_forward: int = 1024,
-                    threads: ThreadPolicy | None = None) -> Probe:
+                    threads: ThreadPolicy | None = None, pack_workers: int = 1) -> Probe:
         """A probe on a `LoadedModel` (culturelens.core.models), with its name, fingerprint and chat flag."""
         probe = cls(lm.model, lm.tokenizer, batch_size=batch_size, prefix_sharing=prefix_sharing,
-                    tokens_per_forward=tokens_per_forward, threads=threads)
+                    tokens_per_forward=tokens_per_forward, threads=threads, pack_workers=pack_workers)
         probe.name, probe.is_chat, probe._fingerprint = lm.name, lm.is_chat, lm.fingerprint
         probe.source, probe.num_parameters = lm.source, lm.num_parameters
         return probe
@@ -196,11 +197,14 @@ class Probe:
         token_items.sort(key=lambda it: -len(encoded[it.key]))  # longest first: memory peaks early
         bar = tqdm(total=len(unique), desc=desc, disable=not progress, unit="prompt")
         singles = (([it], [self.score_sequence_item(it, encoded[it.key])]) for it in seq_items)
-        if self.threads is not None:
-            self.threads.apply()
+        policy = self.threads if self.pack_workers == 1 or not self.prefix_sharing else None
+        if policy is None and self.pack_workers > 1 and self.prefix_sharing:
+            torch.set_num_threads(1)  # several packs at once, one intra-op thread each
+        if policy is not None:
+            policy.apply()
         for batch_items, scored in itertools.chain(self.batches(token_items, encoded), singles):  # lazily: one batch at a time
-            if self.threads is not None:
-                self.threads.adjust()  # for the next forward pass: fewer threads while other processes want the CPUs
+            if policy is not None:
+                policy.adjust()  # for the next forward pass: fewer threads while other processes want the CPUs
             self.stats.prompts += len(batch_items)
             done = {it.key: res for it, res in zip(batch_items, scored)}
             results.update(done)

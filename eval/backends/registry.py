@@ -19,7 +19,8 @@ def build_hf(cfg, inputs) -> ProbeBackend:
     from culturelens.eval.backends.probe import Probe
 
     return Probe.from_loaded(load_model(cfg.model), batch_size=cfg.probe.batch_size, prefix_sharing=cfg.probe.prefix_sharing,
-                             tokens_per_forward=cfg.probe.tokens_per_forward, threads=ThreadPolicy(cfg.probe.threads))
+                             tokens_per_forward=cfg.probe.tokens_per_forward, threads=ThreadPolicy(cfg.probe.threads),
+                             pack_workers=cfg.probe.pack_workers)
 
 
 def build_server(cfg, inputs) -> ProbeBackend:

@@ -39,13 +39,19 @@ def print_rich_table(df: pd.DataFrame, title: str = "", floatfmt: str = ".3f", c
 # ------------------------------------------------------------------------------------ helpers
 
 
-def _ci_frame(records: list[dict] | None, key_cols: list[str], n_col: str) -> pd.DataFrame:
+def _ci_frame(records: list[dict] | None, key_cols: list[str], n_col: str, with_ci: bool = True) -> pd.DataFrame:
+    """mean r per row with its null mean, permutation p and BH q-value where the engine tested it; its CI when
+    ``with_ci`` (off where the CI is already shown once, as model − null, in the paper's-metric table)."""
     df = pd.DataFrame(records or [])
+    extra = [c for c, k in (("null", "null_mean"), ("p (perm.)", "p_perm"), ("q (BH)", "q_bh")) if k in df.columns]
     if df.empty:
-        return pd.DataFrame(columns=key_cols + ["mean r", "95% CI", n_col])
+        return pd.DataFrame(columns=key_cols + ["mean r"] + (["95% CI"] if with_ci else []) + [n_col])
     out = df[[c for c in key_cols if c in df.columns]].copy()
     out["mean r"] = pd.to_numeric(df["mean_r"], errors="coerce")
-    out["95% CI"] = [fmt_ci(lo, hi) for lo, hi in zip(df["ci_lo"], df["ci_hi"])]
+    if with_ci:
+        out["95% CI"] = [fmt_ci(lo, hi) for lo, hi in zip(df["ci_lo"], df["ci_hi"])]
+    for col in extra:
+        out[col] = pd.to_numeric(df[{"null": "null_mean", "p (perm.)": "p_perm", "q (BH)": "q_bh"}[col]], errors="coerce")
     out[n_col] = pd.to_numeric(df[n_col], errors="coerce").astype("Int64") if n_col in df.columns else pd.NA
     return out
 
@@ -93,9 +99,13 @@ def _question_sections(s: Summary) -> list[str]:
         return []
     perq["r"] = pd.to_numeric(perq["r"], errors="coerce")
     perq = perq.dropna(subset=["r"])
-    cols = [c for c in ("qid", "category", "r", "n_countries") if c in perq.columns]
-    return ["## Best 5 questions", "", format_table(perq.sort_values("r", ascending=False).head(5)[cols]), "",
-            "## Worst 5 questions", "", format_table(perq.sort_values("r", ascending=True).head(5)[cols]), ""]
+    cols = [c for c in ("qid", "category", "r", "p_perm", "q_bh", "n_countries") if c in perq.columns]
+    names = {"p_perm": "p (perm.)", "q_bh": "q (BH)"}  # q: Benjamini-Hochberg over every question of the run
+    best = perq.sort_values("r", ascending=False).head(5)[cols].rename(columns=names)
+    worst = perq.sort_values("r", ascending=True).head(5)[cols].rename(columns=names)
+    note = ["p: one-sided permutation p under the joint null; q (BH): Benjamini–Hochberg q-value over all questions.", ""] \
+        if "q_bh" in cols else []
+    return ["## Best 5 questions", "", format_table(best), "", "## Worst 5 questions", "", format_table(worst), ""] + note
 
 
 def _markdown(s: Summary, title: str, figures: list[Path]) -> str:
@@ -112,11 +122,16 @@ def _markdown(s: Summary, title: str, figures: list[Path]) -> str:
     md += report_nulls.paper_metric_section(s)
     md += report_nulls.orders_section(s)
     md += report_nulls.country_measures_section(s)
-    md += ["## By group", "", "Mean per-question r (across countries), CI over questions.", "",
-           format_table(_ci_frame(records(s.by_group), ["group"], "n_questions")), ""]
-    md += ["## By category", "", "Mean per-question r (across countries), CI over questions.", "",
-           format_table(_ci_frame(records(s.by_category), ["category", "group"], "n_questions")), ""]
-    md += ["## By cultural zone", "", "Mean per-country r (across questions), CI over countries.", "",
+    tested = s.nulls is not None and bool(s.nulls.mean_question_r_by_group)
+    where = ("its CI is the model − null CI of the paper's-metric table above (one CI per number); null: the joint "
+             "permutation null's mean; p: permutation p; q (BH): Benjamini–Hochberg q-value within this table."
+             if tested else "CI over questions.")
+    md += ["## By group", "", f"Mean per-question r (across countries); {where}", "",
+           format_table(_ci_frame(records(s.by_group), ["group"], "n_questions", with_ci=not tested)), ""]
+    md += ["## By category", "", f"Mean per-question r (across countries); {where}", "",
+           format_table(_ci_frame(records(s.by_category), ["category", "group"], "n_questions", with_ci=not tested)), ""]
+    md += ["## By cultural zone", "", "Mean per-country r (across questions); CI: two-way bootstrap (battery clusters and "
+           "countries drawn together); null, p and q (BH, within this table) as above.", "",
            format_table(_ci_frame(records(s.by_zone), ["zone"], "n_countries")), ""]
     md += report_nulls.western_section(s.western_gap) if s.western_gap.verdict else _gap_section(s.western_gap)
     md += report_nulls.pooled_section(s)

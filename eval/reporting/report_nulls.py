@@ -7,23 +7,29 @@ import pandas as pd
 from culturelens.core.formatting import fmt_interval, fmt_num
 from culturelens.core.runfolder import NullComparison, Summary, WesternGap
 
-NULL_SENTENCE = ("Null: the model's own answers shuffled across countries within each question ({n} permutations); it keeps "
-                 "everything about the answers except which country got which, so model − null is what country knowledge adds. "
-                 "CI of model − null: bootstrap over the units named, each replicate against a random permutation.")
+NULL_SENTENCE = ("Null: the model's own answers with the country labels shuffled, one shuffle applied to every question ({n} "
+                 "permutations); it keeps everything about the answers except which country got which, so model − null is "
+                 "what country knowledge adds. CI of model − null: the model's number over bootstrap replicates (battery "
+                 "clusters of questions and countries drawn together) minus the fixed null mean; p: one-sided permutation p; "
+                 "q (BH): Benjamini–Hochberg q-value within the group rows and within the section rows.")
 
 
-def _row(label: str, v: NullComparison | None) -> dict:
+def _row(label: str, v: NullComparison | None, with_q: bool = False) -> dict:
     v = v or NullComparison()
-    return {"": label, "model": v.model, "null": v.null_mean, "model − null": v.model_minus_null,
-            "95% CI": fmt_interval(v.ci, signed=True), "p (perm.)": v.p_perm, "units": v.units or "", "n": v.n_units}
+    row = {"": label, "model": v.model, "null": v.null_mean, "model − null": v.model_minus_null,
+           "95% CI": fmt_interval(v.ci, signed=True), "p (perm.)": v.p_perm}
+    if with_q:
+        row["q (BH)"] = v.q_bh
+    return {**row, "units": v.units or "", "n": v.n_units}
 
 
 def _table(rows: list[dict]) -> str:
     from culturelens.core.formatting import format_table
 
     df = pd.DataFrame(rows)
-    for c in ("model", "null", "model − null", "p (perm.)"):
-        df[c] = pd.to_numeric(df[c], errors="coerce")
+    for c in ("model", "null", "model − null", "p (perm.)", "q (BH)"):
+        if c in df.columns:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
     df["n"] = pd.to_numeric(df["n"], errors="coerce").astype("Int64")
     return format_table(df)
 
@@ -33,9 +39,9 @@ def paper_metric_section(s: Summary) -> list[str]:
     n = s.nulls
     if n is None or n.mean_question_r is None:
         return []
-    rows = [_row("all questions", n.mean_question_r)]
-    rows += [_row(f"group: {k}", v) for k, v in n.mean_question_r_by_group.items()]
-    rows += [_row(k, v) for k, v in n.mean_question_r_by_category.items()]
+    rows = [_row("all questions" + (" (primary)" if n.mean_question_r.primary else ""), n.mean_question_r, True)]
+    rows += [_row(f"group: {k}", v, True) for k, v in n.mean_question_r_by_group.items()]
+    rows += [_row(k, v, True) for k, v in n.mean_question_r_by_category.items()]
     return ["## The paper's metric: mean per-question r across countries, next to the null", "",
             "Per question, Pearson r across countries of model score vs human mean; averaged over questions. "
             + NULL_SENTENCE.format(n=n.n_perm), "", _table(rows), ""]
@@ -83,10 +89,11 @@ def western_section(g: WesternGap) -> list[str]:
 
 def pooled_section(s: Summary) -> list[str]:
     p = s.pooled
+    ci = "its CI is that of model − null in the table above" if s.nulls and s.nulls.pooled_r else \
+        f"95% CI {fmt_interval([p.ci_lo, p.ci_hi])}"
     return ["## Pooled r (mostly between-question agreement)", "",
-            f"Pearson r over all (country, question) pairs: {fmt_num(p.r)} 95% CI {fmt_interval([p.ci_lo, p.ci_hi])} "
-            f"(questions and countries resampled together), n = {p.n_pairs} pairs. It rewards getting each question's overall "
-            "level right, which every country shares: compare it with its null above, not with 0.", ""]
+            f"Pearson r over all (country, question) pairs: {fmt_num(p.r)} ({ci}), n = {p.n_pairs} pairs. It rewards getting "
+            "each question's overall level right, which every country shares: compare it with its null above, not with 0.", ""]
 
 
 def orders_section(s: Summary) -> list[str]:

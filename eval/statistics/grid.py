@@ -16,10 +16,8 @@ Conventions (as in ``eval/statistics/metrics.py``)
 - ``w1`` (optional, shape (Q, C, C)): ``w1[q, i, j]`` = Wasserstein-1 distance on the option scale
   between the model's distribution for country i and the human distribution of country j; the
   diagonal is the model's own W1, off-diagonal entries serve the permutation null.
-- Pearson r is nan with fewer than 3 valid pairs or when either side is constant, as
-  ``metrics.pearson``; "constant" here means a range of at most ``CONSTANT_TOL`` (1e-12; scores live
-  in [-1, 1]), so that centring a constant row, which leaves rounding residues of ~1e-17, gives nan
-  and not a correlation of rounding noise.
+- Pearson r and W1 are the one implementation of each, in ``weighted.py`` (nan with fewer than 3
+  valid pairs or a side constant within ``weighted.CONSTANT_TOL``).
 """
 from __future__ import annotations
 
@@ -31,9 +29,8 @@ import pandas as pd
 
 from culturelens.core.prompts import NO_COUNTRY
 from culturelens.core.reference import as_distribution
+from culturelens.eval.statistics import weighted as wt
 from culturelens.eval.statistics.metrics import score_pairs
-
-CONSTANT_TOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -77,20 +74,6 @@ def score_grid(model_df: pd.DataFrame, human_df: pd.DataFrame, scores: dict | No
 # ----------------------------------------------------------------------------------- Wasserstein-1
 
 
-def wasserstein_1(p: np.ndarray, q: np.ndarray, values) -> np.ndarray:
-    """W1 between distributions p and q (last axis = options, broadcast over the rest) on the scale values.
-
-    On one support W1 = sum_k |F_p(v_k) - F_q(v_k)| (v_{k+1} - v_k) over the sorted values, which is
-    what ``scipy.stats.wasserstein_distance(values, values, p, q)`` computes, vectorised.
-    """
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind="stable")
-    steps = np.diff(values[order])
-    cdf_p = np.cumsum(np.take(p, order, axis=-1), axis=-1)[..., :-1]
-    cdf_q = np.cumsum(np.take(q, order, axis=-1), axis=-1)[..., :-1]
-    return np.sum(np.abs(cdf_p - cdf_q) * steps, axis=-1)
-
-
 def _dist_table(df: pd.DataFrame, col: str, qids: list[str], countries: list[str]) -> dict:
     rows = df[(df["country"] != NO_COUNTRY) & df["qid"].isin(qids) & df["country"].isin(countries)]
     rows = rows.drop_duplicates(["country", "qid"])
@@ -118,45 +101,28 @@ def w1_cross(model_df: pd.DataFrame, human_df: pd.DataFrame, qids: list[str], co
             continue
         pm = np.stack([m[i] for i in mi])[:, None, :]  # type: ignore[misc]  # the indices mi / hj select the non-None entries
         ph = np.stack([h[j] for j in hj])[None, :, :]  # type: ignore[misc]
-        out[qi][np.ix_(mi, hj)] = wasserstein_1(pm, ph, vals)
+        out[qi][np.ix_(mi, hj)] = wt.wasserstein_1(pm, ph, vals)
     return out if np.isfinite(out).any() else None
 
 
 # ------------------------------------------------------------------------------------- statistics
 
 
-def nan_pearson(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Pearson r along ``axis`` over the positions finite in both x and y; nan as ``metrics.pearson``."""
-    x, y = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-    ok = np.isfinite(x) & np.isfinite(y)
-    n = ok.sum(axis=axis, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        xs, ys = np.where(ok, x, np.nan), np.where(ok, y, np.nan)
-        dx = np.where(ok, x - np.nansum(xs, axis=axis, keepdims=True) / n, 0.0)
-        dy = np.where(ok, y - np.nansum(ys, axis=axis, keepdims=True) / n, 0.0)
-        r = (dx * dy).sum(axis=axis) / np.sqrt((dx * dx).sum(axis=axis) * (dy * dy).sum(axis=axis))
-        constant = ((np.nanmax(xs, axis=axis) - np.nanmin(xs, axis=axis) <= CONSTANT_TOL)
-                    | (np.nanmax(ys, axis=axis) - np.nanmin(ys, axis=axis) <= CONSTANT_TOL))
-    r = np.where((np.squeeze(n, axis=axis) < 3) | constant, np.nan, r)
-    return np.clip(r, -1.0, 1.0)
-
-
 def question_r(model: np.ndarray, human: np.ndarray) -> np.ndarray:
     """(..., Q): per question, Pearson r across countries of model score vs human mean."""
-    return nan_pearson(model, human, axis=-1)
+    return wt.pearson(model, human, axis=-1)
 
 
 def country_r(model: np.ndarray, human: np.ndarray) -> np.ndarray:
     """(..., C): per country, Pearson r across questions of model score vs human mean."""
-    return nan_pearson(model, human, axis=-2)
+    return wt.pearson(model, human, axis=-2)
 
 
 def pooled_r(model: np.ndarray, human: np.ndarray) -> np.ndarray:
     """(...): Pearson r over every valid (country, question) cell."""
     shape = np.broadcast_shapes(model.shape, human.shape)
     flat = shape[:-2] + (shape[-2] * shape[-1],)
-    return nan_pearson(np.broadcast_to(model, shape).reshape(flat), np.broadcast_to(human, shape).reshape(flat), axis=-1)
+    return wt.pearson(np.broadcast_to(model, shape).reshape(flat), np.broadcast_to(human, shape).reshape(flat), axis=-1)
 
 
 def centre(x: np.ndarray, valid: np.ndarray) -> np.ndarray:

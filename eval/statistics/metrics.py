@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from culturelens.core.jsonsafe import json_safe, safe_float
 from culturelens.core.prompts import NO_COUNTRY
 from culturelens.core.reference import as_distribution
 from culturelens.eval.statistics import bootstrap as bs
+from culturelens.eval.statistics import weighted as wt
 
 GROUP_ORDER = ("norms", "systems", "progress")
-BOOTSTRAP_NOTE = ("questions resampled for category/group CIs; countries for zone/gap CIs; questions and countries together "
-                  "for pooled r (summary.json -> pooled)")
+BOOTSTRAP_NOTE = ("section, group, zone, pooled r and every model - null: battery clusters of questions and countries "
+                  "drawn together (the statistics engine); distribution distances: (country, question) pairs; the raw Western "
+                  "r gap: countries within each side")
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -85,14 +86,9 @@ def score_pairs(model_df: pd.DataFrame, human_df: pd.DataFrame, persona_only: bo
 
 
 def pearson(x, y) -> float:
-    """Pearson r via scipy; nan when fewer than 3 finite pairs or either side has zero variance."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(stats.pearsonr(x, y).statistic)
+    """Pearson r of two vectors over their finite pairs: the one Pearson of the statistics (``weighted.pearson``: nan with
+    fewer than 3 pairs or a side constant within ``weighted.CONSTANT_TOL``)."""
+    return float(wt.pearson(np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
 
 
 # ---------------------------------------------------------------------------- correlation tables
@@ -220,7 +216,7 @@ def distribution_metrics(model_df: pd.DataFrame, human_df: pd.DataFrame, scores:
         rows.append({
             "country": country, "qid": qid,
             "one_minus_js_distance": 1.0 - float(jensenshannon(p, q, base=2)),
-            "wasserstein": float(stats.wasserstein_distance(vals, vals, p, q)),
+            "wasserstein": float(wt.wasserstein_1(p, q, vals)),
         })
     return pd.DataFrame(rows, columns=cols)
 

@@ -65,3 +65,17 @@ def slope(x, y, w=None, axis: int = -1) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         sxx = (w * x * x).sum(axis=axis)
         return np.where((ok.sum(axis=axis) >= 2) & (sxx > CONSTANT_TOL), (w * x * y).sum(axis=axis) / sxx, np.nan)
+
+
+def wasserstein_1(p: np.ndarray, q: np.ndarray, values) -> np.ndarray:
+    """W1 between distributions p and q (last axis = options, broadcast over the rest) on the scale values.
+
+    On one support W1 = sum_k |F_p(v_k) - F_q(v_k)| (v_{k+1} - v_k) over the sorted values, which is
+    what ``scipy.stats.wasserstein_distance(values, values, p, q)`` computes, vectorised.
+    """
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(values, kind="stable")
+    steps = np.diff(values[order])
+    cdf_p = np.cumsum(np.take(p, order, axis=-1), axis=-1)[..., :-1]
+    cdf_q = np.cumsum(np.take(q, order, axis=-1), axis=-1)[..., :-1]
+    return np.sum(np.abs(cdf_p - cdf_q) * steps, axis=-1)
