@@ -10,7 +10,10 @@ Rules (alpha):
 - ``paper_metric``: mean per-question r beats the joint country-permutation null (one-sided p < 5 %);
 - ``section``: the same per WVS section (each of the 12 sections of the main job counts; rate over sections);
 - ``western``: the fidelity-slope Western verdict is not ``no evidence`` (two-sided 95 % Welch CI excludes 0);
-- ``compare``: compare's paired difference of the paper's metric, two-sided 5 % against the fine-tuning null;
+- ``compare``: compare's paired difference of the paper's metric for a fine-tune vs its base, two-sided 5 % against
+  the fine-tuning ('change') null;
+- ``compare_swap``: the same for any other pair (two models, two adapters of one base), against the 'swap' null
+  (``eval.compare.paired_null`` picks the null);
 - ``finetune``: the claim-5/6 rule (REAL - SHUFFLED, DPO - extra SFT): one-sided permutation p < 2.5 % in the
   claimed direction against the swap null (alpha = 2.5 %, band [1.25 %, 3.75 %]). Under ``at_most_alpha`` a null for
   which the rule is conservative by design (a fine-tune that only adds a random shift LOWERS the metric in
@@ -170,7 +173,7 @@ def claim3_rule(sim: Sim, a: np.ndarray, b: np.ndarray) -> bool:
     return p is not None and p < 0.025
 
 
-CLAIMS_RULES = ("claim_paired", "claim_1", "claim_3")
+CLAIMS_RULES = ("claim_paired", "claim_1", "claim_3", "compare_swap")
 
 
 def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = None) -> dict:
@@ -224,6 +227,25 @@ def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = No
         kind, label = name.split(":", 1)
         hits = [claim3_rule(s, *make(s)) for s in (Sim(ethics, seed + 40_000 + i) for i in range(n_sims))]
         c3["nulls" if kind == "null" else "effects"][label] = rate(hits)
+
+    cs = res["compare_swap"] = {"alpha": 0.05, "band": [0.025, 0.075], "nulls": {}, "effects": {},
+                                "what": "compare for a pair that is not a fine-tune of the baseline's own model (two models, two "
+                                        "adapters of one base): metric(B) - metric(A), two-sided 5 % against the 'swap' null: "
+                                        + engine.NULLS["swap"]}
+    cases = {"null:two human_noise sd=0.3 draws (two independent runs of equal quality)": lambda s: (
+                 s.human_noise(0.3), s.human_noise(0.3)),
+             "null:two signal 0.3 models, each with its own per-country shift N(0, 0.1)": lambda s: (
+                 s.mask(s.signal(0.3) + s.quirk(0.1)), s.mask(s.signal(0.3) + s.quirk(0.1))),
+             "null:two no_knowledge models": lambda s: (s.no_knowledge(), s.no_knowledge()),
+             "effect:signal 0.3 vs signal 0.4": lambda s: (s.signal(0.3), s.signal(0.4)),
+             "effect:signal 0.3 vs signal 0.5": lambda s: (s.signal(0.3), s.signal(0.5))}
+    for name, make in (cases.items() if "compare_swap" in wanted else ()):
+        kind, label = name.split(":", 1)
+        hits = []
+        for i in range(n_sims):
+            s = Sim(main, seed + 50_000 + i)
+            hits.append(paired_rule(s, *make(s), n_perm, "two-sided", 0.05, "swap"))
+        cs["nulls" if kind == "null" else "effects"][label] = rate(hits)
     return {k: v for k, v in res.items() if k in wanted}
 
 

@@ -4,8 +4,10 @@ Differences vs the baseline (the paper's metric overall and per WVS section, mea
 statistics engine's paired differences (``engine.paired_difference``) on one question x country grid: both runs'
 scores against the baseline's human answers, on the (question, country) pairs both runs and the humans have (with
 ``--common``: the questions and countries the runs share, only). One draw of battery clusters x countries serves both
-runs in every bootstrap replicate (the CI), and the permutation p (two-sided, the "change" null: the run's change
-from the baseline with its country link shuffled) gives the verdict, as calibrated in ``benchmarks/calibration.py``.
+runs in every bootstrap replicate (the CI), and a two-sided permutation p gives the verdict, as calibrated in
+``benchmarks/calibration.py``, under the null that fits the pair (``paired_null``): the "change" null (the run's change
+from the baseline with its country link shuffled) for a fine-tune of the baseline's own model, the "swap" null (the two
+runs' answers trade places country by country) for any other pair (two models, two adapters of one base).
 """
 from __future__ import annotations
 
@@ -107,8 +109,21 @@ def _aligned(base_scores: pd.DataFrame, scores: pd.DataFrame, human: pd.DataFram
     return keep, cols, np.where(valid, a, np.nan), np.where(valid, b, np.nan), h
 
 
+def paired_null(base: Summary, run: Summary) -> str:
+    """The permutation null for run - baseline (``engine.NULLS``). "change" when the run is a fine-tune of the baseline's
+    own model (same weights and revision, an adapter the baseline does not have): its change is then independent of the
+    baseline's error, as that null assumes. "swap" otherwise: for two independent runs the change null adds the run's
+    own noise to the baseline's and rejects equal runs (two human_noise seeds: p = 0.002), while the swap null is exact
+    for exchangeable runs and conservative for a change that only adds noise."""
+    ma, mb = (s.manifest.model if s.manifest else None for s in (base, run))
+    if ma is None or mb is None:
+        return "swap"
+    same_weights = (ma.name_or_path, ma.revision) == (mb.name_or_path, mb.revision)
+    return "change" if same_weights and ma.adapter is None and mb.adapter is not None else "swap"
+
+
 def _diffs_vs_base(label: str, scores: pd.DataFrame, base_label: str, base_scores: pd.DataFrame, categories: dict,
-                   ref: Baseline, n_boot: int, seed: int) -> list[dict]:
+                   ref: Baseline, n_boot: int, seed: int, null: str = "swap") -> list[dict]:
     """The run minus the baseline: the paper's metric overall and per section, mean per-country r (module docstring)."""
     qids, cols, a, b, h = _aligned(base_scores, scores, ref.human)
     if not qids or not cols:
@@ -118,10 +133,11 @@ def _diffs_vs_base(label: str, scores: pd.DataFrame, base_label: str, base_score
                               N_PERM, n_boot, seed)
 
     def row(what: str, rows: np.ndarray, fn=engine.mean_question_r, n_of: str = "n_questions") -> dict:
-        t = engine.paired_difference(a, b, h, draws, rows=rows, fn=fn)
+        t = engine.paired_difference(a, b, h, draws, rows=rows, fn=fn, null=null)
         ci = t.ci or [None, None]
         return {"run": label, "vs": base_label, "what": what, "mean_a": t.b, "mean_b": t.a, "diff": t.diff,
-                "ci_lo": ci[0], "ci_hi": ci[1], "p_perm": t.p_perm, "verdict": t.verdict, "mde": t.mde, "n": getattr(t, n_of)}
+                "ci_lo": ci[0], "ci_hi": ci[1], "p_perm": t.p_perm, "null": t.null, "verdict": t.verdict, "mde": t.mde,
+                "n": getattr(t, n_of)}
 
     everything = np.ones(len(qids), bool)
     diffs = [row("mean per-question r", everything)]
@@ -227,9 +243,9 @@ def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: i
         ref = Baseline(folders[0])
         base_scores = scores_on(folders[0], ref.bank, countries, questions)
         categories = scoped[0].categories()
-        for label, folder in zip(labels[1:], folders[1:]):
+        for label, (folder, summary) in zip(labels[1:], runs[1:]):
             diffs += _diffs_vs_base(label, scores_on(folder, ref.bank, countries, questions), labels[0], base_scores,
-                                    categories, ref, n_boot, seed)
+                                    categories, ref, n_boot, seed, paired_null(runs[0][1], summary))
     return {
         "runs": labels,
         "split": split or "all",
@@ -290,9 +306,9 @@ def write_comparison(result: dict, out_dir: str | Path) -> Path:
                "Run minus baseline on one grid: both runs' answers against the baseline's human answers, on the (question, "
                "country) pairs both runs have" + (" among the shared questions and countries only" if where else "") +
                ". CI: one draw of battery clusters x countries for both runs per replicate; p: two-sided permutation p "
-               "under the change null (the run's change from the baseline with its country link shuffled); verdict at 5 %. The "
-               "change null is exact for a run that changes the baseline without country knowledge (a fine-tune vs its base); "
-               "for two independent runs that are equally good (two noise draws of one predictor) it is not: there read the CI.",
+               "under the null named in the `null` column; verdict at 5 %. `change` (a fine-tune of the baseline's own model): "
+               "the run's change from the baseline with its country link shuffled; `swap` (any other pair: two models, two "
+               "adapters of one base): the two runs' answers trade places country by country.",
                "", format_table(pd.DataFrame(result["diffs"])), ""]
     if cmap:
         cultural_map.plot_map(cmap, out / "cultural_map.png", title="Inglehart\u2013Welzel map: " + ", ".join(cmap["models"]))

@@ -118,3 +118,30 @@ def test_compare_common_pairs_the_differences_on_the_shared_grid_with_the_engine
     assert overall["ci_lo"] <= overall["diff"] <= overall["ci_hi"] and overall["p_perm"] is not None
     md = (out / "comparison.md").read_text()
     assert "on the shared set: 7 countries x 8 questions" in md and "permutation p" in md
+
+
+def test_compare_picks_the_swap_null_for_two_models_and_the_change_null_for_a_fine_tune_of_the_baseline(tmp_path):
+    """Two independent runs of equal quality (two human_noise seeds) are compared under the swap null: the change null
+    would add the second run's noise to the first's and call equal runs different. A fine-tune of the baseline's own
+    model keeps the change null."""
+    from culturelens.core.manifest import ModelIdentity
+    from culturelens.core.runfolder import RunFolder
+    from culturelens.eval.compare import paired_null
+
+    a = run_eval(cfg_for(tmp_path, "human_noise:sd=0.3,seed=1"), progress=False)
+    b = run_eval(cfg_for(tmp_path, "human_noise:sd=0.3,seed=2"), progress=False)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(a), str(b), "--out", str(out), "--n-boot", "200"]) == 0
+    result = json.loads((out / "comparison.json").read_text())
+    assert {d["null"] for d in result["diffs"]} == {"swap"}
+    assert "`swap`" in (out / "comparison.md").read_text()
+    sa, sb = RunFolder(a).summary(), RunFolder(b).summary()
+    assert paired_null(sa, sb) == "swap"
+    base, tuned = (s.model_copy(update={"manifest": sa.manifest.model_copy(update={"model": m})}) for s, m in (
+        (sa, ModelIdentity(name_or_path="smollm2-135m-instruct")),
+        (sb, ModelIdentity(name_or_path="smollm2-135m-instruct", adapter="runs/sft/adapter"))))
+    assert paired_null(base, tuned) == "change"  # a fine-tune of the baseline's own model
+    assert paired_null(tuned, base) == "swap"  # the other way round the change depends on the first run's answers
+    other = tuned.model_copy(update={"manifest": tuned.manifest.model_copy(
+        update={"model": ModelIdentity(name_or_path="gemma3-270m", adapter="runs/sft/adapter")})})
+    assert paired_null(base, other) == "swap"  # an adapter of another model
