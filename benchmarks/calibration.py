@@ -117,6 +117,17 @@ class Sim:
         return self.mask(m)
 
 
+# B a fine-tune of A (the setting of compare's 'change' null and of claims 4/5/6): nulls and planted effects
+FINE_TUNE_PAIRS = {
+    "null:B = A + a country-consistent shift N(0, 0.1) per country": lambda s, a: (a, s.mask(a + s.quirk(0.1))),
+    "null:B = A + iid N(0, 0.1)": lambda s, a: (a, s.mask(a + s.noise(0.1))),
+    "null:B = A + per-question shift N(0, 0.1) + per-country shift N(0, 0.1)": lambda s, a: (
+        a, s.mask(a + s.rng.normal(0, 0.1, (a.shape[0], 1)) + s.quirk(0.1))),
+    "effect:B = A + 0.1 (h - mu)": lambda s, a: (a, s.mask(a + 0.1 * (s.h - s.mu))),
+    "effect:B = A + 0.2 (h - mu)": lambda s, a: (a, s.mask(a + 0.2 * (s.h - s.mu))),
+}
+
+
 def draws_for(sim: Sim, n_perm: int) -> engine.Draws:
     perm = bs.induced(np.stack([sim.rng.permutation(sim.h.shape[1]) for _ in range(n_perm)]), sim.valid)
     one = np.ones((1, sim.h.shape[0])), np.ones((1, sim.h.shape[1]))
@@ -184,14 +195,7 @@ def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = No
     paired = res["claim_paired"] = {"alpha": 0.025, "band": [0.0125, 0.0375], "sided": "one", "nulls": {}, "effects": {},
                                     "what": "claims 4/5/6: metric(B) - metric(A), one-sided permutation p < 2.5 % against the "
                                             "'change' null: " + engine.NULLS["change"]}
-    pairs = {
-        "null:B = A + a country-consistent shift N(0, 0.1) per country": lambda s, a: (a, s.mask(a + s.quirk(0.1))),
-        "null:B = A + iid N(0, 0.1)": lambda s, a: (a, s.mask(a + s.noise(0.1))),
-        "null:B = A + per-question shift N(0, 0.1) + per-country shift N(0, 0.1)": lambda s, a: (
-            a, s.mask(a + s.rng.normal(0, 0.1, (a.shape[0], 1)) + s.quirk(0.1))),
-        "effect:B = A + 0.1 (h - mu)": lambda s, a: (a, s.mask(a + 0.1 * (s.h - s.mu))),
-        "effect:B = A + 0.2 (h - mu)": lambda s, a: (a, s.mask(a + 0.2 * (s.h - s.mu))),
-    }
+    pairs = FINE_TUNE_PAIRS
     for name, make in (pairs.items() if "claim_paired" in wanted else ()):
         kind, label = name.split(":", 1)
         hits = []
@@ -308,14 +312,7 @@ def run(n_sims: int, n_perm: int, seed: int = 0) -> dict:
     def base(s):
         return s.signal(0.3)
 
-    pairs = {
-        "null:B = A + a country-consistent shift N(0, 0.1) per country": lambda s, a: (a, s.mask(a + s.quirk(0.1))),
-        "null:B = A + iid N(0, 0.1)": lambda s, a: (a, s.mask(a + s.noise(0.1))),
-        "null:B = A + per-question shift N(0, 0.1) + per-country shift N(0, 0.1)": lambda s, a: (
-            a, s.mask(a + s.rng.normal(0, 0.1, (a.shape[0], 1)) + s.quirk(0.1))),
-        "effect:B = A + 0.1 (h - mu)": lambda s, a: (a, s.mask(a + 0.1 * (s.h - s.mu))),
-        "effect:B = A + 0.2 (h - mu)": lambda s, a: (a, s.mask(a + 0.2 * (s.h - s.mu))),
-    }
+    pairs = FINE_TUNE_PAIRS
     for name, make in pairs.items():
         kind, label = name.split(":", 1)
         hits = []
