@@ -231,10 +231,10 @@ def test_w1_null_and_gap_with_distributions():
             rows_m.append({"country": f"C{c:02d}", "qid": f"Q{q}", "score": float(p @ vals), "probs": list(p), "mass": 1.0})
     grid = g.score_grid(pd.DataFrame(rows_m), pd.DataFrame(rows_h), {f"Q{q}": vals for q in range(8)})
     assert np.allclose(grid.model_w1[:, :6], 0.0)
-    from culturelens.eval.statistics.country_knowledge import _w1_test
+    from culturelens.eval.statistics.country_knowledge import w1_test
 
     cl = np.arange(len(grid.qids))
-    w1 = _w1_test(grid, engine.Draws.make(grid.valid, cl, 200, 300, 0))
+    w1 = w1_test(grid, engine.Draws.make(grid.valid, cl, 200, 300, 0))
     assert w1.better == "lower" and w1.ci[1] < 0 and w1.p_perm < 0.05
     idx = bs.joint_permutations(grid.valid, 200, seed=0)
     is_w = np.arange(12) < 6

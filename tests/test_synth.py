@@ -178,7 +178,7 @@ def test_local_tiny_teacher_end_to_end(tmp_path, tiny_model_dir):
 
 def test_empty_after_filtering_is_a_clear_error(tmp_path, echo):
     with pytest.raises(DataError, match="loosen"):
-        run_synth(cfg_for(tmp_path, filters={"min_similarity": 1.01}, variants={"paraphrases": 1, "scenarios": 0, "include_seed": False}), progress=False)
+        run_synth(cfg_for(tmp_path, filters={"min_chars": 1000, "max_chars": 2000}, variants={"paraphrases": 1, "scenarios": 0, "include_seed": False}), progress=False)
 
 
 class Handler(BaseHTTPRequestHandler):

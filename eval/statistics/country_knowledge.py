@@ -45,7 +45,9 @@ def _with_q(tests: dict[str, engine.NullTest]) -> dict[str, engine.NullTest]:
     return {k: t.model_copy(update={"q_bh": None if not np.isfinite(qv) else float(qv)}) for (k, t), qv in zip(tests.items(), q)}
 
 
-def _w1_test(grid: g.ScoreGrid, draws: engine.Draws) -> engine.NullTest | None:
+def w1_test(grid: g.ScoreGrid, draws: engine.Draws) -> engine.NullTest | None:
+    """Mean per-country Wasserstein-1 of the model's option distributions vs the country-permutation null (lower is
+    better); None without human distributions."""
     if grid.w1 is None:
         return None
     model_w1, perm_w1 = grid.model_w1, g.permuted_w1(grid.w1, draws.perm)
@@ -101,7 +103,7 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
     by_section = _with_q(engine.by_label(data, draws, section))
     by_group = _with_q(engine.by_label(data, draws, group))
     null_block: dict[str, Any] = {name: t.model_dump() for name, t in tests.items()}
-    w1 = _w1_test(grid, draws)
+    w1 = w1_test(grid, draws)
     null_block["mean_w1"] = w1.model_dump() if w1 is not None else None
     null_block["mean_question_r_by_category"] = _dump({c: by_section[c] for c in sorted(by_section, key=lambda c: (
         metrics.group_order(groups.get(c)), metrics.section_order(c), c))})
