@@ -197,8 +197,9 @@ class Probe:
         token_items.sort(key=lambda it: -len(encoded[it.key]))  # longest first: memory peaks early
         bar = tqdm(total=len(unique), desc=desc, disable=not progress, unit="prompt")
         singles = (([it], [self.score_sequence_item(it, encoded[it.key])]) for it in seq_items)
-        policy = self.threads if self.pack_workers == 1 or not self.prefix_sharing else None
-        if policy is None and self.pack_workers > 1 and self.prefix_sharing:
+        packs_at_once = self.pack_workers > 1 and self.prefix_sharing
+        policy = None if packs_at_once else self.threads
+        if packs_at_once:
             torch.set_num_threads(1)  # several packs at once, one intra-op thread each
         if policy is not None:
             policy.apply()
