@@ -193,6 +193,12 @@ class WesternGap(Part):
     non_western_ci: list[float | None] | None = None
     gap: float | None = None
     gap_ci: list[float | None] | None = None
+
+    def said_after_verdict(self, sep: str) -> str:
+        """What ``said`` adds to the verdict (the slope per side, the gap with its CI, the MDE): the rest of ``said``
+        when it starts with the verdict, else all of it after ``sep``."""
+        said = self.said or ""
+        return said[len(self.verdict):] if self.verdict and said.startswith(self.verdict) else f"{sep}{said}"
     n_western: int | None = None
     n_non_western: int | None = None
 

@@ -65,10 +65,9 @@ def print_country_knowledge(s: runfolder.Summary) -> None:
             console.print(line)
     g = s.western_gap
     if g.verdict:
-        rest = (g.said or "")[len(g.verdict):] if (g.said or "").startswith(g.verdict) else f" ({g.said})"
-        console.print(f"Western gap beyond the null: [bold]{g.verdict}[/bold]{rest}; gap {fmt_num(g.gap, signed=True)} "
-                      f"95% CI {fmt_interval(g.gap_ci, signed=True)}; raw gap (old rule, no null) "
-                      f"{fmt_num((g.raw or {}).get('gap'), signed=True)}")
+        # `said` already holds the gap and its CI: printed once
+        console.print(f"Western gap beyond the null: [bold]{g.verdict}[/bold]{g.said_after_verdict(': ')}; raw gap (old rule, "
+                      f"no null) {fmt_num((g.raw or {}).get('gap'), signed=True)}")
     elif g.gap is not None:
         console.print(f"Western r={fmt_num(g.western_r)} (n={g.n_western})  non-Western r={fmt_num(g.non_western_r)} "
                       f"(n={g.n_non_western})  gap={fmt_num(g.gap)} 95% CI {fmt_interval(g.gap_ci)}")

@@ -74,8 +74,7 @@ def western_section(g: WesternGap) -> list[str]:
              "excess": m.get("excess")} for name, m in g.measures.items()]
     df = pd.DataFrame(rows)
     raw = g.raw or {}
-    rest = (g.said or "")[len(g.verdict):] if (g.said or "").startswith(g.verdict) else f" — {g.said}"
-    return md + [f"**Verdict: {g.verdict}**{rest}.", "",
+    return md + [f"**Verdict: {g.verdict}**{g.said_after_verdict(' — ')}.", "",
                  "The verdict stands on the fidelity slope (per country, the slope of the model's answers on the human answers "
                  "across questions, both relative to the country's side; Welch CI over countries), which equal noise for every "
                  "country cannot move. The per-country measures beyond the null below are descriptions, not the verdict: noise "
