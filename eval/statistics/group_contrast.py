@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import stats
 
+from culturelens.core.ci import CI, LEVEL
 from culturelens.eval.statistics import bootstrap as bs
 
 
@@ -68,9 +69,9 @@ def group_contrast(values: np.ndarray, in_a: np.ndarray, in_b: np.ndarray, clust
     return GroupContrast(effect=effect, se=se, t=t, p=float(bs.permutation_p(t, t_null)), n_units=(n_a, n_b))
 
 
-def normal_ci(effect: float | None, se: float | None, level: float = bs.LEVEL) -> bs.CI:
+def normal_ci(effect: float | None, se: float | None, level: float = LEVEL) -> CI:
     """effect +- z se: the CI reported beside a group contrast (its p comes from the permutation, not from this)."""
     if effect is None or se is None:
-        return bs.CI(level=level, over="battery clusters (cluster-robust se)", method="normal")
+        return CI(level=level, over="battery clusters (cluster-robust se)", method="normal")
     z = float(stats.norm.ppf(0.5 + level / 2))
-    return bs.CI(lo=effect - z * se, hi=effect + z * se, level=level, over="battery clusters (cluster-robust se)", method="normal")
+    return CI(lo=effect - z * se, hi=effect + z * se, level=level, over="battery clusters (cluster-robust se)", method="normal")

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from culturelens.core.batteries import questionnaire_clusters
+from culturelens.core.ci import CI
 from culturelens.core.jsonsafe import safe_float
 from culturelens.eval.statistics import engine, metrics
 from culturelens.eval.statistics.common_set import common_block, kinds
@@ -111,10 +112,9 @@ def norms_contrast(models: np.ndarray, human: np.ndarray, clusters: np.ndarray, 
     slopes = np.mean([engine.question_slope(off_country_mean(m), off_country_mean(human)) for m in models], axis=0)
     res = group_contrast(slopes, in_a, in_b, clusters, n_perm, seed)
     if res.p is None:
-        return {"effect": res.effect, "ci": [None, None], "p": None, "mde": None}
-    ci = normal_ci(res.effect, res.se).as_list()
+        return {"effect": res.effect, "ci": CI(), "p": None, "mde": None}
     mde = float((stats.norm.isf(alpha) + stats.norm.ppf(POWER)) * res.se) if res.se is not None else None
-    return {"effect": res.effect, "ci": ci, "p": res.p, "mde": mde}
+    return {"effect": res.effect, "ci": normal_ci(res.effect, res.se), "p": res.p, "mde": mde}
 
 
 def _contrasts(ctx: ClaimsContext, used: list[str], countries: list[str], qids: list[str], group: np.ndarray) -> list[Contrast]:
@@ -249,7 +249,8 @@ def _corpus_pair(ctx: ClaimsContext, e: str, m: str) -> CorpusPair:
     verdict = NOT_TESTABLE if p is None else (SUPPORTED if p < ctx.cfg.alpha else NOT_SUPPORTED)
     reason = None if p is not None else f"{d.get('verdict')}: {d['n_western']} Western and {d['n_non_western']} non-Western countries"
     if verdict == NOT_SUPPORTED and d.get("mde") is not None:
-        reason = f"gap reduction {d['diff']:+.3f}, CI {d['ci'][0]:+.3f} to {d['ci'][1]:+.3f}; minimum detectable reduction {d['mde']:.3f}"
+        ci = d["ci"]
+        reason = f"gap reduction {d['diff']:+.3f}, CI {ci['lo']:+.3f} to {ci['hi']:+.3f}; minimum detectable reduction {d['mde']:.3f}"
     if gaps[e].verdict != "western":  # the premise (an English-centric gap to reduce) is missing: not testable
         verdict = NOT_TESTABLE
         reason = f"premise missing: {e} has no Western gap to reduce (its verdict: {gaps[e].verdict})"
