@@ -26,7 +26,9 @@ Rules (alpha):
 - ``claim_3``: claim 3, the English-centric model has a Western gap (verdict ``western``) AND its fidelity-slope gap
   minus the multilingual model's is above 0 (Welch on per-country slope differences), one-sided 2.5 %;
 - ``study``: the training study's verdict rule (``culturelens study``: arm - control, Student's pooled t over the
-  arms' per-seed values, two-sided 5 %), with SHUFFLED vs a second SHUFFLED among its nulls (benchmarks/study_calibration.py).
+  arms' per-seed values, two-sided 5 %), with SHUFFLED vs a second SHUFFLED among its nulls: each arm x seed draws its
+  own permutation as the study does (a derangement of the seen countries, ``synth.study_data.country_permutation``)
+  (benchmarks/study_calibration.py).
 Nulls and effects are named in the output with their parameters. The band for a two-sided / 5 % rule is
 [2.5 %, 7.5 %]; tests/test_calibration.py reads the JSON and fails when a rule leaves its band.
 

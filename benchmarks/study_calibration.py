@@ -14,7 +14,11 @@ countries, their battery clusters, Western strata). Each arm x seed is a score g
 b: the untrained model (one fixed draw, shared by every arm: country-blind mean + a country-consistent quirk);
 z_c: the country's position (first principal component of its human means on the train questions); beta_q: each
 held-out question's loading on it (regression of the human means on z); pi: the arm's country permutation.
-- null "SHUFFLED vs SHUFFLED": both arms draw a NEW permutation per seed (as the study does), same g;
+- SHUFFLED's pi is drawn as the study draws it (``synth.study_data.country_permutation``: a derangement of the seen
+  countries, redrawn until no country keeps its own labels), a NEW one per seed as the study's ``seed_settings``
+  does (seed s: ``core.seeded.derived(data.shuffle_seed, s)``); unseen countries are never trained, so they are not
+  in it (pi = identity there; the endpoint is on seen countries);
+- null "SHUFFLED vs SHUFFLED": both arms draw their own permutation per seed, same g;
 - power "REAL vs SHUFFLED": the REAL arm has pi = identity (it learned the countries' true positions).
 """
 from __future__ import annotations
@@ -64,6 +68,19 @@ def setting(config: str = "configs/experiments/training_study.yaml") -> dict:
             "western": np.array([table[c].western for c in countries]), "is_seen": np.isin(countries, split["seen"])}
 
 
+def shuffled_positions(s: dict, rng: np.random.Generator) -> np.ndarray:
+    """pi of one SHUFFLED arm x seed: the study's own draw (a derangement of the seen countries) from a fresh seed."""
+    from culturelens.synth.study_data import country_permutation
+
+    seen = [c for c, k in zip(s["countries"], s["is_seen"]) if k]
+    perm = country_permutation(seen, int(rng.integers(2**32)))
+    index = {c: i for i, c in enumerate(s["countries"])}
+    pi = np.arange(len(s["countries"]))
+    for c, d in perm.items():
+        pi[index[c]] = index[d]
+    return pi
+
+
 def simulate(s: dict, sims: int, effect: bool, g: float = 0.5, sd_seed: float = 0.05, quirk: float = 0.1, n_boot: int = 500,
              alpha: float = 0.05, seed: int = 0, both_real: bool = False, n_seeds: int = N_SEEDS) -> dict:
     from culturelens.experiments.study.effects import Resampler, contrast
@@ -77,7 +94,7 @@ def simulate(s: dict, sims: int, effect: bool, g: float = 0.5, sd_seed: float = 
         for arm in ("a", "b"):
             runs[arm] = {}
             for k in range(n_seeds):
-                perm = np.arange(c) if ((effect and arm == "a") or both_real) else rng.permutation(c)
+                perm = np.arange(c) if ((effect and arm == "a") or both_real) else shuffled_positions(s, rng)
                 grid = base + g * s["beta"][:, None] * s["z"][perm][None, :] + sd_seed * rng.normal(size=(q, c))
                 runs[arm][k] = np.where(np.isfinite(s["human"]), grid, np.nan)
         grids = {"qids": s["qids"], "countries": s["countries"], "human": s["human"], "runs": runs, "clusters": s["clusters"],

@@ -11,7 +11,8 @@ Every cell is visited ``passes`` times (>= 2 passes over the train block).
 Arms (``ARMS``):
 - ``real``: the rows above on the human labels;
 - ``shuffled``: the same prompts, labels of another country: one permutation of the seen countries applied to every
-  question (restricted to a question's countries by following its cycles), so formats and label marginals stay;
+  question (restricted to a question's countries by following its cycles), so formats and label marginals stay; each
+  training seed draws its own permutation (``seed_settings``), so SHUFFLED's seeds are replicates of the null;
 - ``multilingual``: REAL's labels, each prompt in the country's main language where the hand-written translations
   cover (language, template, question) (the translated seed wording; English otherwise);
 - ``seed_only``: REAL's labels and order, the seed wording in place of every teacher variant;
@@ -26,6 +27,7 @@ from collections import Counter
 import numpy as np
 
 from culturelens.core.prompts import render_item
+from culturelens.core.seeded import derived, rng
 
 ARMS = ("real", "shuffled", "multilingual", "seed_only")
 
@@ -41,13 +43,19 @@ def allocate(shares: list[float], n: int, rng: random.Random) -> list[int]:
     return labels
 
 
+def seed_settings(settings, seed: int):
+    """The data settings of one training seed: its sampling seed (``seed * 1000 + training seed``: label order within a
+    cell, row order) and its SHUFFLED permutation's seed (``core.seeded.derived(shuffle_seed, training seed)``), so
+    every seed's SHUFFLED rows carry another draw of the null permutation."""
+    return settings.model_copy(update={"seed": settings.seed * 1000 + seed, "shuffle_seed": derived(settings.shuffle_seed, seed)})
+
+
 def country_permutation(countries: list[str], seed: int) -> dict[str, str]:
-    """A seeded permutation of the countries with no fixed point (a derangement)."""
-    rng = random.Random(seed)
+    """A seeded permutation of the countries with no fixed point (a derangement; redrawn until it has none)."""
+    draw = rng(seed)
     order = sorted(countries)
     while True:
-        image = order[:]
-        rng.shuffle(image)
+        image = [order[i] for i in draw.permutation(len(order))]
         if len(order) < 2 or all(a != b for a, b in zip(order, image)):
             return dict(zip(order, image))
 
@@ -179,8 +187,8 @@ def shuffled_cells(cells: dict[tuple[str, str], list[float]], perm: dict[str, st
 def build_arm_rows(cells: dict[tuple[str, str], list[float]], variants: dict[tuple[str, str], list[dict]], bank, table: dict,
                    tokenizer, chat: bool, settings, translations=None) -> tuple[dict[str, list[dict]], dict]:
     """Every arm's SFT rows and the DPO pairs (``dpo_real``, ``dpo_shuffled``) from one plan; and the label facts.
-    ``settings``: the study's ``DataSettings`` (templates, orders, passes, repeats, label_style, answer_cue, seed,
-    shuffle_seed)."""
+    ``settings``: the study's ``DataSection`` of one training seed (``seed_settings``: templates, orders, passes,
+    repeats, label_style, answer_cue, seed, shuffle_seed)."""
     s = settings
     keys = sorted(cells)
     n = s.passes * len(s.templates) * len(s.orders) * s.repeats
@@ -198,7 +206,7 @@ def build_arm_rows(cells: dict[tuple[str, str], list[float]], variants: dict[tup
     arms["dpo_real"] = dpo_rows(arms["real"], cells, bank, "dpo_real")
     arms["dpo_shuffled"] = dpo_rows(arms["shuffled"], shuffled, bank, "dpo_shuffled")
     facts = {"label_method": "rows in proportion (largest-remainder allocation per cell)", "labels_per_cell": n,
-             "cells": len(keys), "passes": s.passes, "permutation": perm,
+             "cells": len(keys), "passes": s.passes, "sampling_seed": s.seed, "shuffle_seed": s.shuffle_seed, "permutation": perm,
              "fidelity": {"real": label_fidelity(arms["real"], cells, bank),
                           "shuffled_vs_its_permuted_labels": label_fidelity(arms["shuffled"], shuffled, bank),
                           "shuffled_vs_human": label_fidelity(arms["shuffled"], cells, bank)},

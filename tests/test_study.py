@@ -74,6 +74,27 @@ def test_rerun_redoes_only_what_is_missing(study):
     assert (root / "train" / "real" / "s0" / "culturelens_train.json").stat().st_mtime == before
 
 
+def test_each_seed_has_its_own_shuffled_permutation_and_resume_keys_on_it(study, tmp_path, capsys):
+    """data/s<seed>/ holds that seed's rows under its data key (its own SHUFFLED permutation); a rerun whose rows
+    changed (another data.shuffle_seed) refuses the SHUFFLED trainings made on the old rows and keeps REAL's."""
+    from culturelens.experiments.study.layout import train_dir, trained
+
+    root, args = study
+    facts = json.loads((root / "data" / "facts.json").read_text())
+    seeds = facts["seeds"]
+    assert len(seeds) >= 2 and len({json.dumps(v["permutation"], sort_keys=True) for v in seeds.values()}) == len(seeds)
+    assert len({v["key"]["shuffle_seed"] for v in seeds.values()}) == len(seeds)
+    copy = tmp_path / root.name
+    shutil.copytree(root, copy)
+    moved = [a if not a.startswith("output_dir=") else f"output_dir={tmp_path}" for a in args]
+    assert main(moved + ["data.shuffle_seed=9"]) == 2
+    assert "train/shuffled/s0 was trained on other rows" in capsys.readouterr().err
+    again = json.loads((copy / "data" / "facts.json").read_text())["seeds"]
+    assert all(again[s]["permutation"] != seeds[s]["permutation"] for s in seeds)
+    assert (copy / "data" / "s0" / "real.jsonl").read_text() == (root / "data" / "s0" / "real.jsonl").read_text()
+    assert trained(train_dir(copy, "real", 0), copy / "data" / "s0" / "real.jsonl")
+
+
 def test_a_training_under_a_launcher_runs_as_its_own_command(tmp_path, tiny_model_dir):
     """train_launcher (e.g. `accelerate launch ...` on GPUs): the study writes the training's config and runs
     `culturelens train sft` under it; here the launcher is plain `python`."""

@@ -13,22 +13,27 @@ from culturelens.core.reference import load_reference
 from culturelens.core.tokenizer import load_tokenizer
 from culturelens.core.translations import Translations
 from culturelens.experiments.study.config import DataSection
-from culturelens.synth.study_data import allocate, build_arm_rows, human_cells, induced
+from culturelens.synth.study_data import allocate, build_arm_rows, human_cells, induced, seed_settings
 
 QIDS = ["Q177", "Q182"]
 COUNTRIES = ["ARG", "BRA", "CHN", "DEU", "MEX", "USA", "NLD", "TUR"]
 
 
 @pytest.fixture(scope="module")
-def built(tiny_model_dir):
+def inputs(tiny_model_dir):
     bank, ref, table = load_bank(), load_reference("default"), load_countries()
     tok = load_tokenizer(ModelConfig(name_or_path=str(tiny_model_dir)))
     cells = human_cells(ref, QIDS, COUNTRIES)
     variants = {k: [{"kind": "seed", "text": bank.get(k[0]).text},
                     {"kind": "paraphrase", "text": f"In other words: {bank.get(k[0]).text}"}] for k in cells}
-    settings = DataSection(templates=["country_last", "persona_inline"], passes=2, seed=3, shuffle_seed=5)
-    arms, facts = build_arm_rows(cells, variants, bank, table, tok.tokenizer, tok.is_chat, settings,
-                                 Translations.load("configs/translations/ethics_native.json"))
+    translations = Translations.load("configs/translations/ethics_native.json")
+    return lambda settings: build_arm_rows(cells, variants, bank, table, tok.tokenizer, tok.is_chat, settings, translations), cells, bank
+
+
+@pytest.fixture(scope="module")
+def built(inputs):
+    build, cells, bank = inputs
+    arms, facts = build(DataSection(templates=["country_last", "persona_inline"], passes=2, seed=3, shuffle_seed=5))
     return arms, facts, cells, bank
 
 
@@ -92,6 +97,49 @@ def test_shuffled_labels_are_one_country_permutation_for_every_question(built):
             got = Counter(r["answer"] for r in arms["shuffled"] if (r["qid"], r["country"]) == (q, c))
             want = Counter(r["answer"] for r in arms["real"] if (r["qid"], r["country"]) == (q, mapping[c]))
             assert got == want  # the same allocation of the permuted country's shares
+
+
+def joint(arms: dict, perm: dict, cells) -> bool:
+    """SHUFFLED's labels are REAL's moved by ``perm`` (restricted to each question's countries), cell by cell."""
+    def counts(name, key):
+        return Counter(r["answer"] for r in arms[name] if (r["qid"], r["country"]) == key)
+    for q in QIDS:
+        mapping = induced(perm, {c for (qq, c) in cells if qq == q})
+        if any(counts("shuffled", (q, c)) != counts("real", (q, d)) for c, d in mapping.items()):
+            return False
+    return True
+
+
+def test_each_training_seed_draws_its_own_joint_permutation_and_real_rows_do_not_move(inputs):
+    """SHUFFLED per training seed (seed_settings): another permutation for each seed, each one joint (the same
+    permutation for every question, no fixed point) with the label marginals kept; REAL's labels are the same in
+    every seed, and the permutation touches SHUFFLED's rows only."""
+    build, cells, bank = inputs
+    settings = DataSection(templates=["country_last"], passes=2, seed=3, shuffle_seed=5)
+    per = {s: build(seed_settings(settings, s)) for s in (0, 1, 2)}
+    perms = [per[s][1]["permutation"] for s in per]
+    assert len({json.dumps(p, sort_keys=True) for p in perms}) == 3
+    assert len({per[s][1]["shuffle_seed"] for s in per}) == 3
+    for arms, facts in per.values():
+        perm = facts["permutation"]
+        assert sorted(perm) == sorted(perm.values()) == sorted({c for _, c in cells}) and all(a != b for a, b in perm.items())
+        assert joint(arms, perm, cells)
+        assert not joint(arms, next(p for p in perms if p != perm), cells)  # and not another seed's permutation
+        for q in QIDS:  # label marginals: each question's answers over all its rows are REAL's
+            assert Counter(r["answer"] for r in arms["shuffled"] if r["qid"] == q) == \
+                Counter(r["answer"] for r in arms["real"] if r["qid"] == q)
+        assert [r["prompt"] for r in arms["shuffled"]] == [r["prompt"] for r in arms["real"]]
+
+    def labels(arms, name):
+        return Counter((r["qid"], r["country"], r["answer"]) for r in arms[name])
+    assert labels(per[0][0], "real") == labels(per[1][0], "real") == labels(per[2][0], "real")  # the human labels
+    assert labels(per[0][0], "shuffled") != labels(per[1][0], "shuffled")
+    # another permutation, the same sampling seed: every row but SHUFFLED's (and its DPO pairs) is unchanged
+    one = seed_settings(settings, 0)
+    a, b = build(one)[0], build(one.model_copy(update={"shuffle_seed": per[1][1]["shuffle_seed"]}))[0]
+    for name in ("real", "multilingual", "seed_only", "dpo_real"):
+        assert a[name] == b[name], name
+    assert a["shuffled"] != b["shuffled"] and a["dpo_shuffled"] != b["dpo_shuffled"]
 
 
 def test_dpo_pairs_are_country_discriminative(built):

@@ -222,11 +222,11 @@ def test_train_section_is_trls_config(tmp_path):
     from trl import DPOConfig, SFTConfig
 
     from culturelens.core.config import validate_config
-    from culturelens.train.trlargs import OWNED
+    from culturelens.train.trlargs import ALIASES, OWNED
 
     for run_cls, trl_cls in ((SFTRunConfig, SFTConfig), (DPORunConfig, DPOConfig)):
         section = run_cls.model_fields["train"].annotation
-        assert {f.name for f in dataclasses.fields(trl_cls) if f.init} - set(OWNED) == set(section.model_fields)
+        assert {f.name for f in dataclasses.fields(trl_cls) if f.init} - set(OWNED) - ALIASES == set(section.model_fields)
     old = validate_config(SFTRunConfig, {"model": {"name_or_path": "x"}, "dataset": "d",
                                          "train": {"epochs": 2, "per_device_batch_size": 3, "warmup_ratio": 0.1}})
     assert (old.train.num_train_epochs, old.train.per_device_train_batch_size, old.train.warmup_steps) == (2, 3, 0.1)
@@ -234,6 +234,33 @@ def test_train_section_is_trls_config(tmp_path):
                                          "train": {"loss_type": ["ipo"], "max_steps": 2}})
     args = DPOConfig(**dpo.train.trl_kwargs(), output_dir=str(tmp_path))
     assert args.beta == 0.3 and args.loss_type == ["ipo"] and args.learning_rate == 5e-5 and args.max_steps == 2
+
+
+def test_trl_configs_are_built_without_transformers_checkpointing_future_warning(tmp_path):
+    """TRL 1.16's configs default gradient_checkpointing=True, which transformers 5.25 deprecates (FutureWarning) when
+    activation_checkpointing is unset: the section sets the new name, and an older config's old key moves to it."""
+    import warnings
+
+    from trl import DPOConfig, SFTConfig
+
+    from culturelens.core.config import validate_config
+    from culturelens.train.common import trl_args
+    from culturelens.train.trlargs import ALIASES
+
+    if not ALIASES:
+        pytest.skip("this transformers has no activation_checkpointing (nothing deprecated)")
+    base = {"model": {"name_or_path": "x"}, "dataset": "d"}
+    built = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for run_cls, trl_cls, train in ((SFTRunConfig, SFTConfig, {}), (DPORunConfig, DPOConfig, {}),
+                                        (SFTRunConfig, SFTConfig, {"gradient_checkpointing": True})):
+            cfg = validate_config(run_cls, {**base, "train": train})
+            built.append(trl_cls(**trl_args(cfg, tmp_path, [], False)))
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
+    assert [(a.activation_checkpointing, a.gradient_checkpointing) for a in built] == [(False, False), (False, False), (True, True)]
+    with pytest.raises(ConfigError, match="gradient_checkpointing and train.activation_checkpointing"):
+        validate_config(SFTRunConfig, {**base, "train": {"gradient_checkpointing": True, "activation_checkpointing": False}})
 
 
 @pytest.mark.parametrize("path", ["configs/train/sft_smollm2.yaml", "configs/train/dpo_smollm2.yaml"])

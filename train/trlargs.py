@@ -3,7 +3,8 @@
 The section is a pydantic model built from the installed TRL's dataclass (its fields, types and defaults), so a
 field TRL adds is usable at once, a typo is an error with "did you mean", and the resolved config (every value
 the trainer will see) is what `config.yaml` records. culturelens changes a few defaults for LoRA on small data
-(`CULTURELENS_DEFAULTS`), reads three older key names (`LEGACY_NAMES`), and sets the fields it owns itself
+(`COMMON_DEFAULTS`), reads older key names (`LEGACY_NAMES`: culturelens' own, and transformers' deprecated
+`gradient_checkpointing*`, which are not fields of the section), and sets the fields it owns itself
 (`OWNED`: the output folder, run name, W&B reporting and resuming come from the top level of the config).
 """
 from __future__ import annotations
@@ -16,9 +17,28 @@ from pydantic import ConfigDict, Field, TypeAdapter, create_model, model_validat
 
 from culturelens.core.config import StrictModel
 
-# older culturelens names -> TRL's names (configs written before the passthrough keep working)
+
+def _trl_classes():
+    from trl import DPOConfig, SFTConfig
+
+    return SFTConfig, DPOConfig
+
+
+_SFT, _DPO = _trl_classes()
+
+# transformers 5.25 renamed gradient_checkpointing(_kwargs) to activation_checkpointing(_kwargs) and warns
+# (FutureWarning) whenever the old name is set and the new one is not; TRL's configs set the old name by default (True),
+# so culturelens sets the new name (its default, False) and moves a config's old key to it
+_NEW_CHECKPOINTING = "activation_checkpointing" in {f.name for f in dataclasses.fields(_SFT)}
+CHECKPOINTING = "activation_checkpointing" if _NEW_CHECKPOINTING else "gradient_checkpointing"
+
+# older names -> TRL's names (configs written before the passthrough, or before transformers' renames, keep working)
 LEGACY_NAMES = {"epochs": "num_train_epochs", "per_device_batch_size": "per_device_train_batch_size",
-                "warmup_ratio": "warmup_steps"}
+                "warmup_ratio": "warmup_steps",
+                **({"gradient_checkpointing": "activation_checkpointing",
+                    "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs"} if _NEW_CHECKPOINTING else {})}
+# deprecated aliases left out of the section (LEGACY_NAMES moves them to their new names)
+ALIASES = {"gradient_checkpointing", "gradient_checkpointing_kwargs"} if _NEW_CHECKPOINTING else set()
 
 # fields culturelens sets from the rest of the config: where to set them instead
 OWNED = {
@@ -60,7 +80,7 @@ def out_of_range(name: str, value: Any) -> str | None:
 # LoRA on a few hundred rows on CPU: defaults that differ from TRL's (which assume full fine-tuning on a GPU)
 COMMON_DEFAULTS: dict[str, Any] = {
     "num_train_epochs": 1.0, "per_device_train_batch_size": 4, "max_length": 512, "logging_steps": 5, "save_steps": 50,
-    "save_total_limit": 2, "seed": 0, "bf16": False, "gradient_checkpointing": False, "dataloader_num_workers": 0,
+    "save_total_limit": 2, "seed": 0, "bf16": False, CHECKPOINTING: False, "dataloader_num_workers": 0,
     "save_only_model": False,
 }
 SFT_DEFAULTS: dict[str, Any] = {**COMMON_DEFAULTS, "learning_rate": 2e-4, "completion_only_loss": True}
@@ -130,7 +150,7 @@ def trl_args_model(trl_class: type, name: str, defaults: dict[str, Any]) -> type
     hints = typing.get_type_hints(trl_class)
     fields: dict[str, Any] = {}
     for f in dataclasses.fields(trl_class):
-        if not f.init or f.name in OWNED or f.name.startswith("_"):
+        if not f.init or f.name in OWNED or f.name in ALIASES or f.name.startswith("_"):
             continue
         help_text = " ".join(str(f.metadata.get("help", "")).split())
         about = help_text.split(". ")[0].rstrip(".")[:160]  # TRL's help, first sentence
@@ -151,13 +171,6 @@ def trl_args_model(trl_class: type, name: str, defaults: dict[str, Any]) -> type
     return model
 
 
-def _trl_classes():
-    from trl import DPOConfig, SFTConfig
-
-    return SFTConfig, DPOConfig
-
-
-_SFT, _DPO = _trl_classes()
 SFTArgs = trl_args_model(_SFT, "SFTArgs", SFT_DEFAULTS)
 DPOArgs = trl_args_model(_DPO, "DPOArgs", DPO_DEFAULTS)
 

@@ -42,8 +42,9 @@ class DataSection(StrictModel):
     repeats: int = Field(1, ge=1)  # rows per (cell, template, order) in each pass
     label_style: Literal["letters", "numbers"] = "letters"  # option labels (as the eval's probe.labels)
     answer_cue: str = "Answer:"  # text the answer starts with (as the eval's probe.answer_cue)
-    seed: Seed = 0  # synth sampling seed: label order within a cell, row order
-    shuffle_seed: Seed = 1  # the SHUFFLED arm's country permutation
+    seed: Seed = 0  # synth sampling seed: label order within a cell, row order (training seed s uses seed * 1000 + s)
+    # base of the SHUFFLED arm's country permutations: training seed s draws its own, from core.seeded.derived(shuffle_seed, s)
+    shuffle_seed: Seed = 1
 
 
 class Endpoint(StrictModel):

@@ -10,7 +10,7 @@ from culturelens.core.inputs import load_question_bank
 from culturelens.core.jsonsafe import write_json
 from culturelens.core.reference import load_reference
 from culturelens.experiments.study.config import StudyConfig
-from culturelens.synth.study_data import build_arm_rows, human_cells
+from culturelens.synth.study_data import build_arm_rows, human_cells, seed_settings
 from culturelens.synth.study_split import draw_study_split, load_study_split, save_study_split
 from culturelens.synth.study_variants import study_variants
 
@@ -69,13 +69,39 @@ def arm_data_dir(root: Path, seed: int) -> Path:
     return root / "data" / f"s{seed}"
 
 
+def data_key(cfg: StudyConfig, split: dict, seed: int) -> dict:
+    """What one seed's rows are made of (settings, the seed's sampling and permutation seeds, the train block): rows
+    are reused only under the same key, so a changed setting or another seed never reads rows built for another."""
+    s = seed_settings(cfg.data, seed)
+    return {"data": cfg.data.model_dump(mode="json"), "training_seed": seed, "sampling_seed": s.seed,
+            "shuffle_seed": s.shuffle_seed, "train": split["train"], "seen": split["seen"],
+            "variants": cfg.variants.model_dump(mode="json"), "translations_file": cfg.translations_file}
+
+
+def cached_facts(cfg: StudyConfig, root: Path, split: dict) -> dict | None:
+    """data/facts.json when every seed's rows exist and were built under that seed's current ``data_key``."""
+    path = root / "data" / "facts.json"
+    if not path.exists():
+        return None
+    facts = json.loads(path.read_text())
+    for seed in cfg.seeds:
+        entry = facts.get("seeds", {}).get(str(seed), {})
+        names = entry.get("rows", {})
+        if entry.get("key") != data_key(cfg, split, seed) or not names or \
+                not all((arm_data_dir(root, seed) / f"{n}.jsonl").exists() for n in names):
+            return None
+    return facts
+
+
 def build_data(cfg: StudyConfig, root: Path, tokenizer_info, progress: bool = True) -> dict:
-    """Split, wordings and each seed's rows of every arm (data/s<seed>/<arm>.jsonl); returns the data facts."""
+    """Split, wordings and each seed's rows of every arm (data/s<seed>/<arm>.jsonl, reused while each seed's
+    ``data_key`` holds); returns the data facts."""
     bank, reference, table = study_inputs(cfg)
     split = study_split(cfg, root, bank, reference, table)
     facts_path = root / "data" / "facts.json"
-    if facts_path.exists() and all((arm_data_dir(root, s) / "real.jsonl").exists() for s in cfg.seeds):
-        return json.loads(facts_path.read_text())
+    cached = cached_facts(cfg, root, split)
+    if cached is not None:
+        return cached
     jobs = len(split["train"]) * (cfg.variants.paraphrases + cfg.variants.scenarios * len(split["seen"])) if cfg.teacher else 0
     cached = sum(1 for _ in open(root / "raw.jsonl", encoding="utf-8")) if (root / "raw.jsonl").exists() else 0
     print(f"study {cfg.experiment}: {len(cfg.arms)} arms x {len(cfg.seeds)} seeds = {len(cfg.arms) * len(cfg.seeds)} trainings; "
@@ -90,14 +116,14 @@ def build_data(cfg: StudyConfig, root: Path, tokenizer_info, progress: bool = Tr
     for seed in cfg.seeds:
         # each training seed has its own sampling seed and its own SHUFFLED permutation: the permutation's chance
         # pattern is then part of the seed-to-seed spread that the effects' CIs resample
-        settings = cfg.data.model_copy(update={"seed": cfg.data.seed * 1000 + seed, "shuffle_seed": cfg.data.shuffle_seed * 1000 + seed})
         arms, label_facts = build_arm_rows(cells, variants, bank, table, tokenizer_info.tokenizer, tokenizer_info.is_chat,
-                                           settings, translations)
+                                           seed_settings(cfg.data, seed), translations)
         out = arm_data_dir(root, seed)
         out.mkdir(parents=True, exist_ok=True)
         for name, rows in arms.items():
             with open(out / f"{name}.jsonl", "w", encoding="utf-8") as f:
                 f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        facts["seeds"][str(seed)] = {**label_facts, "rows": {k: len(v) for k, v in arms.items()}}
+        facts["seeds"][str(seed)] = {**label_facts, "rows": {k: len(v) for k, v in arms.items()},
+                                     "key": data_key(cfg, split, seed)}
     write_json(facts_path, facts)
     return facts

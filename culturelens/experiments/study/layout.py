@@ -3,10 +3,13 @@
 Shared by the study's run, plan and tracking modules (none of them imports another for these)."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 from culturelens.core.config import deep_merge, validate_config
+from culturelens.core.errors import ConfigError
+from culturelens.core.manifest import sha256_path
 from culturelens.experiments.study.config import ARM_PARENTS, StudyConfig
 from culturelens.experiments.study.data import arm_data_dir
 
@@ -61,8 +64,16 @@ def dpo_steps(cfg: StudyConfig, root: Path, seed: int) -> int:
     return math.ceil(rows / batch_size(dcfg)) * math.ceil(dcfg.train.num_train_epochs)
 
 
-def trained(path: Path) -> bool:
-    return (path / TRAIN_FACTS).exists() and (path / "adapter").is_dir()
+def trained(path: Path, dataset: str | Path) -> bool:
+    """Whether the training in ``path`` finished; one that finished on other rows than ``dataset`` holds now (its
+    recorded sha256 differs: the study's data settings or seeds changed since) is an error, never reused."""
+    if not ((path / TRAIN_FACTS).exists() and (path / "adapter").is_dir()):
+        return False
+    recorded = json.loads((path / TRAIN_FACTS).read_text()).get("manifest", {}).get("data", {}).get("dataset")
+    if recorded is not None and recorded != sha256_path(dataset):
+        raise ConfigError(f"{path} was trained on other rows than {dataset} holds now (the study's data settings changed "
+                          "since): delete that study's train/ and evals/ folders, or give the study another experiment name")
+    return True
 
 
 def eval_dir(root: Path, cfg: StudyConfig, name: str) -> Path:

@@ -52,7 +52,7 @@ def make_plan(cfg: StudyConfig, root: Path, facts: dict, split: dict, tok, ecfg)
             extra = dpo_steps(cfg, root, seed) if arm == "extra_sft" else None
             tcfg = train_config(cfg, root, arm, seed, extra)
             dpo = arm.startswith("dpo_")
-            key = f"{Path(tcfg.dataset).name}"
+            key = str(tcfg.dataset)  # each seed's own rows (data/s<seed>/<arm>.jsonl)
             if key not in tokens_cache:
                 tokens_cache[key] = _tokens(Path(tcfg.dataset), tok.tokenizer, dpo)
             rows = facts["seeds"][str(seed)]["rows"][Path(tcfg.dataset).stem]
@@ -66,7 +66,7 @@ def make_plan(cfg: StudyConfig, root: Path, facts: dict, split: dict, tok, ecfg)
                 steps = min(steps, tcfg.train.max_steps)
             rate = rates["dpo_tokens_per_s"] if dpo else rates["sft_tokens_per_s"]
             trainings.append({"arm": arm, "seed": seed, "rows": rows, "steps": steps, "tokens": tokens,
-                              "cached": trained(train_dir(root, arm, seed)), "estimate_s": round(tokens / rate, 1)})
+                              "cached": trained(train_dir(root, arm, seed), tcfg.dataset), "estimate_s": round(tokens / rate, 1)})
             names.append(f"{arm}-s{seed}")
             if cfg.native_eval:
                 names.append(f"{arm}-s{seed}-native")

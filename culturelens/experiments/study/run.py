@@ -43,10 +43,10 @@ def train_arm(cfg: StudyConfig, root: Path, arm: str, seed: int) -> Path:
     from culturelens.train.sft import run_sft
 
     out = train_dir(root, arm, seed)
-    if trained(out):
-        return out
     steps = dpo_steps(cfg, root, seed) if arm == "extra_sft" else None
     tcfg = train_config(cfg, root, arm, seed, steps)
+    if trained(out, tcfg.dataset):
+        return out
     if cfg.train_launcher:
         launch(cfg.train_launcher, "dpo" if arm.startswith("dpo_") else "sft", tcfg, out)
     else:
