@@ -4,7 +4,8 @@ Each variant runs in its own subprocess (its own peak RSS and thread setting), 1
 one after another, and is reported with its speed-up over the "before" variant of its stage (the earlier
 measurement's setting: padded batches of 4, max_length 512, TRL's LM head over every position) on the same rows. Tokens
 are the rows' real (non-padding) tokens: every row's chat-templated length (DPO: prompt + chosen and prompt +
-rejected); with SFT prompt sharing the model computes fewer (each shared prefix of a batch once: `tokens_computed`). `tokens_per_second` is over TRL's train_runtime (wall: only comparable on idle cores; the load average at
+rejected); with SFT prompt sharing the model computes fewer (each shared prefix of a batch once: `tokens_computed`).
+`tokens_per_second` is over TRL's train_runtime (wall: only comparable on idle cores; the load average at
 the start of each variant is recorded, and the manifest: versions, CPU, threads); `tokens_per_cpu_second` is over the
 CPU seconds this process spent in training (all its threads), which a loaded machine disturbs less.
 
@@ -158,7 +159,8 @@ def child(name: str, steps: int, batch: int) -> dict:
     return {"variant": name, "stage": stage, "rows": row_kind, "prompt_sharing": sharing if stage == "sft" else None,
             "train": train, "lm_head_labelled_positions_only": compact,
             "torch_threads": torch.get_num_threads(), "steps": steps, "batch_size": per_step, "tokens": tokens,
-            "tokens_computed": sum(computed[:steps]) if computed else None, "train_seconds": train_s, "tokens_per_second": tokens / train_s, "cpu_seconds": cpu["seconds"],
+            "tokens_computed": sum(computed[:steps]) if computed else None, "train_seconds": train_s,
+            "tokens_per_second": tokens / train_s, "cpu_seconds": cpu["seconds"],
             "tokens_per_cpu_second": tokens / cpu["seconds"],
             "wall_seconds_incl_load": seconds, "load_average_at_start": [round(x, 2) for x in load],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "final_loss": facts["train_loss"],

@@ -7,8 +7,8 @@ import torch
 from datasets import Dataset
 
 from culturelens.train.config import SFTRunConfig
-from culturelens.train.shared_prompts import IGNORE, PromptGroupedSampler, pack_rows
 from culturelens.train.sft import run_sft
+from culturelens.train.shared_prompts import IGNORE, PromptGroupedSampler, pack_rows
 
 COUNTRIES = ["Canada", "India", "Brazil", "Germany", "Japan", "Nigeria"]
 

@@ -25,7 +25,7 @@ class LoraSettings(StrictModel):
                                                               description="modules that get LoRA weights, or all-linear")
 
 
-class RunConfig(StrictModel):
+class _RunSettings(StrictModel):
     """What SFT and DPO configs share."""
 
     experiment: PathName = Field("default", description="experiment name: output folder and W&B group")
@@ -67,14 +67,14 @@ class RunConfig(StrictModel):
         return self
 
 
-class SFTRunConfig(RunConfig):
+class SFTRunConfig(_RunSettings):
     # each batch's shared prompt prefixes computed once (train/shared_prompts.py): batch = TRL's batches, the same loss;
     # grouped = batches of rows that share prompts (fewer tokens, another batch mix); off = TRL's padded batches
     prompt_sharing: Literal["off", "batch", "grouped"] = "batch"
     init_adapter: str | None = None  # SFT: continue training this LoRA adapter instead of a new one (e.g. matched extra steps)
 
 
-class DPORunConfig(RunConfig):
+class DPORunConfig(_RunSettings):
     run_name: PathName = Field("dpo", description="run name: output folder and W&B run name")
     dataset: str  # prompt / chosen / rejected
     sft_adapter: str | None = None  # start from this SFT adapter (folder or hub id); the SFT policy is then the reference
@@ -94,4 +94,4 @@ class DPORunConfig(RunConfig):
         return data
 
 
-__all__ = ["DPORunConfig", "LoraSettings", "RunConfig", "SFTRunConfig"]
+__all__ = ["DPORunConfig", "LoraSettings", "SFTRunConfig"]
