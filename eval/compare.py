@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from culturelens.core.batteries import questionnaire_clusters
+from culturelens.core.ci import CI
 from culturelens.core.errors import ConfigError, DataError
-from culturelens.core.formatting import fmt_ci, fmt_interval, fmt_num, format_table, is_missing
+from culturelens.core.formatting import fmt_interval, fmt_num, format_table, is_missing
 from culturelens.core.inputs import InputSpec, resolve_inputs
 from culturelens.core.jsonsafe import write_json
 from culturelens.core.runfolder import Metrics, RunFolder, Summary
@@ -134,9 +135,8 @@ def _diffs_vs_base(label: str, scores: pd.DataFrame, base_label: str, base_score
 
     def row(what: str, rows: np.ndarray, fn=engine.mean_question_r, n_of: str = "n_questions") -> dict:
         t = engine.paired_difference(a, b, h, draws, rows=rows, fn=fn, null=null)
-        ci = t.ci or [None, None]
         return {"run": label, "vs": base_label, "what": what, "mean_a": t.b, "mean_b": t.a, "diff": t.diff,
-                "ci_lo": ci[0], "ci_hi": ci[1], "p_perm": t.p_perm, "null": t.null, "verdict": t.verdict, "mde": t.mde,
+                "ci": (t.ci or CI()).model_dump(), "p_perm": t.p_perm, "null": t.null, "verdict": t.verdict, "mde": t.mde,
                 "n": getattr(t, n_of)}
 
     everything = np.ones(len(qids), bool)
@@ -161,7 +161,8 @@ def thin_diff_warnings(diffs: list[dict]) -> list[str]:
     out = []
     for run in dict.fromkeys(d["run"] for d in diffs):
         thin = [f"{d['what']} (n={d['n']})" for d in diffs
-                if d["run"] == run and d.get("n") is not None and d.get("ci_lo") is not None and d["n"] < MIN_CI_UNITS]
+                if d["run"] == run and d.get("n") is not None and CI.model_validate(d.get("ci") or {}).lo is not None
+                and d["n"] < MIN_CI_UNITS]
         if thin:
             out.append(f"{run}: the 95% CIs of {', '.join(thin)} rest on fewer than {MIN_CI_UNITS} paired units: unreliable")
     return out
@@ -229,9 +230,9 @@ def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: i
     labels = run_labels([folder for folder, _ in runs])
     folders = [folder for folder, _ in runs]
     notes = check_comparable(labels, folders, scoped, [summary for _, summary in runs], common)
-    category_rows = [{"run": label, "category": c.category, "mean_r": c.mean_r, "ci_lo": c.ci_lo, "ci_hi": c.ci_hi}
+    category_rows = [{"run": label, "category": c.category, "mean_r": c.mean_r, "ci": (c.ci or CI()).model_dump()}
                      for label, s in zip(labels, scoped) for c in s.by_category]
-    zone_rows = [{"run": label, "zone": z.zone, "mean_r": z.mean_r, "ci_lo": z.ci_lo, "ci_hi": z.ci_hi}
+    zone_rows = [{"run": label, "zone": z.zone, "mean_r": z.mean_r, "ci": (z.ci or CI()).model_dump()}
                  for label, s in zip(labels, scoped) for z in s.by_zone]
     countries, questions = shared_units(scoped)
     if notes:  # different sets (--common): every difference on the shared countries x questions only
@@ -271,7 +272,8 @@ def _with_ci(df: pd.DataFrame, key: str, runs: list[str]) -> pd.DataFrame:
     def cell(row) -> str:
         if is_missing(row["mean_r"]):
             return fmt_num(None)
-        return fmt_num(row["mean_r"]) + ("" if is_missing(row["ci_lo"]) else " " + fmt_ci(row["ci_lo"], row["ci_hi"], nd=2))
+        ci = CI.model_validate(row["ci"] or {})
+        return fmt_num(row["mean_r"]) + ("" if ci.lo is None else " " + fmt_interval(ci, nd=2))
 
     df = df.assign(cell=df.apply(cell, axis=1))
     return df.pivot(index=key, columns="run", values="cell")[runs].reset_index()

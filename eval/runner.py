@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from culturelens.core.batteries import questionnaire_clusters
+from culturelens.core.ci import CI
 from culturelens.core.errors import DataError, first_line
 from culturelens.core.inputs import EvalInputs, resolve_inputs, slug
 from culturelens.core.jsonsafe import safe_float as _f
@@ -386,10 +387,10 @@ def run_eval(cfg: EvalConfig, progress: bool = True, overwrite: bool = False) ->
 def flatten_summary(summary: dict) -> dict:
     """The summary as flat W&B metrics under stable keys, the same for every run so W&B's run comparison lines them up:
     pooled_r, mean_question_r, mean_country_r, mean_mass, r/section/<WVS section>, r/group/<group>, r/zone/<zone>,
-    western_gap/{gap, western_r, non_western_r, gap_ci_lo, gap_ci_hi}; r/category/<section> and western_gap (the gap) are
-    kept under their earlier names."""
+    western_gap/{gap, western_r, non_western_r, gap_ci_lo, gap_ci_hi} (the bounds of the gap's ``ci``); r/category/<section>
+    and western_gap (the gap) are kept under their earlier names."""
     gap = summary["western_gap"]
-    ci = gap.get("gap_ci") or [None, None]
+    ci = CI.model_validate(gap.get("ci") or {})
     flat = {
         "pooled_r": summary["pooled"]["r"],
         "western_gap": gap.get("gap"),
@@ -399,7 +400,7 @@ def flatten_summary(summary: dict) -> dict:
         "mean_country_r": summary.get("mean_country_r"),
         "mean_mass": summary.get("mean_mass"),
         "western_gap/gap": gap.get("gap"), "western_gap/western_r": gap.get("western_r"),
-        "western_gap/non_western_r": gap.get("non_western_r"), "western_gap/gap_ci_lo": ci[0], "western_gap/gap_ci_hi": ci[1],
+        "western_gap/non_western_r": gap.get("non_western_r"), "western_gap/gap_ci_lo": ci.lo, "western_gap/gap_ci_hi": ci.hi,
     }
     for row in summary["by_category"]:
         flat[f"r/section/{row['category']}"] = row["mean_r"]

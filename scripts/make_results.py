@@ -83,20 +83,11 @@ def num(x: Any, nd: int = 3, signed: bool = False) -> str:
 
 
 def interval(ci: Any, signed: bool = True) -> str:
-    """A CI as '[lo, hi]' from any of the shapes a summary uses: [lo, hi], {lo, hi}, an object with lo/hi or ci_lo/ci_hi."""
-    from culturelens.core.formatting import fmt_ci
+    """A CI as '[lo, hi]': a `CI` (culturelens/core/ci.py), its JSON ``{"lo", "hi"}``, or an older file's [lo, hi] list."""
+    from culturelens.core.ci import CI
+    from culturelens.core.formatting import fmt_interval
 
-    if ci is None:
-        return fmt_ci(None, None)
-    if isinstance(ci, BaseModel):
-        ci = ci.model_dump()
-    if isinstance(ci, dict):
-        lo = next((ci[k] for k in ("lo", "low", "ci_lo", "lower") if k in ci), None)
-        hi = next((ci[k] for k in ("hi", "high", "ci_hi", "upper") if k in ci), None)
-        return fmt_ci(lo, hi, signed=signed)
-    if isinstance(ci, (list, tuple)) and len(ci) == 2:
-        return fmt_ci(ci[0], ci[1], signed=signed)
-    return fmt_ci(None, None)
+    return fmt_interval(CI.model_validate(ci) if isinstance(ci, (dict, list, tuple)) else ci, signed=signed)
 
 
 def table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
@@ -198,7 +189,7 @@ def eval_section(path: Path) -> list[str]:
     gap = s.western_gap
     if gap.verdict:
         lines += [f"Western gap beyond the null ({gap.n_western} Western, {gap.n_non_western} non-Western countries, measure "
-                  f"`{gap.verdict_measure}`): {num(gap.gap, signed=True)} {interval(gap.gap_ci)}, verdict **{gap.verdict}**.", ""]
+                  f"`{gap.verdict_measure}`): {num(gap.gap, signed=True)} {interval(gap.ci)}, verdict **{gap.verdict}**.", ""]
     for split, metrics in (s.splits or {}).items():
         split_nulls = _as_dict(metrics.nulls)
         if split_nulls:

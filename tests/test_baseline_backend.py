@@ -89,7 +89,7 @@ def test_ethics55_leave_one_out_is_neither_western_nor_non_western(tmp_path):
     summary = json.loads(next(tmp_path.glob("ethics55/*/summary.json")).read_text())
     gap = summary["western_gap"]
     assert gap["verdict"] not in ("western", "non-western")
-    assert gap["raw"]["gap"] == pytest.approx(0.177, abs=0.005) and gap["raw"]["gap_ci"][0] > 0
+    assert gap["raw"]["gap"] == pytest.approx(0.177, abs=0.005) and gap["raw"]["ci"]["lo"] > 0
     assert gap["n_western"] == 11 and gap["n_non_western"] == 44
 
 
@@ -115,7 +115,7 @@ def test_compare_common_pairs_the_differences_on_the_shared_grid_with_the_engine
     mb = gb.model[np.ix_([gb.qids.index(ga.qids[i]) for i in qi], [gb.countries.index(ga.countries[j]) for j in ci])]
     want = engine.mean_question_r(mb, hm, None, None, np.ones(len(qi), bool)) - engine.mean_question_r(ma, hm, None, None, np.ones(len(qi), bool))
     assert overall["diff"] == pytest.approx(float(want))
-    assert overall["ci_lo"] <= overall["diff"] <= overall["ci_hi"] and overall["p_perm"] is not None
+    assert overall["ci"]["lo"] <= overall["diff"] <= overall["ci"]["hi"] and overall["p_perm"] is not None
     md = (out / "comparison.md").read_text()
     assert "on the shared set: 7 countries x 8 questions" in md and "permutation p" in md
 

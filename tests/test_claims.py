@@ -6,6 +6,7 @@ import pandas as pd
 import yaml
 
 from culturelens.cli import main
+from culturelens.core.ci import CI
 from culturelens.experiments.claims import NOT_SUPPORTED, NOT_TESTABLE, SUPPORTED, verdict_from_ci
 from culturelens.experiments.claims.results import FRAGILE, robust_verdict
 
@@ -57,7 +58,7 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
             claims[key]["verdict_by_view"]), key
     # claim 1 has an effect with a CI around it
     c1 = claims["1_norms"]
-    assert c1["ci"][0] <= c1["effect"] <= c1["ci"][1]
+    assert c1["ci"]["lo"] <= c1["effect"] <= c1["ci"]["hi"]
     # claim 2 uses the 19-item block and the rich-West flag: DEU ARG USA NLD AUS are Western here
     c2 = claims["2_western_bias"]
     assert c2["n_western"] == 5 and set(c2["gaps"]) == {"small-en", "small-multi", "small-base", "loo"}
@@ -108,7 +109,7 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     assert set(lang) == {"small-en", "small-multi"}
     v = lang["small-en"]
     assert set(v["translated_countries"]) == {"DEU", "ARG", "IRQ", "TUR", "CHN", "MEX", "BRA", "JOR", "EGY"}
-    assert v["gap_change"]["diff"] is not None and v["gap_change"]["ci"][0] <= v["gap_change"]["ci"][1]
+    assert v["gap_change"]["diff"] is not None and v["gap_change"]["ci"]["lo"] <= v["gap_change"]["ci"]["hi"]
     assert v["r_translated"]["n"] == 9 and "## Prompt language" in md
     native = pd.read_parquet(Path(v["run_dirs"]["native"]) / "results.parquet")
     assert set(native[native.country == "USA"]["language"]) == {"en"} and set(native[native.country == "DEU"]["language"]) == {"de"}
@@ -117,7 +118,7 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     # robustness: 2 templates x 2 orders, each with its own gap and CI
     rob = claims["robustness_study"]["models"]["small-en"]
     assert {(r["template"], r["order"]) for r in rob["variants"]} == {(t, o) for t in ("persona_system", "persona_third") for o in ("original", "reversed")}
-    assert all(r["gap_ci"][0] <= r["gap"] <= r["gap_ci"][1] for r in rob["variants"]) and isinstance(rob["claim2_flips"], bool)
+    assert all(r["ci"]["lo"] <= r["gap"] <= r["ci"]["hi"] for r in rob["variants"]) and isinstance(rob["claim2_flips"], bool)
     assert "## Claim 2 under each template and option order" in md
     # bad language settings are clear errors
     cfg["languages"]["models"] = ["nope"]
@@ -182,7 +183,7 @@ def test_adapter_comparison_without_its_question_set_is_not_testable():
     from culturelens.experiments.claims.results import AdapterDiff, PairedDiff
 
     d = AdapterDiff(model="dpo", vs="sft", scope="heldout", questions="held-out questions: unknown (no split_file)",
-                    all=PairedDiff(diff=0.3, ci_lo=0.1, ci_hi=0.5, n=20))
+                    all=PairedDiff(diff=0.3, ci=CI(lo=0.1, hi=0.5), n=20))
     assert d.scoped() is None and d.verdict == NOT_TESTABLE and "no heldout questions" in d.reason
     assert d.model_dump()["verdict"] == NOT_TESTABLE  # never the all-questions verdict
 
@@ -233,7 +234,7 @@ def test_norms_contrast_one_two_way_draw_for_every_model():
     one = norms_contrast(model[None], human, weights, in_a, ~in_a, 0.025)
     r = engine.question_r(model, human)
     assert one["effect"] == pytest.approx(r[:6].mean() - r[6:].mean())
-    assert one["ci"][0] < one["effect"] < one["ci"][1] and one["p"] < 0.025 and one["mde"] > 0
+    assert one["ci"].lo < one["effect"] < one["ci"].hi and one["p"] < 0.025 and one["mde"] > 0
     four = norms_contrast(np.repeat(model[None], 4, axis=0), human, weights, in_a, ~in_a, 0.025)
-    assert four["ci"] == pytest.approx(one["ci"]) and four["p"] == pytest.approx(one["p"])
+    assert four["ci"].as_list() == pytest.approx(one["ci"].as_list()) and four["p"] == pytest.approx(one["p"])
     assert norms_contrast(model[None], human, weights, np.arange(12) < 1, ~in_a, 0.025)["p"] is None  # < 2 questions a side

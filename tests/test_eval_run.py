@@ -131,7 +131,7 @@ def test_compare_runs(tmp_path, tiny_model_dir, tiny_model_dir_2):
     assert result["runs"] == ["a", "b"]
     diffs = [d for d in result["diffs"] if d["what"] == "mean per-question r"]
     assert len(diffs) == 1 and diffs[0]["n"] == 11
-    assert diffs[0]["ci_lo"] <= diffs[0]["diff"] <= diffs[0]["ci_hi"]
+    assert diffs[0]["ci"]["lo"] <= diffs[0]["diff"] <= diffs[0]["ci"]["hi"]
     assert "Difference vs baseline" in (out / "comparison.md").read_text()
 
 

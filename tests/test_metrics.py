@@ -116,7 +116,7 @@ def test_per_question_and_country_match_scipy():
     assert "NONE" not in set(perc.index)
     p = metrics.pooled(model, human)
     assert p["r"] == pytest.approx(stats.pearsonr(m["score"], m["mean"]).statistic)
-    assert p["n_pairs"] == len(m) and "ci_lo" not in p  # its CI is the engine's two-way bootstrap
+    assert p["n_pairs"] == len(m) and "ci" not in p  # its CI is the engine's two-way bootstrap
 
 
 def test_by_category_and_group():
@@ -147,11 +147,11 @@ def test_by_zone_and_western_gap():
     w = np.mean([x for c, x in zip(countries, r) if countries[c].western])
     nw = np.mean([x for c, x in zip(countries, r) if not countries[c].western])
     assert gap["gap"] == pytest.approx(w - nw) and gap["gap"] > 0.4
-    assert gap["gap_ci"][0] > 0 and gap["gap_ci"][0] <= gap["gap"] <= gap["gap_ci"][1]
+    assert gap["ci"]["lo"] > 0 and gap["ci"]["lo"] <= gap["gap"] <= gap["ci"]["hi"]
     assert gap["n_western"] == 6 and gap["n_non_western"] == 6
     # reversed
     gap2 = metrics.western_gap(perc.assign(r=-perc["r"]), countries, n_boot=200)
-    assert gap2["gap"] < 0 and gap2["gap_ci"][1] < 0
+    assert gap2["gap"] < 0 and gap2["ci"]["hi"] < 0
 
 
 # ---------------------------------------------------------------------------- distributions
@@ -205,10 +205,10 @@ def test_paired_bootstrap_diff():
     rng = np.random.default_rng(5)
     a = pd.Series(rng.normal(size=30), index=[f"Q{i}" for i in range(30)])
     d = metrics.paired_bootstrap_diff(a, a.copy(), n_boot=200, seed=0)
-    assert d["diff"] == 0 and d["ci_lo"] <= 0 <= d["ci_hi"] and d["n"] == 30
+    assert d["diff"] == 0 and d["ci"]["lo"] <= 0 <= d["ci"]["hi"] and d["n"] == 30
     b = a - 0.5 + 0.01 * rng.normal(size=30)
     d = metrics.paired_bootstrap_diff(a, b.iloc[::-1], n_boot=500, seed=0)  # aligned by index, not position
-    assert d["diff"] == pytest.approx(0.5, abs=0.01) and d["ci_lo"] > 0.45 and d["ci_hi"] < 0.55
+    assert d["diff"] == pytest.approx(0.5, abs=0.01) and d["ci"]["lo"] > 0.45 and d["ci"]["hi"] < 0.55
     # units missing or nan on either side are dropped
     d = metrics.paired_bootstrap_diff(a.iloc[:10], b.where(b.index != "Q0"), n_boot=100)
     assert d["n"] == 9

@@ -129,8 +129,8 @@ def test_the_null_separates_country_knowledge_from_question_pattern():
     assert abs(nb["mean_question_r"].null_mean) < 0.05  # 0 by symmetry
     for key in ("pooled_r", "mean_question_r", "mean_country_r", "mean_centred_country_r"):
         assert nb[key].verdict == "no evidence", key
-        assert nk[key].ci[0] > 0 and nk[key].p_perm < 0.01, key
-    assert nk["mean_centred_mae"].ci[1] < 0 and nk["mean_centred_mae"].p_perm < 0.01
+        assert nk[key].ci.lo > 0 and nk[key].p_perm < 0.01, key
+    assert nk["mean_centred_mae"].ci.hi < 0 and nk["mean_centred_mae"].p_perm < 0.01
 
 
 # ------------------------------------------------------------------------------------ Western gap
@@ -154,10 +154,10 @@ def test_gap_beyond_null_by_hand():
     assert out["model_gap"] == pytest.approx(model[:6].mean() - model[6:].mean())
     assert out["null_gap"] == pytest.approx(out["model_gap"])
     assert out["gap"] == pytest.approx(0.0, abs=1e-12)
-    assert out["ci"][0] < 0 < out["ci"][1]
+    assert out["ci"]["lo"] < 0 < out["ci"]["hi"]
     assert out["verdict"] == "no evidence"  # the whole raw gap is explained by the null
     few = western.gap_beyond_null(model[2:], null[:, 2:], is_w[2:], n_boot=200, seed=0)
-    assert few["verdict"] == "too few countries" and few["ci"] == [None, None] and few["n_western"] == 4
+    assert few["verdict"] == "too few countries" and few["ci"] == {"lo": None, "hi": None} and few["n_western"] == 4
     summary = western.western_gap_summary({"centred_r": few})
     assert summary["verdict"] == "too few countries" and "4 Western" in summary["said"]
 
@@ -188,7 +188,7 @@ def test_leave_one_out_is_not_western_beyond_the_null_though_the_old_rule_says_s
     np.testing.assert_allclose(grid.model, loo_grid(human)[:, :], rtol=1e-12)
 
     old = metrics.western_gap(metrics.per_country(mdf, mdf_h), countries, n_boot=500, seed=0)
-    assert old["gap"] > 0.1 and old["gap_ci"][0] > 0  # the old rule: "Western-biased"
+    assert old["gap"] > 0.1 and old["ci"]["lo"] > 0  # the old rule: "Western-biased"
 
     is_w = np.array([countries[c].western for c in grid.countries])
     idx = bs.joint_permutations(grid.valid, 300, seed=0)
@@ -235,7 +235,7 @@ def test_w1_null_and_gap_with_distributions():
 
     cl = np.arange(len(grid.qids))
     w1 = w1_test(grid, engine.Draws.make(grid.valid, cl, 200, 300, 0))
-    assert w1.better == "lower" and w1.ci[1] < 0 and w1.p_perm < 0.05
+    assert w1.better == "lower" and w1.ci.hi < 0 and w1.p_perm < 0.05
     idx = bs.joint_permutations(grid.valid, 200, seed=0)
     is_w = np.arange(12) < 6
     gap = western.western_gap_measures(grid, g.permuted_scores(grid.model, idx), idx, is_w, n_boot=300, seed=0)["w1"]
@@ -253,7 +253,7 @@ def test_country_knowledge_of_a_run():
     out = country_knowledge(model_df, human_df, categories, DEFAULT_GROUPS, countries, scores, n_perm=100, n_boot=200, seed=0)
     perq = metrics.per_question(model_df, human_df)
     assert out["nulls"]["mean_question_r"]["model"] == pytest.approx(perq["r"].mean())
-    assert out["nulls"]["mean_question_r"]["ci"][0] > 0  # the model tracks the humans country by country
+    assert out["nulls"]["mean_question_r"]["ci"]["lo"] > 0  # the model tracks the humans country by country
     by_group = out["nulls"]["mean_question_r_by_group"]
     want = metrics.by_group(perq, categories, DEFAULT_GROUPS, n_boot=10).set_index("group")["mean_r"]
     assert {k: v["model"] for k, v in by_group.items()} == pytest.approx(want.to_dict())

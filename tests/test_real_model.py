@@ -38,7 +38,7 @@ def test_smollm2_end_to_end(tmp_path, capsys, monkeypatch):
     q = per_prompt[(per_prompt.qid == "Q182") & (per_prompt.template == "persona_system")]
     assert q["score"].std() > 1e-4
     assert s["run"]["model_source"] == "embedded"
-    assert all(r["ci_lo"] is None or r["ci_lo"] <= r["mean_r"] <= r["ci_hi"] for r in s["by_category"])
+    assert all(r["ci"]["lo"] is None or r["ci"]["lo"] <= r["mean_r"] <= r["ci"]["hi"] for r in s["by_category"])
 
 
 @pytest.mark.slow

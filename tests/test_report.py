@@ -141,16 +141,17 @@ def test_console_prints_the_western_gap_and_its_ci_once(monkeypatch):
 
     from rich.console import Console
 
-    from culturelens.core.runfolder import WesternGap
+    from culturelens.core.ci import CI
+    from culturelens.core.runfolder import RawWesternGap, WesternGap
     from culturelens.eval.reporting import console as console_mod
 
     said = "no evidence: fidelity slope Western -0.001 vs non-Western -0.000, gap -0.001 95% CI [-0.005, +0.003] (8 vs 16 countries)"
-    g = WesternGap(verdict="no evidence", said=said, gap=-0.001, gap_ci=[-0.005, 0.003], raw={"gap": -0.063})
+    g = WesternGap(verdict="no evidence", said=said, gap=-0.001, ci=CI(lo=-0.005, hi=0.003), raw=RawWesternGap(gap=-0.063))
     assert g.said_after_verdict(" — ") == said[len("no evidence"):]
     assert WesternGap(verdict="western", said="other words").said_after_verdict(" — ") == " — other words"
     rec = Console(record=True, width=400)
     monkeypatch.setattr(console_mod, "console", rec)
-    pooled = SimpleNamespace(r=0.1, ci_lo=0.0, ci_hi=0.2, n_pairs=10)
+    pooled = SimpleNamespace(r=0.1, ci=CI(lo=0.0, hi=0.2), n_pairs=10)
     console_mod.print_country_knowledge(SimpleNamespace(nulls=None, western_gap=g, pooled=pooled))
     line = next(x for x in rec.export_text().splitlines() if x.startswith("Western gap beyond the null"))
     assert line.count("95% CI [-0.005, +0.003]") == 1 and "raw gap (old rule, no null) -0.063" in line

@@ -69,7 +69,7 @@ def test_model_minus_null_ci_is_the_models_ci_minus_the_fixed_null_mean():
     t = engine.metric_tests(data, draws)["mean_question_r"]
     boot = engine.mean_question_r(model, human, draws.rows, draws.cols, np.ones(30, bool))
     lo, hi = np.percentile(boot, [2.5, 97.5])
-    assert t.ci == pytest.approx([lo - t.null_mean, hi - t.null_mean])
+    assert [t.ci.lo, t.ci.hi] == pytest.approx([lo - t.null_mean, hi - t.null_mean])
     assert t.model_minus_null == pytest.approx(t.model - t.null_mean) and t.verdict == engine.BEATS and t.p_perm < 0.01
 
 

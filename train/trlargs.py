@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field, TypeAdapter, create_model, model_validator
 
 from culturelens.core.config import StrictModel
+from culturelens.core.legacy import move_legacy_key
 
 
 def _trl_classes():
@@ -85,17 +86,6 @@ COMMON_DEFAULTS: dict[str, Any] = {
 }
 SFT_DEFAULTS: dict[str, Any] = {**COMMON_DEFAULTS, "learning_rate": 2e-4, "completion_only_loss": True}
 DPO_DEFAULTS: dict[str, Any] = {**COMMON_DEFAULTS, "learning_rate": 5e-5}
-
-
-def move_legacy_key(src: dict, old: str, dst: dict, new: str, old_name: str, new_name: str) -> bool:
-    """Move `src[old]` (an older name of a setting) to `dst[new]`; both set is an error naming the two keys. The one
-    rule for every older key: TRL's names inside `train:` (LEGACY_NAMES) and top-level DPO keys (train/config.py)."""
-    if old not in src:
-        return False
-    if new in dst:
-        raise ValueError(f"{old_name} and {new_name} are the same setting: keep {new_name}")
-    dst[new] = src.pop(old)
-    return True
 
 
 class TRLArgs(StrictModel):

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from culturelens.core.ci import CI
+
 MISSING = "—"
 
 
@@ -35,8 +37,10 @@ def fmt_ci(lo, hi, nd: int = 3, signed: bool = False) -> str:
     return f"[{fmt_num(lo, nd, signed)}, {fmt_num(hi, nd, signed)}]"
 
 
-def fmt_interval(ci: Sequence | None, nd: int = 3, signed: bool = False) -> str:
-    """`fmt_ci` of a [lo, hi] pair as stored in JSON (None or [] -> a dash)."""
+def fmt_interval(ci: CI | Sequence | None, nd: int = 3, signed: bool = False) -> str:
+    """`fmt_ci` of a `CI` (culturelens/core/ci.py) or a [lo, hi] pair such as a null's range (None or [] -> a dash)."""
+    if isinstance(ci, CI):
+        return fmt_ci(ci.lo, ci.hi, nd=nd, signed=signed)
     return fmt_ci(ci[0], ci[1], nd=nd, signed=signed) if ci and len(ci) == 2 else MISSING
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 
 def safe_float(x) -> float | None:
@@ -23,9 +24,12 @@ def safe_float(x) -> float | None:
 
 
 def json_safe(obj):
-    """Recursively turn numpy/pandas scalars into Python ones, paths into strings and nan into None."""
+    """Recursively turn numpy/pandas scalars into Python ones, pydantic models into dicts, paths into strings and nan into
+    None."""
     if isinstance(obj, dict):
         return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, BaseModel):  # e.g. a CI (culturelens/core/ci.py) inside a results dict
+        return json_safe(obj.model_dump())
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
     if isinstance(obj, np.ndarray):

@@ -26,15 +26,17 @@ import json
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from culturelens.core.ci import CI, move_legacy_ci
 from culturelens.core.errors import DataError
 from culturelens.core.jsonl import open_append
 from culturelens.core.jsonsafe import json_safe, write_json
+from culturelens.core.legacy import move_legacy_key
 from culturelens.core.manifest import Manifest
 
 CONFIG = "config.yaml"
@@ -61,17 +63,25 @@ class Record(BaseModel):
 
 class Part(BaseModel):
     """A part of summary.json: every key typed, unknown keys refused (a summary.json with a key this version does not
-    know is a DataError naming it, on read; `write_summary` builds and validates the `Summary` before it writes one)."""
+    know is a DataError naming it, on read; `write_summary` builds and validates the `Summary` before it writes one).
+    Every CI is a `CI` (culturelens/core/ci.py); an older summary's ``ci_lo``/``ci_hi`` pair reads as ``ci``."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_ci(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("ci_lo" in data or "ci_hi" in data):
+            data = dict(data)
+            move_legacy_ci(data)
+        return data
 
 
 class MeanCI(Part):
     """A mean r with its CI and, where the statistics engine tested it, its null mean, permutation p and BH q-value."""
 
     mean_r: float | None = None
-    ci_lo: float | None = None
-    ci_hi: float | None = None
+    ci: CI | None = None
     null_mean: float | None = None
     p_perm: float | None = None
     q_bh: float | None = None  # Benjamini-Hochberg q-value within its table (eval/statistics/multiple.py)
@@ -123,8 +133,7 @@ class Pooled(Part):
     """Pearson r over all (country, question) pairs; CI from resampling questions and countries together."""
 
     r: float | None = None
-    ci_lo: float | None = None
-    ci_hi: float | None = None
+    ci: CI | None = None
     n_pairs: int | None = None
     n_questions: int | None = None
     n_countries: int | None = None
@@ -140,7 +149,7 @@ class NullComparison(Part):
     null_range: list[float | None] | None = None
     p_perm: float | None = None
     model_minus_null: float | None = None
-    ci: list[float | None] | None = None
+    ci: CI | None = None  # CI of model - null
     ci_over: str | None = None
     q_bh: float | None = None
     better: str | None = None
@@ -167,11 +176,58 @@ class Nulls(Part):
     note: str | None = None
 
 
-class WesternGap(Part):
-    """summary.json -> western_gap: the verdict on the gap beyond the permutation null (eval/statistics/western.py).
+class GapPart(Part):
+    """A part with a Western gap: an older summary's ``gap_ci`` is its ``ci`` (older summaries wrote the verdict gap's
+    CI under both names)."""
 
-    ``gap``/``gap_ci``: the verdict measure's Western minus non-Western gain over the null; ``western_r`` /
-    ``non_western_r``: mean raw per-country r per side; ``raw``: the old rule's gap (no null) for comparison."""
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_gap_ci(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "gap_ci" in data:
+            data = dict(data)
+            if "ci" in data and data["ci"] == data["gap_ci"]:
+                data.pop("ci")
+            move_legacy_key(data, "gap_ci", data, "ci", "western_gap.gap_ci", "western_gap.ci")
+        return data
+
+
+class RawWesternGap(GapPart):
+    """The old rule's gap, no null: mean raw per-country r of Western minus non-Western countries, each side's mean
+    and the gap with a stratified bootstrap CI over countries (eval/statistics/western.py raw_gap)."""
+
+    western_r: float | None = None
+    western_ci: CI | None = None
+    non_western_r: float | None = None
+    non_western_ci: CI | None = None
+    gap: float | None = None
+    ci: CI | None = None
+    n_western: int | None = None
+    n_non_western: int | None = None
+
+
+class WesternMeasure(Part):
+    """One per-country measure's Western minus non-Western excess over the null (eval/statistics/western.py
+    gap_beyond_null): a description beside the verdict."""
+
+    what: str | None = None
+    model_gap: float | None = None  # the gap in the measure's own units, no null
+    null_gap: float | None = None
+    excess: str | None = None  # how the excess over the null is taken
+    western_excess: float | None = None
+    non_western_excess: float | None = None
+    gap: float | None = None
+    ci: CI | None = None
+    verdict: str | None = None
+    n_western: int | None = None
+    n_non_western: int | None = None
+
+
+class WesternGap(GapPart):
+    """summary.json -> western_gap: the verdict on the gap beyond the permutation null (eval/statistics/western_slope.py).
+
+    ``gap``/``ci``: the verdict measure's Western minus non-Western gap and its CI; ``western_r`` / ``non_western_r``:
+    mean raw per-country r per side; ``measures``: the per-country measures beyond the null (descriptions);
+    ``raw``: the old rule's gap (no null) for comparison."""
 
     verdict: str | None = None  # western | non-western | no evidence | too few countries
     verdict_measure: str | None = None
@@ -180,33 +236,31 @@ class WesternGap(Part):
     what: str | None = None
     western_slope: float | None = None
     non_western_slope: float | None = None
-    ci: list[float | None] | None = None  # = gap_ci
+    gap: float | None = None
+    ci: CI | None = None
     ci_over: str | None = None
     p: float | None = None
     mde: float | None = None  # minimum detectable |gap| at this n
     min_countries_per_side: int | None = None
-    measures: dict[str, dict] = {}
-    raw: dict | None = None
+    measures: dict[str, WesternMeasure] = {}
+    raw: RawWesternGap | None = None
     western_r: float | None = None
-    western_ci: list[float | None] | None = None
+    western_ci: CI | None = None  # written by older summaries only (their western_gap was the raw rule's)
     non_western_r: float | None = None
-    non_western_ci: list[float | None] | None = None
-    gap: float | None = None
-    gap_ci: list[float | None] | None = None
+    non_western_ci: CI | None = None
+    n_western: int | None = None
+    n_non_western: int | None = None
 
     def said_after_verdict(self, sep: str) -> str:
         """What ``said`` adds to the verdict (the slope per side, the gap with its CI, the MDE): the rest of ``said``
         when it starts with the verdict, else all of it after ``sep``."""
         said = self.said or ""
         return said[len(self.verdict):] if self.verdict and said.startswith(self.verdict) else f"{sep}{said}"
-    n_western: int | None = None
-    n_non_western: int | None = None
 
 
 class Estimate(Part):
     mean: float | None = None
-    ci_lo: float | None = None
-    ci_hi: float | None = None
+    ci: CI | None = None
 
 
 class Distances(Part):

@@ -88,10 +88,19 @@ def fail(run, exc: BaseException) -> None:
         log.warning("W&B run could not be closed after the error (%s)", first_line(inner))
 
 
+def ci_columns(df):
+    """Every column of CIs (``{"lo", "hi"}``, culturelens/core/ci.py) as two number columns <name>_lo, <name>_hi: a W&B
+    table cell holds a number, not an object."""
+    for col in [c for c in df.columns if any(isinstance(v, dict) and "lo" in v for v in df[c])]:
+        cis = [v if isinstance(v, dict) else {} for v in df[col]]
+        df = df.drop(columns=col).assign(**{f"{col}_lo": [c.get("lo") for c in cis], f"{col}_hi": [c.get("hi") for c in cis]})
+    return df
+
+
 def log_table(run, key: str, df) -> None:
     import wandb
 
-    run.log({key: wandb.Table(dataframe=df.reset_index(drop=True))})
+    run.log({key: wandb.Table(dataframe=ci_columns(df).reset_index(drop=True))})
 
 
 def log_images(run, paths: list[Path]) -> None:

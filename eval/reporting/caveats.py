@@ -38,7 +38,7 @@ def thin_cis(s: Summary) -> list[str]:
     rows.update({f"r - null, group {k}": v for k, v in n.mean_question_r_by_group.items()})
     out = []
     for label, v in rows.items():
-        if v is not None and v.ci and v.n_units is not None and v.n_units < MIN_CI_UNITS:
+        if v is not None and v.ci is not None and v.n_units is not None and v.n_units < MIN_CI_UNITS:
             out.append(thin_ci_warning(label, v.n_units, v.units or "units"))
     return out
 

@@ -22,7 +22,7 @@ from culturelens.eval.reporting.lineage import declare_evaluations  # noqa: E402
 
 def section_frame(result: dict) -> pd.DataFrame:
     """run, section, mean_r (one row per run and WVS section)."""
-    df = pd.DataFrame(result["by_category"], columns=["run", "category", "mean_r", "ci_lo", "ci_hi"])
+    df = pd.DataFrame(result["by_category"], columns=["run", "category", "mean_r", "ci"])
     return df.rename(columns={"category": "section"})[["run", "section", "mean_r"]]
 
 

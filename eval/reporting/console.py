@@ -7,7 +7,8 @@ from rich.console import Console
 from rich.table import Table
 
 from culturelens.core import runfolder
-from culturelens.core.formatting import fmt_ci, fmt_interval, fmt_num
+from culturelens.core.ci import CI
+from culturelens.core.formatting import fmt_interval, fmt_num
 from culturelens.core.runfolder import MeanCI, NullComparison, RunFolder
 
 console = Console()
@@ -18,7 +19,7 @@ def _ci_table(title: str, rows: list[MeanCI], key: str, n_key: str) -> Table:
     for col in (key, "mean r", "95% CI", n_key):
         t.add_column(col)
     for r in rows:
-        t.add_row(str(getattr(r, key)), fmt_num(r.mean_r), fmt_ci(r.ci_lo, r.ci_hi), str(getattr(r, n_key, "")))
+        t.add_row(str(getattr(r, key)), fmt_num(r.mean_r), fmt_interval(r.ci), str(getattr(r, n_key, "")))
     return t
 
 
@@ -67,13 +68,13 @@ def print_country_knowledge(s: runfolder.Summary) -> None:
     if g.verdict:
         # `said` already holds the gap and its CI: printed once
         console.print(f"Western gap beyond the null: [bold]{g.verdict}[/bold]{g.said_after_verdict(': ')}; raw gap (old rule, "
-                      f"no null) {fmt_num((g.raw or {}).get('gap'), signed=True)}")
+                      f"no null) {fmt_num(g.raw.gap if g.raw else None, signed=True)}")
     elif g.gap is not None:
         console.print(f"Western r={fmt_num(g.western_r)} (n={g.n_western})  non-Western r={fmt_num(g.non_western_r)} "
-                      f"(n={g.n_non_western})  gap={fmt_num(g.gap)} 95% CI {fmt_interval(g.gap_ci)}")
+                      f"(n={g.n_non_western})  gap={fmt_num(g.gap)} 95% CI {fmt_interval(g.ci)}")
     p = s.pooled
     null = n.pooled_r if n else None
-    console.print(f"pooled r over (country, question) pairs = {fmt_num(p.r)} {fmt_ci(p.ci_lo, p.ci_hi)} (questions and countries "
+    console.print(f"pooled r over (country, question) pairs = {fmt_num(p.r)} {fmt_interval(p.ci)} (questions and countries "
                   f"resampled), n={p.n_pairs}" + (f"; null {fmt_num(null.null_mean)}: mostly between-question agreement" if null else ""))
 
 
@@ -119,8 +120,8 @@ def print_comparison(result: dict) -> None:
         for c in ("run", "what", "diff", "95% CI", "p", "n"):
             d.add_column(c)
         for r in result["diffs"]:
-            d.add_row(r["run"], r["what"], fmt_num(r.get("diff")), fmt_ci(r.get("ci_lo"), r.get("ci_hi")), fmt_num(r.get("p_perm")),
-                      str(r.get("n")))
+            ci = CI.model_validate(r.get("ci") or {})
+            d.add_row(r["run"], r["what"], fmt_num(r.get("diff")), fmt_interval(ci), fmt_num(r.get("p_perm")), str(r.get("n")))
         console.print(d)
     for warning in result.get("warnings", []):
         console.print(f"[yellow]note:[/yellow] {warning}")

@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from culturelens.core.formatting import fmt_ci, fmt_num, format_cell, format_table  # noqa: E402
+from culturelens.core.ci import CI  # noqa: E402
+from culturelens.core.formatting import fmt_interval, fmt_num, format_cell, format_table  # noqa: E402
 from culturelens.core.jsonsafe import json_safe  # noqa: E402
 from culturelens.core.runfolder import Distances, RunFacts, RunFolder, Summary, WesternGap, records  # noqa: E402
 from culturelens.eval.reporting import report_nulls  # noqa: E402
@@ -49,7 +50,7 @@ def _ci_frame(records: list[dict] | None, key_cols: list[str], n_col: str, with_
     out = df[[c for c in key_cols if c in df.columns]].copy()
     out["mean r"] = pd.to_numeric(df["mean_r"], errors="coerce")
     if with_ci:
-        out["95% CI"] = [fmt_ci(lo, hi) for lo, hi in zip(df["ci_lo"], df["ci_hi"])]
+        out["95% CI"] = [fmt_interval(CI.model_validate(ci) if ci else None) for ci in df["ci"]]
     for col in extra:
         out[col] = pd.to_numeric(df[{"null": "null_mean", "p (perm.)": "p_perm", "q (BH)": "q_bh"}[col]], errors="coerce")
     out[n_col] = pd.to_numeric(df[n_col], errors="coerce").astype("Int64") if n_col in df.columns else pd.NA
@@ -69,11 +70,10 @@ def _gap_section(g: WesternGap) -> list[str]:
     md = ["### Western vs non-Western", ""]
     if not g.model_fields_set:
         return md + ["_(not available)_", ""]
-    wci, nci, gci = g.western_ci or [None, None], g.non_western_ci or [None, None], g.gap_ci or [None, None]
     gdf = pd.DataFrame([
-        {"": "Western", "mean r": g.western_r, "95% CI": fmt_ci(*wci), "n countries": g.n_western},
-        {"": "non-Western", "mean r": g.non_western_r, "95% CI": fmt_ci(*nci), "n countries": g.n_non_western},
-        {"": "gap (W − non-W)", "mean r": g.gap, "95% CI": fmt_ci(*gci), "n countries": None},
+        {"": "Western", "mean r": g.western_r, "95% CI": fmt_interval(g.western_ci), "n countries": g.n_western},
+        {"": "non-Western", "mean r": g.non_western_r, "95% CI": fmt_interval(g.non_western_ci), "n countries": g.n_non_western},
+        {"": "gap (W − non-W)", "mean r": g.gap, "95% CI": fmt_interval(g.ci), "n countries": None},
     ])
     gdf["mean r"] = pd.to_numeric(gdf["mean r"], errors="coerce")
     gdf["n countries"] = pd.to_numeric(gdf["n countries"], errors="coerce").astype("Int64")
@@ -87,7 +87,7 @@ def _distance_section(d: Distances | None) -> list[str]:
     rows = []
     for v, label in ((d.one_minus_js_distance, "1 − Jensen–Shannon distance (a similarity: higher = closer, max 1)"),
                      (d.wasserstein, "Wasserstein-1 on option scale (lower = closer, max 2)")):
-        rows.append({"metric": label, "mean": v.mean, "95% CI": fmt_ci(v.ci_lo, v.ci_hi)})
+        rows.append({"metric": label, "mean": v.mean, "95% CI": fmt_interval(v.ci)})
     ddf = pd.DataFrame(rows)
     ddf["mean"] = pd.to_numeric(ddf["mean"], errors="coerce")
     return md + [format_table(ddf), "", f"Over {d.n_pairs} (country, question) pairs with human answer distributions.", ""]
@@ -161,7 +161,8 @@ def _empty(ax, text: str = "no data") -> None:
 
 
 def _fig_by_category(summary: Summary, path: Path) -> Path:
-    df = pd.DataFrame(records(summary.by_category))
+    df = pd.DataFrame([{"category": c.category, "group": c.group, "mean_r": c.mean_r, "ci_lo": c.ci.lo if c.ci else None,
+                        "ci_hi": c.ci.hi if c.ci else None} for c in summary.by_category])
     if not df.empty:
         for c in ("mean_r", "ci_lo", "ci_hi"):
             df[c] = pd.to_numeric(df[c], errors="coerce")

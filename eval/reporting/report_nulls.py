@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from culturelens.core.formatting import fmt_interval, fmt_num
-from culturelens.core.runfolder import NullComparison, Summary, WesternGap
+from culturelens.core.runfolder import NullComparison, RawWesternGap, Summary, WesternGap
 
 NULL_SENTENCE = ("Null: the model's own answers with the country labels shuffled, one shuffle applied to every question ({n} "
                  "permutations); it keeps everything about the answers except which country got which, so model − null is "
@@ -69,19 +69,18 @@ def western_section(g: WesternGap) -> list[str]:
     md = ["### Western vs non-Western", ""]
     if not g.verdict:
         return md + ["_(not available)_", ""]
-    rows = [{"measure": name, "Western − non-Western gain over null": m.get("gap"), "95% CI": fmt_interval(m.get("ci"), signed=True),
-             "raw gap (model)": m.get("model_gap"), "null's gap": m.get("null_gap"),
-             "excess": m.get("excess")} for name, m in g.measures.items()]
+    rows = [{"measure": name, "Western − non-Western gain over null": m.gap, "95% CI": fmt_interval(m.ci, signed=True),
+             "raw gap (model)": m.model_gap, "null's gap": m.null_gap, "excess": m.excess} for name, m in g.measures.items()]
     df = pd.DataFrame(rows)
-    raw = g.raw or {}
+    raw = g.raw or RawWesternGap()
     return md + [f"**Verdict: {g.verdict}**{g.said_after_verdict(' — ')}.", "",
                  "The verdict stands on the fidelity slope (per country, the slope of the model's answers on the human answers "
                  "across questions, both relative to the country's side; Welch CI over countries), which equal noise for every "
                  "country cannot move. The per-country measures beyond the null below are descriptions, not the verdict: noise "
                  "lowers r more where answers spread less, and non-Western answers spread less.", "", format_table(df), "",
-                 f"Raw gap of the old rule (mean per-country r, Western {fmt_num(raw.get('western_r'))} minus non-Western "
-                 f"{fmt_num(raw.get('non_western_r'))}, no null): {fmt_num(raw.get('gap'), signed=True)} 95% CI "
-                 f"{fmt_interval(raw.get('gap_ci'), signed=True)}. A predictor with no country knowledge gets a positive raw gap "
+                 f"Raw gap of the old rule (mean per-country r, Western {fmt_num(raw.western_r)} minus non-Western "
+                 f"{fmt_num(raw.non_western_r)}, no null): {fmt_num(raw.gap, signed=True)} 95% CI "
+                 f"{fmt_interval(raw.ci, signed=True)}. A predictor with no country knowledge gets a positive raw gap "
                  "wherever Western countries' answers spread more across questions. "
                  "CI of the descriptions: countries resampled within each side; fewer than 5 countries on a side: no CI.", ""]
 
@@ -89,7 +88,7 @@ def western_section(g: WesternGap) -> list[str]:
 def pooled_section(s: Summary) -> list[str]:
     p = s.pooled
     ci = "its CI is that of model − null in the table above" if s.nulls and s.nulls.pooled_r else \
-        f"95% CI {fmt_interval([p.ci_lo, p.ci_hi])}"
+        f"95% CI {fmt_interval(p.ci)}"
     return ["## Pooled r (mostly between-question agreement)", "",
             f"Pearson r over all (country, question) pairs: {fmt_num(p.r)} ({ci}), n = {p.n_pairs} pairs. It rewards getting "
             "each question's overall level right, which every country shares: compare it with its null above, not with 0.", ""]

@@ -19,47 +19,14 @@ takes the draws it makes. Conventions:
   has (follow the shuffle from a country until it lands on one the question has: the first-return
   map, a uniform permutation of that subset). A model whose answers carry a country-consistent
   quirk without knowledge keeps that quirk under the shuffle, so the null covers it.
-- ``CI``: the one interval type (percentile bootstrap unless ``method`` says otherwise).
+- ``CI``: the one interval type (``culturelens/core/ci.py``; percentile bootstrap unless ``method`` says otherwise).
 """
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
+from culturelens.core.ci import CI, LEVEL
 from culturelens.core.seeded import rng
-
-LEVEL = 0.95
-
-
-class CI(BaseModel):
-    """A confidence interval: bounds (None when undefined), its level, what was resampled, how it was made."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    lo: float | None = None
-    hi: float | None = None
-    level: float = LEVEL
-    over: str = ""  # what the replicates resample, e.g. "battery clusters x countries"
-    method: str = "percentile bootstrap"
-
-    @property
-    def defined(self) -> bool:
-        return self.lo is not None and self.hi is not None
-
-    def excludes_zero(self) -> int:
-        """+1 when wholly above 0, -1 when wholly below, 0 otherwise (or undefined)."""
-        if self.lo is None or self.hi is None:
-            return 0
-        return 1 if self.lo > 0 else -1 if self.hi < 0 else 0
-
-    def shifted(self, by: float) -> CI:
-        """The same interval minus ``by`` (a fixed number, e.g. the null's mean)."""
-        if self.lo is None or self.hi is None or not np.isfinite(by):
-            return self.model_copy(update={"lo": None, "hi": None})
-        return self.model_copy(update={"lo": self.lo - by, "hi": self.hi - by})
-
-    def as_list(self) -> list[float | None]:
-        return [self.lo, self.hi]
 
 
 def _finite(x) -> float | None:

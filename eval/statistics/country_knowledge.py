@@ -74,7 +74,7 @@ def zone_tests(data: engine.GridData, draws: engine.Draws, zones: list[str | Non
         null = engine.wt.mean(r_null, cols)
         ci = bs.percentile_ci(engine.wt.mean(r_boot, draws.cols * cols))
         finite = null[np.isfinite(null)]
-        rows.append({"zone": zone, "mean_r": value, "ci_lo": ci.lo, "ci_hi": ci.hi,  # type: ignore[union-attr]  # a 1-d input gives a CI
+        rows.append({"zone": zone, "mean_r": value, "ci": ci,
                      "n_countries": int(np.isfinite(r_model[z == zone]).sum()),
                      "null_mean": float(finite.mean()) if finite.size else None, "p_perm": float(bs.permutation_p(value, finite))})
     q = bh([r["p_perm"] for r in rows])
@@ -115,9 +115,8 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
     perq = {k: {**v, "q_bh": float(qv) if np.isfinite(qv) else None} for (k, v), qv in zip(perq.items(), q)}
     zones = zone_tests(data, draws, [countries[c].zone if c in countries else None for c in grid.countries])
     pooled = tests["pooled_r"]
-    pooled_ci = engine.NullTest(**pooled.model_dump()).ci
-    pooled_two_way = {"r": pooled.model, "ci_lo": None if pooled_ci[0] is None else pooled_ci[0] + pooled.null_mean,  # type: ignore[index,operator]  # the pooled test always has a CI
-                      "ci_hi": None if pooled_ci[1] is None else pooled_ci[1] + pooled.null_mean,  # type: ignore[index,operator]
+    pooled_ci = (pooled.ci or bs.CI()).shifted(-pooled.null_mean if pooled.null_mean is not None else None)  # the model's r
+    pooled_two_way = {"r": pooled.model, "ci": pooled_ci,
                       "n_pairs": int(grid.valid.sum()), "n_questions": int(grid.valid.any(axis=1).sum()),
                       "n_countries": int(grid.valid.any(axis=0).sum()), "resampling": bs.TWO_WAY, "what": POOLED_NOTE}
 
@@ -140,7 +139,7 @@ def country_knowledge(model_df: pd.DataFrame, human_df: pd.DataFrame, categories
 
 def merge_into_summary(summary: dict, knowledge: dict) -> dict:
     """summary.json with the country-knowledge blocks: ``nulls``; ``western_gap`` = the fidelity-slope verdict block
-    (``gap``/``gap_ci`` its gap and CI; the descriptive per-country measures under ``measures``; the old raw per-country
+    (``gap``/``ci`` its gap and CI; the descriptive per-country measures under ``measures``; the old raw per-country
     r gap under ``raw``); ``pooled`` = pooled r with the two-way bootstrap CI; ``by_category``/``by_group`` CIs = the
     engine's (the same replicates as model - null, so each number has one CI); ``by_zone`` and ``per_question`` with
     their permutation p and BH q."""
@@ -149,23 +148,21 @@ def merge_into_summary(summary: dict, knowledge: dict) -> dict:
         return out
     raw = dict(summary.get("western_gap") or {})
     block = knowledge["western_gap"]
-    out["western_gap"] = {**block, "gap_ci": block.get("ci"), "western_r": raw.get("western_r"),
-                          "non_western_r": raw.get("non_western_r"), "raw": raw}
+    out["western_gap"] = {**block, "western_r": raw.get("western_r"), "non_western_r": raw.get("non_western_r"), "raw": raw}
     out["pooled"] = knowledge["pooled_two_way"]
     nulls = knowledge["nulls"]
     out["nulls"] = nulls
 
-    def model_ci(t: dict) -> tuple:
-        lo, hi = t.get("ci") or [None, None]
+    def model_ci(t: dict) -> bs.CI:
+        """The CI of the model's own value: the CI of model - null plus the fixed null mean."""
         base = t.get("null_mean")
-        return (None if lo is None or base is None else lo + base, None if hi is None or base is None else hi + base)
+        return bs.CI.model_validate(t.get("ci") or {}).shifted(-base if base is not None else None)
 
     for key, table, name in (("by_category", "mean_question_r_by_category", "category"), ("by_group", "mean_question_r_by_group", "group")):
         rows = []
         for row in summary.get(key) or []:
             t = nulls[table].get(row[name]) or {}
-            lo, hi = model_ci(t) if t else (None, None)
-            rows.append({**row, "ci_lo": lo, "ci_hi": hi, "null_mean": t.get("null_mean"), "p_perm": t.get("p_perm"),
+            rows.append({**row, "ci": model_ci(t) if t else bs.CI(), "null_mean": t.get("null_mean"), "p_perm": t.get("p_perm"),
                          "q_bh": t.get("q_bh")})
         out[key] = rows
     zones = {z["zone"]: z for z in knowledge.get("by_zone") or []}

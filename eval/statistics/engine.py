@@ -50,7 +50,7 @@ class NullTest(BaseModel):
     p_perm: float | None = None
     q_bh: float | None = None  # Benjamini-Hochberg q-value within its table (``multiple.py``), where one applies
     model_minus_null: float | None = None
-    ci: list[float | None] | None = None  # CI of model - null: [lo, hi]
+    ci: bs.CI | None = None  # CI of model - null
     ci_over: str = bs.TWO_WAY
     better: str = "higher"
     units: str | None = None
@@ -184,7 +184,7 @@ def null_test(fn: Metric, higher: bool, model: np.ndarray, human: np.ndarray, pe
         int((np.isfinite(human) & np.isfinite(model))[rows].any(axis=0).sum())
     return NullTest(
         model=safe_float(value), null_mean=safe_float(null_mean), null_range=bs.percentile_ci(null).as_list(), p_perm=safe_float(p),  # type: ignore[union-attr]  # a 1-d input gives a CI
-        model_minus_null=safe_float(value - null_mean), ci=ci.as_list(), better="higher" if higher else "lower", units=units,
+        model_minus_null=safe_float(value - null_mean), ci=ci, better="higher" if higher else "lower", units=units,
         n_units=n_units, verdict=(BEATS if p < alpha else NO_EVIDENCE) if np.isfinite(p) else None,
     )
 
@@ -232,7 +232,7 @@ class PairedTest(BaseModel):
     a: float | None = None
     b: float | None = None
     diff: float | None = None  # metric(B) - metric(A)
-    ci: list[float | None] | None = None  # CI of diff (the same bootstrap replicates for both models)
+    ci: bs.CI | None = None  # CI of diff (the same bootstrap replicates for both models)
     ci_over: str = bs.TWO_WAY
     null_mean: float | None = None  # mean of metric(A + shuffled change) - metric(A)
     p_perm: float | None = None
@@ -279,7 +279,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, human: np.ndarray, draws: Dr
     if np.isfinite(p):
         verdict = NO_EVIDENCE if p >= alpha else ("B better" if diff > float(np.mean(null_draws)) else "B worse")
     valid = np.isfinite(a) & np.isfinite(b) & np.isfinite(human)
-    return PairedTest(a=safe_float(va), b=safe_float(vb), diff=safe_float(diff), ci=bs.percentile_ci(boot).as_list(),  # type: ignore[union-attr]  # a 1-d input gives a CI
+    return PairedTest(a=safe_float(va), b=safe_float(vb), diff=safe_float(diff), ci=bs.percentile_ci(boot),  # type: ignore[arg-type]  # a 1-d input gives a CI
                       null_mean=safe_float(null_draws.mean()) if null_draws.size else None, p_perm=safe_float(p), alternative=alternative,
                       null=null_kind, verdict=verdict,
                       mde=safe_float(2.8 * null_draws.std()) if null_draws.size > 1 else None,

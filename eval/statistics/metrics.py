@@ -25,6 +25,7 @@ from culturelens.core.prompts import NO_COUNTRY
 from culturelens.core.reference import as_distribution
 from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import weighted as wt
+from culturelens.eval.statistics.sides import raw_gap
 
 GROUP_ORDER = ("norms", "systems", "progress")
 BOOTSTRAP_NOTE = ("section, group, zone, pooled r and every model - null: battery clusters of questions and countries "
@@ -40,6 +41,12 @@ _f = safe_float  # short local names used throughout this module
 
 def _records(df: pd.DataFrame) -> list[dict]:
     return json_safe(df.to_dict(orient="records"))
+
+
+def _ci_records(df: pd.DataFrame) -> list[dict]:
+    """Rows of a table with ``ci_lo``/``ci_hi`` columns as summary.json rows: the two bounds as one ``ci``."""
+    return [{**{k: v for k, v in row.items() if k not in ("ci_lo", "ci_hi")}, "ci": {"lo": row["ci_lo"], "hi": row["ci_hi"]}}
+            for row in _records(df)]
 
 
 def _clean(values) -> np.ndarray:
@@ -166,22 +173,11 @@ def by_zone(perc: pd.DataFrame, countries: dict, n_boot: int = 2000, seed: int =
 
 
 def western_gap(perc: pd.DataFrame, countries: dict, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
-    """Mean r(Western) - mean r(non-Western) countries; CI by a stratified bootstrap over countries."""
+    """The raw Western gap (no null) of the per-country r table: ``sides.raw_gap`` over the known countries."""
     known = perc[perc["country"].isin(list(countries))]
-    is_w = known["country"].map(lambda c: bool(countries[c].western))
-    w = _clean(known.loc[is_w, "r"])
-    nw = _clean(known.loc[~is_w, "r"])
-    w_est, w_lo, w_hi = _mean_ci(w, n_boot, seed, level)
-    nw_est, nw_lo, nw_hi = _mean_ci(nw, n_boot, seed + 1, level)
-    gap = w_est - nw_est if w.size and nw.size else float("nan")
-    gap_ci = bs.stratified_mean_gap_ci(w, nw, n_boot, seed, level)
-    gap_lo, gap_hi = _nan(gap_ci.lo), _nan(gap_ci.hi)
-    return json_safe({
-        "western_r": w_est, "western_ci": [w_lo, w_hi],
-        "non_western_r": nw_est, "non_western_ci": [nw_lo, nw_hi],
-        "gap": gap, "gap_ci": [gap_lo, gap_hi],
-        "n_western": int(w.size), "n_non_western": int(nw.size),
-    })
+    is_w = known["country"].map(lambda c: bool(countries[c].western)).to_numpy(dtype=bool)
+    r = pd.to_numeric(known["r"], errors="coerce").to_numpy(dtype=float)
+    return raw_gap(r, is_w, n_boot, seed, level)
 
 
 def pooled(model_df: pd.DataFrame, human_df: pd.DataFrame) -> dict:
@@ -228,7 +224,7 @@ def summarise_distribution(dm: pd.DataFrame, n_boot: int = 2000, seed: int = 0) 
     out: dict = {"n_pairs": int(len(dm))}
     for col in ("one_minus_js_distance", "wasserstein"):
         est, lo, hi = _mean_ci(dm[col], n_boot, seed)
-        out[col] = {"mean": est, "ci_lo": lo, "ci_hi": hi}
+        out[col] = {"mean": est, "ci": {"lo": lo, "hi": hi}}
     return json_safe(out)
 
 
@@ -265,11 +261,11 @@ def paired_bootstrap_diff(a: pd.Series, b: pd.Series, n_boot: int = 2000, seed: 
     both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner").dropna()
     n = int(len(both))
     if n == 0:
-        return json_safe({"mean_a": None, "mean_b": None, "diff": None, "ci_lo": None, "ci_hi": None, "n": 0})
+        return json_safe({"mean_a": None, "mean_b": None, "diff": None, "ci": {"lo": None, "hi": None}, "n": 0})
     av, bv = both["a"].to_numpy(), both["b"].to_numpy()
     d = av - bv
     _, lo, hi = _mean_ci(d, n_boot, seed, level)
-    return json_safe({"mean_a": av.mean(), "mean_b": bv.mean(), "diff": d.mean(), "ci_lo": lo, "ci_hi": hi, "n": n})
+    return json_safe({"mean_a": av.mean(), "mean_b": bv.mean(), "diff": d.mean(), "ci": {"lo": lo, "hi": hi}, "n": n})
 
 
 # ---------------------------------------------------------------------------------------- summary
@@ -307,9 +303,9 @@ def compute_summary(
     mass = pd.to_numeric(model_df["mass"], errors="coerce") if "mass" in model_df.columns else pd.Series(dtype=float)
     summary = {
         "pooled": pooled(model_df, human_df),
-        "by_category": _records(by_category(perq, categories, groups, n_boot=n_boot, seed=seed)),
-        "by_group": _records(by_group(perq, categories, groups, n_boot=n_boot, seed=seed)),
-        "by_zone": _records(by_zone(perc, countries, n_boot=n_boot, seed=seed)),
+        "by_category": _ci_records(by_category(perq, categories, groups, n_boot=n_boot, seed=seed)),
+        "by_group": _ci_records(by_group(perq, categories, groups, n_boot=n_boot, seed=seed)),
+        "by_zone": _ci_records(by_zone(perc, countries, n_boot=n_boot, seed=seed)),
         "western_gap": western_gap(perc, countries, n_boot=n_boot, seed=seed),
         "mean_question_r": _f(perq["r"].mean()) if len(perq) else None,
         "mean_country_r": _f(perc["r"].mean()) if len(perc) else None,

@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from culturelens.core.jsonsafe import json_safe
+from culturelens.core.jsonsafe import json_safe, safe_float
 from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import grid as g
+from culturelens.eval.statistics.sides import side_gap
 
 MIN_COUNTRIES = 5
 VERDICTS = ("western", "non-western", "no evidence", "too few countries")
@@ -105,16 +106,14 @@ def gap_beyond_null(model_units: np.ndarray, null_units: np.ndarray, is_western:
     w, r = ok & is_western, ok & ~is_western
     n_w, n_r = int(w.sum()), int(r.sum())
 
-    def side_gap(v):
-        return float(v[w].mean() - v[r].mean()) if n_w and n_r else float("nan")
-
     ci = (float("nan"), float("nan"))
     if min(n_w, n_r) >= MIN_COUNTRIES:
         ci = stratified_gap_ci(model_units[ok], null_units[:, ok], is_western[ok], kind, n_boot, seed, level)
     return json_safe({
-        "model_gap": side_gap(model_units), "null_gap": side_gap(null_mean), "excess": EXCESS[kind],
+        "model_gap": side_gap(model_units, w, r), "null_gap": side_gap(null_mean, w, r), "excess": EXCESS[kind],
         "western_excess": float(excess[w].mean()) if n_w else None, "non_western_excess": float(excess[r].mean()) if n_r else None,
-        "gap": side_gap(excess), "ci": list(ci), "verdict": gap_verdict(ci, n_w, n_r), "n_western": n_w, "n_non_western": n_r,
+        "gap": side_gap(excess, w, r), "ci": bs.CI(lo=safe_float(ci[0]), hi=safe_float(ci[1])),
+        "verdict": gap_verdict(ci, n_w, n_r), "n_western": n_w, "n_non_western": n_r,
     })
 
 

@@ -37,10 +37,12 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from culturelens.core.ci import CI
 from culturelens.eval.statistics import weighted as wt
 from culturelens.eval.statistics.ttest import two_sample_t
 
 MIN_COUNTRIES = 5
+METHOD = "Welch's t"
 VERDICTS = ("western", "non-western", "no evidence", "too few countries")
 WHAT = ("Western minus non-Western mean fidelity slope: per country, the slope of the model's answers on the human "
         "answers across questions, both relative to their side's mean (1 = reproduces the country's distinctiveness)")
@@ -56,7 +58,7 @@ class WesternSlope(BaseModel):
     western_slope: float | None = None
     non_western_slope: float | None = None
     gap: float | None = None
-    ci: list[float | None] = [None, None]
+    ci: CI = CI(method=METHOD)
     ci_over: str = "countries (Welch's t, unequal variances)"
     p: float | None = None
     verdict: str = "too few countries"
@@ -96,7 +98,7 @@ def western_slope(model: np.ndarray, human: np.ndarray, is_western: np.ndarray) 
                     f"(at least {MIN_COUNTRIES} per side are needed)")
         return out
     diff, lo, hi, p, mde = (float(x) for x in two_sample_t(w, n, equal_var=False))
-    out.gap, out.ci, out.p, out.mde, out.verdict = diff, [lo, hi], p, mde, verdict_of(lo, hi)
+    out.gap, out.ci, out.p, out.mde, out.verdict = diff, CI(lo=lo, hi=hi, method=METHOD), p, mde, verdict_of(lo, hi)
     out.said = (f"{out.verdict}: fidelity slope Western {w.mean():.3f} vs non-Western {n.mean():.3f}, gap {diff:+.3f} "
                 f"95% CI [{lo:+.3f}, {hi:+.3f}] ({w.size} vs {n.size} countries)")
     if out.verdict == "no evidence":

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from culturelens.core.ci import CI
 from culturelens.core.jsonsafe import json_safe
 from culturelens.core.prompts import NO_COUNTRY
 from culturelens.eval.statistics import grid as g
 from culturelens.eval.statistics import metrics
 from culturelens.eval.statistics.ttest import two_sample_t
-from culturelens.eval.statistics.western_slope import MIN_COUNTRIES, side_slopes, verdict_of, western_slope
+from culturelens.eval.statistics.western_slope import METHOD, MIN_COUNTRIES, side_slopes, verdict_of, western_slope
 
 N_PERM = 1000  # kept for callers that pass n_perm: the slope verdict needs no permutations
 
@@ -43,8 +44,8 @@ class BiasGap:
         return self.block["gap"]
 
     @property
-    def ci(self) -> list:
-        return self.block["ci"]
+    def ci(self) -> CI:
+        return CI.model_validate(self.block["ci"])
 
     def as_dict(self) -> dict:
         return json_safe({**self.block, "raw": self.raw, "mean_question_r": self.mean_question_r})
@@ -73,9 +74,9 @@ def gap_reduction(a: BiasGap, b: BiasGap, countries: dict, n_boot: int = 0, seed
     west = np.array([a.is_western[i] for i, _ in both], dtype=bool)
     ok = np.isfinite(d)
     w, r = d[ok & west], d[ok & ~west]
-    out = {"diff": None, "ci": [None, None], "p": None, "mde": None, "n_western": int(w.size), "n_non_western": int(r.size),
+    out = {"diff": None, "ci": CI(), "p": None, "mde": None, "n_western": int(w.size), "n_non_western": int(r.size),
            "gap_0": a.gap, "gap_1": b.gap, "verdict": "too few countries"}
     if min(w.size, r.size) >= MIN_COUNTRIES:
         diff, lo, hi, p, mde = (float(x) for x in two_sample_t(w, r, equal_var=False))
-        out.update(diff=diff, ci=[lo, hi], p=p, mde=mde, verdict=verdict_of(lo, hi))
+        out.update(diff=diff, ci=CI(lo=lo, hi=hi, method=METHOD), p=p, mde=mde, verdict=verdict_of(lo, hi))
     return json_safe(out)

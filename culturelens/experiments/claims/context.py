@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from culturelens.core.batteries import questionnaire_clusters
+from culturelens.core.ci import CI
 from culturelens.core.inputs import EvalInputs
 from culturelens.core.runfolder import RunFolder, Summary
 from culturelens.eval.statistics import engine, metrics
@@ -160,7 +161,7 @@ class ClaimsContext:
         if not rows.any():
             return PairedDiff()
         t = engine.paired_difference(mb, ma, h, draws, rows=rows, alternative="greater", alpha=CLAIM_ALPHA, null="change")
-        return PairedDiff(mean_a=t.b, mean_b=t.a, diff=t.diff, ci_lo=t.ci[0], ci_hi=t.ci[1], n=t.n_questions or 0,
+        return PairedDiff(mean_a=t.b, mean_b=t.a, diff=t.diff, ci=t.ci or CI(), n=t.n_questions or 0,
                           p_perm=t.p_perm, null_mean=t.null_mean, mde=t.mde, alpha=CLAIM_ALPHA, null=engine.NULLS["change"])
 
     def scope_note(self, scope: str, qr: pd.Series) -> str:

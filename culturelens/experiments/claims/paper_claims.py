@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from culturelens.core.batteries import questionnaire_clusters
+from culturelens.core.ci import CI
 from culturelens.core.jsonsafe import safe_float
 from culturelens.eval.statistics import bootstrap as bs
 from culturelens.eval.statistics import engine, metrics
@@ -100,10 +101,10 @@ def norms_contrast(models: np.ndarray, human: np.ndarray, weights: tuple[np.ndar
                         for m in models], axis=0)
 
     if in_a.sum() < 2 or in_b.sum() < 2:
-        return {"effect": None, "ci": [None, None], "p": None, "mde": None}
+        return {"effect": None, "ci": CI(), "p": None, "mde": None}
     effect = safe_float(contrast(None, None))
-    ci = bs.percentile_ci(contrast(wq, wc)).as_list()
-    p, mde = p_from_ci(effect, *ci, alpha=alpha)
+    ci: CI = bs.percentile_ci(contrast(wq, wc))  # type: ignore[assignment]  # a 1-d input gives a CI
+    p, mde = p_from_ci(effect, ci.lo, ci.hi, alpha=alpha)
     return {"effect": effect, "ci": ci, "p": p, "mde": mde}
 
 
@@ -237,7 +238,8 @@ def _corpus_pair(ctx: ClaimsContext, e: str, m: str) -> CorpusPair:
     verdict = NOT_TESTABLE if p is None else (SUPPORTED if p < ctx.cfg.alpha else NOT_SUPPORTED)
     reason = None if p is not None else f"{d.get('verdict')}: {d['n_western']} Western and {d['n_non_western']} non-Western countries"
     if verdict == NOT_SUPPORTED and d.get("mde") is not None:
-        reason = f"gap reduction {d['diff']:+.3f}, CI {d['ci'][0]:+.3f} to {d['ci'][1]:+.3f}; minimum detectable reduction {d['mde']:.3f}"
+        ci = d["ci"]
+        reason = f"gap reduction {d['diff']:+.3f}, CI {ci['lo']:+.3f} to {ci['hi']:+.3f}; minimum detectable reduction {d['mde']:.3f}"
     if gaps[e].verdict != "western":  # the premise (an English-centric gap to reduce) is missing: not testable
         verdict = NOT_TESTABLE
         reason = f"premise missing: {e} has no Western gap to reduce (its verdict: {gaps[e].verdict})"

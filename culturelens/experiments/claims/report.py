@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from culturelens.core.ci import CI  # noqa: E402
 from culturelens.core.formatting import (  # noqa: E402
     fmt_interval,
     fmt_num,
@@ -23,7 +24,8 @@ def _f(x) -> str:
 
 
 def _ci(ci) -> str:
-    return fmt_interval(ci, signed=True)
+    """A CI of claims.json (``{"lo", "hi"}``, culturelens/core/ci.py) or a [min, max] range as text."""
+    return fmt_interval(CI.model_validate(ci) if isinstance(ci, dict) else ci, signed=True)
 
 
 def _diff_rows(comps: list[dict], primary_kind: str | None = None) -> pd.DataFrame:
@@ -37,7 +39,7 @@ def _diff_rows(comps: list[dict], primary_kind: str | None = None) -> pd.DataFra
                 primary = scope == c.get("scope") and (primary_kind is None or c.get("kind") == primary_kind)
                 rows.append({"model": c["model"], "vs": c["vs"], "kind": c.get("kind", ""), "questions": scope,
                              "endpoint": "**primary**" if primary else "secondary", "r (model)": d.get("mean_a"),
-                             "r (vs)": d.get("mean_b"), "diff": d.get("diff"), "95% CI": _ci([d.get("ci_lo"), d.get("ci_hi")]),
+                             "r (vs)": d.get("mean_b"), "diff": d.get("diff"), "95% CI": _ci(d.get("ci")),
                              "p (one-sided)": d.get("p_perm"), "q (BH)": d.get("q_bh"), "mde": d.get("mde"), "n": d.get("n")})
     return pd.DataFrame(rows)
 
@@ -68,7 +70,7 @@ def robustness_section(rob: dict) -> list[str]:
           "variant (countries resampled), with the raw old-rule gap for comparison:", ""]
     rows = []
     for m, v in rob["models"].items():
-        rows += [{"model": m, "template": r["template"], "order": r["order"], "gap beyond null": r["gap"], "95% CI": _ci(r["gap_ci"]),
+        rows += [{"model": m, "template": r["template"], "order": r["order"], "gap beyond null": r["gap"], "95% CI": _ci(r["ci"]),
                   "verdict": r["verdict_claim2"], "raw gap": r.get("raw_gap"), "mean per-question r": r["mean_question_r"]}
                  for r in v["variants"]]
     md += [format_table(pd.DataFrame(rows)), ""]
@@ -90,7 +92,7 @@ def language_section(lang: dict) -> list[str]:
                      "gap change": ch.get("diff"),
                      "95% CI": _ci(ch.get("ci")), "translated countries": len(v["translated_countries"]),
                      "r translated (English)": rt.get("mean_b"), "r translated (native)": rt.get("mean_a"),
-                     "r change": rt.get("diff"), "r change 95% CI": _ci([rt.get("ci_lo"), rt.get("ci_hi")])})
+                     "r change": rt.get("diff"), "r change 95% CI": _ci(rt.get("ci"))})
         per_country += [{"model": m, **row} for row in v["per_country"]]
     md += [format_table(pd.DataFrame(rows)), ""]
     if per_country:
@@ -120,7 +122,7 @@ def _gap_rows(c2: dict) -> list[dict]:
     for m, g in c2["gaps"].items():
         raw = g.get("raw") or {}
         rows.append({"model": m, "Western r": raw.get("western_r"), "non-Western r": raw.get("non_western_r"),
-                     "raw gap (old rule)": raw.get("gap"), "raw 95% CI": _ci(raw.get("gap_ci")),
+                     "raw gap (old rule)": raw.get("gap"), "raw 95% CI": _ci(raw.get("ci")),
                      "fidelity-slope gap": g.get("gap"), "95% CI": _ci(g.get("ci")), "p (one-sided)": g.get("p_one_sided"),
                      "q (BH)": g.get("q_bh"), "mde": g.get("mde"), "verdict": g.get("verdict"),
                      "no-persona nearest 5": ", ".join(c2["nearest"].get(m, {}).get("top5", [])),

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import computed_field
 from scipy import stats
 
+from culturelens.core.ci import CI
 from culturelens.core.runfolder import Record
 from culturelens.eval.statistics.multiple import holm
 
@@ -73,8 +74,7 @@ class PairedDiff(Record):
     mean_a: float | None = None
     mean_b: float | None = None
     diff: float | None = None
-    ci_lo: float | None = None
-    ci_hi: float | None = None
+    ci: CI = CI()
     n: int = 0
     p_perm: float | None = None
     null_mean: float | None = None
@@ -87,7 +87,7 @@ class PairedDiff(Record):
     def verdict(self) -> str:
         if self.p_perm is not None and self.alpha is not None:
             return SUPPORTED if self.p_perm < self.alpha else NOT_SUPPORTED
-        return verdict_from_ci(self.ci_lo, self.ci_hi)
+        return verdict_from_ci(self.ci.lo, self.ci.hi)
 
 
 class ClaimResult(Record):
@@ -95,7 +95,7 @@ class ClaimResult(Record):
     rule: str | None = None
     effect: float | None = None
     effect_name: str | None = None
-    ci: list[float | None] | None = None
+    ci: CI | None = None
     reason: str | None = None  # why the verdict is what it is (not testable: what is missing; no evidence: the mde)
     verdict_by_view: dict[str, str] = {}  # the verdict on each view (averaged; each option order; each template)
     primary: str | None = None  # the primary endpoint (ClaimsConfig.primary), named before the run
@@ -145,7 +145,7 @@ class Contrast(Record):
     endpoint: str
     what: str
     effect: float | None = None
-    ci: list[float | None] = [None, None]
+    ci: CI = CI()
     p: float | None = None  # one-sided, from the CI (``p_from_ci``)
     mde: float | None = None
     q_bh: float | None = None
@@ -188,7 +188,7 @@ class CorpusPair(Record):
     verdict_english: str | None = None  # the English-centric model's own Western-gap verdict: a gap to reduce?
     gap_multilingual: float | None = None
     gap_reduction: float | None = None
-    ci: list[float | None]
+    ci: CI
     p: float | None = None  # one-sided (a reduction), Welch
     mde: float | None = None
     q_bh: float | None = None

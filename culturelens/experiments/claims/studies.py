@@ -44,8 +44,8 @@ def _variant(ctx: ClaimsContext, template: str, order: str, grp: pd.DataFrame) -
     """One template x order: the Western gap beyond the null, its verdict, and the raw (old-rule) gap."""
     scores = grp[["country", "qid", "score"]]
     gap = bias_gap(scores, ctx.human, ctx.countries, ctx.bias_q, ctx.n_boot, ctx.seed)
-    return {"template": template, "order": order, "gap": gap.gap, "gap_ci": gap.ci, "verdict_claim2": gap.verdict,
-            "raw_gap": gap.raw.get("gap"), "raw_gap_ci": gap.raw.get("gap_ci"), "mean_question_r": gap.mean_question_r}
+    return {"template": template, "order": order, "gap": gap.gap, "ci": gap.ci, "verdict_claim2": gap.verdict,
+            "raw_gap": gap.raw.get("gap"), "raw_gap_ci": gap.raw.get("ci"), "mean_question_r": gap.mean_question_r}
 
 
 def robustness_study(ctx: ClaimsContext, progress: bool = True) -> dict:
