@@ -219,6 +219,7 @@ def claim3_rule(sim: Sim, a: np.ndarray, b: np.ndarray) -> bool:
 
 
 CLAIMS_RULES = ("claim_paired", "claim_1", "claim_3", "compare_swap")
+OWN_PERMS = ("claim_1", "finetune")  # rules simulated with the claims' own permutation count (N_PERM_PAIRED), not --perms
 
 
 def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = None) -> dict:
@@ -254,6 +255,10 @@ def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = No
     cases = {"null:A and B both west_pull f=0.4 (equal gaps)": lambda s: (s.west_pull(0.4), s.west_pull(0.4)),
              "null:A west_pull f=0.4, B the same pull + a per-country shift N(0, 0.15)": lambda s: (
                  s.west_pull(0.4), s.mask(s.west_pull(0.4) + s.quirk(0.15))),
+             "null:A and B both west_pull f=0.2 (equal, smaller gaps; independent noise)": lambda s: (
+                 s.west_pull(0.2), s.west_pull(0.2)),
+             "null:A and B both west_pull f=0.4, each + its own per-country shift N(0, 0.1)": lambda s: (
+                 s.mask(s.west_pull(0.4) + s.quirk(0.1)), s.mask(s.west_pull(0.4) + s.quirk(0.1))),
              "at_most_alpha:A and B both human_noise sd=0.1 (no gap: the premise rarely holds)": lambda s: (
                  s.human_noise(0.1), s.human_noise(0.1)),
              "effect:A west_pull f=0.4, B west_pull f=0.2": lambda s: (s.west_pull(0.4), s.west_pull(0.2)),
@@ -282,6 +287,42 @@ def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = No
             hits.append(paired_rule(s, *make(s), n_perm, "two-sided", 0.05, "swap"))
         cs["nulls" if kind == "null" else "effects"][label] = rate(hits)
     return {k: v for k, v in res.items() if k in wanted}
+
+
+def finetune_block(n_sims: int, seed: int = 0, grid: dict | None = None) -> dict:
+    """Claims 5/6 for two arms of one base (REAL - SHUFFLED, DPO - extra SFT): metric(B) - metric(A), one-sided
+    permutation p < 2.5 % against the 'swap' null, with the claims' own number of permutations (``N_PERM_PAIRED``)."""
+    main = grid or load_grid("configs/eval/default.yaml")
+    block = {"alpha": 0.025, "band": [0.0125, 0.0375], "sided": "one", "nulls": {}, "effects": {}, "at_most_alpha": {},
+             "what": "claims 5/6: REAL - SHUFFLED (or DPO - extra SFT) on the paper's metric, one-sided permutation p < 2.5 % "
+                     f"({N_PERM_PAIRED} permutations, as the claims draw them) in the claimed direction, against the 'swap' null: "
+                     + engine.NULLS["swap"]}
+
+    def tuned(s, a, gamma, link):
+        target = s.h if link == "real" else s.shuffled_human()
+        return s.mask(a + gamma * (target - s.mu) + s.noise(0.05))
+
+    cases = {
+        "null:SHUFFLED vs a second SHUFFLED (another permutation), gamma=0.2": lambda s, a: (
+            tuned(s, a, 0.2, "shuffled"), tuned(s, a, 0.2, "shuffled")),
+        "null:two seeds of one arm (iid N(0, 0.05) changes)": lambda s, a: (s.mask(a + s.noise(0.05)), s.mask(a + s.noise(0.05))),
+        "null:two arms that only add a random country-consistent shift N(0, 0.1) each": lambda s, a: (
+            s.mask(a + s.quirk(0.1)), s.mask(a + s.quirk(0.1))),
+        "at_most_alpha:a fine-tune that only adds a random country-consistent shift N(0, 0.1) vs its base": lambda s, a: (
+            a, s.mask(a + s.quirk(0.1))),
+        "effect:REAL vs SHUFFLED, gamma=0.1": lambda s, a: (tuned(s, a, 0.1, "shuffled"), tuned(s, a, 0.1, "real")),
+        "effect:REAL vs SHUFFLED, gamma=0.2": lambda s, a: (tuned(s, a, 0.2, "shuffled"), tuned(s, a, 0.2, "real")),
+    }
+    slot = {"null": "nulls", "effect": "effects", "at_most_alpha": "at_most_alpha"}
+    for name, make in cases.items():
+        kind, label = name.split(":", 1)
+        hits = []
+        for i in range(n_sims):
+            s = Sim(main, seed + 10_000 + i)
+            a, b = make(s, s.signal(0.3))
+            hits.append(paired_rule(s, a, b, N_PERM_PAIRED, "greater", 0.025, "swap"))
+        block[slot[kind]][label] = rate(hits)
+    return block
 
 
 def rate(hits: list) -> dict:
@@ -338,45 +379,15 @@ def run(n_sims: int, n_perm: int, seed: int = 0) -> dict:
 
     compare = block("compare", 0.05, [0.025, 0.075], "compare: paired difference of the paper's metric (run B - run A), two-sided 5 % "
                     "against the 'change' null: " + engine.NULLS["change"])
-    finetune = block("finetune", 0.025, [0.0125, 0.0375], "claims 5/6: REAL - SHUFFLED (or DPO - extra SFT) on the paper's metric, "
-                     "one-sided permutation p < 2.5 % in the claimed direction, against the 'swap' null: " + engine.NULLS["swap"], "one")
-
-    def base(s):
-        return s.signal(0.3)
-
-    pairs = FINE_TUNE_PAIRS
-    for name, make in pairs.items():
+    for name, make in FINE_TUNE_PAIRS.items():
         kind, label = name.split(":", 1)
         hits = []
         for i in range(n_sims):
             s = Sim(main, seed + i)
-            a, b = make(s, base(s))
+            a, b = make(s, s.signal(0.3))
             hits.append(paired_rule(s, a, b, n_perm, "two-sided", 0.05, "change"))
         compare["nulls" if kind == "null" else "effects"][label] = rate(hits)
-
-    def tuned(s, a, gamma, link):
-        target = s.h if link == "real" else s.shuffled_human()
-        return s.mask(a + gamma * (target - s.mu) + s.noise(0.05))
-
-    fts = {
-        "null:SHUFFLED vs a second SHUFFLED (another permutation), gamma=0.2": lambda s, a: (
-            tuned(s, a, 0.2, "shuffled"), tuned(s, a, 0.2, "shuffled")),
-        "null:two seeds of one arm (iid N(0, 0.05) changes)": lambda s, a: (s.mask(a + s.noise(0.05)), s.mask(a + s.noise(0.05))),
-        "null:two arms that only add a random country-consistent shift N(0, 0.1) each": lambda s, a: (
-            s.mask(a + s.quirk(0.1)), s.mask(a + s.quirk(0.1))),
-        "conservative:a fine-tune that only adds a random country-consistent shift N(0, 0.1) vs its base": lambda s, a: (
-            a, s.mask(a + s.quirk(0.1))),
-        "effect:REAL vs SHUFFLED, gamma=0.1": lambda s, a: (tuned(s, a, 0.1, "shuffled"), tuned(s, a, 0.1, "real")),
-        "effect:REAL vs SHUFFLED, gamma=0.2": lambda s, a: (tuned(s, a, 0.2, "shuffled"), tuned(s, a, 0.2, "real")),
-    }
-    for name, make in fts.items():
-        kind, label = name.split(":", 1)
-        hits = []
-        for i in range(n_sims):
-            s = Sim(main, seed + 10_000 + i)
-            a, b = make(s, base(s))
-            hits.append(paired_rule(s, a, b, n_perm, "greater", 0.025, "swap"))
-        finetune.setdefault({"null": "nulls", "effect": "effects"}.get(kind, "at_most_alpha"), {})[label] = rate(hits)
+    res["finetune"] = finetune_block(n_sims, seed, main)
     from study_calibration import study_block  # the training study's rule (benchmarks/study_calibration.py)
 
     res["study"] = study_block(n_sims, seed)
@@ -403,14 +414,16 @@ def rerun_one(args) -> None:
     t0, cpu0 = time.time(), time.process_time()
     if args.only == "study":
         block = study_block(args.sims, args.seed)
+    elif args.only == "finetune":
+        block = finetune_block(args.sims, args.seed)
     else:
         block = claims_blocks(args.sims, args.perms, args.seed, args.only)[args.only]
     block["run"] = {"n_sims": args.sims, "seed": args.seed, "wall_seconds": round(time.time() - t0, 1),
                     "cpu_seconds": round(time.process_time() - cpu0, 1), "load_average": os.getloadavg(),
                     "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                    "n_perm": N_PERM_PAIRED if args.only == "claim_1" else args.perms,
+                    "n_perm": N_PERM_PAIRED if args.only in OWN_PERMS else args.perms,
                     "command": f"OMP_NUM_THREADS=1 benchmarks/calibration.py --only {args.only} --sims {args.sims}"
-                               + ("" if args.only == "claim_1" else f" --perms {args.perms}")}
+                               + ("" if args.only in OWN_PERMS else f" --perms {args.perms}")}
     out["rules"][args.only] = block
     out["all_nulls_in_band"][args.only] = rule_in_band(block)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
@@ -427,7 +440,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--table", action="store_true", help="print the markdown table of an existing --out and exit")
-    ap.add_argument("--only", choices=["study", *CLAIMS_RULES], help="rerun this rule's block alone and replace it in the existing --out")
+    ap.add_argument("--only", choices=["study", "finetune", *CLAIMS_RULES],
+                    help="rerun this rule's block alone and replace it in the existing --out")
     args = ap.parse_args()
     if args.table:
         print(markdown_table(json.loads(Path(args.out).read_text())))
