@@ -119,6 +119,12 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     rob = claims["robustness_study"]["models"]["small-en"]
     assert {(r["template"], r["order"]) for r in rob["variants"]} == {(t, o) for t in ("persona_system", "persona_third") for o in ("original", "reversed")}
     assert all(r["ci"]["lo"] <= r["gap"] <= r["ci"]["hi"] for r in rob["variants"]) and isinstance(rob["claim2_flips"], bool)
+    # the robustness and language tables carry a BH q-value beside each p (one BH over the rows of each table)
+    assert all(r["q_bh"] is None or r["q_bh"] >= r["p"] for r in rob["variants"])
+    assert sum(r["p"] is not None for r in rob["variants"]) == sum(r["q_bh"] is not None for r in rob["variants"])
+    ch = v["gap_change"]
+    assert (ch["p"] is None) == (ch["q_bh"] is None) and (ch["q_bh"] is None or ch["q_bh"] >= ch["p"])
+    assert md.count("| p (Welch) | q (BH) |") == 2
     assert "## Claim 2 under each template and option order" in md
     # bad language settings are clear errors
     cfg["languages"]["models"] = ["nope"]
