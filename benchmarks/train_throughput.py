@@ -2,9 +2,10 @@
 
 Each variant runs in its own subprocess (its own peak RSS and thread setting), 10 steps on realistic survey prompts,
 one after another, and is reported with its speed-up over the "before" variant of its stage (the earlier
-measurement's setting: padded batches of 4, max_length 512, TRL's LM head over every position). Tokens are the real
-(non-padding) tokens the model was fed: every row's chat-templated length (DPO: prompt + chosen and prompt +
-rejected). `tokens_per_second` is over TRL's train_runtime (wall: only comparable on idle cores; the load average at
+measurement's setting: padded batches of 4, max_length 512, TRL's LM head over every position) on the same rows. Tokens
+are the rows' real (non-padding) tokens: every row's chat-templated length (DPO: prompt + chosen and prompt +
+rejected); with SFT prompt sharing the model computes fewer (each shared prefix of a batch once: `tokens_computed`).
+`tokens_per_second` is over TRL's train_runtime (wall: only comparable on idle cores; the load average at
 the start of each variant is recorded, and the manifest: versions, CPU, threads); `tokens_per_cpu_second` is over the
 CPU seconds this process spent in training (all its threads), which a loaded machine disturbs less.
 
@@ -26,18 +27,51 @@ import time
 from pathlib import Path
 
 # name -> (stage, torch threads (None: torch's default, one per core), train: overrides, LM head on labelled positions
-# only (train.common.score_labelled_positions_only; False: TRL's CPU default, every position)). "before" is the setting
-# of the earlier measurement (122 tokens/s SFT, 92 DPO): padded batches of 4, max_length 512.
-VARIANTS: dict[str, tuple[str, int | None, dict, bool]] = {
-    "sft-before": ("sft", None, {}, False),
-    "sft": ("sft", None, {}, True),
-    "sft-1-thread": ("sft", 1, {}, True),
-    "sft-batch-8": ("sft", None, {"per_device_train_batch_size": 8}, True),
-    "sft-padding-free-batch-8": ("sft", None, {"padding_free": True, "max_length": None, "per_device_train_batch_size": 8}, True),
-    "dpo-before": ("dpo", None, {}, False),
-    "dpo": ("dpo", None, {}, True),
+# only (train.common.score_labelled_positions_only; False: TRL's CPU default, every position), SFT prompt_sharing
+# (train/shared_prompts.py), rows: "mixed" (a different question and country each row: little to share beyond the
+# chat header) or "study" (the training study's rows: country_last prompts of 4 ethics questions x 2 option orders x
+# 16 countries, as synth/study_data.py renders them)). "before" is the setting of the earlier measurement (122
+# tokens/s SFT, 92 DPO): padded batches of 4, max_length 512, mixed rows.
+VARIANTS: dict[str, tuple[str, int | None, dict, bool, str, str]] = {
+    "sft-before": ("sft", None, {}, False, "off", "mixed"),
+    "sft": ("sft", None, {}, True, "off", "mixed"),
+    "sft-1-thread": ("sft", 1, {}, True, "off", "mixed"),
+    "sft-batch-8": ("sft", None, {"per_device_train_batch_size": 8}, True, "off", "mixed"),
+    "sft-padding-free-batch-8": ("sft", None, {"padding_free": True, "max_length": None, "per_device_train_batch_size": 8},
+                                 True, "off", "mixed"),
+    "sft-shared-batch-8": ("sft", None, {"per_device_train_batch_size": 8}, True, "batch", "mixed"),
+    "sft-study-rows-before": ("sft", None, {}, False, "off", "study"),
+    "sft-study-rows-batch-8": ("sft", None, {"per_device_train_batch_size": 8}, True, "off", "study"),
+    "sft-study-rows-shared-batch-8": ("sft", None, {"per_device_train_batch_size": 8}, True, "batch", "study"),
+    "sft-study-rows-grouped-batch-8": ("sft", None, {"per_device_train_batch_size": 8}, True, "grouped", "study"),
+    "dpo-before": ("dpo", None, {}, False, "off", "mixed"),
+    "dpo": ("dpo", None, {}, True, "off", "mixed"),
 }
-BEFORE = {"sft": "sft-before", "dpo": "dpo-before"}
+BEFORE = {("sft", "mixed"): "sft-before", ("sft", "study"): "sft-study-rows-before", ("dpo", "mixed"): "dpo-before"}
+STUDY_QUESTIONS = ["Q177", "Q182", "Q184", "Q187"]  # configs/experiments/training_study.yaml's train questions
+STUDY_COUNTRIES = ["ARG", "AUS", "BGD", "BRA", "CAN", "CHN", "DEU", "EGY", "IDN", "IND", "IRQ", "JPN", "KOR", "MEX", "NGA", "USA"]
+
+
+def study_rows(n: int) -> list[dict]:
+    """The training study's SFT rows (text prompt + option letter; the answers cycle: only the prompts' sharing and
+    lengths matter here), in (question, order, country) order; the trainer draws its batches from them."""
+    from transformers import AutoTokenizer
+
+    from culturelens.core.countries import resolve_country
+    from culturelens.core.prompts import render_item
+    from culturelens.core.questions import load_bank
+    from culturelens.core.zoo import pull
+
+    tok = AutoTokenizer.from_pretrained(pull("smollm2-135m-instruct"))
+    bank = load_bank()
+    out = []
+    while len(out) < n:
+        for qid in STUDY_QUESTIONS:
+            for order in ("original", "reversed"):
+                for code in STUDY_COUNTRIES:
+                    item = render_item(tok, bank.get(qid), resolve_country(code), "country_last", order, "letters", "Answer:", True)
+                    out.append({"prompt": item.text, "completion": f" {item.labels[len(out) % len(item.labels)]}"})
+    return out[:n]
 
 
 def rows(n: int, stage: str) -> list[dict]:
@@ -70,7 +104,7 @@ def child(name: str, steps: int, batch: int) -> dict:
     from culturelens.train import sft as sft_mod
     from culturelens.train.config import DPORunConfig, SFTRunConfig
 
-    stage, threads, train, compact = VARIANTS[name]
+    stage, threads, train, compact, sharing, row_kind = VARIANTS[name]
     if threads:
         torch.set_num_threads(threads)
     mod = sft_mod if stage == "sft" else dpo_mod
@@ -87,28 +121,46 @@ def child(name: str, steps: int, batch: int) -> dict:
             cpu["seconds"] = time.process_time() - t0
 
     mod.train_and_save = timed
+    computed: list[int] = []
+    if stage == "sft":
+        import culturelens.train.shared_prompts as sp
+
+        pack = sp.pack_rows
+
+        def counted(batch):  # the nodes of each batch's trie: the tokens the model computes
+            out = pack(batch)
+            computed.append(out["input_ids"].shape[1])
+            return out
+
+        sp.pack_rows = counted
     per_step = train.get("per_device_train_batch_size", batch)
     n_rows = steps * per_step
-    data = rows(n_rows, stage)
+    data = study_rows(n_rows) if row_kind == "study" else rows(n_rows, stage)
     tmp = Path(tempfile.mkdtemp())
     Dataset.from_list(data).save_to_disk(str(tmp / "data"))
     cfg = {"model": {"name_or_path": "smollm2-135m-instruct"}, "dataset": str(tmp / "data"), "output_dir": str(tmp / "out"),
            "train": {"max_steps": steps, "per_device_train_batch_size": batch, "logging_steps": 1, "save_steps": 10_000, **train}}
+    if stage == "sft":
+        cfg["prompt_sharing"] = sharing
     load = os.getloadavg()
     t = time.perf_counter()
     out = (sft_mod.run_sft if stage == "sft" else dpo_mod.run_dpo)((SFTRunConfig if stage == "sft" else DPORunConfig).model_validate(cfg))
     seconds = time.perf_counter() - t
     facts = json.loads((out / "culturelens_train.json").read_text())
     tok = AutoTokenizer.from_pretrained(pull("smollm2-135m-instruct"))
-    if stage == "sft":
+    if row_kind == "study":  # the prompt is the chat-templated text already
+        tokens = sum(len(tok(r["prompt"] + r["completion"])["input_ids"]) for r in data)
+    elif stage == "sft":
         tokens = sum(len(tok.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) for r in data)
     else:
         tokens = sum(len(tok.apply_chat_template(r["prompt"] + r[k], tokenize=True)["input_ids"])
                      for r in data for k in ("chosen", "rejected"))
     train_s = facts["metrics"].get("train_runtime", seconds)
-    return {"variant": name, "stage": stage, "train": train, "lm_head_labelled_positions_only": compact,
+    return {"variant": name, "stage": stage, "rows": row_kind, "prompt_sharing": sharing if stage == "sft" else None,
+            "train": train, "lm_head_labelled_positions_only": compact,
             "torch_threads": torch.get_num_threads(), "steps": steps, "batch_size": per_step, "tokens": tokens,
-            "train_seconds": train_s, "tokens_per_second": tokens / train_s, "cpu_seconds": cpu["seconds"],
+            "tokens_computed": sum(computed[:steps]) if computed else None, "train_seconds": train_s,
+            "tokens_per_second": tokens / train_s, "cpu_seconds": cpu["seconds"],
             "tokens_per_cpu_second": tokens / cpu["seconds"],
             "wall_seconds_incl_load": seconds, "load_average_at_start": [round(x, 2) for x in load],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "final_loss": facts["train_loss"],
@@ -135,9 +187,9 @@ def main() -> None:
             continue
         res.append(json.loads(p.stdout.strip().splitlines()[-1]))
         print({k: v for k, v in res[-1].items() if k != "manifest"}, flush=True)
-    base = {r["stage"]: r for r in res if r["variant"] == BEFORE[r["stage"]]}
+    base = {(r["stage"], r["rows"]): r for r in res if r["variant"] == BEFORE.get((r["stage"], r["rows"]))}
     for r in res:
-        b = base.get(r["stage"])
+        b = base.get((r["stage"], r["rows"]))
         r["speedup_vs_before"] = r["tokens_per_second"] / b["tokens_per_second"] if b else None
         r["cpu_speedup_vs_before"] = r["tokens_per_cpu_second"] / b["tokens_per_cpu_second"] if b else None
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -25,12 +25,17 @@ def test_calibration_json_covers_every_rule():
     assert set(CALIBRATION["rules"]) >= {"paper_metric", "section", "western", "compare", "finetune", "study"}
 
 
-@pytest.mark.parametrize("name", list(CALIBRATION["rules"]))
+# Rules that leave their band in calibration.json, each with the case that does (known, to be fixed in the rule): the
+# test is expected to fail for them (strict: it errors once the rule is back in its band, so this list cannot go stale).
+OUT_OF_BAND = {"finetune": "0.75 % (3 of 400) under 'two arms that only add a random country-consistent shift N(0, 0.1) "
+                           "each', below the one-sided band [1.25 %, 3.75 %]: the swap-null rule is conservative there"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=OUT_OF_BAND[n])) if n in OUT_OF_BAND
+                                  else n for n in CALIBRATION["rules"]])
 def test_every_rule_in_calibration_json_stays_in_its_band(name):
     rule = CALIBRATION["rules"][name]
-    lo, hi = rule["band"]
-    if rule.get("sided", "two") == "one":
-        lo = 0.0  # a one-sided rule states its alpha and holds it: only the upper end applies
+    lo, hi = rule["band"]  # one-sided rules too: a rule that never rejects under its null is not calibrated
     assert len(rule["nulls"]) + len(rule.get("at_most_alpha", {})) >= 3 and len(rule["effects"]) >= 2, name
     for null, v in rule["nulls"].items():
         assert lo <= v["rate"] <= hi, f"{name} under {null}: {v['rate']:.3f} outside [{lo}, {hi}]"
@@ -60,12 +65,13 @@ def test_a_reduced_simulation_of_the_rules_agrees():
 def test_a_reduced_simulation_of_the_claims_rules_agrees():
     """Claims 1 and 3 applied as the claims apply them (paper_claims.norms_contrast, bias.gap_reduction with the premise)."""
     main_grid, ethics = calibration.load_grid("configs/eval/default.yaml"), calibration.load_grid("configs/eval/ethics55.yaml")
-    quirk = [calibration.claim1_rule(s, s.country_quirk(), 200, i) for i, s in ((i, calibration.Sim(main_grid, 300 + i)) for i in range(30))]
-    assert sum(quirk) <= 4  # nominal one-sided 2.5 %: about 1 of 30
-    norms = [calibration.claim1_rule(s, s.mask(s.mu + 0.6 * (np.array([s.g["groups"].get(c) for c in s.g["sections"]]) == "norms")[:, None]
-                                              * (s.h - s.mu) + s.noise(0.1)), 200, i)
-             for i, s in ((i, calibration.Sim(main_grid, 400 + i)) for i in range(5))]
-    assert sum(norms) >= 4
+    cases = calibration.claim1_cases(main_grid)
+    equal = cases["null:equal signal 0.3 + per-country quirk N(0, 0.1)"]
+    quirk = [calibration.claim1_rule(s, equal(s), 999, i) for i, s in ((i, calibration.Sim(main_grid, 300 + i)) for i in range(200))]
+    assert 1 <= sum(quirk) <= 11  # the claim's null: nominal one-sided 2.5 %, 5 of 200 (never rejecting is not calibrated)
+    planted = cases["effect:signal 0.4 on norms, 0.2 on systems and progress"]
+    norms = [calibration.claim1_rule(s, planted(s), 999, i) for i, s in ((i, calibration.Sim(main_grid, 400 + i)) for i in range(10))]
+    assert sum(norms) >= 9
     same = [calibration.claim3_rule(s, s.west_pull(0.4), s.west_pull(0.4)) for s in (calibration.Sim(ethics, 600 + i) for i in range(60))]
     assert sum(same) <= 6  # nominal 1.5 of 60
     reduced = [calibration.claim3_rule(s, s.west_pull(0.4), s.human_noise(0.1)) for s in (calibration.Sim(ethics, 800 + i) for i in range(10))]

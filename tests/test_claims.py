@@ -223,24 +223,31 @@ def test_missing_split_file_is_a_config_error(tmp_path, tiny_model_dir, capsys):
     assert not (tmp_path / "runs").exists()  # nothing was evaluated
 
 
-def test_norms_contrast_one_two_way_draw_for_every_model():
-    """Claim 1's contrast by hand, and entering a model four times does not shrink its CI (one draw for all models)."""
+def test_norms_contrast_slope_and_cluster_permutation():
+    """Claim 1's contrast by hand (per-question fidelity slope after removing each country's mean), entering a model four
+    times changes nothing (the slopes are averaged before the one test), and equal signal on both groups is not evidence
+    even when the groups' human answers spread differently (what fooled the r contrast)."""
     import numpy as np
     import pytest
 
-    from culturelens.eval.statistics import bootstrap as bs
     from culturelens.eval.statistics import engine
     from culturelens.experiments.claims.paper_claims import norms_contrast
 
     rng = np.random.default_rng(0)
-    human = rng.normal(size=(12, 9))
-    model = human + rng.normal(scale=[[0.3]] * 6 + [[2.0]] * 6, size=(12, 9))  # norms (first 6) closer
-    in_a = np.arange(12) < 6
-    weights = bs.two_way_weights(np.arange(12) // 2, 9, 400, seed=1)
-    one = norms_contrast(model[None], human, weights, in_a, ~in_a, 0.025)
-    r = engine.question_r(model, human)
-    assert one["effect"] == pytest.approx(r[:6].mean() - r[6:].mean())
+    human = rng.normal(size=(24, 15))
+    in_a, clusters = np.arange(24) < 12, np.arange(24) // 2
+    model = np.where(in_a[:, None], 0.8, 0.2) * human + rng.normal(scale=0.3, size=(24, 15))  # norms (first 12) closer
+    one = norms_contrast(model[None], human, clusters, in_a, ~in_a, 0.025, 999, seed=1)
+    dc = [x - x.mean(axis=0, keepdims=True) for x in (model, human)]
+    b = engine.question_slope(*dc)
+    assert one["effect"] == pytest.approx(b[:12].mean() - b[12:].mean())
     assert one["ci"].lo < one["effect"] < one["ci"].hi and one["p"] < 0.025 and one["mde"] > 0
-    four = norms_contrast(np.repeat(model[None], 4, axis=0), human, weights, in_a, ~in_a, 0.025)
-    assert four["ci"].as_list() == pytest.approx(one["ci"].as_list()) and four["p"] == pytest.approx(one["p"])
-    assert norms_contrast(model[None], human, weights, np.arange(12) < 1, ~in_a, 0.025)["p"] is None  # < 2 questions a side
+    four = norms_contrast(np.repeat(model[None], 4, axis=0), human, clusters, in_a, ~in_a, 0.025, 999, seed=1)
+    assert four["ci"].as_list() == pytest.approx(one["ci"].as_list()) and four["p"] == one["p"] and four["effect"] == pytest.approx(one["effect"])
+    assert norms_contrast(model[None], human, clusters, np.arange(24) < 2, ~in_a, 0.025, 999)["p"] is None  # 1 cluster a side
+    spread = np.where(in_a[:, None], 2.0, 0.7) * human  # norms spread more across countries
+    hits = [norms_contrast((0.3 * spread + g.normal(0, 0.3, spread.shape))[None], spread, clusters, in_a, ~in_a, 0.025, 199, s)["p"]
+            < 0.025 for s, g in ((s, np.random.default_rng(100 + s)) for s in range(60))]
+    r_hits = [(lambda m: engine.question_r(m, spread)[:12].mean() - engine.question_r(m, spread)[12:].mean())(
+        0.3 * spread + g.normal(0, 0.3, spread.shape)) > 0 for g in (np.random.default_rng(100 + s) for s in range(60))]
+    assert sum(hits) <= 5 and sum(r_hits) >= 55  # the slope test holds its level where r favours norms every time

@@ -36,6 +36,21 @@ def test_the_training_rate_is_the_run_measured_with_the_studys_settings():
     assert train_rate(NOW, "dpo", SimpleNamespace(per_device_train_batch_size=4)) == (150.0, "train_throughput.json run 'dpo'")
 
 
+def test_the_sft_rate_is_the_one_measured_with_the_studys_prompt_sharing_on_the_studys_rows():
+    runs = {"runs": [
+        {"variant": "sft-batch-8", "stage": "sft", "train": {"per_device_train_batch_size": 8}, "torch_threads": 2,
+         "batch_size": 8, "tokens_per_second": 180.0, "rows": "mixed", "prompt_sharing": "off"},
+        {"variant": "sft-shared-batch-8", "stage": "sft", "train": {"per_device_train_batch_size": 8}, "torch_threads": 2,
+         "batch_size": 8, "tokens_per_second": 220.0, "rows": "mixed", "prompt_sharing": "batch"},
+        {"variant": "sft-study-rows-shared-batch-8", "stage": "sft", "train": {"per_device_train_batch_size": 8},
+         "torch_threads": 2, "batch_size": 8, "tokens_per_second": 500.0, "rows": "study", "prompt_sharing": "batch"},
+    ]}
+    train = SimpleNamespace(per_device_train_batch_size=8)
+    assert train_rate(runs, "sft", train, "batch") == (500.0, "train_throughput.json run 'sft-study-rows-shared-batch-8'")
+    assert train_rate(runs, "sft", train, "off")[0] == 180.0
+    assert train_rate(runs, "sft", train, "grouped")[0] == 500.0  # no grouped run: the study's rows, the nearest setting
+
+
 def test_the_eval_rate_follows_template_family_dtype_and_prefix_sharing():
     assert eval_rate(EVAL, ["country_last"], "float32", True)[0] == 17.5  # the question comes first in country_last
     assert eval_rate(EVAL, ["persona_system"], "float32", True)[0] == 8.0

@@ -25,7 +25,9 @@ class LoraSettings(StrictModel):
                                                               description="modules that get LoRA weights, or all-linear")
 
 
-class SFTRunConfig(StrictModel):
+class _RunSettings(StrictModel):
+    """What SFT and DPO configs share."""
+
     experiment: PathName = Field("default", description="experiment name: output folder and W&B group")
     run_name: PathName = Field("sft", description="run name: output folder and W&B run name")
     output_dir: str | None = None  # default: runs/train/<experiment>/<run_name>
@@ -39,7 +41,6 @@ class SFTRunConfig(StrictModel):
     lora: LoraSettings = LoraSettings()
     train: SFTArgs = Field(default_factory=SFTArgs)  # any field of trl.SFTConfig
     merge_adapter: bool = False  # also write <output_dir>/merged (base + adapter merged)
-    init_adapter: str | None = None  # SFT: continue training this LoRA adapter instead of a new one (e.g. matched extra steps)
     resume: bool = True  # continue from the last complete checkpoint-* in output_dir
     wandb: WandbConfig = WandbConfig()
 
@@ -66,7 +67,14 @@ class SFTRunConfig(StrictModel):
         return self
 
 
-class DPORunConfig(SFTRunConfig):
+class SFTRunConfig(_RunSettings):
+    # each batch's shared prompt prefixes computed once (train/shared_prompts.py): batch = TRL's batches, the same loss;
+    # grouped = batches of rows that share prompts (fewer tokens, another batch mix); off = TRL's padded batches
+    prompt_sharing: Literal["off", "batch", "grouped"] = "batch"
+    init_adapter: str | None = None  # SFT: continue training this LoRA adapter instead of a new one (e.g. matched extra steps)
+
+
+class DPORunConfig(_RunSettings):
     run_name: PathName = Field("dpo", description="run name: output folder and W&B run name")
     dataset: str  # prompt / chosen / rejected
     sft_adapter: str | None = None  # start from this SFT adapter (folder or hub id); the SFT policy is then the reference

@@ -33,7 +33,9 @@ def to_prompt_completion(row: dict) -> dict:
 
 
 def run_sft(cfg: SFTRunConfig):
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
+
+    from culturelens.train.shared_prompts import SharedPromptSFTTrainer
 
     started = time.time()
     out = output_dir(cfg)
@@ -48,8 +50,8 @@ def run_sft(cfg: SFTRunConfig):
         manifest = training_manifest(cfg, lm)
         score_labelled_positions_only()  # the LM head only where the loss is (same loss, ~30 % less CPU)
         args = SFTConfig(**trl_args(cfg, out, setup_tracking(cfg, out, manifest), evaluation is not None))
-        trainer = SFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation, processing_class=tok,
-                             peft_config=peft_config)
+        trainer = SharedPromptSFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation,
+                                         processing_class=tok, peft_config=peft_config, mode=cfg.prompt_sharing)
         return train_and_save(trainer, cfg, out, lm, "sft", len(ds), started, manifest)
     finally:
         if lock is not None:

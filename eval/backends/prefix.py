@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from culturelens.core.token_trie import PackedTree, additive, lcp, pack_tree, shared_lengths
 from culturelens.eval.backends.batches import plain_batches
 
 if TYPE_CHECKING:
@@ -48,14 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ROOT_MIN = 8  # a prefix shared by every prompt (the chat header) at least this long is computed once per job
-
-
-def _lcp(a: list[int], b: list[int], limit: int) -> int:
-    n = min(len(a), len(b), limit)
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: int = 16,
@@ -72,7 +65,7 @@ def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: i
     n = len(encoded)
     order = sorted(range(n), key=lambda i: encoded[i])
     lens = [len(encoded[i]) for i in order]
-    adj = [_lcp(encoded[order[k]], encoded[order[k + 1]], min(lens[k], lens[k + 1]) - 1) for k in range(n - 1)]
+    adj = [lcp(encoded[order[k]], encoded[order[k + 1]], min(lens[k], lens[k + 1]) - 1) for k in range(n - 1)]
     total = [0]
     for length in lens:
         total.append(total[-1] + length)
@@ -95,12 +88,6 @@ def group_by_prefix(encoded: list[list[int]], min_shared: int = 8, group_cost: i
         groups.append((p, [order[k] for k in range(i, j)]))
         j = i
     return groups[::-1]
-
-
-def shared_lengths(seqs: list[list[int]]) -> list[int]:
-    """For sequences in lexicographic order: the tokens each shares with the one before (0 for the first), capped so that
-    every sequence keeps at least its last token to itself (its next-token distribution is read there)."""
-    return [0] + [_lcp(seqs[k - 1], seqs[k], len(seqs[k]) - 1) for k in range(1, len(seqs))]
 
 
 def trie_size(seqs: list[list[int]]) -> int:
@@ -136,74 +123,6 @@ def tree_chunks(seqs: list[list[int]], budget: int) -> list[range]:
         runs.append(range(start, end))
         start = end
     return runs
-
-
-@dataclass
-class PackedTree:
-    """One pack: trie nodes in depth-first order (`tokens`, `positions` = depth) and each sequence's last node (`last`);
-    `spans[i]` = (first new node, end, ancestor nodes it shares with earlier sequences) of sequence i."""
-
-    tokens: list[int]
-    positions: list[int]
-    last: list[int]
-    spans: list[tuple[int, int, list[int]]]
-
-    def allowed(self) -> torch.Tensor:
-        """[n, n] bool: node q may attend to node k (k is q or an ancestor of q in the trie)."""
-        n = len(self.tokens)
-        allowed = torch.zeros((n, n), dtype=torch.bool)
-        tril = torch.ones((0, 0), dtype=torch.bool)
-        for start, end, ancestors in self.spans:
-            if end - start > tril.shape[0]:
-                tril = torch.ones((end - start, end - start), dtype=torch.bool).tril()
-            allowed[start:end, start:end] = tril[: end - start, : end - start]
-            if ancestors:
-                allowed[start:end, ancestors[0] : ancestors[-1] + 1] = _runs_mask(ancestors)
-        return allowed
-
-    def segments(self, min_rows: int) -> list[tuple[int, int, list[int]]]:
-        """Consecutive sequences grouped into runs of at least `min_rows` new nodes: (start, end, outside) each, where
-        `outside` are the nodes before `start` that the run's nodes may attend to (the first sequence's ancestors: in
-        depth-first order every later sequence's ancestors before `start` are a prefix of them)."""
-        out: list[tuple[int, int, list[int]]] = []
-        for start, end, ancestors in self.spans:
-            if out and out[-1][1] - out[-1][0] < min_rows:
-                out[-1] = (out[-1][0], end, out[-1][2])
-            else:
-                out.append((start, end, [a for a in ancestors if a < start]))
-        return out
-
-
-def _runs_mask(ancestors: list[int]) -> torch.Tensor:
-    """Bool row over ancestors[0]..ancestors[-1]: True at the ancestors (they are a few contiguous runs)."""
-    row = torch.zeros(ancestors[-1] - ancestors[0] + 1, dtype=torch.bool)
-    row[torch.tensor(ancestors) - ancestors[0]] = True
-    return row
-
-
-def pack_tree(seqs: list[list[int]]) -> PackedTree:
-    """The trie of sequences given in lexicographic order, laid out depth first (see the module docstring)."""
-    tokens: list[int] = []
-    positions: list[int] = []
-    last: list[int] = []
-    spans: list[tuple[int, int, list[int]]] = []
-    path: list[int] = []  # node index at each depth of the previous sequence
-    for seq, k in zip(seqs, shared_lengths(seqs)):
-        del path[k:]
-        start = len(tokens)
-        ancestors = list(path)
-        for depth in range(k, len(seq)):
-            path.append(len(tokens))
-            tokens.append(seq[depth])
-            positions.append(depth)
-        spans.append((start, len(tokens), ancestors))
-        last.append(len(tokens) - 1)
-    return PackedTree(tokens, positions, last, spans)
-
-
-def additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A boolean may-attend mask as the [1, 1, q, k] additive mask models take (0 = may attend, dtype's min = may not)."""
-    return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)[None, None]
 
 
 def packed_mask(prefix_len: int, lengths: list[int], dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -355,7 +274,7 @@ def tree_batches(probe: Probe, items, encoded: dict[str, list[int]]) -> Iterator
         return
     ordered = sorted(items, key=lambda it: encoded[it.key])
     seqs = [encoded[it.key] for it in ordered]
-    root_len = _lcp(seqs[0], seqs[-1], min(map(len, seqs)) - 1)  # sorted: the first and last share what all share
+    root_len = lcp(seqs[0], seqs[-1], min(map(len, seqs)) - 1)  # sorted: the first and last share what all share
     if window is not None or root_len < ROOT_MIN or len(tree_chunks(seqs, probe.tokens_per_forward)) < 2:
         root_len = 0
     root = (root_len, root_cache(probe, seqs[0][:root_len]) if root_len else None)

@@ -91,6 +91,19 @@ def mean_question_r(model, human, wq, wc, rows):
     return wt.mean(question_r(model, human, wc), question_weights(wq, rows), axis=-1)
 
 
+def question_slope(model, human, wc=None) -> np.ndarray:
+    """(..., Q) per question: the fidelity slope across countries, the least-squares slope of the model's scores on the
+    human means, both centred over the question's countries (1 = reproduces the countries' differences, 0 = none).
+    Unlike r, noise in the model's answers leaves it unbiased whatever the human answers' spread across countries."""
+    valid = np.isfinite(model) & np.isfinite(human)
+    w = None if wc is None else np.asarray(wc)[..., None, :]
+    return wt.slope(wt.centre(human, valid, w), wt.centre(model, valid, w), w, axis=-1)
+
+
+def mean_question_slope(model, human, wq, wc, rows):
+    return wt.mean(question_slope(model, human, wc), question_weights(wq, rows), axis=-1)
+
+
 def mean_country_r(model, human, wq, wc, rows):
     w = question_weights(wq, rows)
     return wt.mean(country_r(model, human, w), wc, axis=-1)

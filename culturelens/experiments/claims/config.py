@@ -18,9 +18,9 @@ ETHICS_QIDS = [f"Q{i}" for i in range(177, 196)]
 # Each claim's possible primary endpoints (the one test its verdict stands on, named in the config before the run;
 # Holm across the claims of a report). The others a claim reports are secondary (BH q-values beside their tables).
 ENDPOINTS: dict[str, dict[str, str]] = {
-    "1_norms": {"norms_minus_others": "mean per-question r of norms minus that of systems and progress",
-                "norms_minus_systems": "mean per-question r of norms minus that of systems",
-                "norms_minus_progress": "mean per-question r of norms minus that of progress"},
+    "1_norms": {"norms_minus_others": "mean per-question fidelity slope of norms minus that of systems and progress",
+                "norms_minus_systems": "mean per-question fidelity slope of norms minus that of systems",
+                "norms_minus_progress": "mean per-question fidelity slope of norms minus that of progress"},
     "2_western_bias": {"fidelity_slope_gap": "Western minus non-Western mean fidelity slope, every base model"},
     "3_multilingual": {"gap_reduction": "fidelity-slope Western gap of the English-centric minus the multilingual base model, "
                                         "every pair within 4x in size"},

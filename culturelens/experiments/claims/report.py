@@ -151,8 +151,11 @@ def norms_section(c1: dict) -> list[str]:
     md = ["## 1. Socio-cultural norms vs social systems and progress", "",
           f"Models claim 1 uses (base models only, one per family and size): {', '.join(c1.get('models_used') or []) or 'none'}"
           + (f"; left out: {left}" if left else "") + ".", "",
-          f"Effect: {c1.get('effect_name') or ''} = {_f(c1.get('effect'))}, 95% CI {_ci(c1.get('ci'))} ({where}; questions resampled "
-          "within groups, one draw shared by every model).", _verdict(c1), ""]
+          f"Effect: {c1.get('effect_name') or ''} = {_f(c1.get('effect'))}, 95% CI {_ci(c1.get('ci'))} ({where}; the fidelity slope "
+          "per question, each country's mean answer removed from model and human alike, the models' slopes averaged; p from a "
+          "studentized permutation of the group label across battery clusters, CI from the cluster-robust se). The table below "
+          "gives the paper's r per group as a description: r also rises with the human answers' spread across countries, "
+          "which differs between the groups, so equal knowledge can show as an r gap.", _verdict(c1), ""]
     if c1.get("contrasts"):
         rows = [{"endpoint": ("**primary** " if c["primary"] else "secondary ") + c["endpoint"], "effect": c["effect"],
                  "95% CI": _ci(c["ci"]), "p (one-sided)": c["p"], "q (BH)": c["q_bh"], "mde": c["mde"]} for c in c1["contrasts"]]

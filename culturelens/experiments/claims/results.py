@@ -146,7 +146,7 @@ class Contrast(Record):
     what: str
     effect: float | None = None
     ci: CI = CI()
-    p: float | None = None  # one-sided, from the CI (``p_from_ci``)
+    p: float | None = None  # one-sided (claim 1: the studentized permutation p of ``group_contrast``)
     mde: float | None = None
     q_bh: float | None = None
     primary: bool = False

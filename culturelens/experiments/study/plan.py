@@ -39,9 +39,10 @@ def make_plan(cfg: StudyConfig, root: Path, facts: dict, split: dict, tok, ecfg)
     from culturelens.experiments.study.rates import plan_rates
 
     arms = ordered_arms(cfg)
-    sft = next((train_config(cfg, root, a, cfg.seeds[0]).train for a in arms if not a.startswith("dpo_") and a != "extra_sft"), None)
+    sft_cfg = next((train_config(cfg, root, a, cfg.seeds[0]) for a in arms if not a.startswith("dpo_") and a != "extra_sft"), None)
     dpo = next((train_config(cfg, root, a, cfg.seeds[0]).train for a in arms if a.startswith("dpo_")), None)
-    rates, sources = plan_rates(cfg.rates, sft, dpo, list(ecfg.probe.templates), ecfg.model.dtype, ecfg.probe.prefix_sharing)
+    rates, sources = plan_rates(cfg.rates, sft_cfg.train if sft_cfg else None, dpo, list(ecfg.probe.templates), ecfg.model.dtype,
+                                ecfg.probe.prefix_sharing, sft_sharing=getattr(sft_cfg, "prompt_sharing", None))
     trainings, evals = [], []
     prompts = eval_prompts(ecfg, tok)
     names = (["base"] if "base" in cfg.references else [])

@@ -3,7 +3,8 @@
 - SFT and DPO tokens/s: ``benchmarks/results/train_throughput.json`` (``benchmarks/train_throughput.py``, LoRA on
   SmolLM2-135M, measured on 2 idle cores): of the runs of the stage with the most torch threads, the one whose
   setting overrides (``train``) all equal the study's own training settings, the most specific first (a variant
-  measured with the study's settings beats the baseline), then the one with the study's batch size; the benchmark's
+  measured with the study's settings beats the baseline), then the one with the study's batch size; for SFT first the
+  runs with the study's ``prompt_sharing`` and on the study's rows (``rows: study``: sharing depends on the rows); the benchmark's
   "before" runs (``lm_head_labelled_positions_only: false``, the earlier training code) are not today's rate;
 - evaluation prompts/s: ``benchmarks/results/eval_throughput.json`` (``benchmarks/eval_throughput.py``): the run
   with the study's dtype and prefix sharing and the template family of its templates (question first, which
@@ -29,8 +30,9 @@ def _read(path: Path) -> dict | None:
         return None
 
 
-def train_rate(data: dict | None, stage: str, train) -> tuple[float, str] | None:
-    """(tokens/s, which run) of the benchmark run measured with ``train``'s settings (module docstring)."""
+def train_rate(data: dict | None, stage: str, train, sharing: str | None = None) -> tuple[float, str] | None:
+    """(tokens/s, which run) of the benchmark run measured with ``train``'s settings and SFT ``prompt_sharing``
+    (module docstring)."""
     # runs of training as it is now: not the benchmark's "before" runs (TRL's LM head at every position)
     runs = [r for r in (data or {}).get("runs", []) if r.get("stage") == stage and r.get("tokens_per_second")
             and r.get("lm_head_labelled_positions_only", True)]
@@ -43,7 +45,8 @@ def train_rate(data: dict | None, stage: str, train) -> tuple[float, str] | None
     if not fits:
         return None
     size = getattr(train, "per_device_train_batch_size", None)
-    best = max(fits, key=lambda r: (len(r.get("train") or {}), r.get("batch_size") == size))
+    best = max(fits, key=lambda r: (sharing is None or (r.get("prompt_sharing") or "off") == sharing, r.get("rows") == "study",
+                                    len(r.get("train") or {}), r.get("batch_size") == size))
     return float(best["tokens_per_second"]), f"train_throughput.json run {best.get('variant', stage)!r}"
 
 
@@ -63,10 +66,10 @@ def eval_rate(data: dict | None, templates: list[str], dtype: str, prefix_sharin
 
 
 def plan_rates(stated: dict[str, float], sft_train, dpo_train, templates: list[str], dtype: str, prefix_sharing: bool,
-               results: Path = RESULTS) -> tuple[dict[str, float], dict[str, str]]:
+               results: Path = RESULTS, sft_sharing: str | None = None) -> tuple[dict[str, float], dict[str, str]]:
     """(rates, where each comes from): stated > measured > fallback."""
     train_data, eval_data = _read(results / "train_throughput.json"), _read(results / "eval_throughput.json")
-    measured = {"sft_tokens_per_s": train_rate(train_data, "sft", sft_train) if sft_train is not None else None,
+    measured = {"sft_tokens_per_s": train_rate(train_data, "sft", sft_train, sft_sharing) if sft_train is not None else None,
                 "dpo_tokens_per_s": train_rate(train_data, "dpo", dpo_train) if dpo_train is not None else None,
                 "eval_prompts_per_s": eval_rate(eval_data, templates, dtype, prefix_sharing)}
     rates, sources = {}, {}
