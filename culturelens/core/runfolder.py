@@ -56,12 +56,6 @@ PROMPT_SEPARATOR = "\n\n=====\n\n"
 # ------------------------------------------------------------------------------ summary.json
 
 
-class Record(BaseModel):
-    """A typed part of a results file that keeps unknown keys as they are (claims.json's results)."""
-
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
-
-
 class Part(BaseModel):
     """A part of summary.json: every key typed, unknown keys refused (a summary.json with a key this version does not
     know is a DataError naming it, on read; `write_summary` builds and validates the `Summary` before it writes one).

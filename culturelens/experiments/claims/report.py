@@ -15,7 +15,8 @@ from culturelens.core.formatting import (  # noqa: E402
     fmt_num,
     format_table,  # noqa: E402
 )
-from culturelens.core.jsonsafe import json_safe, write_json  # noqa: E402
+from culturelens.core.jsonsafe import write_json  # noqa: E402
+from culturelens.experiments.claims.claims_file import ClaimsFile  # noqa: E402
 from culturelens.experiments.claims.config import KINDS  # noqa: E402
 
 
@@ -266,9 +267,10 @@ def claims_figure(claims: dict, path: Path) -> Path:
     return path
 
 
-def write_claims_report(out: Path, claims: dict) -> None:
-    """claims.json (strict JSON), claims.md (verdicts first, one section per claim) and figures/claims.png."""
-    claims = json_safe(claims)
+def write_claims_report(out: Path, typed: ClaimsFile) -> None:
+    """claims.json (strict JSON: the typed `ClaimsFile`), claims.md (verdicts first, one section per claim) and
+    figures/claims.png, both from what claims.json holds."""
+    claims = typed.as_json()
     write_json(out / "claims.json", claims)
     (out / "claims.md").write_text(claims_markdown(claims))
     (out / "figures").mkdir(exist_ok=True)
