@@ -137,7 +137,7 @@ class ClaimsFile(Strict):
     def claims(self) -> dict[str, ClaimResult]:
         """The claims present, by their key in claims.json."""
         return {info.alias: getattr(self, name) for name, info in type(self).model_fields.items()
-                if info.alias and getattr(self, name) is not None}  # type: ignore[misc]  # aliased fields are the claims
+                if info.alias and getattr(self, name) is not None}
 
     def as_json(self) -> dict:
         """claims.json's content (keys as written)."""

@@ -9,7 +9,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from culturelens.core.ci import CI  # noqa: E402
 from culturelens.core.formatting import (  # noqa: E402
     fmt_interval,
     fmt_num,
@@ -26,7 +25,7 @@ def _f(x) -> str:
 
 def _ci(ci) -> str:
     """A CI of claims.json (``{"lo", "hi"}``, culturelens/core/ci.py) or a [min, max] range as text."""
-    return fmt_interval(CI.model_validate(ci) if isinstance(ci, dict) else ci, signed=True)
+    return fmt_interval(ci, signed=True)
 
 
 def _diff_rows(comps: list[dict], primary_kind: str | None = None) -> pd.DataFrame:
