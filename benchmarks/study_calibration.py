@@ -83,6 +83,7 @@ def shuffled_positions(s: dict, rng: np.random.Generator) -> np.ndarray:
 
 def simulate(s: dict, sims: int, effect: bool, g: float = 0.5, sd_seed: float = 0.05, quirk: float = 0.1, n_boot: int = 500,
              alpha: float = 0.05, seed: int = 0, both_real: bool = False, n_seeds: int = N_SEEDS) -> dict:
+    from culturelens.core.ci import CI
     from culturelens.experiments.study.effects import Resampler, contrast
 
     rng = np.random.default_rng(seed)
@@ -103,8 +104,7 @@ def simulate(s: dict, sims: int, effect: bool, g: float = 0.5, sd_seed: float = 
         estimates.append(row["estimate"])
         ses.append(row["se_resampled"])
         rejections += row["p"] is not None and row["p"] < alpha
-        lo, hi = row["ci_resampled"]
-        resampled += lo is not None and (lo > 0 or hi < 0)
+        resampled += CI.model_validate(row["ci_resampled"]).excludes_zero() != 0
     return {"sims": sims, "rejection_rate": rejections / sims, "resampled_ci_excludes_0": resampled / sims,
             "mean_estimate": float(np.mean(estimates)), "sd_estimate": float(np.std(estimates)),
             "mean_se_resampled": float(np.mean(ses)), "alpha": alpha, "g": g, "sd_seed": sd_seed, "n_seeds": n_seeds,

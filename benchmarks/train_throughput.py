@@ -4,7 +4,8 @@ Each variant runs in its own subprocess (its own peak RSS and thread setting), 1
 one after another, and is reported with its speed-up over the "before" variant of its stage (the earlier
 measurement's setting: padded batches of 4, max_length 512, TRL's LM head over every position) on the same rows. Tokens
 are the rows' real (non-padding) tokens: every row's chat-templated length (DPO: prompt + chosen and prompt +
-rejected); with SFT prompt sharing the model computes fewer (each shared prefix of a batch once: `tokens_computed`).
+rejected); with prompt sharing the model computes fewer (each shared prefix of a batch once, a DPO pair's prompt once:
+`tokens_computed`, per forward: DPO's reference forward computes as many again).
 `tokens_per_second` is over TRL's train_runtime (wall: only comparable on idle cores; the load average at
 the start of each variant is recorded, and the manifest: versions, CPU, threads); `tokens_per_cpu_second` is over the
 CPU seconds this process spent in training (all its threads), which a loaded machine disturbs less.
@@ -27,8 +28,8 @@ import time
 from pathlib import Path
 
 # name -> (stage, torch threads (None: torch's default, one per core), train: overrides, LM head on labelled positions
-# only (train.common.score_labelled_positions_only; False: TRL's CPU default, every position), SFT prompt_sharing
-# (train/shared_prompts.py), rows: "mixed" (a different question and country each row: little to share beyond the
+# only (train.common.score_labelled_positions_only; False: TRL's CPU default, every position), prompt_sharing (SFT:
+# train/shared_prompts.py, DPO: train/shared_pairs.py), rows: "mixed" (a different question and country each row: little to share beyond the
 # chat header) or "study" (the training study's rows: country_last prompts of 4 ethics questions x 2 option orders x
 # 16 countries, as synth/study_data.py renders them)). "before" is the setting of the earlier measurement (122
 # tokens/s SFT, 92 DPO): padded batches of 4, max_length 512, mixed rows.
@@ -46,6 +47,7 @@ VARIANTS: dict[str, tuple[str, int | None, dict, bool, str, str]] = {
     "sft-study-rows-grouped-batch-8": ("sft", None, {"per_device_train_batch_size": 8}, True, "grouped", "study"),
     "dpo-before": ("dpo", None, {}, False, "off", "mixed"),
     "dpo": ("dpo", None, {}, True, "off", "mixed"),
+    "dpo-shared": ("dpo", None, {}, True, "batch", "mixed"),
 }
 BEFORE = {("sft", "mixed"): "sft-before", ("sft", "study"): "sft-study-rows-before", ("dpo", "mixed"): "dpo-before"}
 STUDY_QUESTIONS = ["Q177", "Q182", "Q184", "Q187"]  # configs/experiments/training_study.yaml's train questions
@@ -133,6 +135,17 @@ def child(name: str, steps: int, batch: int) -> dict:
             return out
 
         sp.pack_rows = counted
+    else:
+        import culturelens.train.shared_pairs as spp
+
+        pairs = spp.pack_pairs
+
+        def counted_pairs(batch):  # the nodes of each batch's trie; unshared: the padded rows' tokens
+            out = pairs(batch)
+            computed.append(out["input_ids"].shape[1])
+            return out
+
+        spp.pack_pairs = counted_pairs
     per_step = train.get("per_device_train_batch_size", batch)
     n_rows = steps * per_step
     data = study_rows(n_rows) if row_kind == "study" else rows(n_rows, stage)
@@ -140,8 +153,7 @@ def child(name: str, steps: int, batch: int) -> dict:
     Dataset.from_list(data).save_to_disk(str(tmp / "data"))
     cfg = {"model": {"name_or_path": "smollm2-135m-instruct"}, "dataset": str(tmp / "data"), "output_dir": str(tmp / "out"),
            "train": {"max_steps": steps, "per_device_train_batch_size": batch, "logging_steps": 1, "save_steps": 10_000, **train}}
-    if stage == "sft":
-        cfg["prompt_sharing"] = sharing
+    cfg["prompt_sharing"] = sharing
     load = os.getloadavg()
     t = time.perf_counter()
     out = (sft_mod.run_sft if stage == "sft" else dpo_mod.run_dpo)((SFTRunConfig if stage == "sft" else DPORunConfig).model_validate(cfg))
@@ -156,7 +168,7 @@ def child(name: str, steps: int, batch: int) -> dict:
         tokens = sum(len(tok.apply_chat_template(r["prompt"] + r[k], tokenize=True)["input_ids"])
                      for r in data for k in ("chosen", "rejected"))
     train_s = facts["metrics"].get("train_runtime", seconds)
-    return {"variant": name, "stage": stage, "rows": row_kind, "prompt_sharing": sharing if stage == "sft" else None,
+    return {"variant": name, "stage": stage, "rows": row_kind, "prompt_sharing": sharing,
             "train": train, "lm_head_labelled_positions_only": compact,
             "torch_threads": torch.get_num_threads(), "steps": steps, "batch_size": per_step, "tokens": tokens,
             "tokens_computed": sum(computed[:steps]) if computed else None, "train_seconds": train_s,

@@ -258,7 +258,7 @@ def compare_runs(run_dirs: list[str | Path], split: str | None = None, n_boot: i
         "by_category": category_rows,
         "by_zone": zone_rows,
         "diffs": diffs,
-        "cultural_map": cultural_map.combine({label: summary.cultural_map
+        "cultural_map": cultural_map.combine({label: summary.cultural_map.model_dump() if summary.cultural_map else None
                                               for label, (_, summary) in zip(labels, runs)}),
     }
 

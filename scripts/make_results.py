@@ -202,40 +202,32 @@ def eval_section(path: Path) -> list[str]:
 
 
 def claims_section(path: Path) -> list[str]:
+    from culturelens.experiments.claims.claims_file import ClaimsFile
     from culturelens.experiments.claims.report import CLAIM_STATEMENTS
-    from culturelens.experiments.claims.results import ClaimResult
 
-    data = json.loads((path / "claims.json").read_text())
+    data = ClaimsFile.read(path)
     lines = [f"### Claims — `{_display(path)}` ({file_date(path / 'claims.json')})", ""]
     rows = []
-    for key, value in data.items():
-        if not (isinstance(value, dict) and key[:1].isdigit() and "verdict" in value):
-            continue
-        c = ClaimResult.model_validate(value)
+    for key, c in data.claims().items():
         effect = f"{num(c.effect, signed=True)} {interval(c.ci)}" if c.effect is not None else "—"
         if key.startswith("1_") and c.effect is not None:
             effect += f" {NO_NULL_NOTE}"  # a difference of mean per-question r: the permutation null of each is 0
         views = sorted({v for v in c.verdict_by_view.values()})
-        extras = c.model_extra or {}
-        mde = c.mde if c.mde is not None else next((extras[k] for k in extras if "mde" in k.lower() or "detectable" in k.lower()), None)
-        note = "; ".join(x for x in (c.reason or "", f"minimum detectable effect {num(mde)}" if isinstance(mde, (int, float)) else "") if x)
+        note = "; ".join(x for x in (c.reason or "", f"minimum detectable effect {num(c.mde)}" if c.mde is not None else "") if x)
         primary = f"`{c.primary}`" + (f" (p {num(c.p)}, Holm {num(c.p_holm)})" if c.p is not None else "") if c.primary else "—"
         rows.append([CLAIM_STATEMENTS.get(key, key), primary, c.effect_name or "—", effect, f"**{c.verdict}**",
                      "; ".join(views) if len(views) > 1 else "same on every view", note])
     lines += table(["claim", "primary endpoint (one-sided p, Holm)", "effect", "effect [95% CI]", "verdict",
                     "verdicts by view (order, template)",
                     "reason, minimum detectable effect"], rows)
-    bias = data.get("2_western_bias") or {}
-    gap_rows = []
-    for model, g in (bias.get("gaps") or {}).items():
-        measure = (g.get("measures") or {}).get(g.get("verdict_measure")) or g  # older files: measures; now the slope block
-        gap_rows.append([model, f"{num(measure.get('gap'), signed=True)} {interval(measure.get('ci'))}", str(g.get("verdict"))])
+    gap_rows = [[model, f"{num(g.gap, signed=True)} {interval(g.ci)}", str(g.verdict)]
+                for model, g in (data.western_bias.gaps if data.western_bias else {}).items()]
     if gap_rows:
         lines += ["Claim 2 per model: the Western gap *beyond the country-permutation null* (the null's own gap is "
                   "subtracted per country):", ""]
         lines += table(["model", "gap beyond the null [95% CI]", "verdict"], gap_rows)
-    if data.get("skipped"):
-        lines += ["Skipped entries: " + "; ".join(f"{k} ({v})" for k, v in data["skipped"].items()), ""]
+    if data.skipped:
+        lines += ["Skipped entries: " + "; ".join(f"{k} ({v})" for k, v in data.skipped.items()), ""]
     return lines
 
 

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from culturelens.cli import main
@@ -119,6 +120,12 @@ def test_claims_end_to_end(tmp_path, tiny_model_dir, tiny_model_dir_2, tiny_base
     rob = claims["robustness_study"]["models"]["small-en"]
     assert {(r["template"], r["order"]) for r in rob["variants"]} == {(t, o) for t in ("persona_system", "persona_third") for o in ("original", "reversed")}
     assert all(r["ci"]["lo"] <= r["gap"] <= r["ci"]["hi"] for r in rob["variants"]) and isinstance(rob["claim2_flips"], bool)
+    # the robustness and language tables carry a BH q-value beside each p (one BH over the rows of each table)
+    assert all(r["q_bh"] is None or r["q_bh"] >= r["p"] for r in rob["variants"])
+    assert sum(r["p"] is not None for r in rob["variants"]) == sum(r["q_bh"] is not None for r in rob["variants"])
+    ch = v["gap_change"]
+    assert (ch["p"] is None) == (ch["q_bh"] is None) and (ch["q_bh"] is None or ch["q_bh"] >= ch["p"])
+    assert md.count("| p (Welch) | q (BH) |") == 2
     assert "## Claim 2 under each template and option order" in md
     # bad language settings are clear errors
     cfg["languages"]["models"] = ["nope"]
@@ -245,3 +252,26 @@ def test_norms_contrast_slope_and_cluster_permutation():
     r_hits = [(lambda m: engine.question_r(m, spread)[:12].mean() - engine.question_r(m, spread)[12:].mean())(
         0.3 * spread + g.normal(0, 0.3, spread.shape)) > 0 for g in (np.random.default_rng(100 + s) for s in range(60))]
     assert sum(hits) <= 5 and sum(r_hits) >= 55  # the slope test holds its level where r favours norms every time
+
+
+def test_claims_json_reads_through_its_model_and_refuses_unknown_keys(tmp_path):
+    from culturelens.core.errors import DataError
+    from culturelens.experiments.claims.claims_file import ClaimsFile
+
+    gaps = {"m": {"verdict": "no evidence", "gap": 0.01, "ci": {"lo": -0.1, "hi": 0.2, "method": "Welch's t"},
+                  "raw": {"gap": 0.3, "ci": {"lo": 0.1, "hi": 0.5}}}}
+    claims = {"2_western_bias": {"verdict": "no evidence", "questions": ["Q177"], "n_western": 5, "n_countries": 12,
+                                 "gaps": gaps, "nearest": {}, "western_base_rate": 0.4, "n_models_western_beyond_null": 0},
+              "5_synthetic": {"verdict": "no evidence", "comparisons": [{"model": "a", "vs": "b", "verdict": "no evidence",
+                                                                         "all": {"diff": 0.1, "ci_lo": -0.1, "ci_hi": 0.3, "n": 5}}]},
+              "skipped": {}}
+    (tmp_path / "claims.json").write_text(json.dumps(claims))
+    typed = ClaimsFile.read(tmp_path)
+    assert typed.western_bias.gaps["m"].raw.ci == CI(lo=0.1, hi=0.5)
+    assert typed.synthetic.comparisons[0].all.ci == CI(lo=-0.1, hi=0.3)  # an older file's ci_lo/ci_hi read as one CI
+    assert set(typed.claims()) == {"2_western_bias", "5_synthetic"}
+    assert typed.as_json()["2_western_bias"]["gaps"]["m"]["ci"] == {"lo": -0.1, "hi": 0.2, "method": "Welch's t"}
+    gaps["m"]["surprise"] = 1
+    (tmp_path / "claims.json").write_text(json.dumps(claims))
+    with pytest.raises(DataError, match="2_western_bias.gaps.m.surprise"):
+        ClaimsFile.read(tmp_path)

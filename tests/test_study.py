@@ -27,7 +27,7 @@ def test_smoke_study_writes_effects_report_and_runs(study):
     claims = [r["claim"] for r in effects["primary"]]
     assert claims == ["claim5", "claim3", "claim6"]
     for r in effects["primary"]:
-        assert r["estimate"] is not None and r["ci"][0] <= r["estimate"] <= r["ci"][1] and r["p_holm"] >= r["p"]
+        assert r["estimate"] is not None and r["ci"]["lo"] <= r["estimate"] <= r["ci"]["hi"] and r["p_holm"] >= r["p"]
         assert r["verdict"] in ("supported", "contradicted") or r["verdict"].startswith("no evidence (minimum detectable effect")
     arms = {r["arm"] for r in effects["arms"]}
     assert {"base", "ridge", "real", "shuffled", "multilingual", "dpo_real", "extra_sft", "dpo_shuffled", "seed_only"} <= arms

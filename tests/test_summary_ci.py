@@ -57,3 +57,16 @@ def test_unknown_keys_are_refused(tmp_path):
     (folder / "summary.json").write_text(json.dumps({"pooled": {"r": 0.5, "ci": {"lo": 0.1, "hi": 0.2, "x": 1}}}))
     with pytest.raises(DataError, match="pooled.ci"):
         RunFolder(folder).summary()
+
+
+@pytest.mark.parametrize("part", [
+    {"robustness": {"orders": {"by_order": {"original": {"mean_question_r": 0.1, "surprise": 1}}}}},
+    {"robustness": {"orders": {"score_shift": {"mean_abs_shift": 0.1, "surprise": 1}}}},
+    {"run": {"threads": {"setting": "auto", "cap": 2, "surprise": 1}}},
+    {"run": {"lm_eval": {"backend": "hf", "surprise": 1}}},
+    {"run": {"wandb_artifact": {"name": "x", "surprise": 1}}},
+    {"cultural_map": {"human": [{"country": "DEU", "secular": 1.0, "self_expression": 0.5, "surprise": 1}]}},
+])
+def test_every_part_this_codebase_writes_is_typed(part):
+    with pytest.raises(ValueError, match="surprise|Field required"):
+        Summary.model_validate(part)

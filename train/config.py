@@ -77,6 +77,9 @@ class SFTRunConfig(_RunSettings):
 class DPORunConfig(_RunSettings):
     run_name: PathName = Field("dpo", description="run name: output folder and W&B run name")
     dataset: str  # prompt / chosen / rejected
+    # each pair's prompt (and each batch's shared prompt prefixes) computed once, chosen and rejected as two branches
+    # (train/shared_pairs.py): batch = TRL's batches, the same loss and metrics; off = TRL's two padded rows per pair
+    prompt_sharing: Literal["off", "batch"] = "batch"
     sft_adapter: str | None = None  # start from this SFT adapter (folder or hub id); the SFT policy is then the reference
     train: DPOArgs = Field(default_factory=DPOArgs)  # any field of trl.DPOConfig (beta, loss_type, ...)
 

@@ -3,7 +3,8 @@
 From the base model, a new LoRA adapter is trained and the reference is the base (adapter disabled).
 From an SFT adapter (`sft_adapter`), that adapter is loaded trainable and TRL keeps a frozen copy
 of it as the reference adapter, so the SFT policy is the reference and the saved DPO adapter still
-applies to the plain base model.
+applies to the plain base model. Each pair's prompt is computed once, chosen and rejected as two branches of the
+batch's trie (`prompt_sharing`, train/shared_pairs.py).
 """
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ COLUMNS = ["prompt", "chosen", "rejected"]
 
 
 def run_dpo(cfg: DPORunConfig):
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOConfig
+
+    from culturelens.train.shared_pairs import SharedPairDPOTrainer
 
     started = time.time()
     out = output_dir(cfg)
@@ -45,8 +48,8 @@ def run_dpo(cfg: DPORunConfig):
         manifest = training_manifest(cfg, lm)
         score_labelled_positions_only()  # the LM head only where the loss is (same loss, ~30 % less CPU)
         args = DPOConfig(**trl_args(cfg, out, setup_tracking(cfg, out, manifest), evaluation is not None))
-        trainer = DPOTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation, processing_class=tok,
-                             peft_config=peft_config)
+        trainer = SharedPairDPOTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation,
+                                       processing_class=tok, peft_config=peft_config, mode=cfg.prompt_sharing)
         return train_and_save(trainer, cfg, out, lm, "dpo", len(ds), started, manifest)
     finally:
         if lock is not None:

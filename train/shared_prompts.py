@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import Sampler
 from trl import SFTTrainer
 
-from culturelens.core.token_trie import additive, pack_tree
+from culturelens.core.token_trie import PackedTree, additive, pack_tree
 
 log = logging.getLogger(__name__)
 IGNORE = -100
@@ -43,27 +43,36 @@ def shared_until(labels: list[int]) -> int:
     return max(first - 1, 0)
 
 
-def pack_rows(rows: list[tuple[list[int], list[int]]]) -> dict[str, Any]:
-    """The trie of a batch's rows ((input ids, labels) each) as one sequence: input_ids, position_ids, a [1, 1, n, n]
-    boolean attention mask (True: may attend), shift_labels (each node's next-token label in its row; `labels` holds
-    the same: TRL's fused head scores shift_labels when given, and never shifts labels then) and the rows' token
-    count."""
+def trie_of_rows(rows: list[tuple[list[int], list[int]]]) -> tuple[PackedTree, list[int], list[int], list[tuple[int, int] | None]]:
+    """The trie of rows ((input ids, labels) each), each shared up to `shared_until`: the tree, its nodes' tokens, each
+    node's next-token label in its row (IGNORE on shared nodes) and each node's (row, position) (None: shared)."""
     width = max(len(ids) for ids, _ in rows) + 1
     seqs = []
     for r, (ids, labels) in enumerate(rows):  # private nodes get a unique negative code: they never merge
         cut = shared_until(labels)
         seqs.append(list(ids[:cut]) + [-(1 + r * width + j) for j in range(cut, len(ids))])
     tree = pack_tree(sorted(seqs))
-    tokens, shift = [], []
+    tokens, shift, source = [], [], []
     for code in tree.tokens:
         if code >= 0:
             tokens.append(code)
             shift.append(IGNORE)  # a shared node: the next token of every row through it is unlabelled
+            source.append(None)
             continue
         r, j = divmod(-code - 1, width)
         ids, labels = rows[r]
         tokens.append(ids[j])
         shift.append(labels[j + 1] if j + 1 < len(ids) else IGNORE)
+        source.append((r, j))
+    return tree, tokens, shift, source
+
+
+def pack_rows(rows: list[tuple[list[int], list[int]]]) -> dict[str, Any]:
+    """The trie of a batch's rows ((input ids, labels) each) as one sequence: input_ids, position_ids, a [1, 1, n, n]
+    boolean attention mask (True: may attend), shift_labels (each node's next-token label in its row; `labels` holds
+    the same: TRL's fused head scores shift_labels when given, and never shifts labels then) and the rows' token
+    count."""
+    tree, tokens, shift, _ = trie_of_rows(rows)
     return {"input_ids": torch.tensor([tokens]), "position_ids": torch.tensor([tree.positions]),
             "attention_mask": tree.allowed()[None, None], "shift_labels": torch.tensor([shift]),
             "labels": torch.tensor([shift]),  # the Trainer counts the loss's tokens (and evaluates) where labels are given

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -37,8 +37,11 @@ def fmt_ci(lo, hi, nd: int = 3, signed: bool = False) -> str:
     return f"[{fmt_num(lo, nd, signed)}, {fmt_num(hi, nd, signed)}]"
 
 
-def fmt_interval(ci: CI | Sequence | None, nd: int = 3, signed: bool = False) -> str:
-    """`fmt_ci` of a `CI` (culturelens/core/ci.py) or a [lo, hi] pair such as a null's range (None or [] -> a dash)."""
+def fmt_interval(ci: CI | Mapping | Sequence | None, nd: int = 3, signed: bool = False) -> str:
+    """`fmt_ci` of a `CI` (culturelens/core/ci.py) or its JSON ``{"lo", "hi"}``, or of a [lo, hi] pair such as a null's
+    range (None or [] -> a dash)."""
+    if isinstance(ci, Mapping):
+        ci = CI.model_validate(ci)
     if isinstance(ci, CI):
         return fmt_ci(ci.lo, ci.hi, nd=nd, signed=signed)
     return fmt_ci(ci[0], ci[1], nd=nd, signed=signed) if ci and len(ci) == 2 else MISSING

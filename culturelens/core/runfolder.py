@@ -38,6 +38,7 @@ from culturelens.core.jsonl import open_append
 from culturelens.core.jsonsafe import json_safe, write_json
 from culturelens.core.legacy import move_legacy_key
 from culturelens.core.manifest import Manifest
+from culturelens.core.tracking import ArtifactRef
 
 CONFIG = "config.yaml"
 PER_PROMPT = "results.parquet"
@@ -53,12 +54,6 @@ PROMPT_SEPARATOR = "\n\n=====\n\n"
 
 
 # ------------------------------------------------------------------------------ summary.json
-
-
-class Record(BaseModel):
-    """A typed part of a results file that keeps unknown keys as they are (claims.json's results)."""
-
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
 
 
 class Part(BaseModel):
@@ -276,12 +271,73 @@ class Variant(Part):
     pooled_r: float | None = None
 
 
+class OrderMetrics(Part):
+    mean_question_r: float | None = None
+    pooled_r: float | None = None
+
+
+class ScoreShift(Part):
+    """Per (country, question) in every option order: mean and max of how far the score moves between orders."""
+
+    mean_abs_shift: float | None = None
+    max_abs_shift: float | None = None
+    n_pairs: int = 0
+
+
+class OrderSpread(Part):
+    """eval/statistics/orders.py order_spread: the metric per option order, its range, the score shift between orders."""
+
+    orders: list[str] = []
+    by_order: dict[str, OrderMetrics] = {}
+    mean_question_r_range: list[float | None] | None = None  # [min, max] over the orders (a range, not a CI)
+    mean_question_r_spread: float | None = None
+    score_shift: ScoreShift | None = None
+
+
 class Robustness(Part):
     variants: list[Variant] = []
-    orders: dict | None = None  # eval/statistics/orders.py order_spread: per-order metric, the score shift between orders
+    orders: OrderSpread | None = None
     pooled_r_range: list[float | None] | None = None
     score_std_per_question: dict[str, float | None] = {}
     mean_score_std: float | None = None
+
+
+class Threads(Part):
+    """The intra-op threads an hf probe chose over the job (culturelens/core/threads.py)."""
+
+    setting: int | str | None = None  # "auto" or a fixed count
+    cap: int | None = None
+    history: list[tuple[float, int, float]] = []  # (seconds into the job, threads chosen, others' CPUs busy)
+
+
+class LmEvalFacts(Part):
+    """An imported run (eval/interop/lm_eval_import.py): who lm_eval scored and with which backend."""
+
+    backend: str | None = None
+    # lm_eval's own model_args as its results file holds them (external: a "k=v,..." string or a mapping, by version)
+    model_args: Any = None
+    lm_eval_version: str | None = None
+    results_file: str | None = None
+
+
+class MapPoint(Part):
+    country: str
+    secular: float
+    self_expression: float
+
+
+class MapCoordinates(Part):
+    secular: float
+    self_expression: float
+
+
+class CulturalMap(Part):
+    """eval/reporting/cultural_map.py to_json: the Inglehart-Welzel map of a run (items used, per-country coordinates)."""
+
+    items: dict[str, str] = {}  # item -> dimension
+    human: list[MapPoint] = []
+    models: dict[str, list[MapPoint]] = {}
+    no_persona: dict[str, MapCoordinates] = {}
 
 
 class RunFacts(Part):
@@ -303,11 +359,11 @@ class RunFacts(Part):
     reference: str | None = None
     experiment: str | None = None
     wandb_dir: str | None = None
-    wandb_artifact: dict | None = None  # the run's `evaluation` artifact (core/tracking.ArtifactRef), when tracked
+    wandb_artifact: ArtifactRef | None = None  # the run's `evaluation` artifact, when tracked
     forward_passes: int | None = None  # an hf probe's forwards for the fresh prompts (eval/runner.compute_record)
     tokens_computed: int | None = None
-    threads: dict | None = None  # intra-op threads chosen over the job: setting, cap, history
-    lm_eval: dict | None = None  # an imported run: lm_eval's backend, model_args, version, results file
+    threads: Threads | None = None  # intra-op threads chosen over the job
+    lm_eval: LmEvalFacts | None = None  # an imported run
 
 
 class Metrics(Part):
@@ -350,7 +406,7 @@ class Summary(Metrics):
     robustness: Robustness | None = None
     splits: dict[str, Metrics] = {}
     run: RunFacts = RunFacts()
-    cultural_map: dict | None = None  # eval/reporting/cultural_map.py to_json: the Inglehart-Welzel map of the run
+    cultural_map: CulturalMap | None = None
     manifest: Manifest | None = None  # what produced the numbers (core/manifest.py)
 
 

@@ -89,11 +89,11 @@ def print_summary(run_dir: str | Path) -> None:
 
     for line in caveats(s):
         console.print(f"[yellow]note:[/yellow] {line}")
-    orders = (s.robustness.orders or {}) if s.robustness else {}
-    if orders.get("mean_question_r_spread") is not None:
-        per = ", ".join(f"{o}: {fmt_num(v.get('mean_question_r'))}" for o, v in orders["by_order"].items())
+    orders = s.robustness.orders if s.robustness else None
+    if orders is not None and orders.mean_question_r_spread is not None:
+        per = ", ".join(f"{o}: {fmt_num(v.mean_question_r)}" for o, v in orders.by_order.items())
         console.print(f"per option order (probabilities averaged over orders above): {per}; mean |score shift| between orders "
-                      f"{fmt_num((orders.get('score_shift') or {}).get('mean_abs_shift'))}")
+                      f"{fmt_num(orders.score_shift.mean_abs_shift if orders.score_shift else None)}")
     console.print(_ci_table("r per cultural zone (across questions, per country; CI over countries)", s.by_zone, "zone", "n_countries"))
     print_country_knowledge(s)
     d = s.distribution

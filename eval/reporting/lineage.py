@@ -40,4 +40,4 @@ def declare_evaluations(run, summaries: dict[str, Summary]) -> None:
     """Declare the evaluation artifact of every compared run (the refs their summary.json remembers)."""
     for label, summary in summaries.items():
         if summary.run.wandb_artifact:
-            declare_input(run, ArtifactRef.model_validate(summary.run.wandb_artifact), f"eval/{label}")
+            declare_input(run, summary.run.wandb_artifact, f"eval/{label}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from culturelens.core.formatting import fmt_interval, fmt_num
-from culturelens.core.runfolder import NullComparison, RawWesternGap, Summary, WesternGap
+from culturelens.core.runfolder import NullComparison, RawWesternGap, ScoreShift, Summary, WesternGap
 
 NULL_SENTENCE = ("Null: the model's own answers with the country labels shuffled, one shuffle applied to every question ({n} "
                  "permutations); it keeps everything about the answers except which country got which, so model − null is "
@@ -95,16 +95,16 @@ def pooled_section(s: Summary) -> list[str]:
 
 
 def orders_section(s: Summary) -> list[str]:
-    o = (s.robustness.orders or {}) if s.robustness else {}
-    if not o.get("by_order") or len(o["by_order"]) < 2:
+    o = s.robustness.orders if s.robustness else None
+    if o is None or len(o.by_order) < 2:
         return []
     from culturelens.core.formatting import format_table
 
-    df = pd.DataFrame([{"order": k, **v} for k, v in o["by_order"].items()])
-    shift = o.get("score_shift") or {}
+    df = pd.DataFrame([{"order": k, **v.model_dump()} for k, v in o.by_order.items()])
+    shift = o.score_shift or ScoreShift()
     return ["## Option order", "",
             "The numbers above average each prompt's option probabilities over both option orders (cancels a position bias "
             "that is the same in both directions). Each order alone:", "", format_table(df), "",
-            f"Mean per-question r spread between orders: {fmt_num(o.get('mean_question_r_spread'))}; a (country, question) "
-            f"score moves by {fmt_num(shift.get('mean_abs_shift'))} on average between orders "
-            f"(max {fmt_num(shift.get('max_abs_shift'))}).", ""]
+            f"Mean per-question r spread between orders: {fmt_num(o.mean_question_r_spread)}; a (country, question) "
+            f"score moves by {fmt_num(shift.mean_abs_shift)} on average between orders "
+            f"(max {fmt_num(shift.max_abs_shift)}).", ""]

@@ -40,3 +40,8 @@ def bh(p) -> np.ndarray:
     if ok.any():
         out[ok] = stats.false_discovery_control(p[ok], method="bh")
     return out
+
+
+def bh_q(p: list[float | None]) -> list[float | None]:
+    """``bh`` of a table's p-values as JSON values: None where a row has no p."""
+    return [float(q) if np.isfinite(q) else None for q in bh([np.nan if x is None else x for x in p])]

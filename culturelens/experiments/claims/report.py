@@ -9,13 +9,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from culturelens.core.ci import CI  # noqa: E402
 from culturelens.core.formatting import (  # noqa: E402
     fmt_interval,
     fmt_num,
     format_table,  # noqa: E402
 )
-from culturelens.core.jsonsafe import json_safe, write_json  # noqa: E402
+from culturelens.core.jsonsafe import write_json  # noqa: E402
+from culturelens.experiments.claims.claims_file import ClaimsFile  # noqa: E402
 from culturelens.experiments.claims.config import KINDS  # noqa: E402
 
 
@@ -25,7 +25,7 @@ def _f(x) -> str:
 
 def _ci(ci) -> str:
     """A CI of claims.json (``{"lo", "hi"}``, culturelens/core/ci.py) or a [min, max] range as text."""
-    return fmt_interval(CI.model_validate(ci) if isinstance(ci, dict) else ci, signed=True)
+    return fmt_interval(ci, signed=True)
 
 
 def _diff_rows(comps: list[dict], primary_kind: str | None = None) -> pd.DataFrame:
@@ -67,11 +67,13 @@ def _beyond(block: dict) -> float | None:
 def robustness_section(rob: dict) -> list[str]:
     md = ["## Claim 2 under each template and option order", "",
           f"The Western gap beyond the country-permutation null on the {len(rob['questions'])} questions every country has, per prompt "
-          "variant (countries resampled), with the raw old-rule gap for comparison:", ""]
+          "variant (countries resampled), with the raw old-rule gap for comparison; p: two-sided Welch p of the gap, q: its "
+          "Benjamini–Hochberg q-value among every row of the table:", ""]
     rows = []
     for m, v in rob["models"].items():
         rows += [{"model": m, "template": r["template"], "order": r["order"], "gap beyond null": r["gap"], "95% CI": _ci(r["ci"]),
-                  "verdict": r["verdict_claim2"], "raw gap": r.get("raw_gap"), "mean per-question r": r["mean_question_r"]}
+                  "p (Welch)": r.get("p"), "q (BH)": r.get("q_bh"), "verdict": r["verdict_claim2"], "raw gap": r.get("raw_gap"),
+                  "mean per-question r": r["mean_question_r"]}
                  for r in v["variants"]]
     md += [format_table(pd.DataFrame(rows)), ""]
     md += [f"- {m}: the claim-2 verdict {'**flips** with the prompt' if v['claim2_flips'] else 'is the same under every variant'}; "
@@ -84,13 +86,15 @@ def language_section(lang: dict) -> list[str]:
     md = ["## Prompt language: English vs each country's main language", "",
           f"Template(s) {', '.join(lang['templates'])}, the {len(lang['questions'])} questions every country has; translations: "
           f"`{lang['translations_file']}` ({lang['source'] or 'no source given'}). Countries whose language the file does not cover are "
-          "asked in English in both runs. Changes are native minus English; CIs resample countries, paired across the two runs.", ""]
+          "asked in English in both runs. Changes are native minus English; CIs resample countries, paired across the two runs; "
+          "p: two-sided Welch p of the gap change, q: its Benjamini–Hochberg q-value among the models of the table.", ""]
     rows, per_country = [], []
     for m, v in lang["models"].items():
         ge, gn, ch, rt = v["gap_en"], v["gap_native"], v["gap_change"], v["r_translated"]
         rows.append({"model": m, "gap beyond null (English)": _beyond(ge), "gap beyond null (native)": _beyond(gn),
                      "gap change": ch.get("diff"),
-                     "95% CI": _ci(ch.get("ci")), "translated countries": len(v["translated_countries"]),
+                     "95% CI": _ci(ch.get("ci")), "p (Welch)": ch.get("p"), "q (BH)": ch.get("q_bh"),
+                     "translated countries": len(v["translated_countries"]),
                      "r translated (English)": rt.get("mean_b"), "r translated (native)": rt.get("mean_a"),
                      "r change": rt.get("diff"), "r change 95% CI": _ci(rt.get("ci"))})
         per_country += [{"model": m, **row} for row in v["per_country"]]
@@ -262,9 +266,10 @@ def claims_figure(claims: dict, path: Path) -> Path:
     return path
 
 
-def write_claims_report(out: Path, claims: dict) -> None:
-    """claims.json (strict JSON), claims.md (verdicts first, one section per claim) and figures/claims.png."""
-    claims = json_safe(claims)
+def write_claims_report(out: Path, typed: ClaimsFile) -> None:
+    """claims.json (strict JSON: the typed `ClaimsFile`), claims.md (verdicts first, one section per claim) and
+    figures/claims.png, both from what claims.json holds."""
+    claims = typed.as_json()
     write_json(out / "claims.json", claims)
     (out / "claims.md").write_text(claims_markdown(claims))
     (out / "figures").mkdir(exist_ok=True)

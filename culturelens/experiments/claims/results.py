@@ -9,14 +9,17 @@ testable`` (a premise or the entries the comparison needs are missing: ``reason`
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from pydantic import computed_field
+from pydantic import ConfigDict, computed_field, model_validator
 from scipy import stats
 
 from culturelens.core.ci import CI
-from culturelens.core.runfolder import Record
+from culturelens.core.runfolder import Part as Strict  # every key typed, unknown keys refused (as in summary.json)
+from culturelens.core.runfolder import RawWesternGap
 from culturelens.eval.statistics.multiple import holm
+from culturelens.eval.statistics.western_slope import WesternSlope
 
 SUPPORTED, NOT_SUPPORTED, NOT_TESTABLE = "supported", "no evidence", "not testable"
 FRAGILE = "fragile"  # supported under one option order / template and not under another: never "supported"
@@ -67,7 +70,7 @@ def verdict_from_ci(lo, hi, direction: int = 1) -> str:
     return SUPPORTED if (lo > 0 if direction > 0 else hi < 0) else NOT_SUPPORTED
 
 
-class PairedDiff(Record):
+class PairedDiff(Strict):
     """mean(a) - mean(b) with its CI. From ``engine.paired_difference`` (adapters vs their base): p_perm under the
     fine-tuning null decides (one-sided, ``alpha``); without a p (``metrics.paired_bootstrap_diff``): the CI decides."""
 
@@ -90,7 +93,7 @@ class PairedDiff(Record):
         return verdict_from_ci(self.ci.lo, self.ci.hi)
 
 
-class ClaimResult(Record):
+class ClaimResult(Strict):
     verdict: str
     rule: str | None = None
     effect: float | None = None
@@ -122,14 +125,14 @@ def holm_verdicts(results: dict[str, ClaimResult], alpha: float) -> None:
             r.reason = f"{said}; {r.reason}" if r.reason else said
 
 
-class NormsRow(Record):
+class NormsRow(Strict):
     model: str
     r_norms: float | None = None
     r_systems: float | None = None
     r_progress: float | None = None
 
 
-class SourceView(Record):
+class SourceView(Strict):
     """Per-question r per group over one data kind's complete country x question block."""
 
     kind: str
@@ -139,7 +142,7 @@ class SourceView(Record):
     note: str | None = None
 
 
-class Contrast(Record):
+class Contrast(Strict):
     """One contrast of question groups (claim 1), averaged over the models claim 1 uses."""
 
     endpoint: str
@@ -164,23 +167,35 @@ class NormsResult(ClaimResult):
     other_sources: list[SourceView] = []
 
 
-class Nearest(Record):
+class Nearest(Strict):
     top5: list[str]
     western_share: float
+
+
+class ModelGap(WesternSlope):
+    """One model's Western gap on the bias questions (``bias.BiasGap.as_dict``): the fidelity-slope verdict block, the raw
+    gap of the old rule, the paper's metric on these questions; in claim 2 also the one-sided p and its BH q-value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    raw: RawWesternGap | None = None
+    mean_question_r: float | None = None
+    p_one_sided: float | None = None
+    q_bh: float | None = None
 
 
 class WesternBiasResult(ClaimResult):
     questions: list[str]
     n_western: int
     n_countries: int
-    gaps: dict[str, dict]  # per model: the western_gap block beyond the null (verdict, measures) and the raw old-rule gap
+    gaps: dict[str, ModelGap]  # per model: the fidelity-slope verdict block and the raw old-rule gap
     nearest: dict[str, Nearest]
     western_base_rate: float
     mean_gap_base_models: float | None = None
     n_models_western_beyond_null: int
 
 
-class CorpusPair(Record):
+class CorpusPair(Strict):
     english: str
     multilingual: str
     size_ratio: float
@@ -201,7 +216,7 @@ class MultilingualResult(ClaimResult):
     pairs: list[CorpusPair] = []
 
 
-class FamilyPair(Record):
+class FamilyPair(Strict):
     family: str
     aligned: bool
     small: str
@@ -212,7 +227,7 @@ class FamilySize(PairedDiff, FamilyPair):
     """Largest minus smallest base model of one family (fields: the pair first, then the difference)."""
 
 
-class ModelSize(Record):
+class ModelSize(Strict):
     model: str
     params: float
     mean_question_r: float | None = None
@@ -224,7 +239,7 @@ class SizeResult(ClaimResult):
     slope_r_per_decade_across_families: float | None = None
 
 
-class AdapterDiff(Record):
+class AdapterDiff(Strict):
     """Model minus the entry it is compared with, mean per-question r: on every question and per split.
 
     ``scope`` is the question set the verdict stands on ("all" or "heldout"), ``questions`` says it in words;
@@ -238,6 +253,14 @@ class AdapterDiff(Record):
     all: PairedDiff
     train: PairedDiff | None = None
     heldout: PairedDiff | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived(cls, data: Any) -> Any:
+        """``verdict`` and ``reason`` are computed from the rest: claims.json holds them, reading it recomputes them."""
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in ("verdict", "reason")}
+        return data
 
     def scoped(self, scope: str | None = None) -> PairedDiff | None:
         diff = getattr(self, scope or self.scope, None)

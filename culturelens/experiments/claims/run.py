@@ -5,8 +5,10 @@ from pathlib import Path
 
 from culturelens.core.config import load_config
 from culturelens.core.errors import ConfigError
+from culturelens.core.jsonsafe import json_safe
 from culturelens.core.paths import ensure_writable_dir
 from culturelens.core.runfolder import RunFolder
+from culturelens.experiments.claims.claims_file import ClaimsFile
 from culturelens.experiments.claims.config import ClaimsConfig, eval_config_for, load_split, missing_adapter
 from culturelens.experiments.claims.context import ClaimsContext, ModelRun
 from culturelens.experiments.claims.paper_claims import compute_claims
@@ -69,15 +71,16 @@ def run_claims(config_path: str, overrides: list[str] | None = None, progress: b
     groups = eval_config_for(cfg, next(iter(runs.values())).entry, split_file).groups
     ctx = ClaimsContext(cfg=cfg, runs=runs, inputs=inputs, groups=groups, split=split)
     claims: dict = {"models": {label: {**r.facts.model_dump(), "run_dir": str(r.folder.path)} for label, r in runs.items()}}
-    claims.update({key: result.model_dump() for key, result in compute_claims(ctx).items()})
-    claims["robustness"] = {label: r.summary.robustness.model_dump() if r.summary.robustness else None for label, r in runs.items()}
+    claims.update(compute_claims(ctx))
+    claims["robustness"] = {label: r.summary.robustness for label, r in runs.items()}
     claims["skipped"] = skipped
     if cfg.robustness:
         claims["robustness_study"] = robustness_study(ctx, progress)
     if cfg.languages:
         claims["languages"] = language_study(ctx, progress)
-    write_claims_report(out, claims)
+    typed = ClaimsFile.model_validate(json_safe(claims))  # claims.json is this model: unknown keys refused
+    write_claims_report(out, typed)
     from culturelens.experiments.claims.tracking import track_claims
 
-    track_claims(cfg, out, claims, runs)
+    track_claims(cfg, out, typed.as_json(), runs)
     return out

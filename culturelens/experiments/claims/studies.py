@@ -11,6 +11,7 @@ from culturelens.core.prompts import NO_COUNTRY
 from culturelens.core.runfolder import RunFolder
 from culturelens.eval.config import EvalConfig
 from culturelens.eval.statistics import metrics
+from culturelens.eval.statistics.multiple import bh_q
 from culturelens.experiments.claims.bias import bias_gap, gap_reduction
 from culturelens.experiments.claims.config import ModelEntry, eval_config_for
 from culturelens.experiments.claims.context import ClaimsContext
@@ -44,13 +45,14 @@ def _variant(ctx: ClaimsContext, template: str, order: str, grp: pd.DataFrame) -
     """One template x order: the Western gap beyond the null, its verdict, and the raw (old-rule) gap."""
     scores = grp[["country", "qid", "score"]]
     gap = bias_gap(scores, ctx.human, ctx.countries, ctx.bias_q, ctx.n_boot, ctx.seed)
-    return {"template": template, "order": order, "gap": gap.gap, "ci": gap.ci, "verdict_claim2": gap.verdict,
+    return {"template": template, "order": order, "gap": gap.gap, "ci": gap.ci, "p": gap.block.get("p"), "verdict_claim2": gap.verdict,
             "raw_gap": gap.raw.get("gap"), "raw_gap_ci": gap.raw.get("ci"), "mean_question_r": gap.mean_question_r}
 
 
 def robustness_study(ctx: ClaimsContext, progress: bool = True) -> dict:
-    """Per model and (template, option order): the Western gap with its CI and the mean per-question r, so a
-    claim 2 verdict that holds only under one prompt wording is visible."""
+    """Per model and (template, option order): the Western gap with its CI, its two-sided Welch p and the Benjamini-Hochberg
+    q-value among every variant of the table, and the mean per-question r, so a claim 2 verdict that holds only under
+    one prompt wording is visible."""
     rs = ctx.cfg.robustness
     out = {"questions": ctx.bias_q, "models": {}}
     for label in study_labels(rs.models, ctx, "robustness"):
@@ -62,6 +64,9 @@ def robustness_study(ctx: ClaimsContext, progress: bool = True) -> dict:
         out["models"][label] = {"variants": rows, "claim2_flips": len({r["verdict_claim2"] for r in rows}) > 1, "run_dir": str(folder.path),
                                 "gap_range": gap_range([r["gap"] for r in rows]),
                                 "score_std_per_question": spread.score_std_per_question, "mean_score_std": spread.mean_score_std}
+    rows = [r for m in out["models"].values() for r in m["variants"]]
+    for r, q in zip(rows, bh_q([r["p"] for r in rows])):
+        r["q_bh"] = q
     return out
 
 
@@ -104,4 +109,7 @@ def language_study(ctx: ClaimsContext, progress: bool = True) -> dict:
                              "r_en": en.get(c), "r_native": nat.get(c)} for c in translated],
             "run_dirs": {k: v["dir"] for k, v in res.items()},
         }
+    changes = [m["gap_change"] for m in out["models"].values()]  # one table row per model: BH among them
+    for ch, q in zip(changes, bh_q([ch.get("p") for ch in changes])):
+        ch["q_bh"] = q
     return out

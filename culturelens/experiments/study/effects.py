@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from culturelens.core.ci import CI
 from culturelens.core.errors import DataError
 from culturelens.core.runfolder import RunFolder
 from culturelens.eval.statistics import bootstrap as bs
@@ -42,6 +43,7 @@ from culturelens.eval.statistics import weighted as wt
 from culturelens.eval.statistics.ttest import two_sample_t
 from culturelens.experiments.study.config import StudyConfig
 
+SEED_TEST = "Student's pooled t over seeds"
 OVER = "training seeds x battery clusters x countries (Western / non-Western strata), drawn together"
 
 
@@ -179,12 +181,13 @@ def summarise(estimate: float, reps: np.ndarray, alpha: float, power: float) -> 
     """Estimate with its resampled CI (seeds x battery clusters x countries), bootstrap p and MDE (descriptive rows)."""
     ok = reps[np.isfinite(reps)]
     if not np.isfinite(estimate) or ok.size < 10:
-        return {"estimate": None, "ci": [None, None], "p": None, "mde": None, "se": None}
+        return {"estimate": None, "ci": CI().model_dump(), "p": None, "mde": None, "se": None}
     ci = bs.percentile_ci(ok, level=1 - alpha, over=OVER)
     p = min(1.0, 2 * min((1 + (ok <= 0).sum()) / (1 + ok.size), (1 + (ok >= 0).sum()) / (1 + ok.size)))
     se = float(ok.std(ddof=1))
     mde = (stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se
-    return {"estimate": round(estimate, 4), "ci": [round(ci.lo, 4), round(ci.hi, 4)], "p": round(float(p), 4),
+    bounds = CI(lo=round(ci.lo, 4), hi=round(ci.hi, 4), level=ci.level)  # type: ignore[union-attr,arg-type]  # over: effects["over"]
+    return {"estimate": round(estimate, 4), "ci": bounds.model_dump(), "p": round(float(p), 4),
             "mde": round(float(mde), 4), "se": round(se, 4)}
 
 
@@ -193,12 +196,14 @@ def seed_test(a: list[float], b: list[float], alpha: float, power: float) -> dic
     a, b = np.asarray(a, float), np.asarray(b, float)
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     if min(a.size, b.size) < 2:
-        return {"p": None, "ci": [None, None], "mde": None, "se": None, "test": f"not testable: {a.size} and {b.size} seeds (need 2 each)"}
+        untestable = f"not testable: {a.size} and {b.size} seeds (need 2 each)"
+        return {"p": None, "ci": CI(level=1 - alpha, method=SEED_TEST).model_dump(), "mde": None, "se": None, "test": untestable}
     diff, lo, hi, p, mde = (float(x) for x in two_sample_t(a, b, equal_var=True, level=1 - alpha, power=power))
     if not np.isfinite(p):  # identical seeds on both sides (e.g. SEED-ONLY without a teacher): no difference to test
         p, lo, hi, mde = 1.0, diff, diff, 0.0
     se = (hi - lo) / (2 * stats.t.ppf(1 - alpha / 2, a.size + b.size - 2))
-    return {"p": round(p, 4), "ci": [round(lo, 4), round(hi, 4)], "mde": round(mde, 4), "se": round(se, 4),
+    ci = CI(lo=round(lo, 4), hi=round(hi, 4), level=1 - alpha, method=SEED_TEST)
+    return {"p": round(p, 4), "ci": ci.model_dump(), "mde": round(mde, 4), "se": round(se, 4),
             "test": f"Student's pooled t over seeds ({a.size} vs {b.size}, df {a.size + b.size - 2})"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from culturelens.core.ci import CI
 from culturelens.core.formatting import fmt_interval, fmt_num
 from culturelens.experiments.study.config import StudyConfig
 
@@ -36,8 +37,9 @@ def figure(effects: dict, out: Path) -> list[Path]:
                 continue
             dy = {"seen": -0.15, "unseen": 0.15, "all": 0.0}[r["countries"]]
             for ci, width in ((r.get("ci_resampled"), 0.8), (r["ci"], 2.5)):  # thin: resampled CI; thick: the verdict's
-                if ci and ci[0] is not None:
-                    ax.plot(ci, [i + dy] * 2, color=colors[r["countries"]], lw=width)
+                ci = CI.model_validate(ci or {})
+                if ci.defined:
+                    ax.plot([ci.lo, ci.hi], [i + dy] * 2, color=colors[r["countries"]], lw=width)
             ax.plot(r["estimate"], i + dy, "o" if r.get("primary") else "s", color=colors[r["countries"]],
                     mfc=colors[r["countries"]] if r.get("primary") else "white")
     ax.axvline(0, color="grey", lw=0.8)
@@ -59,7 +61,8 @@ def figure(effects: dict, out: Path) -> list[Path]:
         for r in arms:
             if r["arm"] == name:
                 dy = -0.15 if r["countries"] == "seen" else 0.15
-                lo, hi = r["ci"]
+                ci = CI.model_validate(r["ci"])
+                lo, hi = (ci.lo, ci.hi) if ci.defined else (r["estimate"], r["estimate"])
                 ax.errorbar(r["estimate"], i + dy, xerr=[[r["estimate"] - lo], [hi - r["estimate"]]], fmt="o",
                             color=colors[r["countries"]], capsize=3)
     ax.axvline(0, color="grey", lw=0.8)

@@ -92,10 +92,10 @@ def track_study(cfg: StudyConfig, root: Path, runs: dict[str, dict[int, Path]], 
         return
     declare_input(run, data_ref, "dataset")
     cols = ["claim", "arm", "control", "metric", "questions", "countries", "estimate", "ci", "p", "p_holm", "mde", "verdict"]
-    table = pd.DataFrame([{c: (json.dumps(r.get(c)) if c == "ci" else r.get(c)) for c in cols}
+    table = pd.DataFrame([{c: r.get(c) for c in cols}
                           for r in effects["primary"] + effects["secondary"]])
     log_table(run, "study/effects", table)
-    log_table(run, "study/arms", pd.DataFrame([{**r, "ci": json.dumps(r["ci"])} for r in effects["arms"]]))
+    log_table(run, "study/arms", pd.DataFrame(effects["arms"]))  # CI columns -> <col>_lo, <col>_hi (core/tracking.log_table)
     log_images(run, report["figures"])
     run.summary.update({f"verdict/{r['claim']}": r["verdict"] for r in effects["primary"]})
     run.summary.update({f"estimate/{r['claim']}": r["estimate"] for r in effects["primary"]})
