@@ -48,15 +48,19 @@ VARIANTS: dict[str, tuple[str, int | None, dict, bool, str, str]] = {
     "dpo-before": ("dpo", None, {}, False, "off", "mixed"),
     "dpo": ("dpo", None, {}, True, "off", "mixed"),
     "dpo-shared": ("dpo", None, {}, True, "batch", "mixed"),
+    "dpo-study-rows-batch-8": ("dpo", None, {"per_device_train_batch_size": 8}, True, "off", "study"),
+    "dpo-study-rows-shared-batch-8": ("dpo", None, {"per_device_train_batch_size": 8}, True, "batch", "study"),
 }
-BEFORE = {("sft", "mixed"): "sft-before", ("sft", "study"): "sft-study-rows-before", ("dpo", "mixed"): "dpo-before"}
+BEFORE = {("sft", "mixed"): "sft-before", ("sft", "study"): "sft-study-rows-before", ("dpo", "mixed"): "dpo-before",
+          ("dpo", "study"): "dpo-study-rows-batch-8"}
 STUDY_QUESTIONS = ["Q177", "Q182", "Q184", "Q187"]  # configs/experiments/training_study.yaml's train questions
 STUDY_COUNTRIES = ["ARG", "AUS", "BGD", "BRA", "CAN", "CHN", "DEU", "EGY", "IDN", "IND", "IRQ", "JPN", "KOR", "MEX", "NGA", "USA"]
 
 
-def study_rows(n: int) -> list[dict]:
-    """The training study's SFT rows (text prompt + option letter; the answers cycle: only the prompts' sharing and
-    lengths matter here), in (question, order, country) order; the trainer draws its batches from them."""
+def study_rows(n: int, stage: str = "sft") -> list[dict]:
+    """The training study's rows (text prompt + option letter; DPO: + a chosen and a rejected letter; the answers
+    cycle: only the prompts' sharing and lengths matter here), in (question, order, country) order; the trainer draws
+    its batches from them."""
     from transformers import AutoTokenizer
 
     from culturelens.core.countries import resolve_country
@@ -72,7 +76,10 @@ def study_rows(n: int) -> list[dict]:
             for order in ("original", "reversed"):
                 for code in STUDY_COUNTRIES:
                     item = render_item(tok, bank.get(qid), resolve_country(code), "country_last", order, "letters", "Answer:", True)
-                    out.append({"prompt": item.text, "completion": f" {item.labels[len(out) % len(item.labels)]}"})
+                    k, labels = len(out), item.labels
+                    answer, other = f" {labels[k % len(labels)]}", f" {labels[(k + 3) % len(labels)]}"
+                    out.append({"prompt": item.text, "completion": answer} if stage == "sft" else
+                               {"prompt": item.text, "chosen": answer, "rejected": other})
     return out[:n]
 
 
@@ -148,7 +155,7 @@ def child(name: str, steps: int, batch: int) -> dict:
         spp.pack_pairs = counted_pairs
     per_step = train.get("per_device_train_batch_size", batch)
     n_rows = steps * per_step
-    data = study_rows(n_rows) if row_kind == "study" else rows(n_rows, stage)
+    data = study_rows(n_rows, stage) if row_kind == "study" else rows(n_rows, stage)
     tmp = Path(tempfile.mkdtemp())
     Dataset.from_list(data).save_to_disk(str(tmp / "data"))
     cfg = {"model": {"name_or_path": "smollm2-135m-instruct"}, "dataset": str(tmp / "data"), "output_dir": str(tmp / "out"),
@@ -161,7 +168,8 @@ def child(name: str, steps: int, batch: int) -> dict:
     facts = json.loads((out / "culturelens_train.json").read_text())
     tok = AutoTokenizer.from_pretrained(pull("smollm2-135m-instruct"))
     if row_kind == "study":  # the prompt is the chat-templated text already
-        tokens = sum(len(tok(r["prompt"] + r["completion"])["input_ids"]) for r in data)
+        tokens = sum(len(tok(r["prompt"] + r[k])["input_ids"]) for r in data
+                     for k in (("completion",) if stage == "sft" else ("chosen", "rejected")))
     elif stage == "sft":
         tokens = sum(len(tok.apply_chat_template(r["messages"], tokenize=True)["input_ids"]) for r in data)
     else:

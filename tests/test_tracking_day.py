@@ -83,7 +83,7 @@ def test_wandb_names_table_progress_and_manifest(tmp_path, tiny_model_dir, monke
     # the sync path printed is the final one: W&B writes beside the run folders, never inside the staging folder
     wandb_dir = Path(s.run.wandb_dir)
     assert wandb_dir.is_dir() and wandb_dir.parent == tmp_path / "runs" / "t" / "wandb"
-    assert s.run.wandb_artifact["name"] == "eval-t-mine"  # the final run name, not .mine.tmp-<pid>
+    assert s.run.wandb_artifact.name == "eval-t-mine"  # the final run name, not .mine.tmp-<pid>
     log = read_run(wandb_dir)
     assert log.name == "mine" and log.exited
     assert log.config["manifest"]["model"]["fingerprint"] == s.run.fingerprint
@@ -94,7 +94,7 @@ def test_wandb_names_table_progress_and_manifest(tmp_path, tiny_model_dir, monke
     assert log.artifact("evaluation").name == "eval-t-mine"
     # a rerun with the same name logs the same artifact name (W&B makes it v1 of eval-t-mine)
     again = run_eval(cfg, progress=False, overwrite=True)
-    assert RunFolder(again).summary().run.wandb_artifact["name"] == "eval-t-mine"
+    assert RunFolder(again).summary().run.wandb_artifact.name == "eval-t-mine"
     assert not list((tmp_path / "runs" / "t").glob(".*.lock")), "a lock file was left behind"
 
 

@@ -28,7 +28,7 @@ from culturelens.core.jsonsafe import safe_float
 from culturelens.eval.statistics import engine, metrics
 from culturelens.eval.statistics.common_set import common_block, kinds
 from culturelens.eval.statistics.group_contrast import group_contrast, normal_ci
-from culturelens.eval.statistics.multiple import bh
+from culturelens.eval.statistics.multiple import bh_q
 from culturelens.eval.statistics.western_slope import MIN_COUNTRIES
 from culturelens.experiments.claims.bias import gap_reduction
 from culturelens.experiments.claims.config import ENDPOINTS, KINDS
@@ -132,8 +132,8 @@ def _contrasts(ctx: ClaimsContext, used: list[str], countries: list[str], qids: 
     for name, (a, b) in CONTRASTS.items():
         res = norms_contrast(models, human, clusters, group == a, np.isin(group, b), ctx.cfg.alpha, N_PERM_PAIRED, ctx.seed)
         out.append(Contrast(endpoint=name, what=ENDPOINTS["1_norms"][name], primary=name == ctx.cfg.primary["1_norms"], **res))
-    for c, q in zip(out, bh([c.p if c.p is not None else np.nan for c in out])):
-        c.q_bh = safe_float(q)
+    for c, q in zip(out, bh_q([c.p for c in out])):
+        c.q_bh = q
     return out
 
 
@@ -197,8 +197,8 @@ def claim_western_bias(ctx: ClaimsContext) -> WesternBiasResult:
     base = [m for m in ctx.base_models if m in gaps]
     verdicts = {m: gaps[m].verdict for m in base}
     p_one = {m: one_sided(g.block.get("p"), g.gap) for m, g in gaps.items()}
-    q = dict(zip(p_one, bh([np.nan if v is None else v for v in p_one.values()])))
-    blocks = {m: {**g.as_dict(), "p_one_sided": p_one[m], "q_bh": safe_float(q[m])} for m, g in gaps.items()}
+    q = dict(zip(p_one, bh_q(list(p_one.values()))))
+    blocks = {m: {**g.as_dict(), "p_one_sided": p_one[m], "q_bh": q[m]} for m, g in gaps.items()}
     reason, p, mde = None, None, None
     if not base:
         reason = "no base model (every entry is a culturelens adapter)"
@@ -265,8 +265,8 @@ def claim_multilingual(ctx: ClaimsContext) -> MultilingualResult:
     gaps compared country by country; without an English-centric gap to reduce the claim is not testable."""
     facts, base = ctx.facts, ctx.base_models
     pairs = [_corpus_pair(ctx, e, m) for e in base if facts[e].corpus == "english" for m in base if facts[m].corpus == "multilingual"]
-    for pair, q in zip(pairs, bh([np.nan if x.p is None else x.p for x in pairs])):
-        pair.q_bh = safe_float(q)
+    for pair, q in zip(pairs, bh_q([x.p for x in pairs])):
+        pair.q_bh = q
     close = [x for x in pairs if x.size_ratio <= 4]
     testable = [x for x in close if x.verdict != NOT_TESTABLE]
     reason = None if close else "no English-centric and multilingual base models within 4x in size"
@@ -297,8 +297,8 @@ def _slope_per_decade(cross: list[ModelSize]) -> float | None:
 def _bh_diffs(diffs: list[PairedDiff | None]) -> None:
     """BH q-values across the rows of one comparisons table (every comparison and question set)."""
     rows = [d for d in diffs if d is not None and d.n > 0]
-    for d, q in zip(rows, bh([np.nan if d.p_perm is None else d.p_perm for d in rows])):
-        d.q_bh = safe_float(q)
+    for d, q in zip(rows, bh_q([d.p_perm for d in rows])):
+        d.q_bh = q
 
 
 def _primary_of(ctx: ClaimsContext, key: str, diffs: list[PairedDiff]) -> dict:

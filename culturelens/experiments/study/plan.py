@@ -40,9 +40,11 @@ def make_plan(cfg: StudyConfig, root: Path, facts: dict, split: dict, tok, ecfg)
 
     arms = ordered_arms(cfg)
     sft_cfg = next((train_config(cfg, root, a, cfg.seeds[0]) for a in arms if not a.startswith("dpo_") and a != "extra_sft"), None)
-    dpo = next((train_config(cfg, root, a, cfg.seeds[0]).train for a in arms if a.startswith("dpo_")), None)
-    rates, sources = plan_rates(cfg.rates, sft_cfg.train if sft_cfg else None, dpo, list(ecfg.probe.templates), ecfg.model.dtype,
-                                ecfg.probe.prefix_sharing, sft_sharing=getattr(sft_cfg, "prompt_sharing", None))
+    dpo_cfg = next((train_config(cfg, root, a, cfg.seeds[0]) for a in arms if a.startswith("dpo_")), None)
+    rates, sources = plan_rates(cfg.rates, sft_cfg.train if sft_cfg else None, dpo_cfg.train if dpo_cfg else None,
+                                list(ecfg.probe.templates), ecfg.model.dtype, ecfg.probe.prefix_sharing,
+                                sft_sharing=getattr(sft_cfg, "prompt_sharing", None),
+                                dpo_sharing=getattr(dpo_cfg, "prompt_sharing", None))
     trainings, evals = [], []
     prompts = eval_prompts(ecfg, tok)
     names = (["base"] if "base" in cfg.references else [])

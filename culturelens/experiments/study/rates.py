@@ -3,7 +3,7 @@
 - SFT and DPO tokens/s: ``benchmarks/results/train_throughput.json`` (``benchmarks/train_throughput.py``, LoRA on
   SmolLM2-135M, measured on 2 idle cores): of the runs of the stage with the most torch threads, the one whose
   setting overrides (``train``) all equal the study's own training settings, the most specific first (a variant
-  measured with the study's settings beats the baseline), then the one with the study's batch size; for SFT first the
+  measured with the study's settings beats the baseline), then the one with the study's batch size; first the
   runs with the study's ``prompt_sharing`` and on the study's rows (``rows: study``: sharing depends on the rows); the benchmark's
   "before" runs (``lm_head_labelled_positions_only: false``, the earlier training code) are not today's rate;
 - evaluation prompts/s: ``benchmarks/results/eval_throughput.json`` (``benchmarks/eval_throughput.py``): the run
@@ -66,11 +66,12 @@ def eval_rate(data: dict | None, templates: list[str], dtype: str, prefix_sharin
 
 
 def plan_rates(stated: dict[str, float], sft_train, dpo_train, templates: list[str], dtype: str, prefix_sharing: bool,
-               results: Path = RESULTS, sft_sharing: str | None = None) -> tuple[dict[str, float], dict[str, str]]:
+               results: Path = RESULTS, sft_sharing: str | None = None,
+               dpo_sharing: str | None = None) -> tuple[dict[str, float], dict[str, str]]:
     """(rates, where each comes from): stated > measured > fallback."""
     train_data, eval_data = _read(results / "train_throughput.json"), _read(results / "eval_throughput.json")
     measured = {"sft_tokens_per_s": train_rate(train_data, "sft", sft_train, sft_sharing) if sft_train is not None else None,
-                "dpo_tokens_per_s": train_rate(train_data, "dpo", dpo_train) if dpo_train is not None else None,
+                "dpo_tokens_per_s": train_rate(train_data, "dpo", dpo_train, dpo_sharing) if dpo_train is not None else None,
                 "eval_prompts_per_s": eval_rate(eval_data, templates, dtype, prefix_sharing)}
     rates, sources = {}, {}
     for key, default in FALLBACK.items():
