@@ -15,7 +15,9 @@ Rules (alpha):
 - ``compare_swap``: the same for any other pair (two models, two adapters of one base), against the 'swap' null
   (``eval.compare.paired_null`` picks the null);
 - ``finetune``: the claim-5/6 rule (REAL - SHUFFLED, DPO - extra SFT): one-sided permutation p < 2.5 % in the
-  claimed direction against the swap null (alpha = 2.5 %, band [1.25 %, 3.75 %]). Under ``at_most_alpha`` a null for
+  claimed direction against the swap null (alpha = 2.5 %, band [1.25 %, 3.75 %]), with 1000 permutations as claims
+  and compare draw them (``N_PERM_PAIRED``; at 199 the strict p < 2.5 % can reach only 4 / 200 = 2.0 %, below the
+  rule's level 25 / 1001, and --perms does not apply). Under ``at_most_alpha`` a null for
   which the rule is conservative by design (a fine-tune that only adds a random shift LOWERS the metric in
   expectation, so it passes less often than alpha): only the upper end of the band applies.
 - ``claim_paired``: claims 4/5/6 (larger - smaller, SFT - base, instruct - base, DPO - SFT/base): one-sided
@@ -291,7 +293,8 @@ def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = No
 
 def finetune_block(n_sims: int, seed: int = 0, grid: dict | None = None) -> dict:
     """Claims 5/6 for two arms of one base (REAL - SHUFFLED, DPO - extra SFT): metric(B) - metric(A), one-sided
-    permutation p < 2.5 % against the 'swap' null, with the claims' own number of permutations (``N_PERM_PAIRED``)."""
+    permutation p < 2.5 % against the 'swap' null, with the claims' own number of permutations (``N_PERM_PAIRED``):
+    the rule's level is 25 / 1001 there, while 199 permutations would simulate a rule of level 4 / 200."""
     main = grid or load_grid("configs/eval/default.yaml")
     block = {"alpha": 0.025, "band": [0.0125, 0.0375], "sided": "one", "nulls": {}, "effects": {}, "at_most_alpha": {},
              "what": "claims 5/6: REAL - SHUFFLED (or DPO - extra SFT) on the paper's metric, one-sided permutation p < 2.5 % "
