@@ -10,7 +10,7 @@ rejected); with prompt sharing the model computes fewer (each shared prefix of a
 the start of each variant is recorded, and the manifest: versions, CPU, threads); `tokens_per_cpu_second` is over the
 CPU seconds this process spent in training (all its threads), which a loaded machine disturbs less.
 
-    OMP_NUM_THREADS= .venv/bin/python benchmarks/train_throughput.py            # all variants (~8 min on 2 idle cores)
+    OMP_NUM_THREADS= .venv/bin/python benchmarks/train_throughput.py            # all variants (~14 min on 2 idle cores)
     .venv/bin/python benchmarks/train_throughput.py --only sft-before sft --steps 5   # a quick subset
 
 Writes benchmarks/results/train_throughput.json (the settings: steps, batch size, threads, per variant).
