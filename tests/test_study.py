@@ -109,3 +109,14 @@ def test_a_training_under_a_launcher_runs_as_its_own_command(tmp_path, tiny_mode
     launch("python", "sft", cfg, out)
     assert (out / "study_train.yaml").exists() and (out / "adapter").is_dir()
     assert json.loads((out / "culturelens_train.json").read_text())["global_step"] == 1
+
+
+def test_a_verdict_whose_resampled_ci_covers_zero_is_fragile():
+    from culturelens.experiments.study.effects import fragile, verdict
+    row = {"estimate": 0.003, "p_holm": 0.01, "mde": 0.002, "ci_resampled": {"lo": -0.007, "hi": 0.007}}
+    row["verdict"] = verdict(row, "less", 0.05)
+    assert row["verdict"] == "contradicted" and fragile(row)
+    assert not fragile({**row, "ci_resampled": {"lo": 0.001, "hi": 0.007}})  # generalises over clusters and countries
+    weak = {**row, "p_holm": 0.2}
+    weak["verdict"] = verdict(weak, "less", 0.05)
+    assert weak["verdict"].startswith("no evidence") and not fragile(weak)  # a qualifier of verdicts only

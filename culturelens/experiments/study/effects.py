@@ -17,7 +17,7 @@ seed is the independent replicate, so the verdict's test is Student's pooled t b
 the null the two arms are the same training procedure with other seeds, so their per-seed values are exchangeable and
 the pooled t is exact at 3 vs 3 seeds (Welch's t, which the rule used before, rejected 2.2 % at 5 %). Holm across the
 primary endpoints; ``supported`` when the adjusted p < alpha in the predicted direction, ``contradicted`` when < alpha
-the other way, else ``no evidence`` with the minimum detectable effect (the true difference that the same pooled t
+the other way (either marked ``fragile`` when the resampled CI below covers 0), else ``no evidence`` with the minimum detectable effect (the true difference that the same pooled t
 detects with probability ``power``, from the noncentral t law, df = n_a + n_b - 2); ``not testable`` with fewer than 2
 seeds in an arm.
 The CI that resamples seeds x battery clusters x countries is reported beside it (``ci_resampled``) as the effect's
@@ -230,6 +230,16 @@ def verdict(row: dict, expect: str, alpha: float) -> str:
     return f"no evidence (minimum detectable effect {row['mde']:.3f})"
 
 
+def fragile(row: dict) -> bool:
+    """A supported or contradicted verdict whose CI over seeds x battery clusters x countries covers 0: the seeds agree,
+    but other questions and countries could move the effect to either sign. A qualifier only (it weakens a verdict and
+    never issues one, so it needs no calibration of its own); the report prints it beside the verdict."""
+    ci = row.get("ci_resampled") or {}
+    if row.get("verdict") not in ("supported", "contradicted") or ci.get("lo") is None or ci.get("hi") is None:
+        return False
+    return ci["lo"] <= 0 <= ci["hi"]
+
+
 SECONDARY = [("real", "base"), ("real", "ridge"), ("shuffled", "base"), ("dpo_shuffled", "shuffled"),
              ("seed_only", "real"), ("extra_sft", "real"), ("dpo_real", "real")]
 
@@ -255,6 +265,7 @@ def compute_effects(cfg: StudyConfig, grids: dict, split: dict) -> dict:
     for r, p in zip(primary, adjusted):
         r["p_holm"] = None if not np.isfinite(p) else round(float(p), 4)
         r["verdict"] = verdict(r, r["expect"], e.alpha)
+        r["fragile"] = fragile(r)
     secondary = []
     for ep in cfg.endpoints:  # the other country block of each claim
         other = {"seen": ["unseen"], "unseen": ["seen"], "all": []}[ep.countries]

@@ -77,7 +77,7 @@ def figure(effects: dict, out: Path) -> list[Path]:
 
 
 def _effect_row(r: dict) -> str:
-    v = r.get("verdict", "")
+    v = r.get("verdict", "") + (", **fragile** (the resampled CI covers 0)" if r.get("fragile") else "")
     return (f"| {r['claim']} | {_label(r)} | {r['metric']} | {r['questions']} × {r['countries']} | "
             f"{fmt_num(r['estimate'], signed=True)} | {fmt_interval(r['ci'], signed=True)} | "
             f"{fmt_interval(r.get('ci_resampled'), signed=True)} | {fmt_num(r['p'])} | "

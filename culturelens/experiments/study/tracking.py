@@ -91,12 +91,13 @@ def track_study(cfg: StudyConfig, root: Path, runs: dict[str, dict[int, Path]], 
     if run is None:
         return
     declare_input(run, data_ref, "dataset")
-    cols = ["claim", "arm", "control", "metric", "questions", "countries", "estimate", "ci", "p", "p_holm", "mde", "verdict"]
+    cols = ["claim", "arm", "control", "metric", "questions", "countries", "estimate", "ci", "p", "p_holm", "mde", "verdict", "fragile"]
     table = pd.DataFrame([{c: r.get(c) for c in cols}
                           for r in effects["primary"] + effects["secondary"]])
     log_table(run, "study/effects", table)
     log_table(run, "study/arms", pd.DataFrame(effects["arms"]))  # CI columns -> <col>_lo, <col>_hi (core/tracking.log_table)
     log_images(run, report["figures"])
-    run.summary.update({f"verdict/{r['claim']}": r["verdict"] for r in effects["primary"]})
+    run.summary.update({f"verdict/{r['claim']}": r["verdict"] + (", fragile" if r.get("fragile") else "")
+                        for r in effects["primary"]})
     run.summary.update({f"estimate/{r['claim']}": r["estimate"] for r in effects["primary"]})
     finish(run)
