@@ -252,6 +252,27 @@ def _value(v: Any) -> str:
     return "—" if v is None else str(v)
 
 
+def _is_conditions(v: Any) -> bool:
+    """{condition: {leaf: scalar}}: e.g. a rule's nulls, each with its rate, n and se."""
+    return isinstance(v, dict) and bool(v) and all(
+        isinstance(x, dict) and x and not any(isinstance(y, dict) for y in x.values()) for x in v.values())
+
+
+def _records(value: dict[str, dict]) -> list[str]:
+    """One row per record; a record's {condition: {leaf: value}} groups (a calibration rule's nulls and effects) go to
+    a long table below it, one row per (record, group, condition), instead of one column per condition and leaf."""
+    flats = {name: _flat({k: v for k, v in rec.items() if not _is_conditions(v)}) for name, rec in value.items()}
+    columns = list(dict.fromkeys(c for f in flats.values() for c in f))
+    lines = table([""] + columns, [[name] + [_value(f.get(c)) for c in columns] for name, f in flats.items()])
+    long = [(name, group, cond, leaves) for name, rec in value.items() for group, conds in rec.items()
+            if _is_conditions(conds) for cond, leaves in conds.items()]
+    if long:
+        leaf_cols = list(dict.fromkeys(k for *_, leaves in long for k in leaves))
+        lines += table(["", "group", "condition", *leaf_cols],
+                       [[name, group, cond, *[_value(leaves.get(k)) for k in leaf_cols]] for name, group, cond, leaves in long])
+    return lines
+
+
 def benchmark_section(path: Path) -> list[str]:
     data = json.loads(path.read_text())
     lines = [f"### `{path.name}` ({file_date(path)})", ""]
@@ -269,9 +290,7 @@ def benchmark_section(path: Path) -> list[str]:
                                   if same else "") + ":", ""]
             lines += table(columns, [[_value(f.get(c)) for c in columns] for f in flats])
         elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
-            flats = {name: _flat(v) for name, v in value.items()}
-            columns = list(dict.fromkeys(c for f in flats.values() for c in f))
-            lines += [f"{key}:", ""] + table([""] + columns, [[name] + [_value(f.get(c)) for c in columns] for name, f in flats.items()])
+            lines += [f"{key}:", ""] + _records(value)
         elif isinstance(value, dict):
             lines += [f"- {key}: " + "; ".join(f"{k} {_value(v)}" for k, v in _flat(value).items()), ""]
         elif isinstance(value, list):

@@ -108,3 +108,17 @@ def test_claims_folder(make_results, tmp_path):
     assert "**fragile**" in text and "not supported; supported" in text and "no family with two sizes" in text
     assert "minimum detectable effect 0.120" in text and "`norms_minus_others` (p 0.200, Holm 0.400)" in text
     assert "| m | -0.089 [-0.374, +0.170] | no evidence |" in text and "sft (adapter missing)" in text
+
+
+def test_a_calibration_rule_prints_one_row_per_condition(make_results, tmp_path):
+    rules = {"rules": {
+        "paper_metric": {"alpha": 0.05, "nulls": {"no_knowledge": {"rate": 0.03, "n": 400}, "quirk": {"rate": 0.045, "n": 400}},
+                         "effects": {"signal 0.1": {"rate": 1.0, "n": 400}}},
+        "study": {"alpha": 0.05, "nulls": {"two seeds": {"rate": 0.05, "n": 400}}, "run": {"n_sims": 400}}}}
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(rules))
+    lines = make_results.benchmark_section(path)
+    header = next(line for line in lines if line.startswith("|  | alpha"))
+    assert "no_knowledge" not in header and "run.n_sims" in header  # conditions are rows, not columns
+    assert "| paper_metric | nulls | quirk | 0.045 | 400 |" in lines and "| study | nulls | two seeds | 0.05 | 400 |" in lines
+    assert "| paper_metric | effects | signal 0.1 | 1 | 400 |" in lines

@@ -17,9 +17,9 @@ seed is the independent replicate, so the verdict's test is Student's pooled t b
 the null the two arms are the same training procedure with other seeds, so their per-seed values are exchangeable and
 the pooled t is exact at 3 vs 3 seeds (Welch's t, which the rule used before, rejected 2.2 % at 5 %). Holm across the
 primary endpoints; ``supported`` when the adjusted p < alpha in the predicted direction, ``contradicted`` when < alpha
-the other way (either marked ``fragile`` when the resampled CI below covers 0), else ``no evidence`` with the minimum detectable effect (the true difference that the same pooled t
-detects with probability ``power``, from the noncentral t law, df = n_a + n_b - 2); ``not testable`` with fewer than 2
-seeds in an arm.
+the other way (either marked ``fragile`` when the resampled CI below covers 0), else ``no evidence`` with the
+minimum detectable effect (the true difference that the same pooled t detects with probability ``power``, from the
+noncentral t law, df = n_a + n_b - 2); ``not testable`` with fewer than 2 seeds in an arm.
 The CI that resamples seeds x battery clusters x countries is reported beside it (``ci_resampled``) as the effect's
 generalisation interval: under SHUFFLED vs SHUFFLED its standard error is ~2x the true spread (0.097 vs 0.046) (a random country pattern
 correlates with questions of opposite sign and cancels in the mean over questions, which resampling clusters and
