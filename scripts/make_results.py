@@ -2,10 +2,12 @@
 
     python scripts/make_results.py runs/default/smollm2-135m-instruct runs/claims_cpu    # -> RESULTS.md
     python scripts/make_results.py runs/default --out /tmp/RESULTS.md                      # every finished run under a folder
+    python scripts/make_results.py runs/default runs/study/training_study                 # + the training study's effects
 
-Each argument is an eval run folder (it has summary.json), a claims folder (claims.json), or a folder holding such
-folders (searched two levels deep). Eval runs are read through `culturelens.core.runfolder` (the typed `Summary`) and
-must be finished (`complete.json`); claims through `culturelens.experiments.claims.results`. Nothing is typed in by
+Each argument is an eval run folder (it has summary.json), a claims folder (claims.json), a training-study folder
+(effects.json), or a folder holding such folders (searched two levels deep). Eval runs are read through
+`culturelens.core.runfolder` (the typed `Summary`) and must be finished (`complete.json`); claims through
+`culturelens.experiments.claims.results`; studies through `culturelens.experiments.study.report`. Nothing is typed in by
 hand: the file says when it was generated, at which commit, on which machine, and where each number comes from.
 Every cross-country number is printed beside its country-permutation null (model, null, model − null with its CI).
 """
@@ -231,6 +233,18 @@ def claims_section(path: Path) -> list[str]:
     return lines
 
 
+def study_section(path: Path) -> list[str]:
+    from culturelens.experiments.study.report import effects_tables
+
+    effects = json.loads((path / "effects.json").read_text())
+    lines = [f"### Study — `{_display(path)}` ({file_date(path / 'effects.json')})", "",
+             f"{effects['n_heldout']} held-out questions in {effects['n_clusters_heldout']} battery clusters, "
+             f"{effects['n_seen']} seen / {effects['n_unseen']} unseen countries; CIs resample {effects['over']}. "
+             "The verdict's test is Student's pooled t over training seeds, Holm across the primary endpoints; "
+             "what each column means: docs/study.md.", ""]
+    return lines + effects_tables(effects) + [""]
+
+
 # ----------------------------------------------------------------------------------------------- benchmarks
 
 
@@ -308,20 +322,26 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def find_folders(paths: list[Path]) -> tuple[list[Path], list[Path], list[str]]:
-    """Eval run folders and claims folders among `paths` (and up to two levels below a folder that is neither)."""
+def find_folders(paths: list[Path]) -> tuple[list[Path], list[Path], list[Path], list[str]]:
+    """Eval run folders, claims folders and training-study folders among `paths` (and up to two levels below a folder
+    that is none of them)."""
     from culturelens.core.errors import DataError
 
-    evals, claims, notes = [], [], []
+    evals, claims, studies, notes = [], [], [], []
     for path in paths:
         if not path.is_dir():
-            raise DataError(f"'{path}' is not a folder: pass eval run folders, claims folders, or folders that hold them")
-        candidates = [path] if (path / "summary.json").exists() or (path / "claims.json").exists() else \
+            raise DataError(f"'{path}' is not a folder: pass eval run folders, claims folders, study folders, or folders "
+                            "that hold them")
+        own = any((path / f).exists() for f in ("summary.json", "claims.json", "effects.json"))
+        candidates = [path] if own else \
             sorted(p for p in list(path.glob("*")) + list(path.glob("*/*")) if p.is_dir() and not p.name.startswith("."))
         found = 0
         for c in candidates:
             if (c / "claims.json").exists():
                 claims.append(c)
+                found += 1
+            elif (c / "effects.json").exists() and (c / "plan.json").exists():
+                studies.append(c)
                 found += 1
             elif (c / "summary.json").exists():
                 if (c / "complete.json").exists() or c == path:
@@ -330,13 +350,13 @@ def find_folders(paths: list[Path]) -> tuple[list[Path], list[Path], list[str]]:
                 else:
                     notes.append(f"skipped `{_display(c)}`: not a finished run (no complete.json)")
         if not found:
-            raise DataError(f"'{path}' holds no eval run (summary.json) or claims folder (claims.json): pass run folders "
-                            "written by `culturelens eval` or `culturelens claims`")
-    return evals, claims, notes
+            raise DataError(f"'{path}' holds no eval run (summary.json), claims folder (claims.json) or study folder "
+                            "(effects.json): pass folders written by `culturelens eval`, `culturelens claims` or `culturelens study`")
+    return evals, claims, studies, notes
 
 
 def render(paths: list[Path], benchmarks: Path = BENCHMARKS, command: str = "python scripts/make_results.py") -> str:
-    evals, claims, notes = find_folders(paths)
+    evals, claims, studies, notes = find_folders(paths)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = ["# Results", "",
              f"<!-- Generated by `{command}`. Do not edit by hand: rerun the command. -->", "",
@@ -354,6 +374,10 @@ def render(paths: list[Path], benchmarks: Path = BENCHMARKS, command: str = "pyt
         lines += ["## The paper's claims", ""]
         for path in claims:
             lines += claims_section(path)
+    if studies:
+        lines += ["## Training studies", ""]
+        for path in studies:
+            lines += study_section(path)
     bench_files = sorted(benchmarks.glob("*.json")) if benchmarks.is_dir() else []
     lines += ["## Benchmarks", "",
               f"From `{_display(benchmarks)}` (run by hand with the scripts in `benchmarks/`; wall times are only as good as "

@@ -122,3 +122,19 @@ def test_a_calibration_rule_prints_one_row_per_condition(make_results, tmp_path)
     assert "no_knowledge" not in header and "run.n_sims" in header  # conditions are rows, not columns
     assert "| paper_metric | nulls | quirk | 0.045 | 400 |" in lines and "| study | nulls | two seeds | 0.05 | 400 |" in lines
     assert "| paper_metric | effects | signal 0.1 | 1 | 400 |" in lines
+
+
+def test_a_study_folder_prints_its_effects_with_verdicts(make_results, tmp_path):
+    study = tmp_path / "runs" / "training_study"
+    study.mkdir(parents=True)
+    row = {"claim": "claim3", "arm": "multilingual", "control": "real", "metric": "western_pull", "questions": "heldout",
+           "countries": "all", "estimate": 0.0026, "ci": {"lo": 0.0009, "hi": 0.0042}, "ci_resampled": {"lo": -0.0069, "hi": 0.0075},
+           "p": 0.0122, "p_holm": 0.0366, "mde": 0.0022, "primary": True, "verdict": "contradicted", "fragile": True}
+    (study / "effects.json").write_text(json.dumps({"primary": [row], "secondary": [], "n_heldout": 12, "n_clusters_heldout": 6,
+                                                    "n_seen": 16, "n_unseen": 8, "over": "seeds x clusters x countries"}))
+    (study / "plan.json").write_text("{}")
+    evals, claims, studies, _ = make_results.find_folders([tmp_path / "runs"])
+    assert studies == [study] and not evals and not claims
+    text = make_results.render([tmp_path / "runs"], benchmarks=tmp_path / "none")
+    assert "## Training studies" in text and "| claim3 | MULTILINGUAL − REAL | western_pull | heldout × all | +0.003 |" in text
+    assert "contradicted, **fragile**" in text

@@ -84,6 +84,19 @@ def _effect_row(r: dict) -> str:
             f"{fmt_num(r.get('p_holm')) if r.get('primary') else ''} | {fmt_num(r['mde'])} | {v} |")
 
 
+def effects_tables(effects: dict) -> list[str]:
+    """The primary endpoints (with Holm and the verdict) and the secondary contrasts, as markdown tables: the report's
+    and RESULTS.md's (scripts/make_results.py) one rendering of effects.json."""
+    lines = ["| claim | contrast | metric | questions × countries | estimate | 95% CI (seeds) | 95% CI (resampled) | p | p (Holm) "
+             "| MDE | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [_effect_row(r) for r in effects["primary"]]
+    lines += ["", "Secondary contrasts (not adjusted; no verdict):", "",
+              "| claim | contrast | metric | questions × countries | estimate | 95% CI (seeds) | 95% CI (resampled) | p | | MDE | |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    return lines + [_effect_row(r) for r in effects["secondary"]]
+
+
 def markdown(cfg: StudyConfig, effects: dict, figures: list[Path], root: Path) -> str:
     d = effects.get("data", {})
     split = d.get("split", {})
@@ -99,14 +112,7 @@ def markdown(cfg: StudyConfig, effects: dict, figures: list[Path], root: Path) -
              "and two-sided p; p (Holm) is adjusted across the primary endpoints; MDE = the minimum detectable effect at this "
              "run's n (80% power, two-sided 5%). Beside it, the CI resampling seeds × battery clusters × countries (how far the "
              "effect generalises; wider).", "",
-             "| claim | contrast | metric | questions × countries | estimate | 95% CI (seeds) | 95% CI (resampled) | p | p (Holm) "
-             "| MDE | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [_effect_row(r) for r in effects["primary"]]
-    lines += ["", "Secondary contrasts (not adjusted; no verdict):", "",
-              "| claim | contrast | metric | questions × countries | estimate | 95% CI (seeds) | 95% CI (resampled) | p | | MDE | |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [_effect_row(r) for r in effects["secondary"]]
+             *effects_tables(effects)]
     lines += ["", *[f"![{p.stem}]({p.relative_to(root)})" for p in figures], "", "## Arms", "",
               "| arm | seeds | metric | questions × countries | estimate | 95% CI (seeds × clusters × countries) |",
               "|---|---|---|---|---|---|"]
