@@ -155,3 +155,28 @@ def test_console_prints_the_western_gap_and_its_ci_once(monkeypatch):
     console_mod.print_country_knowledge(SimpleNamespace(nulls=None, western_gap=g, pooled=pooled))
     line = next(x for x in rec.export_text().splitlines() if x.startswith("Western gap beyond the null"))
     assert line.count("95% CI [-0.005, +0.003]") == 1 and "raw gap (old rule, no null) -0.063" in line
+
+
+def test_console_group_and_section_tables_carry_p_and_bh_q(monkeypatch):
+    """The console singles out no CI: every group / section row shows its permutation p and its BH q beside the CI."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from culturelens.core.ci import CI
+    from culturelens.core.runfolder import NullComparison
+    from culturelens.eval.reporting import console as console_mod
+
+    def row(m, p, q):
+        return NullComparison(model=m, null_mean=0.0, model_minus_null=m, ci=CI(lo=m - 0.2, hi=m + 0.2), p_perm=p, q_bh=q, n_units=4)
+
+    nulls = SimpleNamespace(mean_question_r=row(0.01, 0.4, None),
+                            mean_question_r_by_group={"progress": row(0.307, 0.021, 0.063), "norms": row(0.025, 0.41, 0.41)},
+                            mean_question_r_by_category={"Religious Values": row(0.096, 0.3, 0.74)})
+    rec = Console(record=True, width=400)
+    monkeypatch.setattr(console_mod, "console", rec)
+    console_mod.print_paper_metric(SimpleNamespace(nulls=nulls))
+    text = rec.export_text()
+    assert "q (BH)" in text and "Benjamini-Hochberg" in text
+    progress = next(x for x in text.splitlines() if "progress" in x)
+    assert "0.021" in progress and "0.063" in progress

@@ -25,11 +25,11 @@ def _ci_table(title: str, rows: list[MeanCI], key: str, n_key: str) -> Table:
 
 def _null_table(title: str, rows: dict[str, NullComparison], key: str) -> Table:
     t = Table(title=title)
-    for col in (key, "mean r", "null", "r - null", "95% CI", "n questions"):
+    for col in (key, "mean r", "null", "r - null", "95% CI", "p", "q (BH)", "n questions"):
         t.add_column(col)
     for name, v in rows.items():
         t.add_row(name, fmt_num(v.model), fmt_num(v.null_mean), fmt_num(v.model_minus_null, signed=True),
-                  fmt_interval(v.ci, signed=True), str(v.n_units or ""))
+                  fmt_interval(v.ci, signed=True), fmt_num(v.p_perm), fmt_num(v.q_bh), str(v.n_units or ""))
     return t
 
 
@@ -51,9 +51,10 @@ def print_paper_metric(s: runfolder.Summary) -> None:
         console.print(_ci_table("r per group", s.by_group, "group", "n_questions"))
         return
     console.print(f"[bold]{line}[/bold]  (null: the model's own answers shuffled across countries within each question)")
-    console.print(_null_table("r per group, next to the null (CI of model - null over the group's questions)",
-                              n.mean_question_r_by_group, "group"))
-    console.print(_null_table("r per category (WVS section), next to the null", n.mean_question_r_by_category, "category"))
+    console.print(_null_table("r per group, next to the null (CI of model - null; p: permutation p; q: Benjamini-Hochberg "
+                              "within the table)", n.mean_question_r_by_group, "group"))
+    console.print(_null_table("r per category (WVS section), next to the null (q: Benjamini-Hochberg within the table)",
+                              n.mean_question_r_by_category, "category"))
 
 
 def print_country_knowledge(s: runfolder.Summary) -> None:
