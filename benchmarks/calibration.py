@@ -232,25 +232,15 @@ def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = No
     paired = res["claim_paired"] = {"alpha": 0.025, "band": [0.0125, 0.0375], "sided": "one", "nulls": {}, "effects": {},
                                     "what": "claims 4/5/6: metric(B) - metric(A), one-sided permutation p < 2.5 % against the "
                                             "'change' null: " + engine.NULLS["change"]}
-    pairs = FINE_TUNE_PAIRS
-    for name, make in (pairs.items() if "claim_paired" in wanted else ()):
-        kind, label = name.split(":", 1)
-        hits = []
-        for i in range(n_sims):
-            s = Sim(main, seed + 20_000 + i)
-            a, b = make(s, s.signal(0.3))
-            hits.append(paired_rule(s, a, b, n_perm, "greater", 0.025, "change"))
-        paired["nulls" if kind == "null" else "effects"][label] = rate(hits)
+    simulate(paired, FINE_TUNE_PAIRS if "claim_paired" in wanted else {}, main, seed + 20_000, n_sims,
+             lambda s, i, make: paired_rule(s, *make(s, s.signal(0.3)), n_perm, "greater", 0.025, "change"))
 
     c1 = res["claim_1"] = {"alpha": 0.025, "band": [0.0125, 0.0375], "sided": "one", "nulls": {}, "effects": {}, "at_most_alpha": {},
                            "what": "claim 1: mean per-question fidelity slope of norms minus systems and progress, studentized "
                                    "permutation p (group label swapped across battery clusters) < 2.5 %, one-sided; the claim's null: "
                                    "the same signal on both groups"}
-    slot = {"null": "nulls", "effect": "effects", "at_most_alpha": "at_most_alpha"}
-    for name, make in (claim1_cases(main).items() if "claim_1" in wanted else ()):
-        kind, label = name.split(":", 1)
-        hits = [claim1_rule(s, make(s), N_PERM_PAIRED, seed + i) for i, s in ((i, Sim(main, seed + 30_000 + i)) for i in range(n_sims))]
-        c1[slot[kind]][label] = rate(hits)
+    simulate(c1, claim1_cases(main) if "claim_1" in wanted else {}, main, seed + 30_000, n_sims,
+             lambda s, i, make: claim1_rule(s, make(s), N_PERM_PAIRED, seed + i))
 
     c3 = res["claim_3"] = {"alpha": 0.025, "band": [0.0125, 0.0375], "sided": "one", "nulls": {}, "effects": {},
                            "what": "claim 3: premise (A 'western') and gap(A) - gap(B) above 0, one-sided Welch 2.5 %, ethics55"}
@@ -265,10 +255,7 @@ def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = No
                  s.human_noise(0.1), s.human_noise(0.1)),
              "effect:A west_pull f=0.4, B west_pull f=0.2": lambda s: (s.west_pull(0.4), s.west_pull(0.2)),
              "effect:A west_pull f=0.4, B human_noise sd=0.1": lambda s: (s.west_pull(0.4), s.human_noise(0.1))}
-    for name, make in (cases.items() if "claim_3" in wanted else ()):
-        kind, label = name.split(":", 1)
-        hits = [claim3_rule(s, *make(s)) for s in (Sim(ethics, seed + 40_000 + i) for i in range(n_sims))]
-        c3.setdefault(slot[kind], {})[label] = rate(hits)
+    simulate(c3, cases if "claim_3" in wanted else {}, ethics, seed + 40_000, n_sims, lambda s, i, make: claim3_rule(s, *make(s)))
 
     cs = res["compare_swap"] = {"alpha": 0.05, "band": [0.025, 0.075], "nulls": {}, "effects": {},
                                 "what": "compare for a pair that is not a fine-tune of the baseline's own model (two models, two "
@@ -281,13 +268,8 @@ def claims_blocks(n_sims: int, n_perm: int, seed: int = 0, only: str | None = No
              "null:two no_knowledge models": lambda s: (s.no_knowledge(), s.no_knowledge()),
              "effect:signal 0.3 vs signal 0.4": lambda s: (s.signal(0.3), s.signal(0.4)),
              "effect:signal 0.3 vs signal 0.5": lambda s: (s.signal(0.3), s.signal(0.5))}
-    for name, make in (cases.items() if "compare_swap" in wanted else ()):
-        kind, label = name.split(":", 1)
-        hits = []
-        for i in range(n_sims):
-            s = Sim(main, seed + 50_000 + i)
-            hits.append(paired_rule(s, *make(s), n_perm, "two-sided", 0.05, "swap"))
-        cs["nulls" if kind == "null" else "effects"][label] = rate(hits)
+    simulate(cs, cases if "compare_swap" in wanted else {}, main, seed + 50_000, n_sims,
+             lambda s, i, make: paired_rule(s, *make(s), n_perm, "two-sided", 0.05, "swap"))
     return {k: v for k, v in res.items() if k in wanted}
 
 
@@ -316,21 +298,26 @@ def finetune_block(n_sims: int, seed: int = 0, grid: dict | None = None) -> dict
         "effect:REAL vs SHUFFLED, gamma=0.1": lambda s, a: (tuned(s, a, 0.1, "shuffled"), tuned(s, a, 0.1, "real")),
         "effect:REAL vs SHUFFLED, gamma=0.2": lambda s, a: (tuned(s, a, 0.2, "shuffled"), tuned(s, a, 0.2, "real")),
     }
-    slot = {"null": "nulls", "effect": "effects", "at_most_alpha": "at_most_alpha"}
-    for name, make in cases.items():
-        kind, label = name.split(":", 1)
-        hits = []
-        for i in range(n_sims):
-            s = Sim(main, seed + 10_000 + i)
-            a, b = make(s, s.signal(0.3))
-            hits.append(paired_rule(s, a, b, N_PERM_PAIRED, "greater", 0.025, "swap"))
-        block[slot[kind]][label] = rate(hits)
+    simulate(block, cases, main, seed + 10_000, n_sims,
+             lambda s, i, make: paired_rule(s, *make(s, s.signal(0.3)), N_PERM_PAIRED, "greater", 0.025, "swap"))
     return block
 
 
 def rate(hits: list) -> dict:
     x = np.asarray(hits, dtype=float)
     return {"rate": float(x.mean()), "n": int(x.size), "se": float(np.sqrt(x.mean() * (1 - x.mean()) / x.size))}
+
+
+SLOT = {"null": "nulls", "effect": "effects", "at_most_alpha": "at_most_alpha"}
+
+
+def simulate(block: dict, cases: dict, grid: dict, first_seed: int, n_sims: int, rule) -> None:
+    """Each case ``kind:label`` (kind null, effect or at_most_alpha): ``rule(sim, i, make)`` -> rejected or not over
+    ``n_sims`` simulations ``Sim(grid, first_seed + i)``; the rate filed under ``block[nulls|effects|at_most_alpha]``."""
+    for name, make in cases.items():
+        kind, label = name.split(":", 1)
+        hits = [rule(Sim(grid, first_seed + i), i, make) for i in range(n_sims)]
+        block.setdefault(SLOT[kind], {})[label] = rate(hits)
 
 
 def rule_in_band(rule: dict) -> bool:
@@ -375,21 +362,12 @@ def run(n_sims: int, n_perm: int, seed: int = 0) -> dict:
              "null:no_knowledge (question mean + iid 0.1)": lambda s: s.no_knowledge(),
              "effect:west_pull f=0.1": lambda s: s.west_pull(0.1), "effect:west_pull f=0.2": lambda s: s.west_pull(0.2),
              "effect:west_pull f=0.4": lambda s: s.west_pull(0.4)}
-    for name, make in cases.items():
-        kind, label = name.split(":", 1)
-        hits = [western_rule(s, make(s)) for s in (Sim(ethics, seed + i) for i in range(n_sims))]
-        west["nulls" if kind == "null" else "effects"][label] = rate(hits)
+    simulate(west, cases, ethics, seed, n_sims, lambda s, i, make: western_rule(s, make(s)))
 
     compare = block("compare", 0.05, [0.025, 0.075], "compare: paired difference of the paper's metric (run B - run A), two-sided 5 % "
                     "against the 'change' null: " + engine.NULLS["change"])
-    for name, make in FINE_TUNE_PAIRS.items():
-        kind, label = name.split(":", 1)
-        hits = []
-        for i in range(n_sims):
-            s = Sim(main, seed + i)
-            a, b = make(s, s.signal(0.3))
-            hits.append(paired_rule(s, a, b, n_perm, "two-sided", 0.05, "change"))
-        compare["nulls" if kind == "null" else "effects"][label] = rate(hits)
+    simulate(compare, FINE_TUNE_PAIRS, main, seed, n_sims,
+             lambda s, i, make: paired_rule(s, *make(s, s.signal(0.3)), n_perm, "two-sided", 0.05, "change"))
     res["finetune"] = finetune_block(n_sims, seed, main)
     from study_calibration import study_block  # the training study's rule (benchmarks/study_calibration.py)
 
