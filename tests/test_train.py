@@ -393,3 +393,16 @@ def test_older_keys_move_by_one_rule():
         model = DPORunConfig if "beta" in data else SFTRunConfig
         with pytest.raises(ValidationError, match=f"{words} are the same setting: keep"):
             model.model_validate(data)
+
+
+def test_training_draws_no_checkpointing_deprecation(tmp_path, tiny_model_dir):
+    """peft / TRL read the deprecated `is_gradient_checkpointing` on every training: the user sees no FutureWarning."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        run_sft(sft_cfg(tmp_path, tiny_model_dir, train={"max_steps": 1, "per_device_batch_size": 4, "save_steps": 50}))
+        run_dpo(DPORunConfig.model_validate({
+            "experiment": "t", "run_name": "dpo", "output_dir": str(tmp_path / "dpo"), "model": {"name_or_path": str(tiny_model_dir)},
+            "dataset": save(dpo_rows(), tmp_path / "dpo_data"), "train": {"max_steps": 1, "per_device_batch_size": 4, "save_steps": 50}}))
+    assert not [w for w in seen if "is_gradient_checkpointing" in str(w.message)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from culturelens.core.paths import ensure_writable_dir
+from culturelens.core.upstream_warnings import upstream_deprecations_silenced
 from culturelens.train.common import (
     keep_columns,
     load_dataset_any,
@@ -50,9 +51,10 @@ def run_sft(cfg: SFTRunConfig):
         manifest = training_manifest(cfg, lm)
         score_labelled_positions_only()  # the LM head only where the loss is (same loss, ~30 % less CPU)
         args = SFTConfig(**trl_args(cfg, out, setup_tracking(cfg, out, manifest), evaluation is not None))
-        trainer = SharedPromptSFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation,
-                                         processing_class=tok, peft_config=peft_config, mode=cfg.prompt_sharing)
-        return train_and_save(trainer, cfg, out, lm, "sft", len(ds), started, manifest)
+        with upstream_deprecations_silenced():
+            trainer = SharedPromptSFTTrainer(model=model, args=args, train_dataset=ds, eval_dataset=evaluation,
+                                             processing_class=tok, peft_config=peft_config, mode=cfg.prompt_sharing)
+            return train_and_save(trainer, cfg, out, lm, "sft", len(ds), started, manifest)
     finally:
         if lock is not None:
             lock.release()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from culturelens.core.errors import ModelLoadError, first_line
 from culturelens.core.hub import fetch_hub_folder, is_hub_id
+from culturelens.core.upstream_warnings import upstream_deprecations_silenced
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,8 @@ def apply_adapter(model, adapter: str, base: str, base_names: Iterable[str], bas
     try:
         from peft import PeftModel
 
-        peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
+        with upstream_deprecations_silenced():
+            peft_model = PeftModel.from_pretrained(model, str(path), is_trainable=False)
     except ModelLoadError:
         raise
     except (ValueError, RuntimeError, KeyError) as e:
