@@ -116,7 +116,11 @@ def test_wandb_offline_run_directory(tmp_path, tiny_model_dir, monkeypatch):
     assert len(list((media / "images" / "figures").glob("*.png"))) == 3
     table = json.loads(next((media / "table").glob("by_category_*.table.json")).read_text())
     assert "mean_r" in table["columns"] and len(table["data"]) >= 5
-    # config and summary live in the run's transaction log (protobuf records; keys are stored as text)
+    # config and summary live in the run's transaction log (protobuf records; keys are stored as text), complete once
+    # its exit record is written (W&B's service may still be writing after finish() under load: read_run waits for it)
+    from wandb_log import read_run
+
+    assert read_run(wandb_dir).exited
     log = next(wandb_dir.glob("*.wandb")).read_bytes()
     for key in (b"persona_system", b"pooled_r", b"r/category/Social Values, Norms, Stereotypes", b"western_gap"):
         assert key in log, key

@@ -109,17 +109,20 @@ def test_wandb_offline(tmp_path, tiny_model_dir, monkeypatch):
     run_sft(cfg)
     runs = list((tmp_path / "wb" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
+    from wandb_log import read_run
+
+    run = read_run(runs[0])  # waits for the exit record: W&B's service may still be writing after finish() (under load)
+    assert run.exited
     log = next(runs[0].glob("*.wandb")).read_bytes()
     assert b"train/loss" in log and b"culturelens/train_loss" in log and b"lora" in log
     # the reproducibility manifest: in the training facts and in the W&B run's config
-    from wandb_log import read_run
 
     facts = json.loads((tmp_path / "sft" / "culturelens_train.json").read_text())
     manifest = facts["manifest"]
     assert manifest["packages"]["trl"] and manifest["packages"]["torch"] and manifest["python"] and manifest["hardware"]["cpu_count"]
     assert manifest["model"]["fingerprint"] == facts["base_fingerprint"] and manifest["seeds"]["seed"] == 0
     assert len(manifest["data"]["dataset"]) == 64 and manifest["command"]
-    config = read_run(runs[0]).config
+    config = run.config
     assert config["manifest"]["model"]["fingerprint"] == facts["base_fingerprint"]
     assert config["manifest"]["data"]["dataset"] == manifest["data"]["dataset"]
 
