@@ -38,7 +38,10 @@ def adapter_dir(tiny_model_dir, tmp_path_factory):
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    from culturelens.core.upstream_warnings import upstream_deprecations_silenced
+
+    with upstream_deprecations_silenced():  # peft reads transformers' deprecated is_gradient_checkpointing
+        peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for name, p in peft_model.named_parameters():
