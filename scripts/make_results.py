@@ -322,6 +322,11 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def _is_study(folder: Path) -> bool:
+    """A `culturelens study` folder: its effects and the plan written before it trained."""
+    return (folder / "effects.json").exists() and (folder / "plan.json").exists()
+
+
 def find_folders(paths: list[Path]) -> tuple[list[Path], list[Path], list[Path], list[str]]:
     """Eval run folders, claims folders and training-study folders among `paths` (and up to two levels below a folder
     that is none of them)."""
@@ -332,7 +337,7 @@ def find_folders(paths: list[Path]) -> tuple[list[Path], list[Path], list[Path],
         if not path.is_dir():
             raise DataError(f"'{path}' is not a folder: pass eval run folders, claims folders, study folders, or folders "
                             "that hold them")
-        own = any((path / f).exists() for f in ("summary.json", "claims.json", "effects.json"))
+        own = (path / "summary.json").exists() or (path / "claims.json").exists() or _is_study(path)
         candidates = [path] if own else \
             sorted(p for p in list(path.glob("*")) + list(path.glob("*/*")) if p.is_dir() and not p.name.startswith("."))
         found = 0
@@ -340,7 +345,7 @@ def find_folders(paths: list[Path]) -> tuple[list[Path], list[Path], list[Path],
             if (c / "claims.json").exists():
                 claims.append(c)
                 found += 1
-            elif (c / "effects.json").exists() and (c / "plan.json").exists():
+            elif _is_study(c):
                 studies.append(c)
                 found += 1
             elif (c / "summary.json").exists():

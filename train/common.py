@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 LOCK_FILE = ".culturelens-train.lock"
 
 
-
 def output_dir(cfg) -> Path:
     return Path(cfg.output_dir or Path("runs") / "train" / cfg.experiment / cfg.run_name)
 
